@@ -1,0 +1,10 @@
+//! The segmenta data model shared by every other crate: value types of attributes and traits,
+//! time windows, and the project configuration read from `segmenta.toml`.
+//!
+//! This crate does no I/O: configuration is parsed from a string the caller has read.
+#![warn(missing_docs)]
+
+pub mod config;
+mod types;
+
+pub use types::{ValueType, Window, WindowUnit, MICROS_PER_DAY, MICROS_PER_HOUR};

@@ -1,0 +1,181 @@
+//! The engine's error type, with stable codes and the user / environment / internal split.
+
+use std::path::PathBuf;
+
+use segmenta_core::config::ConfigError;
+
+/// Who has to act on an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad configuration, rules or data: the user fixes the input.
+    User,
+    /// The machine: files that cannot be read or written, disks, permissions.
+    Environment,
+    /// A bug in segmenta.
+    Internal,
+}
+
+/// A stable, snake_case code per error, for the CLI's exit codes and the server's statuses.
+pub trait ErrorCode {
+    /// The code, e.g. `unknown_attribute`.
+    fn code(&self) -> &'static str;
+    /// Who has to act.
+    fn kind(&self) -> ErrorKind;
+}
+
+/// A problem in a rule or trait, located in the project file.
+#[derive(Debug, Clone)]
+pub struct RuleProblem {
+    /// "segment `x`" or "trait `y`".
+    pub source: String,
+    /// The rule or trait text.
+    pub text: String,
+    /// The diagnostic, spans relative to `text`.
+    pub diagnostic: segmenta_rules::Diagnostic,
+    /// Line and column in the project file, when the text maps onto it one to one.
+    pub file_position: Option<(usize, usize)>,
+}
+
+/// Everything a use case can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No `segmenta.toml` where the user pointed.
+    #[error("no project file at {path}")]
+    ProjectNotFound {
+        /// The path looked for.
+        path: PathBuf,
+    },
+    /// The project file is invalid.
+    #[error("{}", render_config(path, errors))]
+    Config {
+        /// The project file.
+        path: PathBuf,
+        /// Every problem found.
+        errors: Vec<ConfigError>,
+    },
+    /// Rules or traits do not parse or do not type-check.
+    #[error("{}", render_rules(path, problems))]
+    Rules {
+        /// The project file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<RuleProblem>,
+    },
+    /// The data files do not match the project (missing key column, ...).
+    #[error("{message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Schema {
+        /// What, naming the file and column.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// Reading or evaluating data failed.
+    #[error("{0}{}", .0.hint().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Query(#[from] segmenta_query::Error),
+    /// The run store failed.
+    #[error(transparent)]
+    Store(#[from] segmenta_store::Error),
+    /// `--as-of` could not be read.
+    #[error("invalid --as-of `{value}`\n  hint: use a date such as 2024-06-30 or an RFC 3339 instant such as 2024-06-30T12:00:00Z")]
+    AsOf {
+        /// What the user gave.
+        value: String,
+    },
+    /// A segment name that the project does not declare.
+    #[error("unknown segment `{name}`{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    UnknownSegment {
+        /// The name given.
+        name: String,
+        /// Did you mean.
+        hint: Option<String>,
+    },
+    /// A file of the project could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn render_config(path: &std::path::Path, errors: &[ConfigError]) -> String {
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| match (e.line, e.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}: {}", path.display(), strip_position(e)),
+            _ => format!("{}: {e}", path.display()),
+        })
+        .collect();
+    lines.join("\n")
+}
+
+fn strip_position(e: &ConfigError) -> String {
+    let mut text = e.message.clone();
+    if let Some(hint) = &e.hint {
+        text.push_str(&format!("\n  hint: {hint}"));
+    }
+    text
+}
+
+fn render_rules(path: &std::path::Path, problems: &[RuleProblem]) -> String {
+    let parts: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            let position = match p.file_position {
+                Some((line, column)) => format!("{}:{line}:{column}: ", path.display()),
+                None => format!("{}: ", path.display()),
+            };
+            format!("{position}{}", p.diagnostic.render(&p.source, &p.text))
+        })
+        .collect();
+    parts.join("\n")
+}
+
+impl ErrorCode for Error {
+    fn code(&self) -> &'static str {
+        match self {
+            Error::ProjectNotFound { .. } => "project_not_found",
+            Error::Config { .. } => "invalid_config",
+            Error::Rules { problems, .. } => problems.first().map_or("invalid_rule", |p| p.diagnostic.code),
+            Error::Schema { .. } => "schema_mismatch",
+            Error::Query(segmenta_query::Error::BadInput { .. }) => "bad_input",
+            Error::Query(segmenta_query::Error::Io { .. }) => "io",
+            Error::Query(_) => "internal",
+            Error::Store(segmenta_store::Error::NoRun(_)) => "no_run",
+            Error::Store(_) => "store",
+            Error::AsOf { .. } => "invalid_as_of",
+            Error::UnknownSegment { .. } => "unknown_segment",
+            Error::Io { .. } => "io",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Error::ProjectNotFound { .. }
+            | Error::Config { .. }
+            | Error::Rules { .. }
+            | Error::Schema { .. }
+            | Error::AsOf { .. }
+            | Error::UnknownSegment { .. }
+            | Error::Query(segmenta_query::Error::BadInput { .. })
+            | Error::Store(segmenta_store::Error::NoRun(_)) => ErrorKind::User,
+            // A data file that is missing is the user's to fix, like a bad row.
+            Error::Query(segmenta_query::Error::Io { source, .. }) | Error::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                ErrorKind::User
+            }
+            Error::Query(segmenta_query::Error::Io { .. }) | Error::Io { .. } | Error::Store(_) => ErrorKind::Environment,
+            Error::Query(_) | Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,34 @@
+//! The use cases shared by the CLI and (later) the server: validate a project, run it, list a
+//! segment's members. DataFusion sessions and store handles stay behind this API.
+#![warn(missing_docs)]
+
+mod error;
+mod project;
+mod run;
+
+pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem};
+pub use project::{validate, Project, Validated, PROJECT_FILE};
+pub use run::{run, run_validated, AsOf, NoProgress, Progress, RunOptions, RunReport, SegmentSize};
+pub use segmenta_query::ingest::BadRows;
+
+/// The members of a segment in the project's latest run.
+pub fn members(project: &Project, segment: &str) -> Result<Vec<String>> {
+    if !project.config.segments.contains_key(segment) {
+        let names: Vec<&str> = project.config.segments.keys().map(String::as_str).collect();
+        let hint = match segmenta_core::config::did_you_mean(segment, names.iter().copied()) {
+            Some(best) => Some(format!("did you mean `{best}`?")),
+            None if names.is_empty() => Some("the project declares no segments".into()),
+            None => Some(format!("declared segments: {}", names.join(", "))),
+        };
+        return Err(Error::UnknownSegment { name: segment.to_string(), hint });
+    }
+    let store = segmenta_store::Store::new(project.store_dir());
+    let latest = store.latest()?;
+    Ok(segmenta_store::read_members(&latest, segment)?)
+}
+
+/// The summary of the project's latest run.
+pub fn latest_summary(project: &Project) -> Result<serde_json::Value> {
+    let store = segmenta_store::Store::new(project.store_dir());
+    Ok(segmenta_store::read_summary(&store.latest()?)?)
+}

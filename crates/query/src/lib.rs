@@ -1,0 +1,12 @@
+//! segmenta on Apache DataFusion: reading entity and event files, computing every trait in one
+//! grouped aggregation, and evaluating segment rules as Arrow boolean columns.
+#![warn(missing_docs)]
+
+mod error;
+pub mod ingest;
+
+pub use error::{Error, Location, Result};
+pub mod evaluate;
+pub mod lower;
+
+pub use evaluate::{EvalOutput, EvalRequest, EventCounts, EventsInput, EventsRequest, ParentRequest, Table, evaluate};

@@ -1,0 +1,191 @@
+//! Lowering of resolved rules and traits to DataFusion logical expressions.
+//!
+//! Columns are referenced with [`ident`], never parsed from text, so attribute names may hold
+//! any character. Three-valued logic is DataFusion's own: a comparison with NULL is NULL, and
+//! membership is `IS TRUE` of the rule.
+
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::functions::string::expr_fn::{contains, ends_with, starts_with};
+use datafusion::functions_aggregate::expr_fn::{avg, count, count_all, max, min, sum};
+use datafusion::logical_expr::expr::Between;
+use datafusion::logical_expr::{
+    Expr, ExprFunctionExt, Operator, binary_expr, cast, ident, in_list, is_true, lit,
+};
+use datafusion::scalar::ScalarValue;
+use segmenta_core::{MICROS_PER_DAY, ValueType};
+use segmenta_rules::ast::{AggFunc, CmpOp, Scalar, StringOp, TypedExpr, TypedTrait, TypedValue};
+
+use crate::ingest::arrow_type;
+use crate::{Error, Result};
+
+/// The time zone every timestamp carries inside segmenta.
+pub const UTC: &str = "UTC";
+
+/// A timestamp literal in segmenta's canonical type.
+pub fn timestamp_lit(micros: i64) -> Expr {
+    lit(ScalarValue::TimestampMicrosecond(Some(micros), Some(UTC.into())))
+}
+
+/// The DataFusion literal for a scalar.
+pub fn scalar_lit(scalar: &Scalar) -> Expr {
+    lit(match scalar {
+        Scalar::Null => ScalarValue::Null,
+        Scalar::String(s) => ScalarValue::Utf8(Some(s.clone())),
+        Scalar::Int(v) => ScalarValue::Int64(Some(*v)),
+        Scalar::Float(v) => ScalarValue::Float64(Some(*v)),
+        Scalar::Bool(v) => ScalarValue::Boolean(Some(*v)),
+        Scalar::Date(v) => ScalarValue::Date32(Some(*v)),
+        Scalar::Timestamp(v) => return timestamp_lit(*v),
+    })
+}
+
+fn value_expr(value: &TypedValue) -> Expr {
+    match value {
+        TypedValue::Literal(scalar) => scalar_lit(scalar),
+        TypedValue::Column { column, ty } => {
+            let expr = ident(&column.column);
+            if *ty == column.ty { expr } else { cast(expr, arrow_type(*ty)) }
+        }
+    }
+}
+
+fn operator(op: CmpOp) -> Operator {
+    match op {
+        CmpOp::Eq => Operator::Eq,
+        CmpOp::NotEq => Operator::NotEq,
+        CmpOp::Lt => Operator::Lt,
+        CmpOp::LtEq => Operator::LtEq,
+        CmpOp::Gt => Operator::Gt,
+        CmpOp::GtEq => Operator::GtEq,
+    }
+}
+
+/// Lowers a rule. `segment_column` names the boolean column holding an earlier segment's
+/// membership, for `in_segment(...)`.
+pub fn lower_rule(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<String>) -> Result<Expr> {
+    Ok(match expr {
+        TypedExpr::Or(a, b) => lower_rule(a, segment_column)?.or(lower_rule(b, segment_column)?),
+        TypedExpr::And(a, b) => lower_rule(a, segment_column)?.and(lower_rule(b, segment_column)?),
+        TypedExpr::Not(a) => lower_rule(a, segment_column)?.not(),
+        TypedExpr::Compare { left, op, right } => {
+            binary_expr(value_expr(left), operator(*op), value_expr(right))
+        }
+        TypedExpr::InList { value, list, negated } => {
+            in_list(value_expr(value), list.iter().map(scalar_lit).collect(), *negated)
+        }
+        TypedExpr::Between { value, low, high, negated } => Expr::Between(Between::new(
+            Box::new(value_expr(value)),
+            *negated,
+            Box::new(scalar_lit(low)),
+            Box::new(scalar_lit(high)),
+        )),
+        TypedExpr::IsNull { value, negated: false } => value_expr(value).is_null(),
+        TypedExpr::IsNull { value, negated: true } => value_expr(value).is_not_null(),
+        TypedExpr::StringMatch { value, op, pattern, negated } => {
+            let (value, pattern) = (value_expr(value), lit(pattern.clone()));
+            let matched = match op {
+                StringOp::Contains => contains(value, pattern),
+                StringOp::StartsWith => starts_with(value, pattern),
+                StringOp::EndsWith => ends_with(value, pattern),
+            };
+            if *negated { matched.not() } else { matched }
+        }
+        TypedExpr::InSegment(name) => {
+            let column = segment_column(name).ok_or_else(|| {
+                Error::Internal(format!("segment `{name}` is referenced before it is computed"))
+            })?;
+            ident(column)
+        }
+        TypedExpr::Truthy(value) => value_expr(value),
+    })
+}
+
+/// Lowers a rule to its membership test: TRUE, never NULL.
+pub fn membership(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<String>) -> Result<Expr> {
+    Ok(is_true(lower_rule(expr, segment_column)?))
+}
+
+/// The event columns the trait computation reads.
+#[derive(Debug, Clone)]
+pub struct EventColumns {
+    /// The event time column, canonical timestamp type.
+    pub time: String,
+}
+
+/// One trait lowered to a filtered aggregate plus the projection that finishes it.
+#[derive(Debug, Clone)]
+pub struct LoweredTrait {
+    /// The aggregate over the grouped events (named by the caller).
+    pub aggregate: Expr,
+    /// Turns the aggregate's output column (given as an expression) into the trait's value,
+    /// after the join to entities: zero for empty counts and sums, days for `days_since_*`.
+    pub finish: fn(Expr, i64) -> Expr,
+}
+
+fn finish_identity(e: Expr, _as_of: i64) -> Expr {
+    e
+}
+
+fn finish_zero_int(e: Expr, _as_of: i64) -> Expr {
+    datafusion::functions::core::expr_fn::coalesce(vec![e, lit(0i64)])
+}
+
+fn finish_zero_float(e: Expr, _as_of: i64) -> Expr {
+    datafusion::functions::core::expr_fn::coalesce(vec![e, lit(0f64)])
+}
+
+/// Whole days from `e` (a timestamp) to the as-of instant. Events are strictly before the
+/// instant, so the difference is positive and integer division is the floor.
+fn finish_days_since(e: Expr, as_of: i64) -> Expr {
+    let micros = cast(e, DataType::Int64);
+    binary_expr(lit(as_of) - micros, Operator::Divide, lit(MICROS_PER_DAY))
+}
+
+/// Lowers a trait to one aggregate with a FILTER holding its condition and window.
+///
+/// `as_of` is the as-of instant in microseconds: only events strictly before it count.
+pub fn lower_trait(t: &TypedTrait, events: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
+    let time = ident(&events.time);
+    let mut filter = time.clone().lt(timestamp_lit(as_of));
+    if let Some(window) = t.within {
+        filter = filter.and(time.clone().gt_eq(timestamp_lit(as_of.saturating_sub(window.micros()))));
+    }
+    if let Some(condition) = &t.filter {
+        let no_segments = |_: &str| None;
+        filter = filter.and(lower_rule(condition, &no_segments)?);
+    }
+    let arg = t.arg.as_ref().map(|c| ident(&c.column));
+    let need_arg = || {
+        arg.clone()
+            .ok_or_else(|| Error::Internal(format!("{} without an argument", t.agg.name())))
+    };
+    let (aggregate, finish): (Expr, fn(Expr, i64) -> Expr) = match t.agg {
+        AggFunc::Count => match &arg {
+            Some(a) => (count(a.clone()), finish_zero_int),
+            None => (count_all(), finish_zero_int),
+        },
+        AggFunc::Sum => {
+            let zero = if t.output == ValueType::Int { finish_zero_int } else { finish_zero_float };
+            (sum(need_arg()?), zero)
+        }
+        AggFunc::Avg => (avg(need_arg()?), finish_identity),
+        AggFunc::Min => (min(need_arg()?), finish_identity),
+        AggFunc::Max => (max(need_arg()?), finish_identity),
+        AggFunc::CountDistinct => (count(need_arg()?), finish_zero_int),
+        AggFunc::FirstSeen => (min(time.clone()), finish_identity),
+        AggFunc::LastSeen => (max(time.clone()), finish_identity),
+        AggFunc::DaysSinceFirst => (min(time.clone()), finish_days_since),
+        AggFunc::DaysSinceLast => (max(time.clone()), finish_days_since),
+    };
+    let aggregate = if t.agg == AggFunc::CountDistinct {
+        aggregate.distinct().filter(filter).build()?
+    } else {
+        aggregate.filter(filter).build()?
+    };
+    Ok(LoweredTrait { aggregate, finish })
+}
+
+/// The canonical timestamp type.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
+}

@@ -1,0 +1,445 @@
+//! Syntax trees of rules and traits as written (with spans), and their resolved, typed forms.
+//!
+//! The parser produces [`Expr`] and [`TraitExpr`]; resolution against an
+//! [`crate::AttributeCatalog`] produces [`TypedExpr`] and [`TypedTrait`], which is all that
+//! evaluators (the DataFusion lowering in segmenta-query, the reference evaluator in
+//! [`crate::eval`]) ever see.
+
+use segmenta_core::{ValueType, Window};
+
+/// A byte range in the rule or trait text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// A span from `start` to `end`.
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+    }
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `!=` or `<>`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+}
+
+impl CmpOp {
+    /// The operator as written canonically.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::NotEq => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::LtEq => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::GtEq => ">=",
+        }
+    }
+}
+
+/// A string-matching operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringOp {
+    /// `CONTAINS`
+    Contains,
+    /// `STARTS_WITH`
+    StartsWith,
+    /// `ENDS_WITH`
+    EndsWith,
+}
+
+impl StringOp {
+    /// The keyword as written canonically.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            StringOp::Contains => "contains",
+            StringOp::StartsWith => "starts_with",
+            StringOp::EndsWith => "ends_with",
+        }
+    }
+}
+
+/// A literal as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// A number; `int` is set when the text is an integer that fits in i64.
+    Number {
+        /// The value as a float.
+        value: f64,
+        /// The value as an integer, when the text is one.
+        int: Option<i64>,
+    },
+    /// A quoted string (quotes removed, doubled quotes undone).
+    String(String),
+    /// `TRUE` / `FALSE`.
+    Bool(bool),
+    /// `DATE 'YYYY-MM-DD'`, as days since 1970-01-01.
+    Date(i32),
+    /// `TIMESTAMP 'RFC 3339'`, as microseconds since the Unix epoch, UTC.
+    Timestamp(i64),
+}
+
+/// An identifier: an attribute, a trait, `parent.attr`, or a backquoted name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    /// `Some("parent")` for `parent.attr`.
+    pub qualifier: Option<String>,
+    /// The name (backquotes removed).
+    pub name: String,
+}
+
+/// An operand: an identifier or a literal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    /// What it is.
+    pub kind: ValueKind,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// The two kinds of operand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueKind {
+    /// A column of the entity, a trait, or a parent attribute.
+    Ident(Ident),
+    /// A constant.
+    Literal(Literal),
+}
+
+/// A literal with its span (in `IN` lists and `BETWEEN` bounds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpannedLiteral {
+    /// The literal.
+    pub literal: Literal,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// A rule as parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    /// What it is.
+    pub kind: ExprKind,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// The shapes of a rule, one per grammar production.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// `a OR b`
+    Or(Box<Expr>, Box<Expr>),
+    /// `a AND b`
+    And(Box<Expr>, Box<Expr>),
+    /// `NOT a`
+    Not(Box<Expr>),
+    /// `value cmp value`
+    Compare {
+        /// Left side.
+        left: Value,
+        /// Operator.
+        op: CmpOp,
+        /// Right side.
+        right: Value,
+    },
+    /// `value [NOT] IN (lit, ...)`
+    InList {
+        /// Tested value.
+        value: Value,
+        /// Candidates.
+        list: Vec<SpannedLiteral>,
+        /// `NOT IN`.
+        negated: bool,
+    },
+    /// `value [NOT] BETWEEN low AND high` (inclusive)
+    Between {
+        /// Tested value.
+        value: Value,
+        /// Lower bound.
+        low: SpannedLiteral,
+        /// Upper bound.
+        high: SpannedLiteral,
+        /// `NOT BETWEEN`.
+        negated: bool,
+    },
+    /// `value IS [NOT] NULL`
+    IsNull {
+        /// Tested value.
+        value: Value,
+        /// `IS NOT NULL`.
+        negated: bool,
+    },
+    /// `value [NOT] CONTAINS|STARTS_WITH|ENDS_WITH 'text'`
+    StringMatch {
+        /// Tested value.
+        value: Value,
+        /// Operator.
+        op: StringOp,
+        /// The text to look for.
+        pattern: String,
+        /// Negated form.
+        negated: bool,
+    },
+    /// `in_segment('name')`
+    InSegment {
+        /// The segment's name.
+        name: String,
+    },
+    /// A bare boolean attribute or trait.
+    Truthy(Value),
+}
+
+/// An aggregate function of the trait language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggFunc {
+    /// `count()` events, `count(col)` non-null values.
+    Count,
+    /// `sum(col)`; 0 when there is nothing to sum.
+    Sum,
+    /// `avg(col)`
+    Avg,
+    /// `min(col)`
+    Min,
+    /// `max(col)`
+    Max,
+    /// `count_distinct(col)`
+    CountDistinct,
+    /// `first_seen()`: time of the first matching event.
+    FirstSeen,
+    /// `last_seen()`: time of the last matching event.
+    LastSeen,
+    /// `days_since_last()`: whole days from the last matching event to the as-of instant.
+    DaysSinceLast,
+    /// `days_since_first()`: whole days from the first matching event to the as-of instant.
+    DaysSinceFirst,
+}
+
+impl AggFunc {
+    /// Every function, in documentation order.
+    pub const ALL: [AggFunc; 10] = [
+        AggFunc::Count,
+        AggFunc::Sum,
+        AggFunc::Avg,
+        AggFunc::Min,
+        AggFunc::Max,
+        AggFunc::CountDistinct,
+        AggFunc::FirstSeen,
+        AggFunc::LastSeen,
+        AggFunc::DaysSinceLast,
+        AggFunc::DaysSinceFirst,
+    ];
+
+    /// The function's name as written.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Avg => "avg",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+            AggFunc::CountDistinct => "count_distinct",
+            AggFunc::FirstSeen => "first_seen",
+            AggFunc::LastSeen => "last_seen",
+            AggFunc::DaysSinceLast => "days_since_last",
+            AggFunc::DaysSinceFirst => "days_since_first",
+        }
+    }
+}
+
+/// A trait as parsed: `AGG(ARG?) [where CONDITION] [within DURATION]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraitExpr {
+    /// The aggregate.
+    pub agg: AggFunc,
+    /// Span of the aggregate's name.
+    pub agg_span: Span,
+    /// The argument column, if any.
+    pub arg: Option<(Ident, Span)>,
+    /// The `where` condition over event columns.
+    pub filter: Option<Expr>,
+    /// The `within` window.
+    pub within: Option<(Window, Span)>,
+}
+
+/// A typed constant. `Date` is days since the epoch; `Timestamp` is microseconds, UTC.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// SQL NULL (only produced by evaluation, never by literals).
+    Null,
+    /// Text.
+    String(String),
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+    /// Boolean.
+    Bool(bool),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since the epoch, UTC.
+    Timestamp(i64),
+}
+
+impl Scalar {
+    /// The scalar's type; `None` for NULL.
+    pub fn value_type(&self) -> Option<ValueType> {
+        Some(match self {
+            Scalar::Null => return None,
+            Scalar::String(_) => ValueType::String,
+            Scalar::Int(_) => ValueType::Int,
+            Scalar::Float(_) => ValueType::Float,
+            Scalar::Bool(_) => ValueType::Bool,
+            Scalar::Date(_) => ValueType::Date,
+            Scalar::Timestamp(_) => ValueType::Timestamp,
+        })
+    }
+}
+
+/// Where a resolved column comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// An attribute of the entity.
+    Attribute,
+    /// A trait computed from events.
+    Trait,
+    /// An attribute of the parent entity (`parent.attr`).
+    ParentAttribute,
+    /// A column of the event table (in trait conditions).
+    EventColumn,
+}
+
+/// What the catalog knows about a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// The column's name in the evaluation table (`parent.industry` for parent attributes).
+    pub column: String,
+    /// Its type.
+    pub ty: ValueType,
+    /// Where it comes from.
+    pub source: ColumnSource,
+}
+
+/// A resolved operand. Types have been checked and coerced: `ty` is the type the operand is
+/// compared as (an `int` column compared with a float is read as `float`; a `date` compared
+/// with a `timestamp` is read as midnight UTC).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedValue {
+    /// A column, read as `ty` (which may differ from `column.ty` by a widening cast).
+    Column {
+        /// The column.
+        column: ColumnInfo,
+        /// The type it is compared as.
+        ty: ValueType,
+    },
+    /// A constant of its own type (already coerced).
+    Literal(Scalar),
+}
+
+impl TypedValue {
+    /// The type the operand is evaluated as; `None` only for a NULL literal.
+    pub fn value_type(&self) -> Option<ValueType> {
+        match self {
+            TypedValue::Column { ty, .. } => Some(*ty),
+            TypedValue::Literal(s) => s.value_type(),
+        }
+    }
+}
+
+/// A resolved, type-checked rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedExpr {
+    /// `a OR b`
+    Or(Box<TypedExpr>, Box<TypedExpr>),
+    /// `a AND b`
+    And(Box<TypedExpr>, Box<TypedExpr>),
+    /// `NOT a`
+    Not(Box<TypedExpr>),
+    /// Both sides have the same type.
+    Compare {
+        /// Left side.
+        left: TypedValue,
+        /// Operator.
+        op: CmpOp,
+        /// Right side.
+        right: TypedValue,
+    },
+    /// Every list item has the value's type.
+    InList {
+        /// Tested value.
+        value: TypedValue,
+        /// Candidates.
+        list: Vec<Scalar>,
+        /// `NOT IN`.
+        negated: bool,
+    },
+    /// Bounds have the value's type; inclusive.
+    Between {
+        /// Tested value.
+        value: TypedValue,
+        /// Lower bound.
+        low: Scalar,
+        /// Upper bound.
+        high: Scalar,
+        /// `NOT BETWEEN`.
+        negated: bool,
+    },
+    /// Never unknown.
+    IsNull {
+        /// Tested value.
+        value: TypedValue,
+        /// `IS NOT NULL`.
+        negated: bool,
+    },
+    /// The value is a string.
+    StringMatch {
+        /// Tested value.
+        value: TypedValue,
+        /// Operator.
+        op: StringOp,
+        /// Text to look for (case-sensitive).
+        pattern: String,
+        /// Negated form.
+        negated: bool,
+    },
+    /// TRUE iff the entity is a member of the named segment; never unknown.
+    InSegment(String),
+    /// A boolean operand.
+    Truthy(TypedValue),
+}
+
+/// A resolved trait, ready to be lowered into one filtered aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedTrait {
+    /// The aggregate.
+    pub agg: AggFunc,
+    /// The argument column (an event column), if any.
+    pub arg: Option<ColumnInfo>,
+    /// The condition over event columns.
+    pub filter: Option<TypedExpr>,
+    /// The window.
+    pub within: Option<Window>,
+    /// The trait's output type.
+    pub output: ValueType,
+}

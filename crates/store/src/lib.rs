@@ -1,0 +1,280 @@
+//! The run store: each run is a folder of Parquet and JSON files inside the project's store
+//! folder (`.segmenta/runs/<run id>/`), written atomically, with a `latest` pointer.
+//!
+//! Atomicity: a run's files are written into a hidden staging folder next to the destination
+//! and the folder is renamed into place, so readers see either the previous output or the whole
+//! new one. The `latest` pointer is replaced by writing a temporary file and renaming it.
+#![warn(missing_docs)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A Parquet file could not be written or read.
+    #[error("parquet file {path}: {source}")]
+    Parquet {
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Arrow data did not have the expected shape.
+    #[error("arrow data in {path}: {source}")]
+    Arrow {
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// There is no run yet.
+    #[error("no run found in {0}")]
+    NoRun(PathBuf),
+    /// A stored file does not have the layout this version writes.
+    #[error("unexpected layout in {path}: {message}")]
+    Layout {
+        /// Where.
+        path: PathBuf,
+        /// What.
+        message: String,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { action, path: path.to_path_buf(), source }
+}
+
+/// File names inside a run folder.
+pub mod files {
+    /// Traits per entity.
+    pub const TRAITS: &str = "traits.parquet";
+    /// One row per (entity, segment) membership.
+    pub const MEMBERSHIPS: &str = "memberships.parquet";
+    /// Counts and segment sizes.
+    pub const SUMMARY: &str = "summary.json";
+    /// Rejected input rows, when `--on-bad-rows reject` set some aside.
+    pub const REJECTS: &str = "rejects.csv";
+}
+
+/// One file of a run's output.
+pub enum OutputFile {
+    /// A table written as Parquet.
+    Parquet(RecordBatch),
+    /// A JSON document, pretty-printed.
+    Json(serde_json::Value),
+    /// Raw bytes (CSV rejects).
+    Bytes(Vec<u8>),
+}
+
+/// The store folder of a project.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// The store at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    /// The store's folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A new, unused run folder path: `runs/<UTC time>-<n>`.
+    pub fn new_run_dir(&self) -> PathBuf {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        let runs = self.root.join("runs");
+        let mut n = 0u32;
+        loop {
+            let candidate = if n == 0 { runs.join(&stamp) } else { runs.join(format!("{stamp}-{n}")) };
+            if !candidate.exists() {
+                return candidate;
+            }
+            n += 1;
+        }
+    }
+
+    /// Records `run_dir` as the latest run (atomically).
+    pub fn set_latest(&self, run_dir: &Path) -> Result<()> {
+        fs::create_dir_all(&self.root).map_err(io("create", &self.root))?;
+        let target = run_dir.canonicalize().map_err(io("resolve", run_dir))?;
+        let pointer = self.root.join("latest");
+        write_atomically(&pointer, target.to_string_lossy().as_bytes())
+    }
+
+    /// The latest run's folder.
+    pub fn latest(&self) -> Result<PathBuf> {
+        let pointer = self.root.join("latest");
+        let text = match fs::read_to_string(&pointer) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoRun(self.root.clone())),
+            Err(e) => return Err(io("read", &pointer)(e)),
+        };
+        let dir = PathBuf::from(text.trim());
+        if !dir.is_dir() {
+            return Err(Error::Layout { path: pointer, message: format!("the latest run {} is gone", dir.display()) });
+        }
+        Ok(dir)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temporary file in", dir))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(io("write", path))?;
+    tmp.as_file().sync_all().map_err(io("sync", path))?;
+    tmp.persist(path).map_err(|e| Error::Io { action: "replace", path: path.to_path_buf(), source: e.error })?;
+    Ok(())
+}
+
+fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let file = fs::File::create(path).map_err(io("create", path))?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let parquet = |source| Error::Parquet { path: path.to_path_buf(), source };
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(parquet)?;
+    writer.write(batch).map_err(parquet)?;
+    let file = writer.into_inner().map_err(parquet)?;
+    file.sync_all().map_err(io("sync", path))
+}
+
+/// Writes a run's files into `dest` atomically: into a staging folder beside it, then renamed
+/// into place. An existing `dest` is replaced only once the new output is complete.
+pub fn write_run(dest: &Path, outputs: &[(&str, OutputFile)]) -> Result<()> {
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io("create", parent))?;
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}.partial-"))
+        .tempdir_in(parent)
+        .map_err(io("create a staging folder in", parent))?;
+    for (file_name, output) in outputs {
+        let path = staging.path().join(file_name);
+        match output {
+            OutputFile::Parquet(batch) => write_parquet(&path, batch)?,
+            OutputFile::Json(value) => {
+                let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Layout { path: path.clone(), message: e.to_string() })?;
+                fs::write(&path, text).map_err(io("write", &path))?;
+            }
+            OutputFile::Bytes(bytes) => fs::write(&path, bytes).map_err(io("write", &path))?,
+        }
+    }
+    let staged = staging.keep();
+    if dest.exists() {
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        fs::rename(dest, &old).map_err(io("move aside", dest))?;
+        fs::rename(&staged, dest).map_err(io("rename into", dest))?;
+        fs::remove_dir_all(&old).map_err(io("remove", &old))?;
+    } else {
+        fs::rename(&staged, dest).map_err(io("rename into", dest))?;
+    }
+    Ok(())
+}
+
+/// Reads a whole Parquet file as one batch.
+pub fn read_parquet(path: &Path) -> Result<RecordBatch> {
+    let file = fs::File::open(path).map_err(io("open", path))?;
+    let parquet = |source| Error::Parquet { path: path.to_path_buf(), source };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?;
+    let schema = builder.schema().clone();
+    let reader = builder.build().map_err(parquet)?;
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })?;
+    arrow::compute::concat_batches(&schema, &batches).map_err(|source| Error::Arrow { path: path.to_path_buf(), source })
+}
+
+/// The members of `segment` in a run folder, in stored order.
+pub fn read_members(run_dir: &Path, segment: &str) -> Result<Vec<String>> {
+    let path = run_dir.join(files::MEMBERSHIPS);
+    let batch = read_parquet(&path)?;
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| Error::Layout { path: path.clone(), message: format!("no Utf8 column `{name}`") })
+    };
+    let ids = column("entity_id")?;
+    let segments = column("segment")?;
+    Ok((0..batch.num_rows())
+        .filter(|&i| segments.is_valid(i) && segments.value(i) == segment)
+        .map(|i| ids.value(i).to_string())
+        .collect())
+}
+
+/// Reads a run's summary.
+pub fn read_summary(run_dir: &Path) -> Result<serde_json::Value> {
+    let path = run_dir.join(files::SUMMARY);
+    let text = fs::read(&path).map_err(io("read", &path))?;
+    serde_json::from_slice(&text).map_err(|e| Error::Layout { path, message: e.to_string() })
+}
+
+/// Keeps `Arc` in the public API stable for callers building batches.
+pub type SchemaRef = Arc<arrow::datatypes::Schema>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringArray;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn memberships(pairs: &[(&str, &str)]) -> RecordBatch {
+        let schema = Schema::new(vec![Field::new("entity_id", DataType::Utf8, false), Field::new("segment", DataType::Utf8, false)]);
+        let ids: StringArray = pairs.iter().map(|p| Some(p.0)).collect();
+        let segs: StringArray = pairs.iter().map(|p| Some(p.1)).collect();
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(ids), Arc::new(segs)]).expect("valid batch")
+    }
+
+    #[test]
+    fn run_round_trip_and_replace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path().join(".segmenta"));
+        assert!(matches!(store.latest(), Err(Error::NoRun(_))));
+        let run = store.new_run_dir();
+        let batch = memberships(&[("a", "big"), ("b", "small"), ("c", "big")]);
+        write_run(&run, &[(files::MEMBERSHIPS, OutputFile::Parquet(batch)), (files::SUMMARY, OutputFile::Json(serde_json::json!({"entities": 3})))])
+            .expect("write");
+        store.set_latest(&run).expect("latest");
+        let latest = store.latest().expect("latest run");
+        assert_eq!(read_members(&latest, "big").expect("members"), ["a", "c"]);
+        assert_eq!(read_summary(&latest).expect("summary")["entities"], 3);
+
+        // Replacing an existing output leaves exactly the new files and no staging folders.
+        write_run(&run, &[(files::MEMBERSHIPS, OutputFile::Parquet(memberships(&[("z", "big")])))]).expect("rewrite");
+        assert_eq!(read_members(&run, "big").expect("members"), ["z"]);
+        assert!(!run.join(files::SUMMARY).exists());
+        let leftovers: Vec<_> = fs::read_dir(run.parent().expect("parent"))
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+}
