@@ -132,33 +132,47 @@ pub struct EventsConfig {
 }
 
 /// A trait: either `name = "expression"` or `name = { expr = "...", description = "..." }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum TraitConfig {
-    /// The short form.
-    Expr(Spanned<String>),
-    /// The long form.
-    Table(TraitTable),
-}
-
-/// The long form of a trait.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TraitTable {
-    /// The trait expression.
+#[derive(Debug, Clone)]
+pub struct TraitConfig {
+    /// The trait expression with its span in the project file (for the long form, the span of
+    /// the whole table).
     pub expr: Spanned<String>,
     /// What it means.
-    #[serde(default)]
     pub description: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for TraitConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // An untagged enum would lose the spans, so the value is read once with its span.
+        let value = Spanned::<toml::Value>::deserialize(deserializer)?;
+        let span = value.span();
+        match value.into_inner() {
+            toml::Value::String(expr) => Ok(TraitConfig { expr: Spanned::new(span, expr), description: None }),
+            toml::Value::Table(mut table) => {
+                let expr = match table.remove("expr") {
+                    Some(toml::Value::String(expr)) => expr,
+                    _ => return Err(D::Error::custom("a trait table needs `expr = \"...\"`")),
+                };
+                let description = match table.remove("description") {
+                    None => None,
+                    Some(toml::Value::String(d)) => Some(d),
+                    Some(_) => return Err(D::Error::custom("`description` must be a string")),
+                };
+                if let Some(key) = table.keys().next() {
+                    return Err(D::Error::custom(format!("unknown field `{key}`, expected one of `expr`, `description`")));
+                }
+                Ok(TraitConfig { expr: Spanned::new(span, expr), description })
+            }
+            _ => Err(D::Error::custom("a trait is a string such as \"count() within 30d\" or a table { expr = \"...\" }")),
+        }
+    }
 }
 
 impl TraitConfig {
     /// The trait expression with its span in the project file.
     pub fn expr(&self) -> &Spanned<String> {
-        match self {
-            TraitConfig::Expr(expr) => expr,
-            TraitConfig::Table(table) => &table.expr,
-        }
+        &self.expr
     }
 }
 
@@ -419,6 +433,6 @@ rule = "employees >= 1000"
         let ct = ConfigText(MINIMAL);
         // `>=` is at byte 10 of the rule.
         let (line, column) = ct.line_col(ct.value_offset(&rule.span(), 10));
-        assert_eq!((line, column), (23, 18));
+        assert_eq!((line, column), (22, 19));
     }
 }

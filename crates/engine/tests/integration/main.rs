@@ -1,0 +1,7 @@
+//! Integration tests of the engine: file-driven rule cases, run outputs, bad input, and the
+//! property test that DataFusion's evaluation equals the reference evaluator.
+
+mod cases;
+mod errors;
+mod reference;
+mod support;

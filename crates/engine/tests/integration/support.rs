@@ -1,0 +1,60 @@
+//! Building small projects in temporary folders and running them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use segmenta_engine::{AsOf, BadRows, NoProgress, Project, RunOptions, RunReport};
+
+/// A project in a temporary folder.
+pub struct TempProject {
+    pub dir: tempfile::TempDir,
+}
+
+impl TempProject {
+    /// Writes `files` (relative path, contents) into a new folder.
+    pub fn new(files: &[(&str, &str)]) -> TempProject {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        for (path, contents) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().expect("files have a parent")).expect("mkdir");
+            std::fs::write(full, contents).expect("write a project file");
+        }
+        TempProject { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn load(&self) -> segmenta_engine::Result<Project> {
+        Project::load(self.path())
+    }
+
+    /// Runs with `as_of` into `DIR/out`.
+    pub fn run(&self, as_of: &str, bad_rows: BadRows) -> segmenta_engine::Result<RunReport> {
+        let project = self.load()?;
+        let options = RunOptions {
+            as_of: AsOf::parse(as_of)?,
+            output: Some(self.out()),
+            bad_rows,
+            threads: Some(2),
+        };
+        segmenta_engine::run(&project, &options, &NoProgress)
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.path().join("out")
+    }
+}
+
+/// Members per segment of a finished run, ids sorted.
+pub fn memberships(project: &TempProject) -> BTreeMap<String, Vec<String>> {
+    let loaded = project.load().expect("project loads");
+    let mut out = BTreeMap::new();
+    for name in loaded.config.segments.keys() {
+        let mut members = segmenta_engine::members(&loaded, name).expect("members");
+        members.sort();
+        out.insert(name.clone(), members);
+    }
+    out
+}
