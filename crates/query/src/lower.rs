@@ -6,7 +6,8 @@
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::functions::string::expr_fn::{contains, ends_with, starts_with};
-use datafusion::functions_aggregate::expr_fn::{avg, count, count_all, max, min, sum};
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
 use datafusion::logical_expr::expr::Between;
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, Operator, binary_expr, cast, ident, in_list, is_true, lit,

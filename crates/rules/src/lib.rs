@@ -4,7 +4,88 @@
 //! This crate knows nothing of DataFusion or of files: it turns text into a resolved, typed
 //! rule, learning attribute names and types through the [`AttributeCatalog`] trait.
 //!
-//! GRAMMAR_PLACEHOLDER
+//! # Grammar
+//!
+//! ```text
+//! rule      := or_expr
+//! or_expr   := and_expr { OR and_expr }
+//! and_expr  := not_expr { AND not_expr }
+//! not_expr  := NOT not_expr | predicate
+//! predicate := "(" or_expr ")"
+//!            | IN_SEGMENT "(" string ")"
+//!            | value cmp value                        cmp: = != <> < <= > >=
+//!            | value [NOT] IN "(" literal {"," literal} ")"
+//!            | value [NOT] BETWEEN literal AND literal
+//!            | value IS [NOT] NULL
+//!            | value [NOT] (CONTAINS | STARTS_WITH | ENDS_WITH) string
+//!            | value                                  a boolean attribute or trait
+//! value     := identifier | literal
+//! literal   := number | string | TRUE | FALSE | DATE 'YYYY-MM-DD' | TIMESTAMP 'RFC 3339'
+//! trait     := AGG "(" [identifier] ")" [WHERE or_expr] [WITHIN duration]
+//! AGG       := count | sum | avg | min | max | count_distinct | first_seen | last_seen
+//!            | days_since_last | days_since_first
+//! duration  := integer ("h" | "d" | "w")      e.g. 90d, 12w, 36h
+//! ```
+//!
+//! - Keywords are case-insensitive. `and`, `or`, `not`, `in`, `between`, `is`, `null`, `true`,
+//!   `false`, `contains`, `starts_with`, `ends_with`, `in_segment`, `where` and `within` are
+//!   reserved: to use one as a name, backquote it. `date` and `timestamp` start a literal only
+//!   when a string follows them.
+//! - Strings take single or double quotes; a quote inside is doubled (`'it''s'`).
+//! - Identifiers are `[A-Za-z_][A-Za-z0-9_]*`, `parent.name` (the qualifier is
+//!   case-insensitive), or backquoted `` `any name` `` (a backquote inside is doubled).
+//! - Numbers: an optional `-`, digits, an optional fraction and exponent (`-5`, `2.5`, `1e3`).
+//!   An integer that fits in 64 bits is an int; anything else is a float.
+//! - In `BETWEEN x AND y` the `AND` belongs to `BETWEEN`.
+//! - `TIMESTAMP` without an offset means UTC; a space may replace the `T`.
+//! - Windows are positive and at most about 292,000 years long.
+//! - Nesting (parentheses, `not`, chains of `and`/`or`) is capped at [`MAX_DEPTH`] levels.
+//!
+//! # Pipeline
+//!
+//! [`parse_rule`] / [`parse_trait`] give an [`ast::Expr`] / [`ast::TraitExpr`] with byte spans;
+//! [`resolve_rule`] / [`resolve_trait`] check them against an [`AttributeCatalog`] and give the
+//! typed [`ast::TypedExpr`] / [`ast::TypedTrait`] that evaluators consume. Every step reports
+//! problems as [`Diagnostic`]s; none panics.
 #![warn(missing_docs)]
 
 pub mod ast;
+mod deps;
+mod diagnostic;
+mod display;
+pub mod eval;
+mod lexer;
+mod literal;
+mod parser;
+mod resolve;
+
+pub use deps::{order_segments, segment_references};
+pub use diagnostic::Diagnostic;
+pub use parser::{MAX_DEPTH, parse_rule, parse_trait};
+pub use resolve::{resolve_rule, resolve_trait};
+
+/// Names and types of what a rule may reference.
+pub trait AttributeCatalog {
+    /// Resolves an identifier (`name`, `parent.name`, or backquoted name); `None` if unknown.
+    fn lookup(&self, ident: &ast::Ident) -> Option<ast::ColumnInfo>;
+
+    /// All names a user could have meant (for "did you mean" hints), e.g. `industry`,
+    /// `parent.industry`.
+    fn names(&self) -> Vec<String>;
+
+    /// Whether `in_segment(name)` may reference this segment. Default: false.
+    fn has_segment(&self, _name: &str) -> bool {
+        false
+    }
+
+    /// Segment names for hints. Default: empty.
+    fn segment_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether `in_segment()` is allowed at all here (false for trait conditions over events).
+    /// Default: false.
+    fn allows_segments(&self) -> bool {
+        false
+    }
+}

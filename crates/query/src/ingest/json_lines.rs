@@ -1,0 +1,439 @@
+//! JSON Lines files: one object per non-blank line, keys as columns in order of first
+//! appearance, types inferred from the JSON kinds (and, for strings, dates and timestamps).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{BufRead, BufReader};
+
+use segmenta_core::ValueType;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+use super::values::{Cell, Inference, TableBuilder, parse_text, quote};
+use super::{
+    BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, TableSchema, apply_overrides,
+    open, value_hint,
+};
+use crate::{Error, Result};
+
+/// A JSON object with its keys in file order (`serde_json::Map` sorts them).
+struct Object(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+struct ObjectVisitor;
+
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = Object;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(entry) = map.next_entry::<String, Value>()? {
+            entries.push(entry);
+        }
+        Ok(Object(entries))
+    }
+}
+
+/// One non-blank line of the file.
+struct Line {
+    /// 1-based physical line.
+    number: u64,
+    bytes: Vec<u8>,
+}
+
+impl Line {
+    fn raw(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    /// The line parsed as an object, or why it is a bad row.
+    fn parse(&self) -> Result<Object, BadRow> {
+        let bad = |message: String, hint: &str| BadRow {
+            line: self.number,
+            column: None,
+            message,
+            hint: hint.into(),
+        };
+        let Ok(text) = std::str::from_utf8(&self.bytes) else {
+            return Err(bad(
+                "line is not valid UTF-8".into(),
+                "save the file as UTF-8, or run with --on-bad-rows reject",
+            ));
+        };
+        serde_json::from_str::<Object>(text).map_err(|e| {
+            // serde's message ends with "at line 1 column N"; every line is parsed alone, so
+            // only the column means anything.
+            let full = e.to_string();
+            let message = full
+                .rfind(" at line ")
+                .map_or(full.as_str(), |i| &full[..i]);
+            bad(
+                format!("invalid JSON at column {}: {message}", e.column().max(1)),
+                "write one JSON object per line, or run with --on-bad-rows reject",
+            )
+        })
+    }
+}
+
+/// Yields the non-blank lines of a file.
+struct Lines<'a> {
+    spec: &'a SourceSpec,
+    reader: BufReader<std::fs::File>,
+    number: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn open(spec: &'a SourceSpec) -> Result<Self> {
+        Ok(Lines {
+            spec,
+            reader: BufReader::with_capacity(1 << 16, open(spec)?),
+            number: 0,
+        })
+    }
+
+    fn next_line(&mut self) -> Result<Option<Line>> {
+        loop {
+            let mut bytes = Vec::new();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut bytes)
+                .map_err(|source| Error::Io {
+                    path: self.spec.display.clone(),
+                    source,
+                })?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.number += 1;
+            while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                bytes.pop();
+            }
+            if self.number == 1 && bytes.starts_with(b"\xef\xbb\xbf") {
+                bytes.drain(..3);
+            }
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Ok(Some(Line {
+                number: self.number,
+                bytes,
+            }));
+        }
+    }
+}
+
+/// Keys and types inferred from the first `infer_rows` non-blank lines, then the overrides.
+///
+/// An override naming a key absent from the sample makes the rest of the file be searched
+/// for it, since JSON keys may be sparse; only a key that appears nowhere is an error.
+pub(super) fn resolve(spec: &SourceSpec) -> Result<Resolved> {
+    let mut lines = Lines::open(spec)?;
+    let mut names: Vec<String> = Vec::new();
+    let mut inference: Vec<Inference> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut sampled = 0;
+    while sampled < spec.infer_rows {
+        let Some(line) = lines.next_line()? else {
+            break;
+        };
+        sampled += 1;
+        // Bad lines are left out of inference; loading reports them.
+        let Ok(Object(entries)) = line.parse() else {
+            continue;
+        };
+        for (key, value) in &entries {
+            let i = *index.entry(key.clone()).or_insert_with(|| {
+                names.push(key.clone());
+                inference.push(Inference::default());
+                names.len() - 1
+            });
+            observe(&mut inference[i], value);
+        }
+    }
+    let mut inferred: Vec<(String, ValueType)> = names
+        .into_iter()
+        .zip(inference.iter().map(Inference::result))
+        .collect();
+    let mut unseen: Vec<&(String, ValueType)> = spec
+        .overrides
+        .iter()
+        .filter(|(name, _)| !index.contains_key(name))
+        .collect();
+    while !unseen.is_empty() {
+        let Some(line) = lines.next_line()? else {
+            break;
+        };
+        let Ok(text) = std::str::from_utf8(&line.bytes) else {
+            continue;
+        };
+        if !unseen.iter().any(|(name, _)| text.contains(name.as_str())) {
+            continue;
+        }
+        let Ok(Object(entries)) = line.parse() else {
+            continue;
+        };
+        for (key, _) in &entries {
+            if let Some(pos) = unseen.iter().position(|(name, _)| name == key) {
+                inferred.push(unseen.swap_remove(pos).clone());
+            }
+        }
+    }
+    apply_overrides(spec, inferred)
+}
+
+fn observe(inference: &mut Inference, value: &Value) {
+    match value {
+        Value::Null => {}
+        Value::Bool(_) => inference.observe_bool(),
+        Value::Number(n) => inference.observe_number(n.is_i64()),
+        Value::String(s) => inference.observe_json_string(s),
+        Value::Array(_) | Value::Object(_) => inference.observe_other(),
+    }
+}
+
+/// Reads every line.
+pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
+    let Resolved { schema, declared } = resolve(spec)?;
+    let index: HashMap<&str, usize> = schema
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
+    let mut lines = Lines::open(spec)?;
+    let mut builder = TableBuilder::new(&schema);
+    let mut rejects = Rejects::new(spec, mode);
+    let mut rows_read = 0u64;
+    while let Some(line) = lines.next_line()? {
+        rows_read += 1;
+        let object = match line.parse() {
+            Ok(object) => object,
+            Err(bad) => {
+                rejects.report(bad, || line.raw())?;
+                continue;
+            }
+        };
+        match row_cells(&object, &schema, &declared, &index, spec, line.number) {
+            Ok(cells) => builder.push_row(&cells)?,
+            Err(bad) => rejects.report(bad, || line.raw())?,
+        }
+    }
+    Ok(LoadedTable {
+        schema,
+        batches: builder.finish()?,
+        rows_read,
+        rejected: rejects.rows,
+    })
+}
+
+/// One value per column from an object's entries; missing keys are NULL.
+fn row_cells<'o>(
+    Object(entries): &'o Object,
+    schema: &TableSchema,
+    declared: &[bool],
+    index: &HashMap<&str, usize>,
+    spec: &SourceSpec,
+    line: u64,
+) -> Result<Vec<Cell<'o>>, BadRow> {
+    let mut cells = vec![Cell::Null; schema.columns.len()];
+    for (key, value) in entries {
+        let Some(&i) = index.get(key.as_str()) else {
+            return Err(BadRow {
+                line,
+                column: Some(key.clone()),
+                message: format!(
+                    "unexpected key, not seen in the first {} rows",
+                    spec.infer_rows
+                ),
+                hint: format!(
+                    "declare it in columns = {{ {key} = \"string\" }} so it is read, or run with --on-bad-rows reject"
+                ),
+            });
+        };
+        let (name, ty) = &schema.columns[i];
+        cells[i] = json_cell(value, *ty, declared[i]).map_err(|message| BadRow {
+            line,
+            column: Some(name.clone()),
+            message,
+            hint: value_hint(name, declared[i]),
+        })?;
+    }
+    Ok(cells)
+}
+
+/// A JSON value as `ty`: strings go through the text grammar; numbers, bools, arrays and
+/// objects become strings in string columns (as JSON text), and numbers/bools convert where
+/// they mean the same thing (an integral float as int, 0/1 as bool).
+fn json_cell(value: &Value, ty: ValueType, declared: bool) -> Result<Cell<'_>, String> {
+    let fail = || {
+        let text = value.to_string();
+        let shown = if text.chars().count() > 60 {
+            quote(&text)
+        } else {
+            text
+        };
+        format!("cannot read {shown} as {ty}")
+    };
+    match (value, ty) {
+        (Value::Null, _) => Ok(Cell::Null),
+        (Value::String(s), _) => parse_text(s, ty, declared),
+        (Value::Bool(b), ValueType::String) => {
+            Ok(Cell::Str(Cow::Borrowed(if *b { "true" } else { "false" })))
+        }
+        (_, ValueType::String) => Ok(Cell::Str(Cow::Owned(value.to_string()))),
+        (Value::Bool(b), ValueType::Bool) => Ok(Cell::Bool(*b)),
+        (Value::Number(n), ValueType::Int) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Ok(Cell::Int(i)),
+            (None, Some(f)) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => {
+                Ok(Cell::Int(f as i64))
+            }
+            _ => Err(fail()),
+        },
+        (Value::Number(n), ValueType::Float) => n.as_f64().map(Cell::Float).ok_or_else(fail),
+        (Value::Number(n), ValueType::Bool) => match n.as_i64() {
+            Some(1) => Ok(Cell::Bool(true)),
+            Some(0) => Ok(Cell::Bool(false)),
+            _ => Err(fail()),
+        },
+        _ => Err(fail()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::super::{load_table, read_schema};
+    use super::*;
+
+    #[test]
+    fn infers_keys_in_order_of_appearance() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let jsonl = "{\"id\": 1, \"zip\": \"02134\", \"day\": \"2024-01-05\"}\n\
+                     \n\
+                     {\"id\": 2, \"score\": 1.5, \"ok\": true, \"at\": \"2024-01-05T12:00:00+02:00\", \"tags\": [1]}\n\
+                     {\"id\": 3, \"score\": 2, \"ok\": null, \"day\": null, \"zip\": \"\"}\n";
+        let spec = spec_for(&dir, "events.jsonl", jsonl.as_bytes());
+        let table = load_table(&spec, BadRows::Strict).expect("loads");
+        check_invariants(&table);
+        use ValueType::*;
+        let expected = [
+            ("id", Int),
+            ("zip", String),
+            ("day", Date),
+            ("score", Float),
+            ("ok", Bool),
+            ("at", Timestamp),
+            ("tags", String),
+        ];
+        let got: Vec<(&str, ValueType)> = table
+            .schema
+            .columns
+            .iter()
+            .map(|(n, t)| (n.as_str(), *t))
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(column_strings(&table, "zip"), ["02134", "null", "null"]);
+        assert_eq!(column_strings(&table, "score"), ["null", "1.5", "2.0"]);
+        assert_eq!(
+            column_strings(&table, "at"),
+            ["null", "2024-01-05T10:00:00Z", "null"]
+        );
+        assert_eq!(column_strings(&table, "tags"), ["null", "[1]", "null"]);
+        assert_eq!(table.rows_read, 3, "blank lines are not rows");
+    }
+
+    #[test]
+    fn bad_lines() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let jsonl = b"{\"id\": 1}\n{\"id\": 2,}\n[1]\n{\"id\": \"x\"}\n{\"id\": 5, \"late\": 1}\n{\"id\": 6}\n";
+        let mut spec = spec_for(&dir, "events.jsonl", jsonl);
+        spec.infer_rows = 1;
+        let err = load_table(&spec, BadRows::Strict).expect_err("strict");
+        assert_eq!(
+            err.to_string(),
+            "data/events.jsonl:2: invalid JSON at column 10: trailing comma"
+        );
+        let table = load_table(&spec, BadRows::Reject).expect("reject");
+        check_invariants(&table);
+        let rejected: Vec<(u64, &str)> = table
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (2, "invalid JSON at column 10: trailing comma"),
+                (
+                    3,
+                    "invalid JSON at column 1: invalid type: sequence, expected a JSON object"
+                ),
+                (4, "column `id`: cannot read \"x\" as int"),
+                (
+                    5,
+                    "column `late`: unexpected key, not seen in the first 1 rows"
+                ),
+            ]
+        );
+        assert_eq!(table.rejected[1].raw, "[1]");
+        assert_eq!(column_strings(&table, "id"), ["1", "6"]);
+    }
+
+    #[test]
+    fn overrides_find_keys_after_the_sample() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let jsonl = b"{\"id\": 1}\n{\"id\": 2, \"plan\": \"pro\", \"paid\": \"yes\"}\n";
+        let mut spec = spec_for(&dir, "events.jsonl", jsonl);
+        spec.infer_rows = 1;
+        spec.overrides = vec![("paid".into(), ValueType::Bool)];
+        let schema = read_schema(&spec).expect("found later");
+        assert_eq!(
+            schema.columns,
+            [
+                ("id".into(), ValueType::Int),
+                ("paid".into(), ValueType::Bool)
+            ]
+        );
+        spec.overrides = vec![("pland".into(), ValueType::String)];
+        let err = read_schema(&spec).expect_err("nowhere");
+        assert_eq!(
+            err.to_string(),
+            "data/events.jsonl: declared column `pland` is not in the file"
+        );
+    }
+
+    #[test]
+    fn json_values_convert() {
+        assert_eq!(
+            json_cell(&serde_json::json!(3.0), ValueType::Int, false),
+            Ok(Cell::Int(3))
+        );
+        assert_eq!(
+            json_cell(&serde_json::json!(3.5), ValueType::Int, false),
+            Err("cannot read 3.5 as int".into())
+        );
+        assert_eq!(
+            json_cell(&serde_json::json!(1), ValueType::Bool, false),
+            Ok(Cell::Bool(true))
+        );
+        assert_eq!(
+            json_cell(&serde_json::json!(true), ValueType::String, false),
+            Ok(Cell::Str("true".into()))
+        );
+        assert_eq!(
+            json_cell(&serde_json::json!("2024-01-05"), ValueType::Date, false),
+            Ok(Cell::Date(19727))
+        );
+        assert!(json_cell(&serde_json::json!(19727), ValueType::Date, false).is_err());
+    }
+}
