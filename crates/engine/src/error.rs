@@ -70,7 +70,7 @@ pub enum Error {
         hint: Option<String>,
     },
     /// Reading or evaluating data failed.
-    #[error("{0}{}", .0.hint().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    #[error("{}", render_query(.0))]
     Query(#[from] segmenta_query::Error),
     /// The run store failed.
     #[error(transparent)]
@@ -101,6 +101,13 @@ pub enum Error {
     /// A broken invariant.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn render_query(error: &segmenta_query::Error) -> String {
+    match error.hint() {
+        Some(hint) => format!("{error}\n  hint: {hint}"),
+        None => error.to_string(),
+    }
 }
 
 fn render_config(path: &std::path::Path, errors: &[ConfigError]) -> String {

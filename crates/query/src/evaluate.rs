@@ -17,7 +17,6 @@ use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SessionConfig, SessionContext};
-use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, cast, col, ident};
 use datafusion::prelude::{DataFrame, ParquetReadOptions};
@@ -256,9 +255,9 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         let time = ident(&events.time);
         let as_of = timestamp_lit(request.as_of);
         let mut aggregates = vec![
-            count_all().alias(ALL),
-            count_all().filter(time.clone().lt(as_of.clone())).build()?.alias(USED),
-            count_all().filter(time.gt_eq(as_of)).build()?.alias(AFTER),
+            crate::lower::count_rows().alias(ALL),
+            crate::lower::count_rows().filter(time.clone().lt(as_of.clone())).build()?.alias(USED),
+            crate::lower::count_rows().filter(time.gt_eq(as_of)).build()?.alias(AFTER),
         ];
         let columns = EventColumns { time: events.time.clone() };
         let mut finishes = Vec::new();

@@ -6,11 +6,10 @@
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::functions::string::expr_fn::{contains, ends_with, starts_with};
-use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
 use datafusion::logical_expr::expr::Between;
 use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, Operator, binary_expr, cast, ident, in_list, is_true, lit,
+    Expr, ExprFunctionExt, Operator, binary_expr, cast, ident, in_list, is_true, lit, not,
 };
 use datafusion::scalar::ScalarValue;
 use segmenta_core::{MICROS_PER_DAY, ValueType};
@@ -67,7 +66,7 @@ pub fn lower_rule(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<Stri
     Ok(match expr {
         TypedExpr::Or(a, b) => lower_rule(a, segment_column)?.or(lower_rule(b, segment_column)?),
         TypedExpr::And(a, b) => lower_rule(a, segment_column)?.and(lower_rule(b, segment_column)?),
-        TypedExpr::Not(a) => lower_rule(a, segment_column)?.not(),
+        TypedExpr::Not(a) => not(lower_rule(a, segment_column)?),
         TypedExpr::Compare { left, op, right } => {
             binary_expr(value_expr(left), operator(*op), value_expr(right))
         }
@@ -89,7 +88,7 @@ pub fn lower_rule(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<Stri
                 StringOp::StartsWith => starts_with(value, pattern),
                 StringOp::EndsWith => ends_with(value, pattern),
             };
-            if *negated { matched.not() } else { matched }
+            if *negated { not(matched) } else { matched }
         }
         TypedExpr::InSegment(name) => {
             let column = segment_column(name).ok_or_else(|| {
@@ -104,6 +103,12 @@ pub fn lower_rule(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<Stri
 /// Lowers a rule to its membership test: TRUE, never NULL.
 pub fn membership(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<String>) -> Result<Expr> {
     Ok(is_true(lower_rule(expr, segment_column)?))
+}
+
+/// `count(1)`: counts rows. (DataFusion's `count_all()` comes wrapped in an alias, which
+/// cannot take a FILTER.)
+pub fn count_rows() -> Expr {
+    count(lit(1i64))
 }
 
 /// The event columns the trait computation reads.
@@ -163,7 +168,7 @@ pub fn lower_trait(t: &TypedTrait, events: &EventColumns, as_of: i64) -> Result<
     let (aggregate, finish): (Expr, fn(Expr, i64) -> Expr) = match t.agg {
         AggFunc::Count => match &arg {
             Some(a) => (count(a.clone()), finish_zero_int),
-            None => (count_all(), finish_zero_int),
+            None => (crate::lower::count_rows(), finish_zero_int),
         },
         AggFunc::Sum => {
             let zero = if t.output == ValueType::Int { finish_zero_int } else { finish_zero_float };

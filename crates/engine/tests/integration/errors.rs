@@ -12,6 +12,7 @@ entity = "account"
 [entities.account]
 source = "accounts.csv"
 key = "account_id"
+columns = { employees = "int" }
 
 [events]
 source = "events.csv"
@@ -145,7 +146,7 @@ fn rule_errors_point_into_the_project_file() {
     let error = p.run("2024-06-30", BadRows::Strict).expect_err("unknown attribute");
     let message = error.to_string();
     assert_eq!(error.code(), "unknown_attribute");
-    assert!(message.contains("segmenta.toml:18:9"), "{message}");
+    assert!(message.contains("segmenta.toml:19:9"), "{message}");
     assert!(message.contains("did you mean `employees`?"), "{message}");
 }
 
@@ -164,7 +165,7 @@ fn unknown_config_key_has_a_hint() {
     let p = TempProject::new(&[("segmenta.toml", &toml), ("accounts.csv", ACCOUNTS), ("events.csv", EVENTS)]);
     let error = p.load().expect_err("unknown key");
     let message = error.to_string();
-    assert!(message.contains("segmenta.toml:11:1") && message.contains("did you mean `entity_key`?"), "{message}");
+    assert!(message.contains("segmenta.toml:12:1") && message.contains("did you mean `entity_key`?"), "{message}");
 }
 
 #[test]

@@ -168,7 +168,7 @@ fn check(records: Vec<Record>, rules: Vec<String>) -> Result<(), TestCaseError> 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
     #[test]
     fn datafusion_equals_reference_evaluator(
         records in prop::collection::vec(record(), 0..20),

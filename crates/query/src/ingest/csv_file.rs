@@ -5,8 +5,7 @@ use csv::ByteRecord;
 
 use super::values::{Cell, Inference, TableBuilder, parse_text};
 use super::{
-    BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, apply_overrides, csv_io, open,
-    value_hint,
+    BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, apply_overrides, csv_io, open, value_hint,
 };
 use crate::{Error, Location, Result};
 
@@ -17,28 +16,17 @@ fn open_with_header(spec: &SourceSpec) -> Result<(Reader, Vec<String>)> {
     let file = open(spec)?;
     // Headers are read by hand so that positions, BOMs and empty files are ours to report;
     // `flexible` lets a row with the wrong field count reach us as a bad row.
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(file);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(file);
     let mut record = ByteRecord::new();
     if !read_record(spec, &mut reader, &mut record)? {
         return Err(Error::bad_input(
-            Location {
-                file: spec.display.clone(),
-                line: None,
-                column: None,
-            },
+            Location { file: spec.display.clone(), line: None, column: None },
             "empty file, expected a header row",
             Some("add a header row naming the columns, such as `id,name,plan`".into()),
         ));
     }
     let line = record.position().map_or(1, |p| p.line());
-    let location = |column: Option<String>| Location {
-        file: spec.display.clone(),
-        line: Some(line),
-        column,
-    };
+    let location = |column: Option<String>| Location { file: spec.display.clone(), line: Some(line), column };
     let mut names: Vec<String> = Vec::with_capacity(record.len());
     for (i, field) in record.iter().enumerate() {
         let Ok(name) = std::str::from_utf8(field) else {
@@ -69,10 +57,7 @@ fn open_with_header(spec: &SourceSpec) -> Result<(Reader, Vec<String>)> {
 }
 
 fn read_record(spec: &SourceSpec, reader: &mut Reader, record: &mut ByteRecord) -> Result<bool> {
-    reader.read_byte_record(record).map_err(|e| Error::Io {
-        path: spec.display.clone(),
-        source: csv_io(e),
-    })
+    reader.read_byte_record(record).map_err(|e| Error::Io { path: spec.display.clone(), source: csv_io(e) })
 }
 
 /// The header plus types inferred from the first `infer_rows` rows, then the overrides.
@@ -95,10 +80,7 @@ pub(super) fn resolve(spec: &SourceSpec) -> Result<Resolved> {
             }
         }
     }
-    let inferred = names
-        .into_iter()
-        .zip(inference.iter().map(Inference::result))
-        .collect();
+    let inferred = names.into_iter().zip(inference.iter().map(Inference::result)).collect();
     apply_overrides(spec, inferred)
 }
 
@@ -131,12 +113,7 @@ pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
             Err(bad) => rejects.report(bad, || raw_text(&record))?,
         }
     }
-    Ok(LoadedTable {
-        schema,
-        batches: builder.finish()?,
-        rows_read,
-        rejected: rejects.rows,
-    })
+    Ok(LoadedTable { schema, batches: builder.finish()?, rows_read, rejected: rejects.rows })
 }
 
 fn parse_row<'r>(
@@ -147,12 +124,7 @@ fn parse_row<'r>(
 ) -> Result<Vec<Cell<'r>>, BadRow> {
     let mut cells = Vec::with_capacity(columns.len());
     for ((field, (name, ty)), declared) in record.iter().zip(columns).zip(declared) {
-        let bad = |message: String, hint: String| BadRow {
-            line,
-            column: Some(name.clone()),
-            message,
-            hint,
-        };
+        let bad = |message: String, hint: String| BadRow { line, column: Some(name.clone()), message, hint };
         let Ok(text) = std::str::from_utf8(field) else {
             return Err(bad(
                 "value is not valid UTF-8".into(),
@@ -169,9 +141,8 @@ fn parse_row<'r>(
 
 /// The row as CSV text, re-encoded from its fields (quoting may differ from the file's).
 fn raw_text(record: &ByteRecord) -> String {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
+    let mut writer =
+        csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
     if writer.write_byte_record(record).is_err() {
         return String::new();
     }
@@ -218,19 +189,12 @@ mod tests {
             ("seen_at", Timestamp),
             ("notes", String),
         ];
-        let got: Vec<(&str, ValueType)> = table
-            .schema
-            .columns
-            .iter()
-            .map(|(n, t)| (n.as_str(), *t))
-            .collect();
+        let got: Vec<(&str, ValueType)> =
+            table.schema.columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
         assert_eq!(got, expected);
         assert_eq!(column_strings(&table, "name"), ["Ann", "null", " Bob "]);
         assert_eq!(column_strings(&table, "active"), ["true", "false", "true"]);
-        assert_eq!(
-            column_strings(&table, "signup"),
-            ["2024-01-05", "2023-12-31", "null"]
-        );
+        assert_eq!(column_strings(&table, "signup"), ["2024-01-05", "2023-12-31", "null"]);
         assert_eq!(
             column_strings(&table, "seen_at"),
             ["2024-01-05T10:00:00Z", "2024-01-05T11:00:00Z", "null"]
@@ -242,17 +206,11 @@ mod tests {
     fn overrides_replace_inference() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut spec = spec_for(&dir, "a.csv", b"zip,flag\n02134,yes\n10001,no\n");
-        spec.overrides = vec![
-            ("zip".into(), ValueType::String),
-            ("flag".into(), ValueType::Bool),
-        ];
+        spec.overrides = vec![("zip".into(), ValueType::String), ("flag".into(), ValueType::Bool)];
         let table = load_table(&spec, BadRows::Strict).expect("loads");
         assert_eq!(
             table.schema.columns,
-            [
-                ("zip".into(), ValueType::String),
-                ("flag".into(), ValueType::Bool)
-            ]
+            [("zip".into(), ValueType::String), ("flag".into(), ValueType::Bool)]
         );
         assert_eq!(column_strings(&table, "zip"), ["02134", "10001"]);
         assert_eq!(column_strings(&table, "flag"), ["true", "false"]);
@@ -265,10 +223,7 @@ mod tests {
         spec.overrides = vec![("employes".into(), ValueType::Int)];
         let err = read_schema(&spec).expect_err("missing column");
         let (message, hint) = bad_input(&err);
-        assert_eq!(
-            message,
-            "data/a.csv: declared column `employes` is not in the file"
-        );
+        assert_eq!(message, "data/a.csv: declared column `employes` is not in the file");
         assert_eq!(
             hint.as_deref(),
             Some("did you mean `employees`? the file's columns are `id`, `employees`")
@@ -280,30 +235,21 @@ mod tests {
         let table = load(b"id,name\n", BadRows::Strict).expect("header only is valid");
         assert_eq!(
             table.schema.columns,
-            [
-                ("id".into(), ValueType::String),
-                ("name".into(), ValueType::String)
-            ]
+            [("id".into(), ValueType::String), ("name".into(), ValueType::String)]
         );
         assert!(table.batches.is_empty());
         assert_eq!(table.rows_read, 0);
 
         let err = load(b"", BadRows::Strict).expect_err("empty");
         let (message, hint) = bad_input(&err);
-        assert_eq!(
-            message,
-            "data/accounts.csv: empty file, expected a header row"
-        );
+        assert_eq!(message, "data/accounts.csv: empty file, expected a header row");
         assert!(hint.is_some());
     }
 
     #[test]
     fn bad_headers() {
         let (message, _) = bad_input(&load(b"id,name,id\n", BadRows::Strict).expect_err("dup"));
-        assert_eq!(
-            message,
-            "data/accounts.csv:1: column `id`: duplicate column name in the header"
-        );
+        assert_eq!(message, "data/accounts.csv:1: column `id`: duplicate column name in the header");
         let (message, _) = bad_input(&load(b"id,,x\n", BadRows::Strict).expect_err("empty name"));
         assert_eq!(message, "data/accounts.csv:1: header field 2 is empty");
         let table = load(b"\xef\xbb\xbfid , name\n1,a\n", BadRows::Strict).expect("bom and spaces");
@@ -321,17 +267,11 @@ mod tests {
         let table = load(csv, BadRows::Reject).expect("reject");
         assert_eq!(table.rows_read, 4);
         assert_eq!(table.num_rows(), 2);
-        let rejected: Vec<(u64, &str, &str)> = table
-            .rejected
-            .iter()
-            .map(|r| (r.line, r.reason.as_str(), r.raw.as_str()))
-            .collect();
+        let rejected: Vec<(u64, &str, &str)> =
+            table.rejected.iter().map(|r| (r.line, r.reason.as_str(), r.raw.as_str())).collect();
         assert_eq!(
             rejected,
-            [
-                (3, "expected 2 fields, found 1", "2"),
-                (4, "expected 2 fields, found 3", "3,c,extra")
-            ]
+            [(3, "expected 2 fields, found 1", "2"), (4, "expected 2 fields, found 3", "3,c,extra")]
         );
         assert_eq!(column_strings(&table, "id"), ["1", "4"]);
     }
@@ -347,10 +287,7 @@ mod tests {
         let mut spec = spec_for(&dir, "accounts.csv", csv.as_bytes());
         spec.infer_rows = 10;
         let (message, hint) = bad_input(&load_table(&spec, BadRows::Strict).expect_err("strict"));
-        assert_eq!(
-            message,
-            "data/accounts.csv:17: column `employees`: cannot read \"12x\" as int"
-        );
+        assert_eq!(message, "data/accounts.csv:17: column `employees`: cannot read \"12x\" as int");
         assert_eq!(
             hint.as_deref(),
             Some(
@@ -376,15 +313,8 @@ mod tests {
         let table = load_table(&spec, BadRows::Reject).expect("reject");
         check_invariants(&table);
         let lines: Vec<u64> = table.rejected.iter().map(|r| r.line).collect();
-        assert_eq!(
-            lines,
-            [3, 5],
-            "multi-line quoted fields count physical lines"
-        );
-        assert_eq!(
-            table.rejected[1].reason,
-            "column `ts`: cannot read \"2024-02-30\" as timestamp"
-        );
+        assert_eq!(lines, [3, 5], "multi-line quoted fields count physical lines");
+        assert_eq!(table.rejected[1].reason, "column `ts`: cannot read \"2024-02-30\" as timestamp");
         assert_eq!(table.rejected[0].raw, "2,\"2024-01-05\nT10\"");
     }
 
@@ -393,20 +323,14 @@ mod tests {
         let csv = b"ts\n2024-01-05T12:00:00+02:00\n2024-01-05T05:00:00-05:00\n";
         let table = load(csv, BadRows::Strict).expect("loads");
         assert_eq!(table.schema.columns[0].1, ValueType::Timestamp);
-        assert_eq!(
-            column_strings(&table, "ts"),
-            ["2024-01-05T10:00:00Z", "2024-01-05T10:00:00Z"]
-        );
+        assert_eq!(column_strings(&table, "ts"), ["2024-01-05T10:00:00Z", "2024-01-05T10:00:00Z"]);
     }
 
     #[test]
     fn invalid_utf8_is_a_bad_row() {
         let csv = b"id,name\n1,ok\n2,caf\xe9\n3,fine\n";
         let (message, _) = bad_input(&load(csv, BadRows::Strict).expect_err("strict"));
-        assert_eq!(
-            message,
-            "data/accounts.csv:3: column `name`: value is not valid UTF-8"
-        );
+        assert_eq!(message, "data/accounts.csv:3: column `name`: value is not valid UTF-8");
         let table = load(csv, BadRows::Reject).expect("reject");
         assert_eq!(column_strings(&table, "name"), ["ok", "fine"]);
         assert_eq!(table.rejected[0].raw, "2,caf\u{fffd}");

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::values::{Cell, Inference, TableBuilder, parse_text, quote};
 use super::{
-    BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, TableSchema, apply_overrides,
-    open, value_hint,
+    BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, TableSchema, apply_overrides, open,
+    value_hint,
 };
 use crate::{Error, Result};
 
@@ -74,9 +74,7 @@ impl Line {
             // serde's message ends with "at line 1 column N"; every line is parsed alone, so
             // only the column means anything.
             let full = e.to_string();
-            let message = full
-                .rfind(" at line ")
-                .map_or(full.as_str(), |i| &full[..i]);
+            let message = full.rfind(" at line ").map_or(full.as_str(), |i| &full[..i]);
             bad(
                 format!("invalid JSON at column {}: {message}", e.column().max(1)),
                 "write one JSON object per line, or run with --on-bad-rows reject",
@@ -94,11 +92,7 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn open(spec: &'a SourceSpec) -> Result<Self> {
-        Ok(Lines {
-            spec,
-            reader: BufReader::with_capacity(1 << 16, open(spec)?),
-            number: 0,
-        })
+        Ok(Lines { spec, reader: BufReader::with_capacity(1 << 16, open(spec)?), number: 0 })
     }
 
     fn next_line(&mut self) -> Result<Option<Line>> {
@@ -107,10 +101,7 @@ impl<'a> Lines<'a> {
             let read = self
                 .reader
                 .read_until(b'\n', &mut bytes)
-                .map_err(|source| Error::Io {
-                    path: self.spec.display.clone(),
-                    source,
-                })?;
+                .map_err(|source| Error::Io { path: self.spec.display.clone(), source })?;
             if read == 0 {
                 return Ok(None);
             }
@@ -124,10 +115,7 @@ impl<'a> Lines<'a> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Ok(Some(Line {
-                number: self.number,
-                bytes,
-            }));
+            return Ok(Some(Line { number: self.number, bytes }));
         }
     }
 }
@@ -160,15 +148,10 @@ pub(super) fn resolve(spec: &SourceSpec) -> Result<Resolved> {
             observe(&mut inference[i], value);
         }
     }
-    let mut inferred: Vec<(String, ValueType)> = names
-        .into_iter()
-        .zip(inference.iter().map(Inference::result))
-        .collect();
-    let mut unseen: Vec<&(String, ValueType)> = spec
-        .overrides
-        .iter()
-        .filter(|(name, _)| !index.contains_key(name))
-        .collect();
+    let mut inferred: Vec<(String, ValueType)> =
+        names.into_iter().zip(inference.iter().map(Inference::result)).collect();
+    let mut unseen: Vec<&(String, ValueType)> =
+        spec.overrides.iter().filter(|(name, _)| !index.contains_key(name)).collect();
     while !unseen.is_empty() {
         let Some(line) = lines.next_line()? else {
             break;
@@ -204,12 +187,8 @@ fn observe(inference: &mut Inference, value: &Value) {
 /// Reads every line.
 pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
     let Resolved { schema, declared } = resolve(spec)?;
-    let index: HashMap<&str, usize> = schema
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, (n, _))| (n.as_str(), i))
-        .collect();
+    let index: HashMap<&str, usize> =
+        schema.columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
     let mut lines = Lines::open(spec)?;
     let mut builder = TableBuilder::new(&schema);
     let mut rejects = Rejects::new(spec, mode);
@@ -228,12 +207,7 @@ pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
             Err(bad) => rejects.report(bad, || line.raw())?,
         }
     }
-    Ok(LoadedTable {
-        schema,
-        batches: builder.finish()?,
-        rows_read,
-        rejected: rejects.rows,
-    })
+    Ok(LoadedTable { schema, batches: builder.finish()?, rows_read, rejected: rejects.rows })
 }
 
 /// One value per column from an object's entries; missing keys are NULL.
@@ -251,10 +225,7 @@ fn row_cells<'o>(
             return Err(BadRow {
                 line,
                 column: Some(key.clone()),
-                message: format!(
-                    "unexpected key, not seen in the first {} rows",
-                    spec.infer_rows
-                ),
+                message: format!("unexpected key, not seen in the first {} rows", spec.infer_rows),
                 hint: format!(
                     "declare it in columns = {{ {key} = \"string\" }} so it is read, or run with --on-bad-rows reject"
                 ),
@@ -277,11 +248,7 @@ fn row_cells<'o>(
 fn json_cell(value: &Value, ty: ValueType, declared: bool) -> Result<Cell<'_>, String> {
     let fail = || {
         let text = value.to_string();
-        let shown = if text.chars().count() > 60 {
-            quote(&text)
-        } else {
-            text
-        };
+        let shown = if text.chars().count() > 60 { quote(&text) } else { text };
         format!("cannot read {shown} as {ty}")
     };
     match (value, ty) {
@@ -335,19 +302,12 @@ mod tests {
             ("at", Timestamp),
             ("tags", String),
         ];
-        let got: Vec<(&str, ValueType)> = table
-            .schema
-            .columns
-            .iter()
-            .map(|(n, t)| (n.as_str(), *t))
-            .collect();
+        let got: Vec<(&str, ValueType)> =
+            table.schema.columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
         assert_eq!(got, expected);
         assert_eq!(column_strings(&table, "zip"), ["02134", "null", "null"]);
         assert_eq!(column_strings(&table, "score"), ["null", "1.5", "2.0"]);
-        assert_eq!(
-            column_strings(&table, "at"),
-            ["null", "2024-01-05T10:00:00Z", "null"]
-        );
+        assert_eq!(column_strings(&table, "at"), ["null", "2024-01-05T10:00:00Z", "null"]);
         assert_eq!(column_strings(&table, "tags"), ["null", "[1]", "null"]);
         assert_eq!(table.rows_read, 3, "blank lines are not rows");
     }
@@ -355,34 +315,22 @@ mod tests {
     #[test]
     fn bad_lines() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let jsonl = b"{\"id\": 1}\n{\"id\": 2,}\n[1]\n{\"id\": \"x\"}\n{\"id\": 5, \"late\": 1}\n{\"id\": 6}\n";
+        let jsonl =
+            b"{\"id\": 1}\n{\"id\": 2,}\n[1]\n{\"id\": \"x\"}\n{\"id\": 5, \"late\": 1}\n{\"id\": 6}\n";
         let mut spec = spec_for(&dir, "events.jsonl", jsonl);
         spec.infer_rows = 1;
         let err = load_table(&spec, BadRows::Strict).expect_err("strict");
-        assert_eq!(
-            err.to_string(),
-            "data/events.jsonl:2: invalid JSON at column 10: trailing comma"
-        );
+        assert_eq!(err.to_string(), "data/events.jsonl:2: invalid JSON at column 10: trailing comma");
         let table = load_table(&spec, BadRows::Reject).expect("reject");
         check_invariants(&table);
-        let rejected: Vec<(u64, &str)> = table
-            .rejected
-            .iter()
-            .map(|r| (r.line, r.reason.as_str()))
-            .collect();
+        let rejected: Vec<(u64, &str)> = table.rejected.iter().map(|r| (r.line, r.reason.as_str())).collect();
         assert_eq!(
             rejected,
             [
                 (2, "invalid JSON at column 10: trailing comma"),
-                (
-                    3,
-                    "invalid JSON at column 1: invalid type: sequence, expected a JSON object"
-                ),
+                (3, "invalid JSON at column 1: invalid type: sequence, expected a JSON object"),
                 (4, "column `id`: cannot read \"x\" as int"),
-                (
-                    5,
-                    "column `late`: unexpected key, not seen in the first 1 rows"
-                ),
+                (5, "column `late`: unexpected key, not seen in the first 1 rows"),
             ]
         );
         assert_eq!(table.rejected[1].raw, "[1]");
@@ -397,35 +345,20 @@ mod tests {
         spec.infer_rows = 1;
         spec.overrides = vec![("paid".into(), ValueType::Bool)];
         let schema = read_schema(&spec).expect("found later");
-        assert_eq!(
-            schema.columns,
-            [
-                ("id".into(), ValueType::Int),
-                ("paid".into(), ValueType::Bool)
-            ]
-        );
+        assert_eq!(schema.columns, [("id".into(), ValueType::Int), ("paid".into(), ValueType::Bool)]);
         spec.overrides = vec![("pland".into(), ValueType::String)];
         let err = read_schema(&spec).expect_err("nowhere");
-        assert_eq!(
-            err.to_string(),
-            "data/events.jsonl: declared column `pland` is not in the file"
-        );
+        assert_eq!(err.to_string(), "data/events.jsonl: declared column `pland` is not in the file");
     }
 
     #[test]
     fn json_values_convert() {
-        assert_eq!(
-            json_cell(&serde_json::json!(3.0), ValueType::Int, false),
-            Ok(Cell::Int(3))
-        );
+        assert_eq!(json_cell(&serde_json::json!(3.0), ValueType::Int, false), Ok(Cell::Int(3)));
         assert_eq!(
             json_cell(&serde_json::json!(3.5), ValueType::Int, false),
             Err("cannot read 3.5 as int".into())
         );
-        assert_eq!(
-            json_cell(&serde_json::json!(1), ValueType::Bool, false),
-            Ok(Cell::Bool(true))
-        );
+        assert_eq!(json_cell(&serde_json::json!(1), ValueType::Bool, false), Ok(Cell::Bool(true)));
         assert_eq!(
             json_cell(&serde_json::json!(true), ValueType::String, false),
             Ok(Cell::Str("true".into()))

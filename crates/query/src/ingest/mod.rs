@@ -72,20 +72,14 @@ pub struct TableSchema {
 impl TableSchema {
     /// The Arrow schema of loaded batches: canonical types, every field nullable.
     pub fn arrow_schema(&self) -> SchemaRef {
-        let fields: Vec<Field> = self
-            .columns
-            .iter()
-            .map(|(name, ty)| Field::new(name, arrow_type(*ty), true))
-            .collect();
+        let fields: Vec<Field> =
+            self.columns.iter().map(|(name, ty)| Field::new(name, arrow_type(*ty), true)).collect();
         Arc::new(Schema::new(fields))
     }
 
     /// The type of a column, if the table has it.
     pub fn get(&self, name: &str) -> Option<ValueType> {
-        self.columns
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, ty)| *ty)
+        self.columns.iter().find(|(n, _)| n == name).map(|(_, ty)| *ty)
     }
 
     /// The column names, in file order.
@@ -170,21 +164,14 @@ pub fn write_rejects(path: &Path, source_display: &str, rejected: &[RejectedRow]
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let written = (|| -> std::io::Result<()> {
         let file = File::create(&temp)?;
         let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(file));
-        writer
-            .write_record(["line", "reason", "raw"])
-            .map_err(csv_io)?;
+        writer.write_record(["line", "reason", "raw"]).map_err(csv_io)?;
         for row in rejected {
-            writer
-                .write_record([row.line.to_string().as_str(), &row.reason, &row.raw])
-                .map_err(csv_io)?;
+            writer.write_record([row.line.to_string().as_str(), &row.reason, &row.raw]).map_err(csv_io)?;
         }
         let buffered = writer.into_inner().map_err(|e| e.into_error())?;
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
@@ -227,26 +214,15 @@ fn apply_overrides(spec: &SourceSpec, inferred: Vec<(String, ValueType)>) -> Res
                 declared[i] = true;
             }
             None => {
-                return Err(missing_column(
-                    spec,
-                    name,
-                    columns.iter().map(|(n, _)| n.as_str()),
-                ));
+                return Err(missing_column(spec, name, columns.iter().map(|(n, _)| n.as_str())));
             }
         }
     }
-    Ok(Resolved {
-        schema: TableSchema { columns },
-        declared,
-    })
+    Ok(Resolved { schema: TableSchema { columns }, declared })
 }
 
 /// The error for a declared column that is not in the file.
-fn missing_column<'a>(
-    spec: &SourceSpec,
-    name: &str,
-    available: impl Iterator<Item = &'a str>,
-) -> Error {
+fn missing_column<'a>(spec: &SourceSpec, name: &str, available: impl Iterator<Item = &'a str>) -> Error {
     let available: Vec<&str> = available.collect();
     let mut hint = String::new();
     if let Some(close) = did_you_mean(name, &available) {
@@ -259,11 +235,7 @@ fn missing_column<'a>(
         hint.push_str(&format!("the file's columns are {}", listed.join(", ")));
     }
     Error::bad_input(
-        Location {
-            file: spec.display.clone(),
-            line: None,
-            column: None,
-        },
+        Location { file: spec.display.clone(), line: None, column: None },
         format!("declared column `{name}` is not in the file"),
         Some(hint),
     )
@@ -275,19 +247,14 @@ fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (*c, strsim::damerau_levenshtein(&lower, &c.to_lowercase())))
-        .filter(|(c, distance)| {
-            *distance <= (c.chars().count().max(name.chars().count()) / 3).max(1)
-        })
+        .filter(|(c, distance)| *distance <= (c.chars().count().max(name.chars().count()) / 3).max(1))
         .min_by_key(|(_, distance)| *distance)
         .map(|(c, _)| c)
 }
 
 /// Opens a data file, mapping failures (missing, a folder, unreadable) to [`Error::Io`].
 fn open(spec: &SourceSpec) -> Result<File> {
-    let io_error = |source| Error::Io {
-        path: spec.display.clone(),
-        source,
-    };
+    let io_error = |source| Error::Io { path: spec.display.clone(), source };
     let file = File::open(&spec.path).map_err(io_error)?;
     if file.metadata().map_err(io_error)?.is_dir() {
         return Err(io_error(std::io::Error::new(
@@ -333,31 +300,19 @@ struct Rejects<'a> {
 
 impl<'a> Rejects<'a> {
     fn new(spec: &'a SourceSpec, mode: BadRows) -> Self {
-        Rejects {
-            mode,
-            display: &spec.display,
-            rows: Vec::new(),
-        }
+        Rejects { mode, display: &spec.display, rows: Vec::new() }
     }
 
     /// Fails in strict mode; records the row (with its raw text) in reject mode.
     fn report(&mut self, bad: BadRow, raw: impl FnOnce() -> String) -> Result<()> {
         match self.mode {
             BadRows::Strict => Err(Error::bad_input(
-                Location {
-                    file: self.display.to_string(),
-                    line: Some(bad.line),
-                    column: bad.column,
-                },
+                Location { file: self.display.to_string(), line: Some(bad.line), column: bad.column },
                 bad.message,
                 Some(bad.hint),
             )),
             BadRows::Reject => {
-                self.rows.push(RejectedRow {
-                    line: bad.line,
-                    reason: bad.reason(),
-                    raw: raw(),
-                });
+                self.rows.push(RejectedRow { line: bad.line, reason: bad.reason(), raw: raw() });
                 Ok(())
             }
         }
@@ -417,10 +372,7 @@ pub(crate) mod test_util {
         for batch in &table.batches {
             assert_eq!(batch.schema(), schema);
         }
-        assert_eq!(
-            table.rows_read,
-            table.num_rows() as u64 + table.rejected.len() as u64
-        );
+        assert_eq!(table.rows_read, table.num_rows() as u64 + table.rejected.len() as u64);
     }
 }
 
@@ -431,12 +383,8 @@ mod tests {
 
     #[test]
     fn canonical_types() {
-        let schema = TableSchema {
-            columns: vec![
-                ("ts".into(), ValueType::Timestamp),
-                ("n".into(), ValueType::Int),
-            ],
-        };
+        let schema =
+            TableSchema { columns: vec![("ts".into(), ValueType::Timestamp), ("n".into(), ValueType::Int)] };
         let arrow = schema.arrow_schema();
         assert_eq!(
             arrow.field(0).data_type(),
@@ -449,10 +397,7 @@ mod tests {
 
     #[test]
     fn did_you_mean_finds_typos_only() {
-        assert_eq!(
-            did_you_mean("employes", &["id", "employees"]),
-            Some("employees")
-        );
+        assert_eq!(did_you_mean("employes", &["id", "employees"]), Some("employees"));
         assert_eq!(did_you_mean("Plan", &["plan"]), Some("plan"));
         assert_eq!(did_you_mean("revenue", &["id", "plan"]), None);
     }
@@ -464,10 +409,7 @@ mod tests {
         spec.path = dir.path().join("missing.csv");
         spec.display = "data/missing.csv".into();
         let err = read_schema(&spec).expect_err("missing");
-        assert!(
-            matches!(&err, Error::Io { path, .. } if path == "data/missing.csv"),
-            "{err}"
-        );
+        assert!(matches!(&err, Error::Io { path, .. } if path == "data/missing.csv"), "{err}");
         spec.path = dir.path().to_path_buf();
         let err = load_table(&spec, BadRows::Strict).expect_err("folder");
         assert!(matches!(&err, Error::Io { .. }), "{err}");
@@ -484,10 +426,7 @@ mod tests {
         }];
         write_rejects(&path, "data/a.csv", &rows).expect("written");
         let text = std::fs::read_to_string(&path).expect("readable");
-        assert_eq!(
-            text,
-            "line,reason,raw\n3,\"column `a`: cannot read \"\"x\"\" as int\",\"1,x\"\n"
-        );
+        assert_eq!(text, "line,reason,raw\n3,\"column `a`: cannot read \"\"x\"\" as int\",\"1,x\"\n");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("listable").collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
     }

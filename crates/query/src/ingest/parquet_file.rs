@@ -15,8 +15,8 @@ use segmenta_core::ValueType;
 
 use super::values::parse_strings;
 use super::{
-    BATCH_ROWS, BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, apply_overrides,
-    arrow_type, open, value_hint,
+    BATCH_ROWS, BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, apply_overrides, arrow_type,
+    open, value_hint,
 };
 use crate::{Error, Location, Result};
 
@@ -27,8 +27,9 @@ fn value_type(data_type: &DataType) -> Option<ValueType> {
     match data_type {
         Utf8 | LargeUtf8 | Utf8View | Null => Some(ValueType::String),
         Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => Some(ValueType::Int),
-        Float16 | Float32 | Float64 | Decimal32(..) | Decimal64(..) | Decimal128(..)
-        | Decimal256(..) => Some(ValueType::Float),
+        Float16 | Float32 | Float64 | Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..) => {
+            Some(ValueType::Float)
+        }
         Boolean => Some(ValueType::Bool),
         Date32 | Date64 => Some(ValueType::Date),
         Timestamp(..) => Some(ValueType::Timestamp),
@@ -50,20 +51,19 @@ fn invalid_parquet(spec: &SourceSpec, error: impl std::fmt::Display) -> Error {
     Error::bad_input(
         Location { file: spec.display.clone(), line: None, column: None },
         format!("not a valid Parquet file: {error}"),
-        Some("check that the file is Parquet, or give it the extension of its real format (.csv, .jsonl)".into()),
+        Some(
+            "check that the file is Parquet, or give it the extension of its real format (.csv, .jsonl)"
+                .into(),
+        ),
     )
 }
 
 /// A reader for the usable columns, their schema, and the source types of those columns.
-type Opened = (
-    ParquetRecordBatchReaderBuilder<File>,
-    Resolved,
-    Vec<DataType>,
-);
+type Opened = (ParquetRecordBatchReaderBuilder<File>, Resolved, Vec<DataType>);
 
 fn open_reader(spec: &SourceSpec) -> Result<Opened> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(open(spec)?)
-        .map_err(|e| invalid_parquet(spec, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(open(spec)?).map_err(|e| invalid_parquet(spec, e))?;
     let mut inferred = Vec::new();
     let mut sources = Vec::new();
     let mut roots = Vec::new();
@@ -83,11 +83,7 @@ fn open_reader(spec: &SourceSpec) -> Result<Opened> {
     for (name, _) in &spec.overrides {
         if let Some((_, data_type)) = unsupported.iter().find(|(n, _)| n == name) {
             return Err(Error::bad_input(
-                Location {
-                    file: spec.display.clone(),
-                    line: None,
-                    column: Some(name.clone()),
-                },
+                Location { file: spec.display.clone(), line: None, column: Some(name.clone()) },
                 format!("column has unsupported Parquet type {data_type}"),
                 Some(format!(
                     "remove `{name}` from columns = {{ ... }}, or convert the column to a string or number"
@@ -122,12 +118,8 @@ pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
         let mut arrays = Vec::with_capacity(schema.columns.len());
         // Row in the batch -> the first failing column and its message.
         let mut failures: BTreeMap<usize, (usize, String)> = BTreeMap::new();
-        for (c, (((name, ty), source), declared)) in schema
-            .columns
-            .iter()
-            .zip(&sources)
-            .zip(&declared)
-            .enumerate()
+        for (c, (((name, ty), source), declared)) in
+            schema.columns.iter().zip(&sources).zip(&declared).enumerate()
         {
             let array = batch.column(c);
             let (converted, failed) = convert(spec, name, array, source, *ty, *declared)?;
@@ -152,30 +144,16 @@ pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
             };
             rejects.report(bad, || raw_row(&batch, *row))?;
         }
-        let keep: BooleanArray = (0..batch.num_rows())
-            .map(|row| Some(!failures.contains_key(&row)))
-            .collect();
-        let kept = converted
-            .columns()
-            .iter()
-            .map(|a| filter(a, &keep))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keep: BooleanArray =
+            (0..batch.num_rows()).map(|row| Some(!failures.contains_key(&row))).collect();
+        let kept = converted.columns().iter().map(|a| filter(a, &keep)).collect::<Result<Vec<_>, _>>()?;
         let kept_rows = batch.num_rows() - failures.len();
         if kept_rows > 0 {
             let options = RecordBatchOptions::new().with_row_count(Some(kept_rows));
-            batches.push(RecordBatch::try_new_with_options(
-                arrow_schema.clone(),
-                kept,
-                &options,
-            )?);
+            batches.push(RecordBatch::try_new_with_options(arrow_schema.clone(), kept, &options)?);
         }
     }
-    Ok(LoadedTable {
-        schema,
-        batches,
-        rows_read,
-        rejected: rejects.rows,
-    })
+    Ok(LoadedTable { schema, batches, rows_read, rejected: rejects.rows })
 }
 
 /// Casts one column to its canonical type; failing values become NULL and are listed.
@@ -189,15 +167,9 @@ fn convert(
 ) -> Result<(ArrayRef, Vec<(usize, String)>)> {
     let cast_error = |e: arrow::error::ArrowError| {
         Error::bad_input(
-            Location {
-                file: spec.display.clone(),
-                line: None,
-                column: Some(name.to_string()),
-            },
+            Location { file: spec.display.clone(), line: None, column: Some(name.to_string()) },
             format!("cannot convert Parquet type {source} to {ty}: {e}"),
-            Some(format!(
-                "declare another type in columns = {{ {name} = \"...\" }}"
-            )),
+            Some(format!("declare another type in columns = {{ {name} = \"...\" }}")),
         )
     };
     if is_text(source) && ty != ValueType::String {
@@ -205,10 +177,7 @@ fn convert(
         return parse_strings(strings.as_string::<i32>(), ty, declared);
     }
     let target = arrow_type(ty);
-    let options = CastOptions {
-        safe: true,
-        ..CastOptions::default()
-    };
+    let options = CastOptions { safe: true, ..CastOptions::default() };
     let converted = cast_with_options(array, &target, &options).map_err(cast_error)?;
     let source_nulls = array.logical_null_count();
     if converted.null_count() <= source_nulls {
@@ -262,21 +231,13 @@ mod tests {
     }
 
     fn sample() -> RecordBatch {
-        let plan: DictionaryArray<Int32Type> =
-            vec![Some("pro"), None, Some("free")].into_iter().collect();
-        let ts = TimestampMillisecondArray::from(vec![
-            Some(1_704_456_000_000),
-            Some(1_704_456_000_500),
-            None,
-        ]);
+        let plan: DictionaryArray<Int32Type> = vec![Some("pro"), None, Some("free")].into_iter().collect();
+        let ts =
+            TimestampMillisecondArray::from(vec![Some(1_704_456_000_000), Some(1_704_456_000_500), None]);
         let ids = Int32Array::from(vec![1, 2, 3]);
         let big = UInt64Array::from(vec![1, u64::MAX, 3]);
         let codes = StringArray::from(vec![Some("10"), Some(" 20 "), Some("x")]);
-        let tags = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
-            Some(vec![Some(1)]),
-            None,
-            None,
-        ]);
+        let tags = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)]), None, None]);
         let schema = Schema::new(vec![
             Field::new("id", DataType::Int32, false),
             Field::new("plan", plan.data_type().clone(), true),
@@ -287,14 +248,7 @@ mod tests {
         ]);
         RecordBatch::try_new(
             Arc::new(schema),
-            vec![
-                Arc::new(ids),
-                Arc::new(plan),
-                Arc::new(ts),
-                Arc::new(tags),
-                Arc::new(big),
-                Arc::new(codes),
-            ],
+            vec![Arc::new(ids), Arc::new(plan), Arc::new(ts), Arc::new(tags), Arc::new(big), Arc::new(codes)],
         )
         .expect("valid batch")
     }
@@ -305,18 +259,8 @@ mod tests {
         let mut spec = write_parquet(&dir, "events.parquet", &sample());
         let schema = read_schema(&spec).expect("footer");
         use ValueType::*;
-        let expected = [
-            ("id", Int),
-            ("plan", String),
-            ("ts", Timestamp),
-            ("big", Int),
-            ("code", String),
-        ];
-        let got: Vec<(&str, ValueType)> = schema
-            .columns
-            .iter()
-            .map(|(n, t)| (n.as_str(), *t))
-            .collect();
+        let expected = [("id", Int), ("plan", String), ("ts", Timestamp), ("big", Int), ("code", String)];
+        let got: Vec<(&str, ValueType)> = schema.columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
         assert_eq!(got, expected, "the list column is skipped");
 
         spec.overrides = vec![("code".into(), Int)];
@@ -328,11 +272,7 @@ mod tests {
 
         let table = load_table(&spec, BadRows::Reject).expect("reject");
         check_invariants(&table);
-        let rejected: Vec<(u64, &str)> = table
-            .rejected
-            .iter()
-            .map(|r| (r.line, r.reason.as_str()))
-            .collect();
+        let rejected: Vec<(u64, &str)> = table.rejected.iter().map(|r| (r.line, r.reason.as_str())).collect();
         assert_eq!(
             rejected,
             [
@@ -349,19 +289,12 @@ mod tests {
     #[test]
     fn timestamps_and_dictionaries_become_canonical() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let spec = write_parquet(
-            &dir,
-            "events.parquet",
-            &sample().project(&[0, 1, 2, 5]).expect("columns"),
-        );
+        let spec = write_parquet(&dir, "events.parquet", &sample().project(&[0, 1, 2, 5]).expect("columns"));
         let table = load_table(&spec, BadRows::Strict).expect("loads");
         check_invariants(&table);
         let batch = &table.batches[0];
         assert_eq!(batch.column(1).data_type(), &DataType::Utf8);
-        assert_eq!(
-            batch.column(2).data_type(),
-            &arrow_type(ValueType::Timestamp)
-        );
+        assert_eq!(batch.column(2).data_type(), &arrow_type(ValueType::Timestamp));
         assert_eq!(column_strings(&table, "plan"), ["pro", "null", "free"]);
         assert_eq!(
             column_strings(&table, "ts"),
@@ -376,9 +309,8 @@ mod tests {
         spec.overrides = vec![("tags".into(), ValueType::String)];
         let err = read_schema(&spec).expect_err("unsupported");
         assert!(
-            err.to_string().starts_with(
-                "data/events.parquet: column `tags`: column has unsupported Parquet type List("
-            ),
+            err.to_string()
+                .starts_with("data/events.parquet: column `tags`: column has unsupported Parquet type List("),
             "{err}"
         );
     }
@@ -386,16 +318,10 @@ mod tests {
     #[test]
     fn corrupt_file() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let bytes: Vec<u8> = (0..200u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
+        let bytes: Vec<u8> = (0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         let spec = spec_for(&dir, "x.parquet", &bytes);
         let err = read_schema(&spec).expect_err("corrupt");
-        assert!(
-            err.to_string()
-                .starts_with("data/x.parquet: not a valid Parquet file: "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("data/x.parquet: not a valid Parquet file: "), "{err}");
         assert!(err.hint().is_some());
         assert!(load_table(&spec, BadRows::Reject).is_err());
     }

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringArray,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringArray, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -42,11 +42,7 @@ pub(super) enum Cell<'a> {
 /// `yes`/`no` for columns whose type the user declared. The error is a message for the user.
 pub(super) fn parse_text(text: &str, ty: ValueType, declared: bool) -> Result<Cell<'_>, String> {
     if ty == ValueType::String {
-        return Ok(if text.is_empty() {
-            Cell::Null
-        } else {
-            Cell::Str(Cow::Borrowed(text))
-        });
+        return Ok(if text.is_empty() { Cell::Null } else { Cell::Str(Cow::Borrowed(text)) });
     }
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -58,10 +54,7 @@ pub(super) fn parse_text(text: &str, ty: ValueType, declared: bool) -> Result<Ce
         ValueType::Float => {
             return match trimmed.parse::<f64>() {
                 Ok(f) if f.is_finite() => Ok(Cell::Float(f)),
-                Ok(_) => Err(format!(
-                    "cannot read {} as float: not a finite number",
-                    quote(text)
-                )),
+                Ok(_) => Err(format!("cannot read {} as float: not a finite number", quote(text))),
                 Err(_) => Err(cannot_read(text, ty)),
             };
         }
@@ -122,9 +115,7 @@ pub(super) fn parse_timestamp(text: &str) -> Option<i64> {
         return None;
     }
     if text.len() == 10 {
-        return naive_date(text)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|t| t.and_utc().timestamp_micros());
+        return naive_date(text).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc().timestamp_micros());
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_micros());
@@ -177,8 +168,8 @@ impl Inference {
             return;
         }
         self.seen = true;
-        self.bool_ok = self.bool_ok
-            && (text.eq_ignore_ascii_case("true") || text.eq_ignore_ascii_case("false"));
+        self.bool_ok =
+            self.bool_ok && (text.eq_ignore_ascii_case("true") || text.eq_ignore_ascii_case("false"));
         self.int_ok = self.int_ok && text.parse::<i64>().is_ok();
         self.float_ok = self.float_ok && text.parse::<f64>().is_ok_and(f64::is_finite);
         self.observe_temporal(text);
@@ -347,11 +338,7 @@ impl TableBuilder {
     pub(super) fn new(schema: &TableSchema) -> Self {
         TableBuilder {
             schema: schema.arrow_schema(),
-            columns: schema
-                .columns
-                .iter()
-                .map(|(_, ty)| ColumnBuilder::new(*ty))
-                .collect(),
+            columns: schema.columns.iter().map(|(_, ty)| ColumnBuilder::new(*ty)).collect(),
             rows: 0,
             batches: Vec::new(),
         }
@@ -382,11 +369,7 @@ impl TableBuilder {
         }
         let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
         let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
-        self.batches.push(RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            arrays,
-            &options,
-        )?);
+        self.batches.push(RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)?);
         self.rows = 0;
         Ok(())
     }
@@ -419,14 +402,8 @@ mod tests {
             (&["1", "2.5", "1e3"], ValueType::Float),
             (&["1", "inf"], ValueType::String),
             (&["2024-01-05", "1999-12-31"], ValueType::Date),
-            (
-                &["2024-01-05", "2024-01-05T10:00:00Z"],
-                ValueType::Timestamp,
-            ),
-            (
-                &["2024-01-05 10:00:00", "2024-01-05T10:00:00.123456"],
-                ValueType::Timestamp,
-            ),
+            (&["2024-01-05", "2024-01-05T10:00:00Z"], ValueType::Timestamp),
+            (&["2024-01-05 10:00:00", "2024-01-05T10:00:00.123456"], ValueType::Timestamp),
             (&["2024-1-5"], ValueType::String),
             (&["12", "12x"], ValueType::String),
             (&["", "  "], ValueType::String),
@@ -440,37 +417,19 @@ mod tests {
     #[test]
     fn values_parse_per_type() {
         assert_eq!(parse_text("", ValueType::String, false), Ok(Cell::Null));
-        assert_eq!(
-            parse_text(" a ", ValueType::String, false),
-            Ok(Cell::Str(" a ".into()))
-        );
+        assert_eq!(parse_text(" a ", ValueType::String, false), Ok(Cell::Str(" a ".into())));
         assert_eq!(parse_text(" 12 ", ValueType::Int, false), Ok(Cell::Int(12)));
         assert_eq!(parse_text("  ", ValueType::Int, false), Ok(Cell::Null));
-        assert_eq!(
-            parse_text("12x", ValueType::Int, false),
-            Err("cannot read \"12x\" as int".to_string())
-        );
+        assert_eq!(parse_text("12x", ValueType::Int, false), Err("cannot read \"12x\" as int".to_string()));
         assert_eq!(
             parse_text("NaN", ValueType::Float, false),
             Err("cannot read \"NaN\" as float: not a finite number".to_string())
         );
-        assert_eq!(
-            parse_text("1", ValueType::Bool, false),
-            Ok(Cell::Bool(true))
-        );
-        assert_eq!(
-            parse_text("Yes", ValueType::Bool, true),
-            Ok(Cell::Bool(true))
-        );
+        assert_eq!(parse_text("1", ValueType::Bool, false), Ok(Cell::Bool(true)));
+        assert_eq!(parse_text("Yes", ValueType::Bool, true), Ok(Cell::Bool(true)));
         assert!(parse_text("yes", ValueType::Bool, false).is_err());
-        assert_eq!(
-            parse_text("1970-01-02", ValueType::Date, false),
-            Ok(Cell::Date(1))
-        );
-        assert_eq!(
-            parse_text("1969-12-31", ValueType::Date, false),
-            Ok(Cell::Date(-1))
-        );
+        assert_eq!(parse_text("1970-01-02", ValueType::Date, false), Ok(Cell::Date(1)));
+        assert_eq!(parse_text("1969-12-31", ValueType::Date, false), Ok(Cell::Date(-1)));
     }
 
     #[test]
@@ -487,14 +446,8 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp(text), Some(noon), "{text}");
         }
-        assert_eq!(
-            parse_timestamp("2024-01-05T12:00:00.5Z"),
-            Some(noon + 500_000)
-        );
-        assert_eq!(
-            parse_timestamp("2024-01-05"),
-            Some(noon - 12 * 3_600_000_000)
-        );
+        assert_eq!(parse_timestamp("2024-01-05T12:00:00.5Z"), Some(noon + 500_000));
+        assert_eq!(parse_timestamp("2024-01-05"), Some(noon - 12 * 3_600_000_000));
         for text in ["2024-01-05T25:00:00Z", "yesterday", "2024-13-01", "12"] {
             assert_eq!(parse_timestamp(text), None, "{text}");
         }
