@@ -305,6 +305,7 @@ class Case:
         self.accounts: list[dict] = []
         self.events: list[dict] = []  # with the true instant in "_t"
         self.values: dict[str, list] = {}
+        self.stats = {"memberships": 0, "mixed": 0}
 
     # -- data --------------------------------------------------------------------------------
 
@@ -531,7 +532,8 @@ class Case:
         names = []
         for i in range(self.rng.randint(10, 20)):
             name = f"s{i}"
-            self.segments.append((name, self.rand_expr(schema, list(names), 3)))
+            depth = self.rng.choice([1, 2, 2, 3])
+            self.segments.append((name, self.rand_expr(schema, list(names), depth)))
             names.append(name)
 
     def generate(self):
@@ -687,10 +689,6 @@ class Case:
 # ----------------------------------------------------------------------------------------------
 
 
-class Failure(Exception):
-    pass
-
-
 def fmt_val(v):
     if isinstance(v, float):
         return repr(v)
@@ -830,6 +828,9 @@ def run_case(case: Case, d: str, segmenta: str) -> list[str]:
     cols = list(ACCOUNT_COLUMNS)[1:] + list(case.trait_types)
     for name in names:
         exp = {r[0] for r in con.execute(f"SELECT entity_id FROM exp_{name}").fetchall()}
+        case.stats["memberships"] += len(exp)
+        if 0 < len(exp) < case.n_accounts:
+            case.stats["mixed"] += 1
         act = act_m.get(name, set())
         if exp != act:
             missing, extra = sorted(exp - act), sorted(act - exp)
@@ -840,7 +841,10 @@ def run_case(case: Case, d: str, segmenta: str) -> list[str]:
             ]
             for label, group in (("missing", missing), ("unexpected", extra)):
                 for eid in group[:3]:
-                    row = con.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM ent WHERE account_id = ?", [eid]).fetchone()
+                    sel = ", ".join(
+                        f"strftime(\"{c}\", '%Y-%m-%dT%H:%M:%SZ')" if case.rule_schema[c] == TS else f'"{c}"' for c in cols
+                    )
+                    row = con.execute(f"SELECT {sel} FROM ent WHERE account_id = ?", [eid]).fetchone()
                     attrs = ", ".join(f"{c}={fmt_val(v)}" for c, v in zip(cols, row)) if row else "(not an account)"
                     lines.append(f"    {label} {eid}: {attrs}")
             problems.append("\n".join(lines))
@@ -879,7 +883,8 @@ def main() -> int:
         desc = (
             f"case {i} (seed {args.seed}): {case.n_accounts} accounts, {case.n_events} events "
             f"({'parquet' if case.events_parquet else 'csv'}), {len(case.traits)} traits, "
-            f"{len(case.segments)} segments, as-of {case.as_of_date}"
+            f"{len(case.segments)} segments ({case.stats['mixed']} neither empty nor full, "
+            f"{case.stats['memberships']} memberships), as-of {case.as_of_date}"
         )
         if problems:
             failed += 1

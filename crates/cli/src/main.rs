@@ -77,8 +77,7 @@ impl Spinner {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                    .expect("the template is valid"),
+                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("the template is valid"),
             );
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
@@ -131,7 +130,11 @@ fn print_segments(report: &segmenta_engine::RunReport) {
         );
     }
     if summary["rejected_rows"].as_u64().unwrap_or(0) > 0 {
-        println!("rejected rows: {} (see {})", summary["rejected_rows"], report.output.join("rejects.csv").display());
+        println!(
+            "rejected rows: {} (see {})",
+            summary["rejected_rows"],
+            report.output.join("rejects.csv").display()
+        );
     }
     println!("output: {}", report.output.display());
 }
@@ -166,7 +169,11 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             let project = Project::load(project)?;
             let validated = segmenta_engine::validate(&project)?;
             if cli.json {
-                let traits: Vec<_> = validated.traits.iter().map(|(n, t)| json!({"name": n, "type": t.output.name()})).collect();
+                let traits: Vec<_> = validated
+                    .traits
+                    .iter()
+                    .map(|(n, t)| json!({"name": n, "type": t.output.name()}))
+                    .collect();
                 let segments: Vec<_> = validated.segments.iter().map(|(n, _)| n).collect();
                 println!("{}", json!({ "valid": true, "traits": traits, "segments": segments }));
             } else {

@@ -148,7 +148,9 @@ impl<'de> Deserialize<'de> for TraitConfig {
         let value = Spanned::<toml::Value>::deserialize(deserializer)?;
         let span = value.span();
         match value.into_inner() {
-            toml::Value::String(expr) => Ok(TraitConfig { expr: Spanned::new(span, expr), description: None }),
+            toml::Value::String(expr) => {
+                Ok(TraitConfig { expr: Spanned::new(span, expr), description: None })
+            }
             toml::Value::Table(mut table) => {
                 let expr = match table.remove("expr") {
                     Some(toml::Value::String(expr)) => expr,
@@ -160,11 +162,15 @@ impl<'de> Deserialize<'de> for TraitConfig {
                     Some(_) => return Err(D::Error::custom("`description` must be a string")),
                 };
                 if let Some(key) = table.keys().next() {
-                    return Err(D::Error::custom(format!("unknown field `{key}`, expected one of `expr`, `description`")));
+                    return Err(D::Error::custom(format!(
+                        "unknown field `{key}`, expected one of `expr`, `description`"
+                    )));
                 }
                 Ok(TraitConfig { expr: Spanned::new(span, expr), description })
             }
-            _ => Err(D::Error::custom("a trait is a string such as \"count() within 30d\" or a table { expr = \"...\" }")),
+            _ => Err(D::Error::custom(
+                "a trait is a string such as \"count() within 30d\" or a table { expr = \"...\" }",
+            )),
         }
     }
 }
@@ -210,11 +216,7 @@ impl ConfigText<'_> {
         let simple = (literal.starts_with('"') && !literal.contains('\\') || literal.starts_with('\''))
             && !literal.starts_with("\"\"\"")
             && !literal.starts_with("'''");
-        if simple {
-            span.start + 1 + offset_in_value
-        } else {
-            span.start
-        }
+        if simple { span.start + 1 + offset_in_value } else { span.start }
     }
 
     fn error_at(&self, span: Option<Range<usize>>, message: String, hint: Option<String>) -> ConfigError {
@@ -245,14 +247,14 @@ fn from_toml_error(text: &ConfigText<'_>, err: &toml::de::Error) -> ConfigError 
     let mut hint = None;
     // The message for deny_unknown_fields reads:
     // "unknown field `entiy`, expected one of `name`, `entity`, `store`".
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((field, expected)) = rest.split_once('`') {
-            let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            hint = Some(match did_you_mean(field, candidates.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!("the keys allowed here are: {}", candidates.join(", ")),
-            });
-        }
+    if let Some((field, expected)) =
+        message.strip_prefix("unknown field `").and_then(|rest| rest.split_once('`'))
+    {
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        hint = Some(match did_you_mean(field, candidates.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!("the keys allowed here are: {}", candidates.join(", ")),
+        });
     }
     let message = message
         .split_once(", expected")
@@ -318,10 +320,8 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
     if let Some(events) = &config.events {
         check_source(&events.source, &mut errors);
         check_columns(&events.columns, &mut errors);
-        if let Some(entity) = &events.entity {
-            if !config.entities.contains_key(entity.get_ref()) {
-                errors.push(unknown_entity(entity, "events entity"));
-            }
+        if let Some(entity) = events.entity.as_ref().filter(|e| !config.entities.contains_key(e.get_ref())) {
+            errors.push(unknown_entity(entity, "events entity"));
         }
     } else if !config.traits.is_empty() {
         errors.push(ConfigError {
@@ -392,7 +392,10 @@ rule = "employees >= 1000"
             "message {:?} lacks {expected_message:?}",
             first.message
         );
-        assert_eq!(first.hint.as_deref().map(|h| h.contains(expected_hint.unwrap_or(""))), expected_hint.map(|_| true));
+        assert_eq!(
+            first.hint.as_deref().map(|h| h.contains(expected_hint.unwrap_or(""))),
+            expected_hint.map(|_| true)
+        );
         assert_eq!(first.line, Some(line), "{first}");
     }
 

@@ -7,4 +7,4 @@
 pub mod config;
 mod types;
 
-pub use types::{ValueType, Window, WindowUnit, MICROS_PER_DAY, MICROS_PER_HOUR};
+pub use types::{MICROS_PER_DAY, MICROS_PER_HOUR, ValueType, Window, WindowUnit};

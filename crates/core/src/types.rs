@@ -72,10 +72,7 @@ impl FromStr for ValueType {
             "bool" | "boolean" => Ok(ValueType::Bool),
             "date" => Ok(ValueType::Date),
             "timestamp" | "datetime" => Ok(ValueType::Timestamp),
-            _ => Err(format!(
-                "unknown type `{s}`; use one of {}",
-                ValueType::NAMES.join(", ")
-            )),
+            _ => Err(format!("unknown type `{s}`; use one of {}", ValueType::NAMES.join(", "))),
         }
     }
 }

@@ -76,7 +76,9 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] segmenta_store::Error),
     /// `--as-of` could not be read.
-    #[error("invalid --as-of `{value}`\n  hint: use a date such as 2024-06-30 or an RFC 3339 instant such as 2024-06-30T12:00:00Z")]
+    #[error(
+        "invalid --as-of `{value}`\n  hint: use a date such as 2024-06-30 or an RFC 3339 instant such as 2024-06-30T12:00:00Z"
+    )]
     AsOf {
         /// What the user gave.
         value: String,
@@ -178,7 +180,9 @@ impl ErrorCode for Error {
             {
                 ErrorKind::User
             }
-            Error::Query(segmenta_query::Error::Io { .. }) | Error::Io { .. } | Error::Store(_) => ErrorKind::Environment,
+            Error::Query(segmenta_query::Error::Io { .. }) | Error::Io { .. } | Error::Store(_) => {
+                ErrorKind::Environment
+            }
             Error::Query(_) | Error::Internal(_) => ErrorKind::Internal,
         }
     }

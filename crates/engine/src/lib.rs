@@ -7,8 +7,8 @@ mod project;
 mod run;
 
 pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem};
-pub use project::{validate, Project, Validated, PROJECT_FILE};
-pub use run::{run, run_validated, AsOf, NoProgress, Progress, RunOptions, RunReport, SegmentSize};
+pub use project::{PROJECT_FILE, Project, Validated, validate};
+pub use run::{AsOf, NoProgress, Progress, RunOptions, RunReport, SegmentSize, run, run_validated};
 pub use segmenta_query::ingest::BadRows;
 
 /// The members of a segment in the project's latest run.

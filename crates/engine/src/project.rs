@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use segmenta_core::config::{self, ConfigText, ProjectConfig, SourceFormat};
 use segmenta_core::ValueType;
+use segmenta_core::config::{self, ConfigText, ProjectConfig, SourceFormat};
 use segmenta_query::ingest::{self, SourceSpec, TableSchema};
-use segmenta_rules::ast::{ColumnInfo, ColumnSource, Ident, TypedExpr, TypedTrait};
 use segmenta_rules::AttributeCatalog;
+use segmenta_rules::ast::{ColumnInfo, ColumnSource, Ident, TypedExpr, TypedTrait};
 use toml::Spanned;
 
 use crate::error::{Error, Result, RuleProblem};
@@ -39,10 +39,13 @@ impl Project {
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::ProjectNotFound { path: file }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::ProjectNotFound { path: file });
+            }
             Err(source) => return Err(Error::Io { path: file, source }),
         };
-        let config = config::parse_project(&text).map_err(|errors| Error::Config { path: file.clone(), errors })?;
+        let config =
+            config::parse_project(&text).map_err(|errors| Error::Config { path: file.clone(), errors })?;
         Ok(Project { dir, file, text, config })
     }
 
@@ -52,7 +55,12 @@ impl Project {
     }
 
     /// The source spec of a data file named in the project.
-    pub(crate) fn source_spec(&self, source: &Spanned<String>, columns: &indexmap::IndexMap<String, Spanned<String>>, extra: &[(String, ValueType)]) -> SourceSpec {
+    pub(crate) fn source_spec(
+        &self,
+        source: &Spanned<String>,
+        columns: &indexmap::IndexMap<String, Spanned<String>>,
+        extra: &[(String, ValueType)],
+    ) -> SourceSpec {
         let display = source.get_ref().clone();
         let mut overrides: Vec<(String, ValueType)> = columns
             .iter()
@@ -72,7 +80,13 @@ impl Project {
         }
     }
 
-    fn problem(&self, source: String, text: &str, span: &std::ops::Range<usize>, diagnostic: segmenta_rules::Diagnostic) -> RuleProblem {
+    fn problem(
+        &self,
+        source: String,
+        text: &str,
+        span: &std::ops::Range<usize>,
+        diagnostic: segmenta_rules::Diagnostic,
+    ) -> RuleProblem {
         let ct = ConfigText(&self.text);
         let offset = ct.value_offset(span, diagnostic.span.start);
         RuleProblem { source, text: text.to_string(), diagnostic, file_position: Some(ct.line_col(offset)) }
@@ -175,7 +189,10 @@ fn require_column(schema: &TableSchema, file: &str, column: &str, role: &str) ->
             Some(best) => format!("did you mean `{best}`? the file's columns are: {}", names.join(", ")),
             None => format!("the file's columns are: {}", names.join(", ")),
         };
-        Error::Schema { message: format!("{file}: the {role} column `{column}` is not in the file"), hint: Some(hint) }
+        Error::Schema {
+            message: format!("{file}: the {role} column `{column}` is not in the file"),
+            hint: Some(hint),
+        }
     })
 }
 
@@ -184,32 +201,52 @@ fn require_column(schema: &TableSchema, file: &str, column: &str, role: &str) ->
 pub fn validate(project: &Project) -> Result<Validated> {
     let config = &project.config;
     let entity = config.project.entity.get_ref().clone();
-    let entity_config = config.entities.get(&entity).ok_or_else(|| Error::Internal(format!("entity `{entity}` vanished after parsing")))?;
+    let entity_config = config
+        .entities
+        .get(&entity)
+        .ok_or_else(|| Error::Internal(format!("entity `{entity}` vanished after parsing")))?;
     let entity_spec = project.source_spec(&entity_config.source, &entity_config.columns, &[]);
     let entity_schema = ingest::read_schema(&entity_spec)?;
     require_column(&entity_schema, &entity_spec.display, &entity_config.key, "key")?;
 
     let mut rules = Catalog { allows_segments: true, ..Catalog::default() };
     for (name, ty) in &entity_schema.columns {
-        rules.add(name.clone(), ColumnInfo { column: name.clone(), ty: *ty, source: ColumnSource::Attribute });
+        rules
+            .add(name.clone(), ColumnInfo { column: name.clone(), ty: *ty, source: ColumnSource::Attribute });
     }
 
     let parent = match &entity_config.parent {
         None => None,
         Some(parent_name) => {
             let parent_name = parent_name.get_ref();
-            let parent_config = config.entities.get(parent_name).ok_or_else(|| Error::Internal(format!("parent `{parent_name}` vanished")))?;
+            let parent_config = config
+                .entities
+                .get(parent_name)
+                .ok_or_else(|| Error::Internal(format!("parent `{parent_name}` vanished")))?;
             let spec = project.source_spec(&parent_config.source, &parent_config.columns, &[]);
             let schema = ingest::read_schema(&spec)?;
             require_column(&schema, &spec.display, &parent_config.key, "key")?;
-            require_column(&entity_schema, &entity_spec.display, &parent_config.key, &format!("parent key (of `{parent_name}`)"))?;
+            require_column(
+                &entity_schema,
+                &entity_spec.display,
+                &parent_config.key,
+                &format!("parent key (of `{parent_name}`)"),
+            )?;
             let mut attributes = Vec::new();
             for (name, ty) in &schema.columns {
                 let column = format!("{PARENT_PREFIX}{name}");
-                rules.add(format!("parent.{name}"), ColumnInfo { column: column.clone(), ty: *ty, source: ColumnSource::ParentAttribute });
+                rules.add(
+                    format!("parent.{name}"),
+                    ColumnInfo { column: column.clone(), ty: *ty, source: ColumnSource::ParentAttribute },
+                );
                 attributes.push((name.clone(), column));
             }
-            Some(ValidatedParent { name: parent_name.clone(), spec, key: parent_config.key.clone(), attributes })
+            Some(ValidatedParent {
+                name: parent_name.clone(),
+                spec,
+                key: parent_config.key.clone(),
+                attributes,
+            })
         }
     };
 
@@ -225,24 +262,35 @@ pub fn validate(project: &Project) -> Result<Validated> {
                     hint: Some("computing traits for another entity (rollups) is not supported yet; point [events] at the project's entity".into()),
                 });
             }
-            let spec = project.source_spec(&events_config.source, &events_config.columns, &[(events_config.time.clone(), ValueType::Timestamp)]);
+            let spec = project.source_spec(
+                &events_config.source,
+                &events_config.columns,
+                &[(events_config.time.clone(), ValueType::Timestamp)],
+            );
             let schema = ingest::read_schema(&spec)?;
             require_column(&schema, &spec.display, &events_config.entity_key, "entity_key")?;
             let time_type = require_column(&schema, &spec.display, &events_config.time, "time")?;
             if time_type != ValueType::Timestamp {
                 return Err(Error::Schema {
-                    message: format!("{}: the time column `{}` is {time_type}, not a timestamp", spec.display, events_config.time),
+                    message: format!(
+                        "{}: the time column `{}` is {time_type}, not a timestamp",
+                        spec.display, events_config.time
+                    ),
                     hint: Some("the time column must hold dates or timestamps".into()),
                 });
             }
             let mut event_catalog = Catalog::default();
             for (name, ty) in &schema.columns {
-                event_catalog.add(name.clone(), ColumnInfo { column: name.clone(), ty: *ty, source: ColumnSource::EventColumn });
+                event_catalog.add(
+                    name.clone(),
+                    ColumnInfo { column: name.clone(), ty: *ty, source: ColumnSource::EventColumn },
+                );
             }
             for (name, trait_config) in &config.traits {
                 let expr = trait_config.expr();
                 let source = format!("trait `{name}`");
-                let resolved = segmenta_rules::parse_trait(expr.get_ref()).and_then(|parsed| segmenta_rules::resolve_trait(&parsed, &event_catalog));
+                let resolved = segmenta_rules::parse_trait(expr.get_ref())
+                    .and_then(|parsed| segmenta_rules::resolve_trait(&parsed, &event_catalog));
                 match resolved {
                     Ok(t) => traits.push((name.clone(), t)),
                     Err(diagnostics) => {
@@ -264,7 +312,10 @@ pub fn validate(project: &Project) -> Result<Validated> {
                 hint: Some("rename the trait".into()),
             });
         }
-        rules.add(name.clone(), ColumnInfo { column: name.clone(), ty: t.output, source: ColumnSource::Trait });
+        rules.add(
+            name.clone(),
+            ColumnInfo { column: name.clone(), ty: t.output, source: ColumnSource::Trait },
+        );
     }
     // A trait that failed to resolve is still a known name (so its rules report only the trait).
     rules.segments = config.segments.keys().cloned().collect();
@@ -291,14 +342,21 @@ pub fn validate(project: &Project) -> Result<Validated> {
             }
             Err(diagnostics) => {
                 for d in diagnostics {
-                    problems.push(project.problem(format!("segment `{name}`"), rule.get_ref(), &rule.span(), d));
+                    problems.push(project.problem(
+                        format!("segment `{name}`"),
+                        rule.get_ref(),
+                        &rule.span(),
+                        d,
+                    ));
                 }
             }
         }
     }
     let deps: Vec<(String, Vec<String>)> = parsed
         .iter()
-        .map(|(name, expr)| (name.clone(), segmenta_rules::segment_references(expr).into_iter().map(|(n, _)| n).collect()))
+        .map(|(name, expr)| {
+            (name.clone(), segmenta_rules::segment_references(expr).into_iter().map(|(n, _)| n).collect())
+        })
         .collect();
     let order = match segmenta_rules::order_segments(&deps) {
         Ok(order) => order,
@@ -308,7 +366,12 @@ pub fn validate(project: &Project) -> Result<Validated> {
             let span = parsed
                 .iter()
                 .find(|(n, _)| *n == first)
-                .and_then(|(_, e)| segmenta_rules::segment_references(e).into_iter().find(|(n, _)| cycle.get(1) == Some(n)).map(|(_, s)| s))
+                .and_then(|(_, e)| {
+                    segmenta_rules::segment_references(e)
+                        .into_iter()
+                        .find(|(n, _)| cycle.get(1) == Some(n))
+                        .map(|(_, s)| s)
+                })
                 .unwrap_or_default();
             let diagnostic = segmenta_rules::Diagnostic {
                 code: "segment_cycle",
@@ -316,7 +379,12 @@ pub fn validate(project: &Project) -> Result<Validated> {
                 span,
                 hint: Some("break the cycle: a segment cannot depend on itself".into()),
             };
-            problems.push(project.problem(format!("segment `{first}`"), rule.get_ref(), &rule.span(), diagnostic));
+            problems.push(project.problem(
+                format!("segment `{first}`"),
+                rule.get_ref(),
+                &rule.span(),
+                diagnostic,
+            ));
             Vec::new()
         }
     };
@@ -327,7 +395,9 @@ pub fn validate(project: &Project) -> Result<Validated> {
         .into_iter()
         .map(|i| {
             let name = deps[i].0.clone();
-            let rule = resolved.remove(&name).ok_or_else(|| Error::Internal(format!("segment `{name}` has no resolved rule")))?;
+            let rule = resolved
+                .remove(&name)
+                .ok_or_else(|| Error::Internal(format!("segment `{name}` has no resolved rule")))?;
             Ok((name, rule))
         })
         .collect::<Result<Vec<_>>>()?;

@@ -7,15 +7,15 @@ use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::DataType;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use segmenta_core::config::SourceFormat;
 use segmenta_core::MICROS_PER_DAY;
+use segmenta_core::config::SourceFormat;
 use segmenta_query::ingest::{self, BadRows, LoadedTable, RejectedRow, SourceSpec};
 use segmenta_query::{EvalRequest, EventsInput, EventsRequest, ParentRequest, Table};
-use segmenta_store::{files, OutputFile, Store};
+use segmenta_store::{OutputFile, Store, files};
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::project::{validate, Project, Validated};
+use crate::project::{Project, Validated, validate};
 
 /// When a run is evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,21 +126,31 @@ impl Rejects {
         let internal = |e: csv::Error| Error::Internal(format!("writing rejects: {e}"));
         writer.write_record(["file", "line", "reason", "raw"]).map_err(internal)?;
         for (file, row) in &self.rows {
-            writer.write_record([file.as_str(), &row.line.to_string(), &row.reason, &row.raw]).map_err(internal)?;
+            writer
+                .write_record([file.as_str(), &row.line.to_string(), &row.reason, &row.raw])
+                .map_err(internal)?;
         }
         writer.into_inner().map_err(|e| Error::Internal(format!("writing rejects: {e}")))
     }
 }
 
 /// Rejects (or fails on) rows with a NULL or duplicate key, keeping the first occurrence.
-fn check_keys(table: LoadedTable, spec: &SourceSpec, key: &str, bad_rows: BadRows, rejects: &mut Rejects) -> Result<Table> {
+fn check_keys(
+    table: LoadedTable,
+    spec: &SourceSpec,
+    key: &str,
+    bad_rows: BadRows,
+    rejects: &mut Rejects,
+) -> Result<Table> {
     let LoadedTable { schema, batches, rejected, .. } = table;
     rejects.add(&spec.display, rejected);
     let mut seen: HashSet<String> = HashSet::new();
     let mut out = Vec::with_capacity(batches.len());
     let mut row_number = 0u64;
     for batch in batches {
-        let keys = batch.column_by_name(key).ok_or_else(|| Error::Internal(format!("key column `{key}` missing from loaded data")))?;
+        let keys = batch
+            .column_by_name(key)
+            .ok_or_else(|| Error::Internal(format!("key column `{key}` missing from loaded data")))?;
         let keys = arrow::compute::cast(keys, &DataType::Utf8).map_err(segmenta_query::Error::from)?;
         let keys = keys.as_string::<i32>();
         let mut keep = Vec::with_capacity(keys.len());
@@ -164,7 +174,14 @@ fn check_keys(table: LoadedTable, spec: &SourceSpec, key: &str, bad_rows: BadRow
                 }
                 (Some(message), BadRows::Reject) => {
                     keep.push(false);
-                    rejects.rows.push((spec.display.clone(), RejectedRow { line: row_number, reason: format!("{message} (data row {row_number})"), raw: keys.value(i).to_string() }));
+                    rejects.rows.push((
+                        spec.display.clone(),
+                        RejectedRow {
+                            line: row_number,
+                            reason: format!("{message} (data row {row_number})"),
+                            raw: keys.value(i).to_string(),
+                        },
+                    ));
                 }
             }
         }
@@ -189,7 +206,8 @@ pub fn run(project: &Project, options: &RunOptions, progress: &dyn Progress) -> 
 /// Runs an already validated project.
 pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progress) -> Result<RunReport> {
     let started = std::time::Instant::now();
-    let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads =
+        options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut rejects = Rejects { rows: Vec::new() };
 
     progress.step(&format!("reading {}", v.entity_spec.display));
@@ -205,7 +223,12 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
             let loaded = ingest::load_table(&p.spec, options.bad_rows)?;
             let table = check_keys(loaded, &p.spec, &p.key, options.bad_rows, &mut rejects)?;
             progress.done();
-            Some(ParentRequest { table, key: p.key.clone(), child_column: p.key.clone(), attributes: p.attributes.clone() })
+            Some(ParentRequest {
+                table,
+                key: p.key.clone(),
+                child_column: p.key.clone(),
+                attributes: p.attributes.clone(),
+            })
         }
     };
 
@@ -213,7 +236,8 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
     let events = match &v.events {
         None => None,
         Some(e) => {
-            let config = v.project.config.events.as_ref().ok_or_else(|| Error::Internal("events vanished".into()))?;
+            let config =
+                v.project.config.events.as_ref().ok_or_else(|| Error::Internal("events vanished".into()))?;
             let input = if e.spec.format == SourceFormat::Parquet {
                 EventsInput::Parquet { path: e.spec.path.clone(), schema: e.schema.clone() }
             } else {

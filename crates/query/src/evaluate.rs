@@ -174,13 +174,15 @@ fn collect_columns(expr: &TypedExpr, out: &mut Vec<String>) {
 }
 
 fn session(threads: usize) -> SessionContext {
-    let config = SessionConfig::new()
-        .with_target_partitions(threads.max(1))
-        .with_batch_size(8192);
+    let config = SessionConfig::new().with_target_partitions(threads.max(1)).with_batch_size(8192);
     SessionContext::new_with_config(config)
 }
 
-async fn events_frame(ctx: &SessionContext, events: &EventsRequest, traits: &[(String, TypedTrait)]) -> Result<DataFrame> {
+async fn events_frame(
+    ctx: &SessionContext,
+    events: &EventsRequest,
+    traits: &[(String, TypedTrait)],
+) -> Result<DataFrame> {
     let mut needed = vec![events.key.clone(), events.time.clone()];
     for (_, t) in traits {
         if let Some(arg) = &t.arg {
@@ -203,12 +205,18 @@ async fn events_frame(ctx: &SessionContext, events: &EventsRequest, traits: &[(S
             let file_schema = frame.schema().clone();
             let mut exprs = Vec::with_capacity(needed.len());
             for name in &needed {
-                let ty = schema.get(name).ok_or_else(|| Error::Internal(format!("event column `{name}` not in schema")))?;
+                let ty = schema
+                    .get(name)
+                    .ok_or_else(|| Error::Internal(format!("event column `{name}` not in schema")))?;
                 let (_, field) = file_schema
                     .qualified_field_with_unqualified_name(name)
                     .map_err(|_| Error::Internal(format!("event column `{name}` not in file")))?;
                 let target = arrow_type(ty);
-                let expr = if field.data_type() == &target { ident(name) } else { cast(ident(name), target).alias(name) };
+                let expr = if field.data_type() == &target {
+                    ident(name)
+                } else {
+                    cast(ident(name), target).alias(name)
+                };
                 exprs.push(expr);
             }
             Ok(frame.select(exprs)?)
@@ -244,9 +252,13 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         }
         let parent_frame = mem_table(&ctx, &parent.table)?.select(exprs)?;
         let child_key = "__segmenta_child_key";
-        frame = frame
-            .with_column(child_key, cast(ident(&parent.child_column), DataType::Utf8))?
-            .join(parent_frame, JoinType::Left, &[child_key], &[parent_key], None)?;
+        frame = frame.with_column(child_key, cast(ident(&parent.child_column), DataType::Utf8))?.join(
+            parent_frame,
+            JoinType::Left,
+            &[child_key],
+            &[parent_key],
+            None,
+        )?;
     }
 
     let mut counts = EventCounts::default();
@@ -273,7 +285,8 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
             EventsInput::Parquet { schema, .. } => schema.get(&events.key),
         };
         let same_key_type = entity_key_type == event_key_type && entity_key_type.is_some();
-        let group_key = if same_key_type { ident(&events.key) } else { cast(ident(&events.key), DataType::Utf8) };
+        let group_key =
+            if same_key_type { ident(&events.key) } else { cast(ident(&events.key), DataType::Utf8) };
         let per_key = event_frame.aggregate(vec![group_key.alias(KEY)], aggregates)?.cache().await?;
 
         let totals = per_key
@@ -319,9 +332,13 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
 
     // Traits table.
     let mut trait_fields = vec![Field::new(ENTITY_ID, DataType::Utf8, false)];
-    let mut trait_arrays: Vec<ArrayRef> = vec![all.column_by_name(ENTITY_ID).cloned().ok_or_else(|| Error::Internal("no entity_id".into()))?];
+    let mut trait_arrays: Vec<ArrayRef> =
+        vec![all.column_by_name(ENTITY_ID).cloned().ok_or_else(|| Error::Internal("no entity_id".into()))?];
     for (name, t) in &request.traits {
-        let array = all.column_by_name(name).cloned().ok_or_else(|| Error::Internal(format!("no trait column {name}")))?;
+        let array = all
+            .column_by_name(name)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("no trait column {name}")))?;
         let array = arrow::compute::cast(&array, &arrow_type(t.output))?;
         trait_fields.push(Field::new(name, array.data_type().clone(), true));
         trait_arrays.push(array);
@@ -338,7 +355,9 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
             .column_by_name(&segment_column(i))
             .ok_or_else(|| Error::Internal(format!("no segment column for {name}")))?
             .as_boolean();
-        let rows: UInt32Array = (0..flags.len() as u32).filter(|&r| flags.value(r as usize) && flags.is_valid(r as usize)).collect();
+        let rows: UInt32Array = (0..flags.len() as u32)
+            .filter(|&r| flags.value(r as usize) && flags.is_valid(r as usize))
+            .collect();
         segment_sizes.push((name.clone(), rows.len() as u64));
         member_segments.extend(std::iter::repeat_n(name.clone(), rows.len()));
         member_ids.push(take(ids, &rows, None)?);

@@ -161,10 +161,8 @@ pub fn lower_trait(t: &TypedTrait, events: &EventColumns, as_of: i64) -> Result<
         filter = filter.and(lower_rule(condition, &no_segments)?);
     }
     let arg = t.arg.as_ref().map(|c| ident(&c.column));
-    let need_arg = || {
-        arg.clone()
-            .ok_or_else(|| Error::Internal(format!("{} without an argument", t.agg.name())))
-    };
+    let need_arg =
+        || arg.clone().ok_or_else(|| Error::Internal(format!("{} without an argument", t.agg.name())));
     let (aggregate, finish): (Expr, fn(Expr, i64) -> Expr) = match t.agg {
         AggFunc::Count => match &arg {
             Some(a) => (count(a.clone()), finish_zero_int),

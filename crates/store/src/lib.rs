@@ -134,12 +134,17 @@ impl Store {
         let pointer = self.root.join("latest");
         let text = match fs::read_to_string(&pointer) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoRun(self.root.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoRun(self.root.clone()));
+            }
             Err(e) => return Err(io("read", &pointer)(e)),
         };
         let dir = PathBuf::from(text.trim());
         if !dir.is_dir() {
-            return Err(Error::Layout { path: pointer, message: format!("the latest run {} is gone", dir.display()) });
+            return Err(Error::Layout {
+                path: pointer,
+                message: format!("the latest run {} is gone", dir.display()),
+            });
         }
         Ok(dir)
     }
@@ -151,7 +156,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io("create a temporary file in", dir))?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(io("write", path))?;
     tmp.as_file().sync_all().map_err(io("sync", path))?;
-    tmp.persist(path).map_err(|e| Error::Io { action: "replace", path: path.to_path_buf(), source: e.error })?;
+    tmp.persist(path).map_err(|e| Error::Io {
+        action: "replace",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -180,7 +189,8 @@ pub fn write_run(dest: &Path, outputs: &[(&str, OutputFile)]) -> Result<()> {
         match output {
             OutputFile::Parquet(batch) => write_parquet(&path, batch)?,
             OutputFile::Json(value) => {
-                let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Layout { path: path.clone(), message: e.to_string() })?;
+                let text = serde_json::to_vec_pretty(value)
+                    .map_err(|e| Error::Layout { path: path.clone(), message: e.to_string() })?;
                 fs::write(&path, text).map_err(io("write", &path))?;
             }
             OutputFile::Bytes(bytes) => fs::write(&path, bytes).map_err(io("write", &path))?,
@@ -208,7 +218,8 @@ pub fn read_parquet(path: &Path) -> Result<RecordBatch> {
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })?;
-    arrow::compute::concat_batches(&schema, &batches).map_err(|source| Error::Arrow { path: path.to_path_buf(), source })
+    arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })
 }
 
 /// The members of `segment` in a run folder, in stored order.
@@ -246,7 +257,10 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
 
     fn memberships(pairs: &[(&str, &str)]) -> RecordBatch {
-        let schema = Schema::new(vec![Field::new("entity_id", DataType::Utf8, false), Field::new("segment", DataType::Utf8, false)]);
+        let schema = Schema::new(vec![
+            Field::new("entity_id", DataType::Utf8, false),
+            Field::new("segment", DataType::Utf8, false),
+        ]);
         let ids: StringArray = pairs.iter().map(|p| Some(p.0)).collect();
         let segs: StringArray = pairs.iter().map(|p| Some(p.1)).collect();
         RecordBatch::try_new(Arc::new(schema), vec![Arc::new(ids), Arc::new(segs)]).expect("valid batch")
@@ -259,15 +273,22 @@ mod tests {
         assert!(matches!(store.latest(), Err(Error::NoRun(_))));
         let run = store.new_run_dir();
         let batch = memberships(&[("a", "big"), ("b", "small"), ("c", "big")]);
-        write_run(&run, &[(files::MEMBERSHIPS, OutputFile::Parquet(batch)), (files::SUMMARY, OutputFile::Json(serde_json::json!({"entities": 3})))])
-            .expect("write");
+        write_run(
+            &run,
+            &[
+                (files::MEMBERSHIPS, OutputFile::Parquet(batch)),
+                (files::SUMMARY, OutputFile::Json(serde_json::json!({"entities": 3}))),
+            ],
+        )
+        .expect("write");
         store.set_latest(&run).expect("latest");
         let latest = store.latest().expect("latest run");
         assert_eq!(read_members(&latest, "big").expect("members"), ["a", "c"]);
         assert_eq!(read_summary(&latest).expect("summary")["entities"], 3);
 
         // Replacing an existing output leaves exactly the new files and no staging folders.
-        write_run(&run, &[(files::MEMBERSHIPS, OutputFile::Parquet(memberships(&[("z", "big")])))]).expect("rewrite");
+        write_run(&run, &[(files::MEMBERSHIPS, OutputFile::Parquet(memberships(&[("z", "big")])))])
+            .expect("rewrite");
         assert_eq!(read_members(&run, "big").expect("members"), ["z"]);
         assert!(!run.join(files::SUMMARY).exists());
         let leftovers: Vec<_> = fs::read_dir(run.parent().expect("parent"))

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use segmenta_engine::BadRows;
 
-use crate::support::{memberships, TempProject};
+use crate::support::{TempProject, memberships};
 
 const HEADER: &str = "[project]\nname = \"case\"\nentity = \"account\"\n\n[entities.account]\nsource = \"accounts.csv\"\nkey = \"account_id\"\n\n";
 const EVENTS: &str = "[events]\nsource = \"events.csv\"\nentity_key = \"account_id\"\ntime = \"ts\"\ntype = \"event_type\"\n\n";
@@ -101,13 +101,22 @@ fn rule_cases() {
         let actual = actual(&case);
         if update {
             std::fs::write(&path, case.render(&actual)).expect("rewrite case");
-        } else if expected.trim() == "" || actual.trim() != expected.trim() && !expected.starts_with("error:") {
+        } else if expected.trim() == "" || actual.trim() != expected.trim() && !expected.starts_with("error:")
+        {
             failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", path.display()));
         } else if let Some(wanted) = expected.trim().strip_prefix("error:") {
             if !actual.contains(wanted.trim()) {
-                failures.push(format!("{}:\n--- expected error containing\n{wanted}\n--- actual\n{actual}", path.display()));
+                failures.push(format!(
+                    "{}:\n--- expected error containing\n{wanted}\n--- actual\n{actual}",
+                    path.display()
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} case(s) differ (UPDATE_EXPECT=1 rewrites them):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ (UPDATE_EXPECT=1 rewrites them):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

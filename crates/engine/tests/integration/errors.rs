@@ -115,7 +115,8 @@ fn empty_file_and_header_only_file() {
 #[test]
 fn invalid_utf8_names_the_line() {
     let dir = project(ACCOUNTS, EVENTS);
-    std::fs::write(dir.path().join("accounts.csv"), b"account_id,employees\nA1,10\nA\xff\xfe,20\n").expect("write");
+    std::fs::write(dir.path().join("accounts.csv"), b"account_id,employees\nA1,10\nA\xff\xfe,20\n")
+        .expect("write");
     let message = user_error(&dir, BadRows::Strict);
     assert!(message.contains("accounts.csv:3"), "{message}");
 }
@@ -123,7 +124,11 @@ fn invalid_utf8_names_the_line() {
 #[test]
 fn corrupt_parquet_names_the_file() {
     let toml = TOML.replace("events.csv", "events.parquet");
-    let p = TempProject::new(&[("segmenta.toml", &toml), ("accounts.csv", ACCOUNTS), ("events.parquet", "this is not parquet")]);
+    let p = TempProject::new(&[
+        ("segmenta.toml", &toml),
+        ("accounts.csv", ACCOUNTS),
+        ("events.parquet", "this is not parquet"),
+    ]);
     let error = p.run("2024-06-30", BadRows::Strict).expect_err("corrupt parquet");
     assert_eq!(error.kind(), ErrorKind::User);
     assert!(error.to_string().contains("events.parquet"), "{error}");
@@ -135,14 +140,21 @@ fn bad_as_of() {
     assert_eq!(error.code(), "invalid_as_of");
     assert!(error.to_string().contains("2024-06-30"), "the hint shows the format: {error}");
     assert_eq!(AsOf::parse("2024-06-30").expect("date").to_rfc3339(), "2024-07-01T00:00:00Z");
-    assert_eq!(AsOf::parse("2024-06-30T12:00:00+02:00").expect("instant").to_rfc3339(), "2024-06-30T10:00:00Z");
+    assert_eq!(
+        AsOf::parse("2024-06-30T12:00:00+02:00").expect("instant").to_rfc3339(),
+        "2024-06-30T10:00:00Z"
+    );
 }
 
 #[test]
 fn rule_errors_point_into_the_project_file() {
     let toml = TOML.replace("employees >= 100", "employes >= 100");
     // Bad data too: resolution must fail before any data is scanned.
-    let p = TempProject::new(&[("segmenta.toml", &toml), ("accounts.csv", ACCOUNTS), ("events.csv", "account_id,ts\nA1,nonsense\n")]);
+    let p = TempProject::new(&[
+        ("segmenta.toml", &toml),
+        ("accounts.csv", ACCOUNTS),
+        ("events.csv", "account_id,ts\nA1,nonsense\n"),
+    ]);
     let error = p.run("2024-06-30", BadRows::Strict).expect_err("unknown attribute");
     let message = error.to_string();
     assert_eq!(error.code(), "unknown_attribute");
@@ -165,7 +177,10 @@ fn unknown_config_key_has_a_hint() {
     let p = TempProject::new(&[("segmenta.toml", &toml), ("accounts.csv", ACCOUNTS), ("events.csv", EVENTS)]);
     let error = p.load().expect_err("unknown key");
     let message = error.to_string();
-    assert!(message.contains("segmenta.toml:12:1") && message.contains("did you mean `entity_key`?"), "{message}");
+    assert!(
+        message.contains("segmenta.toml:12:1") && message.contains("did you mean `entity_key`?"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use proptest::prelude::*;
 use segmenta_engine::BadRows;
 use segmenta_rules::ast::Scalar;
-use segmenta_rules::eval::{eval, Row};
+use segmenta_rules::eval::{Row, eval};
 
-use crate::support::{memberships, TempProject};
+use crate::support::{TempProject, memberships};
 
 const STRINGS: [&str; 6] = ["a", "b", "B", "ab", "ba", "a b"];
 const DATES: [(&str, i32); 3] = [("2024-01-01", 19723), ("2024-01-02", 19724), ("2024-01-03", 19725)];
@@ -50,7 +50,10 @@ fn string_lit() -> impl Strategy<Value = String> {
 }
 
 fn number_lit() -> impl Strategy<Value = String> {
-    prop_oneof![(-3i64..=3).prop_map(|v| v.to_string()), (-4i64..=4).prop_map(|q| format!("{}", q as f64 / 4.0))]
+    prop_oneof![
+        (-3i64..=3).prop_map(|v| v.to_string()),
+        (-4i64..=4).prop_map(|q| format!("{}", q as f64 / 4.0))
+    ]
 }
 
 fn temporal() -> impl Strategy<Value = String> {
@@ -66,16 +69,34 @@ fn temporal() -> impl Strategy<Value = String> {
 fn predicate() -> impl Strategy<Value = String> {
     let numeric = prop_oneof![Just("i".to_string()), Just("f".to_string()), number_lit()];
     prop_oneof![
-        (prop_oneof![Just("s".to_string()), string_lit()], cmp(), prop_oneof![Just("s".to_string()), string_lit()])
+        (
+            prop_oneof![Just("s".to_string()), string_lit()],
+            cmp(),
+            prop_oneof![Just("s".to_string()), string_lit()]
+        )
             .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
         (numeric.clone(), cmp(), numeric.clone()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
         (temporal(), cmp(), temporal()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
-        (prop_oneof![Just("b"), Just("true"), Just("false")], prop::sample::select(vec!["=", "!="]), prop_oneof![Just("b"), Just("true")])
+        (
+            prop_oneof![Just("b"), Just("true"), Just("false")],
+            prop::sample::select(vec!["=", "!="]),
+            prop_oneof![Just("b"), Just("true")]
+        )
             .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
-        (any::<bool>(), prop::collection::vec(string_lit(), 1..3)).prop_map(|(n, l)| format!("s {}in ({})", if n { "not " } else { "" }, l.join(", "))),
-        (any::<bool>(), prop::collection::vec(number_lit(), 1..3)).prop_map(|(n, l)| format!("i {}in ({})", if n { "not " } else { "" }, l.join(", "))),
-        (any::<bool>(), number_lit(), number_lit()).prop_map(|(n, a, b)| format!("f {}between {a} and {b}", if n { "not " } else { "" })),
-        (any::<bool>(), prop::sample::select(vec!["s", "i", "f", "b", "d", "t"])).prop_map(|(n, c)| format!("{c} is {}null", if n { "not " } else { "" })),
+        (any::<bool>(), prop::collection::vec(string_lit(), 1..3)).prop_map(|(n, l)| format!(
+            "s {}in ({})",
+            if n { "not " } else { "" },
+            l.join(", ")
+        )),
+        (any::<bool>(), prop::collection::vec(number_lit(), 1..3)).prop_map(|(n, l)| format!(
+            "i {}in ({})",
+            if n { "not " } else { "" },
+            l.join(", ")
+        )),
+        (any::<bool>(), number_lit(), number_lit())
+            .prop_map(|(n, a, b)| format!("f {}between {a} and {b}", if n { "not " } else { "" })),
+        (any::<bool>(), prop::sample::select(vec!["s", "i", "f", "b", "d", "t"]))
+            .prop_map(|(n, c)| format!("{c} is {}null", if n { "not " } else { "" })),
         (any::<bool>(), prop::sample::select(vec!["contains", "starts_with", "ends_with"]), string_lit())
             .prop_map(|(n, op, s)| format!("s {}{op} {s}", if n { "not " } else { "" })),
         Just("b".to_string()),
@@ -145,7 +166,8 @@ fn check(records: Vec<Record>, rules: Vec<String>) -> Result<(), TestCaseError> 
         toml.push_str(&format!("[segments.s{k}]\nrule = \"{rule}\"\n"));
     }
     let project = TempProject::new(&[("segmenta.toml", &toml), ("e.csv", &csv(&records))]);
-    let validated = segmenta_engine::validate(&project.load().expect("loads")).map_err(|e| TestCaseError::fail(format!("{e}\n{toml}")))?;
+    let validated = segmenta_engine::validate(&project.load().expect("loads"))
+        .map_err(|e| TestCaseError::fail(format!("{e}\n{toml}")))?;
     project.run("2024-06-30", BadRows::Strict).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let actual = memberships(&project);
 

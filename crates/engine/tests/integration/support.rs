@@ -33,12 +33,8 @@ impl TempProject {
     /// Runs with `as_of` into `DIR/out`.
     pub fn run(&self, as_of: &str, bad_rows: BadRows) -> segmenta_engine::Result<RunReport> {
         let project = self.load()?;
-        let options = RunOptions {
-            as_of: AsOf::parse(as_of)?,
-            output: Some(self.out()),
-            bad_rows,
-            threads: Some(2),
-        };
+        let options =
+            RunOptions { as_of: AsOf::parse(as_of)?, output: Some(self.out()), bad_rows, threads: Some(2) };
         segmenta_engine::run(&project, &options, &NoProgress)
     }
 
