@@ -9,7 +9,7 @@ use datafusion::functions::string::expr_fn::{contains, ends_with, starts_with};
 use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, sum};
 use datafusion::logical_expr::expr::Between;
 use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, Operator, binary_expr, cast, ident, in_list, is_true, lit, not,
+    Expr, ExprFunctionExt, Operator, binary_expr, cast, ident, in_list, is_true, lit, not, when,
 };
 use datafusion::scalar::ScalarValue;
 use segmenta_core::{MICROS_PER_DAY, ValueType};
@@ -71,7 +71,18 @@ pub fn lower_rule(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<Stri
             binary_expr(value_expr(left), operator(*op), value_expr(right))
         }
         TypedExpr::InList { value, list, negated } => {
-            in_list(value_expr(value), list.iter().map(scalar_lit).collect(), *negated)
+            let tested = value_expr(value);
+            let test = in_list(tested.clone(), list.iter().map(scalar_lit).collect(), *negated);
+            // DataFusion 55's expression simplifier merges IN lists across OR / AND
+            // (`x NOT IN ('a') OR x NOT IN ('b')` becomes TRUE) without keeping the NULL case,
+            // which breaks three-valued logic (found by the DuckDB differential test). Inside
+            // this CASE the value is known not to be NULL, so any such rewrite is exact.
+            match value {
+                TypedValue::Literal(_) => test,
+                TypedValue::Column { .. } => {
+                    when(tested.is_null(), lit(ScalarValue::Boolean(None))).otherwise(test)?
+                }
+            }
         }
         TypedExpr::Between { value, low, high, negated } => Expr::Between(Between::new(
             Box::new(value_expr(value)),
