@@ -327,10 +327,7 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
 
     progress.step("writing output");
     let store = Store::new(v.project.store_dir());
-    let (dest, is_store_run) = match &options.output {
-        Some(out) => (out.clone(), false),
-        None => (store.new_run_dir(), true),
-    };
+    let dest = options.output.clone().unwrap_or_else(|| store.new_run_dir());
     let mut outputs = vec![
         (files::TRAITS, OutputFile::Parquet(output.traits)),
         (files::MEMBERSHIPS, OutputFile::Parquet(output.memberships)),
@@ -341,7 +338,6 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
     }
     segmenta_store::write_run(&dest, &outputs)?;
     // An explicit --output also becomes the latest run, so `members` reads what was just made.
-    let _ = is_store_run;
     store.set_latest(&dest)?;
     progress.done();
     Ok(RunReport { output: dest, summary, segments: ordered })

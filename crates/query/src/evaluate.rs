@@ -20,7 +20,6 @@ use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::functions_aggregate::expr_fn::sum;
 use datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, cast, col, ident};
 use datafusion::prelude::{DataFrame, ParquetReadOptions};
-use segmenta_core::ValueType;
 use segmenta_rules::ast::{TypedExpr, TypedTrait, TypedValue};
 
 use crate::ingest::{TableSchema, arrow_type};
@@ -376,9 +375,4 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         vec![member_ids, Arc::new(StringArray::from(member_segments))],
     )?;
     Ok(EvalOutput { traits, memberships, segment_sizes, entities: entity_count, events: counts })
-}
-
-/// The arrow type of a value type (re-exported for callers building tables).
-pub fn canonical_type(ty: ValueType) -> DataType {
-    arrow_type(ty)
 }
