@@ -131,7 +131,7 @@ mod tests {
         let names: Vec<(String, Span)> = segment_references(&expr);
         assert_eq!(
             names,
-            vec![("a".to_string(), Span::new(0, 15)), ("b".to_string(), Span::new(32, 47))]
+            vec![("a".to_string(), Span::new(0, 15)), ("b".to_string(), Span::new(30, 45))]
         );
     }
 }

@@ -97,7 +97,7 @@ pub(crate) fn did_you_mean<'a>(
             let lower = candidate.to_lowercase();
             let score = strsim::jaro_winkler(&name, &lower);
             let edits = strsim::levenshtein(&name, &lower);
-            let close = score >= 0.8 || (edits <= 2 && edits < name.chars().count().max(2));
+            let close = score >= 0.8 || (edits <= 2 && edits < name.chars().count());
             close.then_some((score, candidate))
         })
         .max_by(|a, b| a.0.total_cmp(&b.0))

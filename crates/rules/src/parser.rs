@@ -16,7 +16,7 @@ use crate::lexer::{Tok, Token, lex};
 use crate::literal::{parse_date, parse_timestamp};
 
 /// The deepest nesting of parentheses, `not`s and `and`/`or` chains a rule may have.
-pub const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 64;
 
 /// Words that cannot be used as bare names; write them in backquotes instead.
 pub(crate) const RESERVED: [&str; 15] = [
@@ -139,8 +139,8 @@ impl Parser {
             return Ok(self.bump().span);
         }
         Err(self.expected("`)`").with_hint(format!(
-            "close the `(` opened at byte {} or remove it",
-            open.start
+            "close the `(` opened at position {} or remove it",
+            open.start + 1
         )))
     }
 
@@ -255,8 +255,8 @@ impl Parser {
             }
             if self.peek().tok != Tok::RParen {
                 return Err(self.expected("`,` or `)`").with_hint(format!(
-                    "close the list opened at byte {} with )",
-                    open.span.start
+                    "close the list opened at position {} with )",
+                    open.span.start + 1
                 )));
             }
             let close = self.bump();
