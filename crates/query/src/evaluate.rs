@@ -196,7 +196,7 @@ async fn events_frame(
     match &events.input {
         EventsInput::Table(table) => {
             let frame = mem_table(ctx, table)?;
-            Ok(frame.select(needed.iter().map(|c| ident(c)).collect::<Vec<_>>())?)
+            Ok(frame.select(needed.iter().map(ident).collect::<Vec<_>>())?)
         }
         EventsInput::Parquet { path, schema } => {
             let path = path.to_string_lossy();

@@ -9,4 +9,6 @@ pub use error::{Error, Location, Result};
 pub mod evaluate;
 pub mod lower;
 
-pub use evaluate::{EvalOutput, EvalRequest, EventCounts, EventsInput, EventsRequest, ParentRequest, Table, evaluate};
+pub use evaluate::{
+    EvalOutput, EvalRequest, EventCounts, EventsInput, EventsRequest, ParentRequest, Table, evaluate,
+};

@@ -38,9 +38,7 @@ pub fn order_segments(deps: &[(String, Vec<String>)]) -> Result<Vec<usize>, Vec<
     }
     let edges: Vec<Vec<usize>> = deps
         .iter()
-        .map(|(_, references)| {
-            references.iter().filter_map(|r| index.get(r.as_str()).copied()).collect()
-        })
+        .map(|(_, references)| references.iter().filter_map(|r| index.get(r.as_str()).copied()).collect())
         .collect();
 
     #[derive(Clone, Copy, PartialEq)]
@@ -126,12 +124,8 @@ mod tests {
 
     #[test]
     fn references() {
-        let expr = crate::parse_rule("in_segment('a') and (x or not in_segment('b'))")
-            .expect("valid");
+        let expr = crate::parse_rule("in_segment('a') and (x or not in_segment('b'))").expect("valid");
         let names: Vec<(String, Span)> = segment_references(&expr);
-        assert_eq!(
-            names,
-            vec![("a".to_string(), Span::new(0, 15)), ("b".to_string(), Span::new(30, 45))]
-        );
+        assert_eq!(names, vec![("a".to_string(), Span::new(0, 15)), ("b".to_string(), Span::new(30, 45))]);
     }
 }

@@ -86,10 +86,7 @@ impl fmt::Display for Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 /// The closest candidate to `name`, if it is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let name = name.to_lowercase();
     candidates
         .into_iter()
@@ -118,7 +115,8 @@ pub(crate) fn suggestion(name: &str, candidates: &[String], what: &str) -> Optio
     sorted.dedup();
     const SHOWN: usize = 8;
     let listed: Vec<String> = sorted.iter().take(SHOWN).map(|c| format!("`{c}`")).collect();
-    let more = if sorted.len() > SHOWN { format!(" and {} more", sorted.len() - SHOWN) } else { String::new() };
+    let more =
+        if sorted.len() > SHOWN { format!(" and {} more", sorted.len() - SHOWN) } else { String::new() };
     Some(format!("available {what}: {}{more}", listed.join(", ")))
 }
 

@@ -104,13 +104,9 @@ impl fmt::Display for Expr {
                 }
                 f.write_str(")")
             }
-            ExprKind::Between { value, low, high, negated } => write!(
-                f,
-                "{value} {}between {} and {}",
-                not(*negated),
-                low.literal,
-                high.literal
-            ),
+            ExprKind::Between { value, low, high, negated } => {
+                write!(f, "{value} {}between {} and {}", not(*negated), low.literal, high.literal)
+            }
             ExprKind::IsNull { value, negated } => write!(f, "{value} is {}null", not(*negated)),
             ExprKind::StringMatch { value, op, pattern, negated } => {
                 write!(f, "{value} {}{} ", not(*negated), op.keyword())?;

@@ -257,11 +257,8 @@ impl Lexer<'_> {
                     self.pos += c.len_utf8();
                     let span = Span::new(start, self.pos);
                     let shown = c.escape_debug();
-                    let diagnostic = Diagnostic::new(
-                        "invalid_character",
-                        format!("unexpected character `{shown}`"),
-                        span,
-                    );
+                    let diagnostic =
+                        Diagnostic::new("invalid_character", format!("unexpected character `{shown}`"), span);
                     let diagnostic = match c {
                         ';' => diagnostic.with_hint("a rule is a single condition; remove the `;`"),
                         '-' | '+' | '*' | '/' | '%' => {
@@ -292,10 +289,8 @@ mod tests {
     fn check(input: &str, expected: &str) {
         let mut diagnostics = Vec::new();
         let tokens = lex(input, &mut diagnostics);
-        let mut actual: Vec<String> = tokens
-            .iter()
-            .map(|t| format!("{:?}@{}..{}", t.tok, t.span.start, t.span.end))
-            .collect();
+        let mut actual: Vec<String> =
+            tokens.iter().map(|t| format!("{:?}@{}..{}", t.tok, t.span.start, t.span.end)).collect();
         actual.extend(diagnostics.iter().map(|d| format!("!{}@{}", d.code, d.span.start)));
         assert_eq!(actual.join(" "), expected, "input: {input:?}");
     }

@@ -8,8 +8,7 @@
 use segmenta_core::{Window, WindowUnit};
 
 use crate::ast::{
-    AggFunc, Expr, ExprKind, Ident, Literal, Span, SpannedLiteral, StringOp, TraitExpr, Value,
-    ValueKind,
+    AggFunc, Expr, ExprKind, Ident, Literal, Span, SpannedLiteral, StringOp, TraitExpr, Value, ValueKind,
 };
 use crate::diagnostic::{Diagnostic, suggestion};
 use crate::lexer::{Tok, Token, lex};
@@ -116,11 +115,11 @@ impl Parser {
         };
         let mut diagnostic =
             Diagnostic::new("unexpected_token", format!("expected {what}{after}{found}"), token.span);
-        if let Tok::Word(word) = &token.tok {
-            if RESERVED.iter().any(|k| k.eq_ignore_ascii_case(word)) {
-                diagnostic = diagnostic
-                    .with_hint(format!("to use `{word}` as a name, write it in backquotes: `{word}`"));
-            }
+        if let Tok::Word(word) = &token.tok
+            && RESERVED.iter().any(|k| k.eq_ignore_ascii_case(word))
+        {
+            diagnostic =
+                diagnostic.with_hint(format!("to use `{word}` as a name, write it in backquotes: `{word}`"));
         }
         diagnostic
     }
@@ -138,10 +137,9 @@ impl Parser {
         if self.peek().tok == Tok::RParen {
             return Ok(self.bump().span);
         }
-        Err(self.expected("`)`").with_hint(format!(
-            "close the `(` opened at position {} or remove it",
-            open.start + 1
-        )))
+        Err(self
+            .expected("`)`")
+            .with_hint(format!("close the `(` opened at position {} or remove it", open.start + 1)))
     }
 
     fn binary(
@@ -254,10 +252,9 @@ impl Parser {
                 list.push(self.literal("a constant in the list")?);
             }
             if self.peek().tok != Tok::RParen {
-                return Err(self.expected("`,` or `)`").with_hint(format!(
-                    "close the list opened at position {} with )",
-                    open.span.start + 1
-                )));
+                return Err(self
+                    .expected("`,` or `)`")
+                    .with_hint(format!("close the list opened at position {} with )", open.span.start + 1)));
             }
             let close = self.bump();
             let span = start.to(close.span);
@@ -385,10 +382,8 @@ impl Parser {
 
     fn number(&mut self, text: &str, span: Span) -> Literal {
         let integer = !text.contains(['.', 'e', 'E']);
-        if integer {
-            if let Ok(int) = text.parse::<i64>() {
-                return Literal::Number { value: int as f64, int: Some(int) };
-            }
+        if integer && let Ok(int) = text.parse::<i64>() {
+            return Literal::Number { value: int as f64, int: Some(int) };
         }
         match text.parse::<f64>() {
             Ok(value) if value.is_finite() => Literal::Number { value, int: None },
@@ -522,8 +517,9 @@ impl Parser {
         let too_long = || invalid(format!("window `{text}` is too long"));
         let amount: u32 = digits.parse().map_err(|_| too_long())?;
         if amount == 0 {
-            return Err(invalid(format!("window `{text}` is empty"))
-                .with_hint("use a positive length, e.g. 1d"));
+            return Err(
+                invalid(format!("window `{text}` is empty")).with_hint("use a positive length, e.g. 1d")
+            );
         }
         let window = Window { amount, unit };
         let unit_micros = Window { amount: 1, unit }.micros();
@@ -682,7 +678,10 @@ mod tests {
         check("x in ('a', \"b\", 'it''s')", "x in ('a', 'b', 'it''s')");
         check("x not between 1 and 2.5", "x not between 1 and 2.5");
         check("x is null", "x is null");
-        check("name not contains 'inc' and name ends_with 'ltd'", "name not contains 'inc' and name ends_with 'ltd'");
+        check(
+            "name not contains 'inc' and name ends_with 'ltd'",
+            "name not contains 'inc' and name ends_with 'ltd'",
+        );
         check("is_active", "is_active");
         check("not is_active", "not is_active");
         check("true", "true");
@@ -709,7 +708,10 @@ mod tests {
         check("t > TIMESTAMP '2024-01-01T00:00:00'", "t > TIMESTAMP '2024-01-01T00:00:00Z'");
         check("t > timestamp '2024-01-01 10:00:00.25+01:00'", "t > TIMESTAMP '2024-01-01T09:00:00.250000Z'");
         check("d = DATE '2024-02-30'", "!invalid_date: invalid date '2024-02-30'");
-        check("t = TIMESTAMP 'soon' or d = DATE 'x'", "!invalid_timestamp: invalid timestamp 'soon'\n!invalid_date: invalid date 'x'");
+        check(
+            "t = TIMESTAMP 'soon' or d = DATE 'x'",
+            "!invalid_timestamp: invalid timestamp 'soon'\n!invalid_date: invalid date 'x'",
+        );
     }
 
     #[test]
@@ -717,7 +719,10 @@ mod tests {
         check("", "!empty_rule: the rule is empty");
         check("a >=", "!unexpected_token: expected a value after `>=`");
         check("a = 'x", "!unterminated_string: unterminated string starting here");
-        check("a == 1 && !b", "!unexpected_token: unexpected `==`\n!unexpected_token: unexpected `&&`\n!unexpected_token: unexpected `!`");
+        check(
+            "a == 1 && !b",
+            "!unexpected_token: unexpected `==`\n!unexpected_token: unexpected `&&`\n!unexpected_token: unexpected `!`",
+        );
         check("(a = 1", "!unexpected_token: expected `)` after `1`");
         check("a = 1)", "!unexpected_token: unexpected `)`");
         check("a = 1 b = 2", "!unexpected_token: unexpected `b`");
@@ -730,10 +735,19 @@ mod tests {
         check("x.y = 1", "!unknown_qualifier: unknown qualifier `x`");
         check("a = 90d", "!invalid_number: invalid number `90d`");
         check("a = 1e999", "!invalid_number: number `1e999` is out of range");
-        check("a not b", "!unexpected_token: expected `in`, `between`, `contains`, `starts_with` or `ends_with` after `not`, found `b`");
+        check(
+            "a not b",
+            "!unexpected_token: expected `in`, `between`, `contains`, `starts_with` or `ends_with` after `not`, found `b`",
+        );
         check("a contains 5", "!unexpected_token: expected a quoted string after `contains`, found `5`");
-        check("in_segment(vip)", "!unexpected_token: expected a segment name in quotes after `(`, found `vip`");
-        check("a = 1; é", "!invalid_character: unexpected character `;`\n!invalid_character: unexpected character `é`");
+        check(
+            "in_segment(vip)",
+            "!unexpected_token: expected a segment name in quotes after `(`, found `vip`",
+        );
+        check(
+            "a = 1; é",
+            "!invalid_character: unexpected character `;`\n!invalid_character: unexpected character `é`",
+        );
     }
 
     #[test]
@@ -752,7 +766,10 @@ mod tests {
     #[test]
     fn traits() {
         check_trait("count()", "count()");
-        check_trait("COUNT() WHERE event_type = 'purchase' WITHIN 90d", "count() where event_type = 'purchase' within 90d");
+        check_trait(
+            "COUNT() WHERE event_type = 'purchase' WITHIN 90d",
+            "count() where event_type = 'purchase' within 90d",
+        );
         check_trait("sum(amount) within 12w", "sum(amount) within 12w");
         check_trait("avg(amount) where a or b within 36h", "avg(amount) where a or b within 36h");
         check_trait("min(ts)", "min(ts)");

@@ -6,8 +6,8 @@ use segmenta_core::ValueType;
 
 use crate::AttributeCatalog;
 use crate::ast::{
-    AggFunc, CmpOp, ColumnInfo, Expr, ExprKind, Ident, Literal, Scalar, Span, TraitExpr,
-    TypedExpr, TypedTrait, TypedValue, Value, ValueKind,
+    AggFunc, CmpOp, ColumnInfo, Expr, ExprKind, Ident, Literal, Scalar, Span, TraitExpr, TypedExpr,
+    TypedTrait, TypedValue, Value, ValueKind,
 };
 use crate::diagnostic::{Diagnostic, suggestion};
 use crate::literal::{parse_date, parse_timestamp};
@@ -115,9 +115,7 @@ impl Operand<'_> {
         }
         // Like SQL, a string constant compared with a date or timestamp is read as one.
         match self {
-            Operand::Literal { literal: Literal::String(s), .. }
-                if family(anchor) == Family::Temporal =>
-            {
+            Operand::Literal { literal: Literal::String(s), .. } if family(anchor) == Family::Temporal => {
                 if parse_date(s).is_some() {
                     Some(ValueType::Date)
                 } else {
@@ -130,9 +128,7 @@ impl Operand<'_> {
 
     fn typed(&self, target: ValueType) -> Option<TypedValue> {
         match self {
-            Operand::Column { info, .. } => {
-                Some(TypedValue::Column { column: info.clone(), ty: target })
-            }
+            Operand::Column { info, .. } => Some(TypedValue::Column { column: info.clone(), ty: target }),
             Operand::Literal { literal, .. } => coerce(literal, target).map(TypedValue::Literal),
         }
     }
@@ -221,13 +217,9 @@ impl Resolver<'_> {
                 Some(ty) => target = widen(target, ty),
                 None => {
                     ok = false;
-                    let message = format!(
-                        "cannot compare {} with {}",
-                        anchor_operand.describe(),
-                        operand.describe()
-                    );
-                    let mut diagnostic =
-                        Diagnostic::new("type_mismatch", message, operand.span());
+                    let message =
+                        format!("cannot compare {} with {}", anchor_operand.describe(), operand.describe());
+                    let mut diagnostic = Diagnostic::new("type_mismatch", message, operand.span());
                     diagnostic.hint = mismatch_hint(anchor_operand, operand, op);
                     self.diagnostics.push(diagnostic);
                 }
@@ -266,9 +258,7 @@ impl Resolver<'_> {
     }
 
     fn literals<'e>(list: impl IntoIterator<Item = &'e crate::ast::SpannedLiteral>) -> Vec<Operand<'e>> {
-        list.into_iter()
-            .map(|item| Operand::Literal { literal: &item.literal, span: item.span })
-            .collect()
+        list.into_iter().map(|item| Operand::Literal { literal: &item.literal, span: item.span }).collect()
     }
 
     fn scalars(values: Vec<TypedValue>) -> Option<Vec<Scalar>> {
@@ -352,31 +342,19 @@ impl Resolver<'_> {
                     return None;
                 }
                 let value = operand.typed(ValueType::String)?;
-                Some(TypedExpr::StringMatch {
-                    value,
-                    op: *op,
-                    pattern: pattern.clone(),
-                    negated: *negated,
-                })
+                Some(TypedExpr::StringMatch { value, op: *op, pattern: pattern.clone(), negated: *negated })
             }
             ExprKind::InSegment { name } => {
                 if !self.catalog.allows_segments() {
                     self.diagnostics.push(
-                        Diagnostic::new(
-                            "segment_not_allowed",
-                            "in_segment is not allowed here",
-                            expr.span,
-                        )
-                        .with_hint("conditions over events cannot refer to segments"),
+                        Diagnostic::new("segment_not_allowed", "in_segment is not allowed here", expr.span)
+                            .with_hint("conditions over events cannot refer to segments"),
                     );
                     return None;
                 }
                 if !self.catalog.has_segment(name) {
-                    let mut diagnostic = Diagnostic::new(
-                        "unknown_segment",
-                        format!("unknown segment `{name}`"),
-                        expr.span,
-                    );
+                    let mut diagnostic =
+                        Diagnostic::new("unknown_segment", format!("unknown segment `{name}`"), expr.span);
                     diagnostic.hint = suggestion(name, &self.catalog.segment_names(), "segments");
                     self.diagnostics.push(diagnostic);
                     return None;
@@ -404,9 +382,8 @@ impl Resolver<'_> {
                             "a condition compares values, e.g. employees > 5".to_string(),
                         ),
                     };
-                    self.diagnostics.push(
-                        Diagnostic::new("type_mismatch", message, value.span).with_hint(hint),
-                    );
+                    self.diagnostics
+                        .push(Diagnostic::new("type_mismatch", message, value.span).with_hint(hint));
                     return None;
                 }
                 Some(TypedExpr::Truthy(operand.typed(ValueType::Bool)?))
@@ -418,21 +395,16 @@ impl Resolver<'_> {
         match resolved {
             Some(resolved) if self.diagnostics.is_empty() => Ok(resolved),
             Some(_) => Err(self.diagnostics),
-            None if self.diagnostics.is_empty() => Err(vec![Diagnostic::new(
-                "internal",
-                "resolution failed without a diagnostic",
-                span,
-            )]),
+            None if self.diagnostics.is_empty() => {
+                Err(vec![Diagnostic::new("internal", "resolution failed without a diagnostic", span)])
+            }
             None => Err(self.diagnostics),
         }
     }
 }
 
 /// Resolves and type-checks a parsed rule against `catalog`, reporting every problem found.
-pub fn resolve_rule(
-    expr: &Expr,
-    catalog: &dyn AttributeCatalog,
-) -> Result<TypedExpr, Vec<Diagnostic>> {
+pub fn resolve_rule(expr: &Expr, catalog: &dyn AttributeCatalog) -> Result<TypedExpr, Vec<Diagnostic>> {
     let mut resolver = Resolver { catalog, diagnostics: Vec::new() };
     let resolved = resolver.expr(expr);
     resolver.finish(resolved, expr.span)
@@ -502,13 +474,11 @@ pub fn resolve_trait(
                 AggFunc::Min | AggFunc::Max => "ts",
                 _ => "amount",
             };
-            resolver.diagnostics.push(
-                Diagnostic::new(
-                    "missing_argument",
-                    format!("{name} needs a column, e.g. {name}({example})"),
-                    parsed.agg_span,
-                ),
-            );
+            resolver.diagnostics.push(Diagnostic::new(
+                "missing_argument",
+                format!("{name} needs a column, e.g. {name}({example})"),
+                parsed.agg_span,
+            ));
         }
         None => {}
     }
@@ -521,20 +491,13 @@ pub fn resolve_trait(
         AggFunc::Sum | AggFunc::Min | AggFunc::Max => arg.as_ref().map(|a| a.ty).or(output),
     };
     let filter = match &parsed.filter {
-        Some(filter) => match resolver.expr(filter) {
-            Some(typed) => Some(Some(typed)),
-            None => None,
-        },
+        Some(filter) => resolver.expr(filter).map(Some),
         None => Some(None),
     };
     let resolved = match (output, filter) {
-        (Some(output), Some(filter)) => Some(TypedTrait {
-            agg,
-            arg,
-            filter,
-            within: parsed.within.map(|(window, _)| window),
-            output,
-        }),
+        (Some(output), Some(filter)) => {
+            Some(TypedTrait { agg, arg, filter, within: parsed.within.map(|(window, _)| window), output })
+        }
         _ => None,
     };
     resolver.finish(resolved, parsed.agg_span)
@@ -588,8 +551,10 @@ pub(crate) mod tests {
                 Some(q) => format!("{}.{}", q.to_lowercase(), ident.name),
                 None => ident.name.clone(),
             };
-            self.columns.iter().find(|(name, ..)| *name == wanted).map(|(name, ty, source)| {
-                ColumnInfo { column: (*name).to_string(), ty: *ty, source: *source }
+            self.columns.iter().find(|(name, ..)| *name == wanted).map(|(name, ty, source)| ColumnInfo {
+                column: (*name).to_string(),
+                ty: *ty,
+                source: *source,
             })
         }
 
@@ -680,8 +645,14 @@ pub(crate) mod tests {
         check("employees in (1, 2.5)", "employees:float in [Float(1.0), Float(2.5)]");
         check("employees not in (1, 2)", "employees not in [Int(1), Int(2)]");
         check("arr between 1 and 2", "arr between Float(1.0) and Float(2.0)");
-        check("signup_date between '2024-01-01' and DATE '2024-02-01'", "signup_date between Date(19723) and Date(19754)");
-        check("is_active is null and parent.industry contains 'x'", "(is_active is null and parent.industry contains \"x\")");
+        check(
+            "signup_date between '2024-01-01' and DATE '2024-02-01'",
+            "signup_date between Date(19723) and Date(19754)",
+        );
+        check(
+            "is_active is null and parent.industry contains 'x'",
+            "(is_active is null and parent.industry contains \"x\")",
+        );
         check("is_active or not in_segment('a')", "(is_active or not in_segment(a))");
         check("is_active = true", "is_active = Bool(true)");
         check("industry >= 'm'", "industry >= String(\"m\")");
@@ -689,25 +660,79 @@ pub(crate) mod tests {
 
     #[test]
     fn type_errors() {
-        check("industry = 5", "!type_mismatch: cannot compare `industry` (string) with 5 (int) (compare with a string, e.g. industry = '5')");
-        check("employees > '10'", "!type_mismatch: cannot compare `employees` (int) with '10' (string) (remove the quotes, e.g. employees > 10)");
-        check("arr > 'lots'", "!type_mismatch: cannot compare `arr` (float) with 'lots' (string) (compare with a number, e.g. arr > 100)");
-        check("is_active = 1", "!type_mismatch: cannot compare `is_active` (bool) with 1 (int) (compare with true or false, e.g. is_active = true)");
-        check("signup_date > 'last week'", "!type_mismatch: cannot compare `signup_date` (date) with 'last week' (string) (write DATE 'YYYY-MM-DD')");
-        check("last_login > 5", "!type_mismatch: cannot compare `last_login` (timestamp) with 5 (int) (write TIMESTAMP 'YYYY-MM-DDTHH:MM:SSZ' or DATE 'YYYY-MM-DD')");
-        check("industry = employees", "!type_mismatch: cannot compare `industry` (string) with `employees` (int) (both sides must have compatible types)");
-        check("is_active < true", "!type_mismatch: cannot use `<` on bool values such as `is_active` (bool) (booleans can only be compared with = and !=)");
-        check("is_active between false and true", "!type_mismatch: cannot use `between` on bool values such as `is_active` (bool) (booleans can only be compared with = and !=)");
-        check("industry in ('a', 5, 'c', true)", "!type_mismatch: cannot compare `industry` (string) with 5 (int) (compare with a string, e.g. industry = '5')\n!type_mismatch: cannot compare `industry` (string) with true (bool) (compare with a string, e.g. industry = 'true')");
-        check("employees contains 'x'", "!type_mismatch: cannot use `contains` on `employees` (int) (contains, starts_with and ends_with work only on strings)");
-        check("industry", "!type_mismatch: `industry` is a string, not a boolean (compare it, e.g. industry = '...')");
-        check("employees", "!type_mismatch: `employees` is an int, not a boolean (compare it, e.g. employees > 0)");
-        check("5", "!type_mismatch: 5 is an int, not a condition (a condition compares values, e.g. employees > 5)");
+        check(
+            "industry = 5",
+            "!type_mismatch: cannot compare `industry` (string) with 5 (int) (compare with a string, e.g. industry = '5')",
+        );
+        check(
+            "employees > '10'",
+            "!type_mismatch: cannot compare `employees` (int) with '10' (string) (remove the quotes, e.g. employees > 10)",
+        );
+        check(
+            "arr > 'lots'",
+            "!type_mismatch: cannot compare `arr` (float) with 'lots' (string) (compare with a number, e.g. arr > 100)",
+        );
+        check(
+            "is_active = 1",
+            "!type_mismatch: cannot compare `is_active` (bool) with 1 (int) (compare with true or false, e.g. is_active = true)",
+        );
+        check(
+            "signup_date > 'last week'",
+            "!type_mismatch: cannot compare `signup_date` (date) with 'last week' (string) (write DATE 'YYYY-MM-DD')",
+        );
+        check(
+            "last_login > 5",
+            "!type_mismatch: cannot compare `last_login` (timestamp) with 5 (int) (write TIMESTAMP 'YYYY-MM-DDTHH:MM:SSZ' or DATE 'YYYY-MM-DD')",
+        );
+        check(
+            "industry = employees",
+            "!type_mismatch: cannot compare `industry` (string) with `employees` (int) (both sides must have compatible types)",
+        );
+        check(
+            "is_active < true",
+            "!type_mismatch: cannot use `<` on bool values such as `is_active` (bool) (booleans can only be compared with = and !=)",
+        );
+        check(
+            "is_active between false and true",
+            "!type_mismatch: cannot use `between` on bool values such as `is_active` (bool) (booleans can only be compared with = and !=)",
+        );
+        check(
+            "industry in ('a', 5, 'c', true)",
+            "!type_mismatch: cannot compare `industry` (string) with 5 (int) (compare with a string, e.g. industry = '5')\n!type_mismatch: cannot compare `industry` (string) with true (bool) (compare with a string, e.g. industry = 'true')",
+        );
+        check(
+            "employees contains 'x'",
+            "!type_mismatch: cannot use `contains` on `employees` (int) (contains, starts_with and ends_with work only on strings)",
+        );
+        check(
+            "industry",
+            "!type_mismatch: `industry` is a string, not a boolean (compare it, e.g. industry = '...')",
+        );
+        check(
+            "employees",
+            "!type_mismatch: `employees` is an int, not a boolean (compare it, e.g. employees > 0)",
+        );
+        check(
+            "5",
+            "!type_mismatch: 5 is an int, not a condition (a condition compares values, e.g. employees > 5)",
+        );
         check("industy = 'x'", "!unknown_attribute: unknown attribute `industy` (did you mean `industry`?)");
-        check("parent.industri = 'x'", "!unknown_attribute: unknown attribute `parent.industri` (did you mean `parent.industry`?)");
-        check("zzz = 1", "!unknown_attribute: unknown attribute `zzz` (available attributes: `arr`, `employees`, `industry`, `is_active`, `last_login`, `parent.industry`, `signup_date`)");
-        check("in_segment('c') or in_segment('aa')", "!unknown_segment: unknown segment `c` (available segments: `a`, `b`)\n!unknown_segment: unknown segment `aa` (did you mean `a`?)");
-        check("industy = 'x' and employees = 'many' or is_activ", "!unknown_attribute: unknown attribute `industy` (did you mean `industry`?)\n!type_mismatch: cannot compare `employees` (int) with 'many' (string) (compare with a number, e.g. employees = 100)\n!unknown_attribute: unknown attribute `is_activ` (did you mean `is_active`?)");
+        check(
+            "parent.industri = 'x'",
+            "!unknown_attribute: unknown attribute `parent.industri` (did you mean `parent.industry`?)",
+        );
+        check(
+            "zzz = 1",
+            "!unknown_attribute: unknown attribute `zzz` (available attributes: `arr`, `employees`, `industry`, `is_active`, `last_login`, `parent.industry`, `signup_date`)",
+        );
+        check(
+            "in_segment('c') or in_segment('aa')",
+            "!unknown_segment: unknown segment `c` (available segments: `a`, `b`)\n!unknown_segment: unknown segment `aa` (did you mean `a`?)",
+        );
+        check(
+            "industy = 'x' and employees = 'many' or is_activ",
+            "!unknown_attribute: unknown attribute `industy` (did you mean `industry`?)\n!type_mismatch: cannot compare `employees` (int) with 'many' (string) (compare with a number, e.g. employees = 100)\n!unknown_attribute: unknown attribute `is_activ` (did you mean `is_active`?)",
+        );
     }
 
     fn check_trait(input: &str, expected: &str) {
@@ -733,12 +758,18 @@ pub(crate) mod tests {
     #[test]
     fn traits() {
         check_trait("count()", "count() -> int");
-        check_trait("count(plan) where event_type = 'purchase' within 90d", "count(plan) -> int where event_type = String(\"purchase\") within 90d");
+        check_trait(
+            "count(plan) where event_type = 'purchase' within 90d",
+            "count(plan) -> int where event_type = String(\"purchase\") within 90d",
+        );
         check_trait("sum(quantity) within 12w", "sum(quantity) -> int within 12w");
         check_trait("sum(amount) within 36h", "sum(amount) -> float within 36h");
         check_trait("avg(quantity)", "avg(quantity) -> float");
         check_trait("min(ts)", "min(ts) -> timestamp");
-        check_trait("max(amount) where quantity > 1.5", "max(amount) -> float where quantity:float > Float(1.5)");
+        check_trait(
+            "max(amount) where quantity > 1.5",
+            "max(amount) -> float where quantity:float > Float(1.5)",
+        );
         check_trait("count_distinct(plan)", "count_distinct(plan) -> int");
         check_trait("first_seen()", "first_seen() -> timestamp");
         check_trait("last_seen()", "last_seen() -> timestamp");
@@ -748,13 +779,31 @@ pub(crate) mod tests {
 
     #[test]
     fn trait_errors() {
-        check_trait("sum(plan)", "!type_mismatch: cannot sum `plan` (string) (sum needs a numeric column; count(plan) counts its values)");
-        check_trait("avg(plan)", "!type_mismatch: cannot average `plan` (string) (avg needs a numeric column; count(plan) counts its values)");
-        check_trait("min(plan)", "!type_mismatch: cannot take the min of `plan` (string) (min needs a numeric, date or timestamp column; count(plan) counts its values)");
+        check_trait(
+            "sum(plan)",
+            "!type_mismatch: cannot sum `plan` (string) (sum needs a numeric column; count(plan) counts its values)",
+        );
+        check_trait(
+            "avg(plan)",
+            "!type_mismatch: cannot average `plan` (string) (avg needs a numeric column; count(plan) counts its values)",
+        );
+        check_trait(
+            "min(plan)",
+            "!type_mismatch: cannot take the min of `plan` (string) (min needs a numeric, date or timestamp column; count(plan) counts its values)",
+        );
         check_trait("sum()", "!missing_argument: sum needs a column, e.g. sum(amount) (-)");
-        check_trait("count_distinct()", "!missing_argument: count_distinct needs a column, e.g. count_distinct(product) (-)");
-        check_trait("first_seen(ts)", "!invalid_argument: first_seen takes no argument, found `ts` (write first_seen())");
+        check_trait(
+            "count_distinct()",
+            "!missing_argument: count_distinct needs a column, e.g. count_distinct(product) (-)",
+        );
+        check_trait(
+            "first_seen(ts)",
+            "!invalid_argument: first_seen takes no argument, found `ts` (write first_seen())",
+        );
         check_trait("sum(amout)", "!unknown_attribute: unknown attribute `amout` (did you mean `amount`?)");
-        check_trait("count() where in_segment('a') or plan = 1", "!segment_not_allowed: in_segment is not allowed here (conditions over events cannot refer to segments)\n!type_mismatch: cannot compare `plan` (string) with 1 (int) (compare with a string, e.g. plan = '1')");
+        check_trait(
+            "count() where in_segment('a') or plan = 1",
+            "!segment_not_allowed: in_segment is not allowed here (conditions over events cannot refer to segments)\n!type_mismatch: cannot compare `plan` (string) with 1 (int) (compare with a string, e.g. plan = '1')",
+        );
     }
 }

@@ -1,0 +1,3 @@
+//! Property tests of the rule and trait languages.
+
+mod properties;
