@@ -116,6 +116,15 @@ fn print_segments(report: &segmenta_engine::RunReport) {
     }
     let summary = &report.summary;
     println!();
+    for list in report.static_lists.iter().filter(|l| l.unknown > 0) {
+        eprintln!(
+            "warning: static list `{}`: {} of its {} ids are not entities (e.g. {})",
+            list.name,
+            list.unknown,
+            list.ids,
+            list.unknown_sample.join(", ")
+        );
+    }
     println!("entities: {}", summary["entities"]);
     if let Some(events) = summary.get("events").filter(|e| !e.is_null()) {
         println!(
@@ -142,10 +151,7 @@ fn print_segments(report: &segmenta_engine::RunReport) {
 fn execute(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Run { project, as_of, output, on_bad_rows, threads } => {
-            let as_of = match as_of {
-                Some(text) => AsOf::parse(text)?,
-                None => AsOf::now(),
-            };
+            let as_of = as_of.as_deref().map(AsOf::parse).transpose()?;
             let project = Project::load(project)?;
             let options = RunOptions {
                 as_of,
@@ -169,18 +175,15 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             let project = Project::load(project)?;
             let validated = segmenta_engine::validate(&project)?;
             if cli.json {
-                let traits: Vec<_> = validated
-                    .traits
-                    .iter()
-                    .map(|(n, t)| json!({"name": n, "type": t.output.name()}))
-                    .collect();
-                let segments: Vec<_> = validated.segments.iter().map(|(n, _)| n).collect();
+                let traits: Vec<_> =
+                    validated.outputs.iter().map(|(n, ty)| json!({"name": n, "type": ty.name()})).collect();
+                let segments = &validated.segments;
                 println!("{}", json!({ "valid": true, "traits": traits, "segments": segments }));
             } else {
                 println!(
                     "{}: valid ({} traits, {} segments)",
                     project.file.display(),
-                    validated.traits.len(),
+                    validated.outputs.len(),
                     validated.segments.len()
                 );
             }

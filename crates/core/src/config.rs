@@ -73,11 +73,20 @@ pub struct ProjectConfig {
     /// `[events]`, optional: a project without events has no traits.
     pub events: Option<EventsConfig>,
     /// `[traits]`: name to trait expression, in file order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_traits")]
     pub traits: IndexMap<String, TraitConfig>,
     /// `[segments.NAME]`, in file order.
     #[serde(default)]
     pub segments: IndexMap<String, SegmentConfig>,
+    /// `[schemes.NAME]`: ordered tiers, first match wins, in file order.
+    #[serde(default)]
+    pub schemes: IndexMap<String, SchemeConfig>,
+    /// `[rfm]`: built-in recency / frequency / monetary scoring.
+    #[serde(default)]
+    pub rfm: Option<RfmConfig>,
+    /// `[scores.NAME]`: points per rule and per event, in file order.
+    #[serde(default)]
+    pub scores: IndexMap<String, ScoreConfig>,
 }
 
 /// `[project]`.
@@ -91,6 +100,9 @@ pub struct ProjectSection {
     /// Where runs are stored, relative to the project folder (default `.segmenta`).
     #[serde(default)]
     pub store: Option<String>,
+    /// The as-of date or instant of runs that do not give `--as-of` (default: now).
+    #[serde(default)]
+    pub as_of: Option<Spanned<String>>,
 }
 
 /// `[entities.NAME]`: a table of customers (accounts, contacts, ...).
@@ -107,6 +119,10 @@ pub struct EntityConfig {
     /// Parent entity: this entity's rows carry the parent's key column.
     #[serde(default)]
     pub parent: Option<Spanned<String>>,
+    /// A column holding the key of the parent row in the same table (subsidiaries point to
+    /// their parent account); enables `over = "children"` and `over = "descendants"` rollups.
+    #[serde(default)]
+    pub hierarchy: Option<Spanned<String>>,
 }
 
 /// `[events]`: the event stream traits are computed from.
@@ -131,48 +147,80 @@ pub struct EventsConfig {
     pub columns: IndexMap<String, Spanned<String>>,
 }
 
-/// A trait: either `name = "expression"` or `name = { expr = "...", description = "..." }`.
+/// A trait: either `name = "expression"` or
+/// `name = { expr = "...", description = "...", entity = "...", over = "..." }`.
 #[derive(Debug, Clone)]
 pub struct TraitConfig {
-    /// The trait expression with its span in the project file (for the long form, the span of
-    /// the whole table).
+    /// The trait expression with its span in the project file.
     pub expr: Spanned<String>,
     /// What it means.
     pub description: Option<String>,
+    /// The entity the trait belongs to; default: the parent of the `over` entity for a rollup
+    /// over a child entity, else the project's entity.
+    pub entity: Option<Spanned<String>>,
+    /// What the aggregate runs over: absent for events; a child entity's name for a rollup over
+    /// its rows; `children` or `descendants` for a rollup over the entity's hierarchy.
+    pub over: Option<Spanned<String>>,
 }
 
-impl<'de> Deserialize<'de> for TraitConfig {
+/// The two ways of writing a trait, before spans are attached.
+enum TraitForm {
+    Short(String),
+    Long(TraitConfig),
+}
+
+impl<'de> Deserialize<'de> for TraitForm {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        // An untagged enum would lose the spans, so the value is read once with its span.
-        let value = Spanned::<toml::Value>::deserialize(deserializer)?;
-        let span = value.span();
-        match value.into_inner() {
-            toml::Value::String(expr) => {
-                Ok(TraitConfig { expr: Spanned::new(span, expr), description: None })
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TraitForm;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"a trait such as "count() within 30d" or a table { expr = "..." }"#)
             }
-            toml::Value::Table(mut table) => {
-                let expr = match table.remove("expr") {
-                    Some(toml::Value::String(expr)) => expr,
-                    _ => return Err(D::Error::custom("a trait table needs `expr = \"...\"`")),
-                };
-                let description = match table.remove("description") {
-                    None => None,
-                    Some(toml::Value::String(d)) => Some(d),
-                    Some(_) => return Err(D::Error::custom("`description` must be a string")),
-                };
-                if let Some(key) = table.keys().next() {
-                    return Err(D::Error::custom(format!(
-                        "unknown field `{key}`, expected one of `expr`, `description`"
-                    )));
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TraitForm, E> {
+                Ok(TraitForm::Short(v.to_string()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<TraitForm, A::Error> {
+                use serde::de::Error as _;
+                const FIELDS: &[&str] = &["expr", "description", "entity", "over"];
+                let (mut expr, mut description, mut entity, mut over) = (None, None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "expr" => expr = Some(map.next_value::<Spanned<String>>()?),
+                        "description" => description = Some(map.next_value::<String>()?),
+                        "entity" => entity = Some(map.next_value::<Spanned<String>>()?),
+                        "over" => over = Some(map.next_value::<Spanned<String>>()?),
+                        other => return Err(A::Error::unknown_field(other, FIELDS)),
+                    }
                 }
-                Ok(TraitConfig { expr: Spanned::new(span, expr), description })
+                let expr = expr.ok_or_else(|| A::Error::missing_field("expr"))?;
+                Ok(TraitForm::Long(TraitConfig { expr, description, entity, over }))
             }
-            _ => Err(D::Error::custom(
-                "a trait is a string such as \"count() within 30d\" or a table { expr = \"...\" }",
-            )),
         }
+        deserializer.deserialize_any(Visitor)
     }
+}
+
+fn deserialize_traits<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<IndexMap<String, TraitConfig>, D::Error> {
+    let forms = IndexMap::<String, Spanned<TraitForm>>::deserialize(deserializer)?;
+    Ok(forms
+        .into_iter()
+        .map(|(name, form)| {
+            let span = form.span();
+            let config = match form.into_inner() {
+                TraitForm::Short(expr) => {
+                    TraitConfig { expr: Spanned::new(span, expr), description: None, entity: None, over: None }
+                }
+                TraitForm::Long(config) => config,
+            };
+            (name, config)
+        })
+        .collect())
 }
 
 impl TraitConfig {
@@ -182,16 +230,128 @@ impl TraitConfig {
     }
 }
 
-/// `[segments.NAME]`.
+/// `[segments.NAME]`: a rule segment (`rule`) or a static list (`static`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentConfig {
     /// The rule; an entity is a member iff it evaluates to TRUE.
-    pub rule: Spanned<String>,
+    #[serde(default)]
+    pub rule: Option<Spanned<String>>,
+    /// A CSV file of member ids (a static list), relative to the project folder.
+    #[serde(default, rename = "static")]
+    pub static_list: Option<Spanned<String>>,
+    /// The macro segment this (micro) segment lies inside: members must also be members of it.
+    #[serde(default)]
+    pub parent: Option<Spanned<String>>,
     /// What the segment is for.
     #[serde(default)]
     pub description: Option<String>,
 }
+
+/// `[schemes.NAME]`: an ordered list of tiers, first match wins, with an `otherwise` tier, so
+/// that every entity is in exactly one tier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemeConfig {
+    /// The tiers, in priority order.
+    pub tiers: Vec<TierConfig>,
+    /// The tier of entities that match no tier's rule.
+    pub otherwise: Spanned<String>,
+    /// What the scheme is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// One tier of a scheme.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    /// The tier's name; its segment is `SCHEME.NAME`.
+    pub name: Spanned<String>,
+    /// Entities for which this is TRUE, and no earlier tier's rule is, are in the tier.
+    pub rule: Spanned<String>,
+    /// What the tier means.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `[rfm]`: recency, frequency and monetary value over purchase events, quintile scores and the
+/// standard named RFM segments.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RfmConfig {
+    /// The condition (over event columns) that makes an event a purchase.
+    pub purchase: Spanned<String>,
+    /// The event column holding the purchase amount.
+    pub amount: Spanned<String>,
+    /// Only purchases within this window count (e.g. `365d`); default: all.
+    #[serde(default)]
+    pub within: Option<Spanned<String>>,
+}
+
+/// `[scores.NAME]`: a points-based score (fit from rules, engagement from events), a float
+/// trait usable in rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreConfig {
+    /// Points for entities matching a rule (fit).
+    #[serde(default)]
+    pub rules: Vec<ScoreRuleConfig>,
+    /// Points per matching event (engagement), optionally decayed and capped.
+    #[serde(default)]
+    pub events: Vec<ScoreEventConfig>,
+    /// The score never goes below this.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// The score never goes above this.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// What the score measures.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Points for entities whose rule is TRUE.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreRuleConfig {
+    /// The rule, over attributes, traits and segments.
+    pub rule: Spanned<String>,
+    /// Points added (negative to subtract).
+    pub points: f64,
+}
+
+/// Points per event matching a condition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreEventConfig {
+    /// The condition over event columns.
+    #[serde(rename = "where")]
+    pub condition: Spanned<String>,
+    /// Points per matching event (negative to subtract).
+    pub points: f64,
+    /// An event's points halve every `half_life` of age (e.g. `14d`); default: no decay.
+    #[serde(default)]
+    pub half_life: Option<Spanned<String>>,
+    /// Only events within this window count (e.g. `90d`); default: all.
+    #[serde(default)]
+    pub within: Option<Spanned<String>>,
+    /// The points from this line never exceed this.
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+/// The traits that `[rfm]` adds, in output order.
+pub const RFM_TRAITS: [&str; 8] = [
+    "rfm_recency_days",
+    "rfm_frequency",
+    "rfm_monetary",
+    "rfm_r",
+    "rfm_f",
+    "rfm_m",
+    "rfm_score",
+    "rfm_segment",
+];
 
 /// The project file's text, for turning byte offsets into line and column.
 #[derive(Debug, Clone)]
@@ -331,6 +491,262 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
             hint: Some("add [events] with source, entity_key and time".into()),
         });
     }
+    check_traits(&ct, &config, &mut errors);
+    check_derived(&ct, &config, &mut errors);
+    if errors.is_empty() { Ok(config) } else { Err(errors) }
+}
+
+/// The offset of a `[section.name]` table header (or a `section.name` dotted key), for
+/// positions of problems with a name, which TOML does not give spans for.
+fn header_offset(text: &str, section: &str, name: &str) -> Option<Range<usize>> {
+    let quoted = format!("{section}.\"{name}\"");
+    let plain = format!("{section}.{name}");
+    [quoted, plain].iter().find_map(|needle| {
+        text.match_indices(needle.as_str())
+            .find(|(i, _)| {
+                let end = i + needle.len();
+                text[end..].starts_with([']', ' ', '=', '.', '\n'])
+            })
+            .map(|(i, _)| i..i + needle.len())
+    })
+}
+
+/// Checks a name of a segment, scheme, tier or score: not empty, no `.` (the separator of
+/// `scheme.tier` segment names).
+fn check_name(ct: &ConfigText<'_>, kind: &str, name: &str, span: Option<Range<usize>>) -> Option<ConfigError> {
+    if name.is_empty() {
+        return Some(ct.error_at(span, format!("a {kind} needs a name"), None));
+    }
+    if name.contains('.') {
+        return Some(ct.error_at(
+            span,
+            format!("{kind} name `{name}` contains a `.`"),
+            Some("`.` separates a scheme from its tiers (`lifecycle.at_risk`); use `_` instead".into()),
+        ));
+    }
+    None
+}
+
+/// Trait entities and rollup sources.
+fn check_traits(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<ConfigError>) {
+    let declared: Vec<&str> = config.entities.keys().map(String::as_str).collect();
+    let declared_hint = || format!("declared entities: {}", declared.join(", "));
+    for (name, t) in &config.traits {
+        if let Some(entity) = &t.entity
+            && !config.entities.contains_key(entity.get_ref())
+        {
+            let hint = did_you_mean(entity.get_ref(), declared.iter().copied())
+                .map_or_else(declared_hint, |best| format!("did you mean `{best}`?"));
+            errors.push(ct.error_at(
+                Some(entity.span()),
+                format!("trait `{name}`: entity `{}` is not a declared entity", entity.get_ref()),
+                Some(hint),
+            ));
+            continue;
+        }
+        let Some(over) = &t.over else { continue };
+        let owner = config.trait_entity(name);
+        match over.get_ref().as_str() {
+            "children" | "descendants" => {
+                if owner.is_some_and(|o| config.entities.get(o).is_some_and(|e| e.hierarchy.is_none())) {
+                    errors.push(ct.error_at(
+                        Some(over.span()),
+                        format!(
+                            "trait `{name}`: `over = \"{}\"` needs a hierarchy on entity `{}`",
+                            over.get_ref(),
+                            owner.unwrap_or_default()
+                        ),
+                        Some(format!(
+                            "add `hierarchy = \"PARENT_KEY_COLUMN\"` to [entities.{}]",
+                            owner.unwrap_or_default()
+                        )),
+                    ));
+                }
+            }
+            child => match config.entities.get(child) {
+                None => {
+                    let mut candidates = declared.clone();
+                    candidates.extend(["children", "descendants"]);
+                    let hint = did_you_mean(child, candidates.iter().copied()).map_or_else(
+                        || format!("use a child entity ({}), `children` or `descendants`", declared.join(", ")),
+                        |best| format!("did you mean `{best}`?"),
+                    );
+                    errors.push(ct.error_at(
+                        Some(over.span()),
+                        format!("trait `{name}`: `over = \"{child}\"` is not a declared entity"),
+                        Some(hint),
+                    ));
+                }
+                Some(child_config) => {
+                    let parent = child_config.parent.as_ref().map(|p| p.get_ref().as_str());
+                    if parent.is_none() || parent != owner {
+                        errors.push(ct.error_at(
+                            Some(over.span()),
+                            match parent {
+                                None => format!(
+                                    "trait `{name}`: a rollup over `{child}` needs `{child}` to have a parent"
+                                ),
+                                Some(p) => format!(
+                                    "trait `{name}` belongs to `{}` but `{child}` rolls up to `{p}`",
+                                    owner.unwrap_or_default()
+                                ),
+                            },
+                            Some(format!(
+                                "a rollup over `{child}` belongs to its parent entity; set `parent` on [entities.{child}] or the trait's `entity`"
+                            )),
+                        ));
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Segments, schemes, scores and RFM: names, references, shapes.
+fn check_derived(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<ConfigError>) {
+    let window = |value: &Spanned<String>, what: String, errors: &mut Vec<ConfigError>| {
+        if let Err(message) = value.get_ref().parse::<crate::Window>() {
+            errors.push(ct.error_at(
+                Some(value.span()),
+                format!("{what}: {message}"),
+                Some(crate::WINDOW_HINT.into()),
+            ));
+        }
+    };
+    let segment_names = config.segment_names();
+    for (name, segment) in &config.segments {
+        let span = header_offset(ct.0, "segments", name);
+        errors.extend(check_name(ct, "segment", name, span.clone()));
+        match (&segment.rule, &segment.static_list) {
+            (Some(_), Some(list)) => errors.push(ct.error_at(
+                Some(list.span()),
+                format!("segment `{name}` has both a `rule` and a `static` list"),
+                Some("a segment is either a rule or a static list; split it in two".into()),
+            )),
+            (None, None) => errors.push(ct.error_at(
+                span.clone(),
+                format!("segment `{name}` has neither a `rule` nor a `static` list"),
+                Some("add `rule = \"...\"`, or `static = \"lists/NAME.csv\"` for a list of ids".into()),
+            )),
+            (None, Some(list)) => {
+                if SourceFormat::from_path(list.get_ref()) != Some(SourceFormat::Csv) {
+                    errors.push(ct.error_at(
+                        Some(list.span()),
+                        format!("static list `{}` is not a .csv file", list.get_ref()),
+                        Some("a static list is a CSV file with an `entity_id` column".into()),
+                    ));
+                }
+                if let Some(parent) = &segment.parent {
+                    errors.push(ct.error_at(
+                        Some(parent.span()),
+                        format!("static segment `{name}` cannot have a parent"),
+                        Some("a static list holds exactly its ids; use a rule segment with in_segment() to intersect".into()),
+                    ));
+                }
+            }
+            (Some(_), None) => {}
+        }
+        if let Some(parent) = &segment.parent
+            && !segment_names.iter().any(|s| s == parent.get_ref())
+        {
+            let hint = did_you_mean(parent.get_ref(), segment_names.iter().map(String::as_str))
+                .map(|best| format!("did you mean `{best}`?"));
+            errors.push(ct.error_at(
+                Some(parent.span()),
+                format!("segment `{name}`: parent `{}` is not a segment", parent.get_ref()),
+                hint,
+            ));
+        }
+    }
+    for (name, scheme) in &config.schemes {
+        let span = header_offset(ct.0, "schemes", name);
+        errors.extend(check_name(ct, "scheme", name, span.clone()));
+        if scheme.tiers.is_empty() {
+            errors.push(ct.error_at(
+                span,
+                format!("scheme `{name}` has no tiers"),
+                Some("add tiers = [{ name = \"...\", rule = \"...\" }, ...]".into()),
+            ));
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for tier in scheme.tiers.iter().map(|t| &t.name).chain([&scheme.otherwise]) {
+            let tier_name = tier.get_ref().as_str();
+            errors.extend(check_name(ct, "tier", tier_name, Some(tier.span())));
+            if seen.contains(&tier_name) {
+                errors.push(ct.error_at(
+                    Some(tier.span()),
+                    format!("scheme `{name}` has two tiers named `{tier_name}`"),
+                    Some("every tier (and `otherwise`) needs its own name".into()),
+                ));
+            }
+            seen.push(tier_name);
+        }
+    }
+    for (name, score) in &config.scores {
+        let span = header_offset(ct.0, "scores", name);
+        errors.extend(check_name(ct, "score", name, span.clone()));
+        if score.rules.is_empty() && score.events.is_empty() {
+            errors.push(ct.error_at(
+                span.clone(),
+                format!("score `{name}` has neither `rules` nor `events`"),
+                Some("add rules = [{ rule = \"...\", points = 10 }] or events = [{ where = \"...\", points = 1 }]".into()),
+            ));
+        }
+        if let (Some(min), Some(max)) = (score.min, score.max)
+            && min > max
+        {
+            errors.push(ct.error_at(
+                span.clone(),
+                format!("score `{name}`: min {min} is above max {max}"),
+                None,
+            ));
+        }
+        let numbers = score.rules.iter().map(|r| r.points).chain(score.events.iter().map(|e| e.points));
+        if numbers.chain(score.min).chain(score.max).any(|v| !v.is_finite()) {
+            errors.push(ct.error_at(span, format!("score `{name}`: points and bounds must be finite"), None));
+        }
+        for line in &score.events {
+            if let Some(half_life) = &line.half_life {
+                window(half_life, format!("score `{name}`: half_life"), errors);
+            }
+            if let Some(within) = &line.within {
+                window(within, format!("score `{name}`: within"), errors);
+            }
+        }
+    }
+    if let Some(rfm) = &config.rfm {
+        if config.events.is_none() {
+            errors.push(ct.error_at(
+                Some(rfm.purchase.span()),
+                "[rfm] needs events, and there is no [events] section".into(),
+                Some("add [events] with source, entity_key and time".into()),
+            ));
+        }
+        if let Some(within) = &rfm.within {
+            window(within, "[rfm] within".into(), errors);
+        }
+    }
+    // Traits, scores, schemes and RFM values are all columns that rules read by name.
+    let mut columns: Vec<(&str, &str)> = Vec::new();
+    let rfm = config.rfm.iter().flat_map(|_| RFM_TRAITS.iter().map(|t| (*t, "an [rfm] trait")));
+    let all = config
+        .traits
+        .keys()
+        .map(|n| (n.as_str(), "a trait"))
+        .chain(config.scores.keys().map(|n| (n.as_str(), "a score")))
+        .chain(config.schemes.keys().map(|n| (n.as_str(), "a scheme")))
+        .chain(rfm);
+    for (name, kind) in all {
+        if let Some((_, other)) = columns.iter().find(|(n, _)| *n == name) {
+            errors.push(ConfigError {
+                message: format!("`{name}` is both {other} and {kind}"),
+                line: None,
+                column: None,
+                hint: Some("give one of them another name".into()),
+            });
+        }
+        columns.push((name, kind));
+    }
     for name in config.traits.keys() {
         if config.segments.contains_key(name) {
             errors.push(ConfigError {
@@ -341,10 +757,38 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
             });
         }
     }
-    if errors.is_empty() { Ok(config) } else { Err(errors) }
 }
 
 impl ProjectConfig {
+    /// Every segment name: user segments, `scheme.tier` for each scheme tier, and `rfm.NAME`
+    /// for the RFM segments when `[rfm]` is declared.
+    pub fn segment_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.segments.keys().cloned().collect();
+        for (scheme, config) in &self.schemes {
+            for tier in config.tiers.iter().map(|t| &t.name).chain([&config.otherwise]) {
+                names.push(format!("{scheme}.{}", tier.get_ref()));
+            }
+        }
+        if self.rfm.is_some() {
+            names.extend(crate::rfm::RfmSegment::ALL.iter().map(|s| s.segment_name()));
+        }
+        names
+    }
+
+    /// The entity a trait belongs to: its `entity`, else the parent of the child entity a
+    /// rollup runs over, else the project's entity. `None` for an unknown trait.
+    pub fn trait_entity(&self, name: &str) -> Option<&str> {
+        let t = self.traits.get(name)?;
+        if let Some(entity) = &t.entity {
+            return Some(entity.get_ref());
+        }
+        let over_child = t.over.as_ref().and_then(|o| self.entities.get(o.get_ref()));
+        if let Some(parent) = over_child.and_then(|child| child.parent.as_ref()) {
+            return Some(parent.get_ref());
+        }
+        Some(self.project.entity.get_ref())
+    }
+
     /// The name of the entity the events belong to.
     pub fn events_entity(&self) -> Option<&str> {
         let events = self.events.as_ref()?;
@@ -432,7 +876,7 @@ rule = "employees >= 1000"
     #[test]
     fn rule_offsets_map_to_file_positions() {
         let config = parse_project(MINIMAL).expect("valid");
-        let rule = &config.segments["big"].rule;
+        let rule = config.segments["big"].rule.as_ref().expect("a rule segment");
         let ct = ConfigText(MINIMAL);
         // `>=` is at byte 10 of the rule.
         let (line, column) = ct.line_col(ct.value_offset(&rule.span(), 10));

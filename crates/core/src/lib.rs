@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod rfm;
 mod types;
 
-pub use types::{MICROS_PER_DAY, MICROS_PER_HOUR, ValueType, Window, WindowUnit};
+pub use types::{MICROS_PER_DAY, MICROS_PER_HOUR, ValueType, WINDOW_HINT, Window, WindowUnit};

@@ -109,6 +109,44 @@ impl Window {
     }
 }
 
+/// How to write a window, for hints.
+pub const WINDOW_HINT: &str = "write a whole number followed by h, d or w, e.g. 90d";
+
+impl FromStr for Window {
+    type Err = String;
+
+    /// Parses `Nh`, `Nd` or `Nw` (the unit case-insensitive). The error is a message naming the
+    /// text; [`WINDOW_HINT`] says how to write one.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || format!("invalid window `{text}`");
+        let Some(unit) = text.chars().last() else { return Err(invalid()) };
+        let digits = &text[..text.len() - unit.len_utf8()];
+        let unit = match unit.to_ascii_lowercase() {
+            'h' => WindowUnit::Hour,
+            'd' => WindowUnit::Day,
+            'w' => WindowUnit::Week,
+            _ if text.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(format!("window `{text}` has no unit"));
+            }
+            _ => return Err(invalid()),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let too_long = || format!("window `{text}` is too long");
+        let amount: u32 = digits.parse().map_err(|_| too_long())?;
+        if amount == 0 {
+            return Err(format!("window `{text}` is empty"));
+        }
+        let window = Window { amount, unit };
+        let unit_micros = Window { amount: 1, unit }.micros();
+        if i64::from(amount).checked_mul(unit_micros).is_none() {
+            return Err(too_long());
+        }
+        Ok(window)
+    }
+}
+
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let unit = match self.unit {
@@ -131,6 +169,25 @@ mod tests {
         assert_eq!(w.to_string(), "2w");
         let h = Window { amount: 36, unit: WindowUnit::Hour };
         assert_eq!(h.micros(), 36 * MICROS_PER_HOUR);
+    }
+
+    #[test]
+    fn windows_parse() {
+        let check = |text: &str, expected: Result<&str, &str>| {
+            let parsed = text.parse::<Window>().map(|w| w.to_string());
+            assert_eq!(parsed.as_deref().map_err(String::as_str), expected, "{text}");
+        };
+        check("90d", Ok("90d"));
+        check("12W", Ok("12w"));
+        check("36h", Ok("36h"));
+        check("0d", Err("window `0d` is empty"));
+        check("90", Err("window `90` has no unit"));
+        check("90y", Err("invalid window `90y`"));
+        check("d", Err("invalid window `d`"));
+        check("", Err("invalid window ``"));
+        check("1.5d", Err("invalid window `1.5d`"));
+        check("99999999999d", Err("window `99999999999d` is too long"));
+        check("4294967295w", Err("window `4294967295w` is too long"));
     }
 
     #[test]

@@ -10,11 +10,13 @@ pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem};
 pub use project::{PROJECT_FILE, Project, Validated, validate};
 pub use run::{AsOf, NoProgress, Progress, RunOptions, RunReport, SegmentSize, run, run_validated};
 pub use segmenta_query::ingest::BadRows;
+pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, TraitSpec};
 
 /// The members of a segment in the project's latest run.
 pub fn members(project: &Project, segment: &str) -> Result<Vec<String>> {
-    if !project.config.segments.contains_key(segment) {
-        let names: Vec<&str> = project.config.segments.keys().map(String::as_str).collect();
+    let names = project.config.segment_names();
+    if !names.iter().any(|n| n == segment) {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let hint = match segmenta_core::config::did_you_mean(segment, names.iter().copied()) {
             Some(best) => Some(format!("did you mean `{best}`?")),
             None if names.is_empty() => Some("the project declares no segments".into()),

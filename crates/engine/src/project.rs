@@ -1,23 +1,33 @@
 //! Loading a project folder and validating it: the project file, the schemas of its data files
-//! (header and sample only), and every trait and segment rule, before any data is scanned.
+//! (header and sample only), and every trait, score, scheme and segment rule, before any data
+//! is scanned. Validation yields the evaluation plan a run executes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use indexmap::IndexMap;
 use segmenta_core::ValueType;
-use segmenta_core::config::{self, ConfigText, ProjectConfig, SourceFormat};
+use segmenta_core::config::{self, ConfigText, ProjectConfig, RFM_TRAITS, SourceFormat};
+use segmenta_core::rfm::RfmSegment;
 use segmenta_query::ingest::{self, SourceSpec, TableSchema};
-use segmenta_rules::AttributeCatalog;
-use segmenta_rules::ast::{ColumnInfo, ColumnSource, Ident, TypedExpr, TypedTrait};
+use segmenta_query::{
+    Aggregate, Derived, ParentLink, PointsSpec, RfmColumns, TraitSource, TraitSpec,
+};
+use segmenta_rules::ast::{AggFunc, ColumnInfo, ColumnSource, Ident, TypedExpr, TypedTrait};
+use segmenta_rules::{AttributeCatalog, Diagnostic};
 use toml::Spanned;
 
 use crate::error::{Error, Result, RuleProblem};
+use crate::run::AsOf;
 
 /// The project file's name inside a project folder.
 pub const PROJECT_FILE: &str = "segmenta.toml";
 
-/// The column prefix under which parent attributes appear in the evaluation table.
+/// The column prefix under which parent attributes and traits appear in the evaluation table.
 const PARENT_PREFIX: &str = "__segmenta_parent__";
+
+/// The column header of a static list file.
+pub const STATIC_LIST_COLUMN: &str = "entity_id";
 
 /// A project folder and its parsed project file.
 #[derive(Debug, Clone)]
@@ -58,7 +68,7 @@ impl Project {
     pub(crate) fn source_spec(
         &self,
         source: &Spanned<String>,
-        columns: &indexmap::IndexMap<String, Spanned<String>>,
+        columns: &IndexMap<String, Spanned<String>>,
         extra: &[(String, ValueType)],
     ) -> SourceSpec {
         let display = source.get_ref().clone();
@@ -80,21 +90,21 @@ impl Project {
         }
     }
 
-    fn problem(
-        &self,
-        source: String,
-        text: &str,
-        span: &std::ops::Range<usize>,
-        diagnostic: segmenta_rules::Diagnostic,
-    ) -> RuleProblem {
+    /// A rule problem located in the project file.
+    pub(crate) fn problem(&self, source: String, text: &Spanned<String>, diagnostic: Diagnostic) -> RuleProblem {
         let ct = ConfigText(&self.text);
-        let offset = ct.value_offset(span, diagnostic.span.start);
-        RuleProblem { source, text: text.to_string(), diagnostic, file_position: Some(ct.line_col(offset)) }
+        let offset = ct.value_offset(&text.span(), diagnostic.span.start);
+        RuleProblem {
+            source,
+            text: text.get_ref().to_string(),
+            diagnostic,
+            file_position: Some(ct.line_col(offset)),
+        }
     }
 }
 
 /// A catalog over a fixed set of columns (and, for rules, segments).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Catalog {
     columns: HashMap<String, ColumnInfo>,
     order: Vec<String>,
@@ -103,11 +113,17 @@ pub(crate) struct Catalog {
 }
 
 impl Catalog {
-    fn add(&mut self, name: String, info: ColumnInfo) {
+    fn add(&mut self, name: String, column: String, ty: ValueType, source: ColumnSource) {
         if !self.columns.contains_key(&name) {
             self.order.push(name.clone());
         }
-        self.columns.insert(name, info);
+        self.columns.insert(name, ColumnInfo { column, ty, source });
+    }
+
+    fn add_schema(&mut self, schema: &TableSchema, source: ColumnSource) {
+        for (name, ty) in &schema.columns {
+            self.add(name.clone(), name.clone(), *ty, source);
+        }
     }
 }
 
@@ -137,6 +153,23 @@ impl AttributeCatalog for Catalog {
     }
 }
 
+/// An entity a run reads.
+#[derive(Debug, Clone)]
+pub struct ValidatedEntity {
+    /// Its name.
+    pub name: String,
+    /// Where it comes from.
+    pub spec: SourceSpec,
+    /// Its schema.
+    pub schema: TableSchema,
+    /// Its key column.
+    pub key: String,
+    /// Its parent entity.
+    pub parent: Option<ParentLink>,
+    /// The column holding the parent row's key in its hierarchy.
+    pub hierarchy: Option<String>,
+}
+
 /// The events side of a validated project.
 #[derive(Debug, Clone)]
 pub struct ValidatedEvents {
@@ -144,42 +177,50 @@ pub struct ValidatedEvents {
     pub spec: SourceSpec,
     /// Their schema (time column forced to timestamp).
     pub schema: TableSchema,
-}
-
-/// The parent side of a validated project.
-#[derive(Debug, Clone)]
-pub struct ValidatedParent {
-    /// The parent entity's name.
-    pub name: String,
-    /// Where it comes from.
-    pub spec: SourceSpec,
-    /// Its key column (also the column of child rows that points to it).
+    /// The entity they belong to.
+    pub entity: String,
+    /// The column holding that entity's key.
     pub key: String,
-    /// Attributes rules read: (attribute, evaluation column).
-    pub attributes: Vec<(String, String)>,
+    /// The time column.
+    pub time: String,
 }
 
-/// A project whose traits and rules resolved against the data files' schemas.
+/// A project whose traits, scores, schemes and rules resolved against the data files' schemas:
+/// the plan of a run.
 #[derive(Debug, Clone)]
 pub struct Validated {
     /// The project.
     pub project: Project,
     /// The entity that segments hold.
     pub entity: String,
-    /// Its source.
-    pub entity_spec: SourceSpec,
-    /// Its schema.
-    pub entity_schema: TableSchema,
-    /// Its key column.
-    pub key: String,
-    /// The parent entity, if any.
-    pub parent: Option<ValidatedParent>,
+    /// The entities the run reads, the project's entity first.
+    pub entities: Vec<ValidatedEntity>,
     /// The events, if any.
     pub events: Option<ValidatedEvents>,
-    /// Resolved traits, in file order.
-    pub traits: Vec<(String, TypedTrait)>,
-    /// Resolved segments, each after those it references.
-    pub segments: Vec<(String, TypedExpr)>,
+    /// Per-entity aggregates (traits, rollups, RFM values, score points).
+    pub traits: Vec<TraitSpec>,
+    /// Parent columns rules read: (column of the parent's table, evaluation column).
+    pub parent_columns: Vec<(String, String)>,
+    /// The RFM value columns, when `[rfm]` is declared.
+    pub rfm: Option<RfmColumns>,
+    /// Derived columns in dependency order; static lists carry no ids yet (the run reads them).
+    pub derived: Vec<Derived>,
+    /// Static list files by segment.
+    pub static_lists: Vec<(String, SourceSpec)>,
+    /// The columns of `traits.parquet` after `entity_id`: the entity's traits, RFM values and
+    /// scores, scores and schemes.
+    pub outputs: Vec<(String, ValueType)>,
+    /// Every segment in output order: rule and static segments, scheme tiers, RFM segments.
+    pub segments: Vec<String>,
+    /// `[project] as_of`, if given.
+    pub as_of: Option<AsOf>,
+}
+
+impl Validated {
+    /// The entity the run's segments hold.
+    pub fn entity(&self) -> &ValidatedEntity {
+        &self.entities[0]
+    }
 }
 
 fn require_column(schema: &TableSchema, file: &str, column: &str, role: &str) -> Result<ValueType> {
@@ -189,79 +230,167 @@ fn require_column(schema: &TableSchema, file: &str, column: &str, role: &str) ->
             Some(best) => format!("did you mean `{best}`? the file's columns are: {}", names.join(", ")),
             None => format!("the file's columns are: {}", names.join(", ")),
         };
-        Error::Schema {
-            message: format!("{file}: the {role} column `{column}` is not in the file"),
-            hint: Some(hint),
-        }
+        Error::Schema { message: format!("{file}: the {role} column `{column}` is not in the file"), hint: Some(hint) }
     })
 }
 
-/// Validates a project: schemas, traits, rules, segment references. Reads only headers and
-/// samples of the data files.
-pub fn validate(project: &Project) -> Result<Validated> {
-    let config = &project.config;
-    let entity = config.project.entity.get_ref().clone();
-    let entity_config = config
-        .entities
-        .get(&entity)
-        .ok_or_else(|| Error::Internal(format!("entity `{entity}` vanished after parsing")))?;
-    let entity_spec = project.source_spec(&entity_config.source, &entity_config.columns, &[]);
-    let entity_schema = ingest::read_schema(&entity_spec)?;
-    require_column(&entity_schema, &entity_spec.display, &entity_config.key, "key")?;
+/// What the run's derived columns are, for ordering and messages.
+struct Node {
+    name: String,
+    references: Vec<String>,
+    /// Where its text is, for a cycle message.
+    text: Option<(String, Spanned<String>)>,
+}
 
-    let mut rules = Catalog { allows_segments: true, ..Catalog::default() };
-    for (name, ty) in &entity_schema.columns {
-        rules
-            .add(name.clone(), ColumnInfo { column: name.clone(), ty: *ty, source: ColumnSource::Attribute });
+struct Validator<'p> {
+    project: &'p Project,
+    config: &'p ProjectConfig,
+    problems: Vec<RuleProblem>,
+    entities: HashMap<String, ValidatedEntity>,
+}
+
+impl<'p> Validator<'p> {
+    /// The schema of an entity, read once.
+    fn entity(&mut self, name: &str) -> Result<ValidatedEntity> {
+        if let Some(entity) = self.entities.get(name) {
+            return Ok(entity.clone());
+        }
+        let config = self
+            .config
+            .entities
+            .get(name)
+            .ok_or_else(|| Error::Internal(format!("entity `{name}` vanished after parsing")))?;
+        let spec = self.project.source_spec(&config.source, &config.columns, &[]);
+        let schema = ingest::read_schema(&spec)?;
+        require_column(&schema, &spec.display, &config.key, "key")?;
+        let parent = match &config.parent {
+            None => None,
+            Some(parent) => {
+                let parent_key = &self
+                    .config
+                    .entities
+                    .get(parent.get_ref())
+                    .ok_or_else(|| Error::Internal(format!("parent `{}` vanished", parent.get_ref())))?
+                    .key;
+                require_column(&schema, &spec.display, parent_key, &format!("parent key (of `{}`)", parent.get_ref()))?;
+                Some(ParentLink { entity: parent.get_ref().clone(), column: parent_key.clone() })
+            }
+        };
+        let hierarchy = match &config.hierarchy {
+            None => None,
+            Some(column) => {
+                let ty = require_column(&schema, &spec.display, column.get_ref(), "hierarchy")?;
+                let key_ty = schema.get(&config.key);
+                if Some(ty) != key_ty && ty != ValueType::String && key_ty != Some(ValueType::String) {
+                    return Err(Error::Schema {
+                        message: format!(
+                            "{}: the hierarchy column `{}` is {ty} but the key `{}` is {}",
+                            spec.display,
+                            column.get_ref(),
+                            config.key,
+                            key_ty.map_or("missing", ValueType::name)
+                        ),
+                        hint: Some("the hierarchy column holds keys of the same table".into()),
+                    });
+                }
+                Some(column.get_ref().clone())
+            }
+        };
+        let entity = ValidatedEntity { name: name.to_string(), spec, schema, key: config.key.clone(), parent, hierarchy };
+        self.entities.insert(name.to_string(), entity.clone());
+        Ok(entity)
     }
 
-    let parent = match &entity_config.parent {
-        None => None,
-        Some(parent_name) => {
-            let parent_name = parent_name.get_ref();
-            let parent_config = config
-                .entities
-                .get(parent_name)
-                .ok_or_else(|| Error::Internal(format!("parent `{parent_name}` vanished")))?;
-            let spec = project.source_spec(&parent_config.source, &parent_config.columns, &[]);
-            let schema = ingest::read_schema(&spec)?;
-            require_column(&schema, &spec.display, &parent_config.key, "key")?;
-            require_column(
-                &entity_schema,
-                &entity_spec.display,
-                &parent_config.key,
-                &format!("parent key (of `{parent_name}`)"),
-            )?;
-            let mut attributes = Vec::new();
-            for (name, ty) in &schema.columns {
-                let column = format!("{PARENT_PREFIX}{name}");
-                rules.add(
-                    format!("parent.{name}"),
-                    ColumnInfo { column: column.clone(), ty: *ty, source: ColumnSource::ParentAttribute },
-                );
-                attributes.push((name.clone(), column));
+    /// Parses and resolves a trait expression against `catalog`, recording problems.
+    fn resolve_trait(&mut self, source: &str, text: &Spanned<String>, catalog: &Catalog) -> Option<TypedTrait> {
+        let resolved =
+            segmenta_rules::parse_trait(text.get_ref()).and_then(|parsed| segmenta_rules::resolve_trait(&parsed, catalog));
+        match resolved {
+            Ok(t) => Some(t),
+            Err(diagnostics) => {
+                for d in diagnostics {
+                    self.problems.push(self.project.problem(source.to_string(), text, d));
+                }
+                None
             }
-            Some(ValidatedParent {
-                name: parent_name.clone(),
-                spec,
-                key: parent_config.key.clone(),
-                attributes,
-            })
         }
+    }
+
+    /// Parses a rule, recording problems.
+    fn parse_rule(&mut self, source: &str, text: &Spanned<String>) -> Option<segmenta_rules::ast::Expr> {
+        match segmenta_rules::parse_rule(text.get_ref()) {
+            Ok(expr) => Some(expr),
+            Err(diagnostics) => {
+                for d in diagnostics {
+                    self.problems.push(self.project.problem(source.to_string(), text, d));
+                }
+                None
+            }
+        }
+    }
+
+    /// Resolves a parsed rule against `catalog`, recording problems.
+    fn resolve_rule(
+        &mut self,
+        source: &str,
+        text: &Spanned<String>,
+        expr: &segmenta_rules::ast::Expr,
+        catalog: &Catalog,
+    ) -> Option<TypedExpr> {
+        match segmenta_rules::resolve_rule(expr, catalog) {
+            Ok(typed) => Some(typed),
+            Err(diagnostics) => {
+                for d in diagnostics {
+                    self.problems.push(self.project.problem(source.to_string(), text, d));
+                }
+                None
+            }
+        }
+    }
+
+    fn schema_error<T>(message: String, hint: &str) -> Result<T> {
+        Err(Error::Schema { message, hint: Some(hint.into()) })
+    }
+}
+
+/// The problem of a rollup trait whose aggregate needs an event time.
+fn rollup_problem(t: &TypedTrait) -> Option<&'static str> {
+    if t.within.is_some() {
+        return Some("a window needs events");
+    }
+    matches!(t.agg, AggFunc::FirstSeen | AggFunc::LastSeen | AggFunc::DaysSinceFirst | AggFunc::DaysSinceLast)
+        .then_some("this aggregate needs event times")
+}
+
+/// Validates a project: schemas, traits, rules, references. Reads only headers and samples of
+/// the data files.
+pub fn validate(project: &Project) -> Result<Validated> {
+    let config = &project.config;
+    let mut v = Validator { project, config, problems: Vec::new(), entities: HashMap::new() };
+    let entity_name = config.project.entity.get_ref().clone();
+    let entity = v.entity(&entity_name)?;
+
+    let as_of = match &config.project.as_of {
+        None => None,
+        Some(text) => Some(AsOf::parse(text.get_ref()).map_err(|_| {
+            let (line, column) = ConfigText(&project.text).line_col(text.span().start);
+            Error::Config {
+                path: project.file.clone(),
+                errors: vec![config::ConfigError {
+                    message: format!("invalid as_of `{}`", text.get_ref()),
+                    line: Some(line),
+                    column: Some(column),
+                    hint: Some("use a date such as 2024-06-30 or an RFC 3339 instant such as 2024-06-30T12:00:00Z".into()),
+                }],
+            }
+        })?),
     };
 
-    let mut problems = Vec::new();
-    let mut traits = Vec::new();
+    // Events.
     let events = match &config.events {
         None => None,
         Some(events_config) => {
-            let events_entity = config.events_entity().unwrap_or(&entity);
-            if events_entity != entity {
-                return Err(Error::Schema {
-                    message: format!("events belong to `{events_entity}` but segments hold `{entity}`"),
-                    hint: Some("computing traits for another entity (rollups) is not supported yet; point [events] at the project's entity".into()),
-                });
-            }
+            let owner = config.events_entity().unwrap_or(&entity_name).to_string();
             let spec = project.source_spec(
                 &events_config.source,
                 &events_config.columns,
@@ -271,146 +400,469 @@ pub fn validate(project: &Project) -> Result<Validated> {
             require_column(&schema, &spec.display, &events_config.entity_key, "entity_key")?;
             let time_type = require_column(&schema, &spec.display, &events_config.time, "time")?;
             if time_type != ValueType::Timestamp {
-                return Err(Error::Schema {
-                    message: format!(
-                        "{}: the time column `{}` is {time_type}, not a timestamp",
-                        spec.display, events_config.time
-                    ),
-                    hint: Some("the time column must hold dates or timestamps".into()),
-                });
-            }
-            let mut event_catalog = Catalog::default();
-            for (name, ty) in &schema.columns {
-                event_catalog.add(
-                    name.clone(),
-                    ColumnInfo { column: name.clone(), ty: *ty, source: ColumnSource::EventColumn },
+                return Validator::schema_error(
+                    format!("{}: the time column `{}` is {time_type}, not a timestamp", spec.display, events_config.time),
+                    "the time column must hold dates or timestamps",
                 );
             }
-            for (name, trait_config) in &config.traits {
-                let expr = trait_config.expr();
-                let source = format!("trait `{name}`");
-                let resolved = segmenta_rules::parse_trait(expr.get_ref())
-                    .and_then(|parsed| segmenta_rules::resolve_trait(&parsed, &event_catalog));
-                match resolved {
-                    Ok(t) => traits.push((name.clone(), t)),
-                    Err(diagnostics) => {
-                        for d in diagnostics {
-                            problems.push(project.problem(source.clone(), expr.get_ref(), &expr.span(), d));
-                        }
-                    }
-                }
-            }
-            Some(ValidatedEvents { spec, schema })
+            v.entity(&owner)?;
+            Some(ValidatedEvents {
+                spec,
+                schema,
+                entity: owner,
+                key: events_config.entity_key.clone(),
+                time: events_config.time.clone(),
+            })
         }
     };
+    let mut event_catalog = Catalog::default();
+    if let Some(events) = &events {
+        event_catalog.add_schema(&events.schema, ColumnSource::EventColumn);
+    }
 
-    // Traits become attributes of the entity for rules; a clash would make rules ambiguous.
-    for (name, t) in &traits {
-        if entity_schema.get(name).is_some() {
-            return Err(Error::Schema {
-                message: format!("trait `{name}` has the name of a column of {}", entity_spec.display),
-                hint: Some("rename the trait".into()),
+    // Traits, entity by entity, children before parents (a rollup reads its child's traits).
+    let depth = |name: &str| {
+        let mut depth = 0;
+        let mut current = config.entities.get(name).and_then(|e| e.parent.as_ref());
+        while let Some(parent) = current {
+            depth += 1;
+            if depth > config.entities.len() {
+                break;
+            }
+            current = config.entities.get(parent.get_ref()).and_then(|e| e.parent.as_ref());
+        }
+        depth
+    };
+    let mut owners: Vec<String> = Vec::new();
+    for name in config.traits.keys() {
+        if let Some(owner) = config.trait_entity(name)
+            && !owners.iter().any(|o| o == owner)
+        {
+            owners.push(owner.to_string());
+        }
+    }
+    owners.sort_by_key(|o| std::cmp::Reverse(depth(o)));
+    let mut specs: Vec<TraitSpec> = Vec::new();
+    // Per entity, its traits' names and types, for the catalogs of rollups and rules.
+    let mut trait_types: HashMap<String, Vec<(String, ValueType)>> = HashMap::new();
+    for owner in &owners {
+        let owner_entity = v.entity(owner)?;
+        let own: Vec<(&String, &config::TraitConfig)> =
+            config.traits.iter().filter(|(name, _)| config.trait_entity(name) == Some(owner)).collect();
+        let mut types: Vec<(String, ValueType)> = Vec::new();
+        let kind = |t: &config::TraitConfig| match t.over.as_ref().map(|o| o.get_ref().as_str()) {
+            None => 0,
+            Some("children" | "descendants") => 2,
+            Some(_) => 1,
+        };
+        for pass in 0..3 {
+            for (name, t) in own.iter().filter(|(_, t)| kind(t) == pass) {
+                let source = format!("trait `{name}`");
+                let (catalog, trait_source) = match t.over.as_ref().map(|o| o.get_ref().as_str()) {
+                    None => {
+                        let Some(events) = &events else {
+                            return Validator::schema_error(
+                                format!("trait `{name}` needs events and there is no [events] section"),
+                                "add [events] with source, entity_key and time",
+                            );
+                        };
+                        let reachable = events.entity == *owner
+                            || events.schema.get(&owner_entity.key).is_some()
+                            || v.entity(&events.entity)?.parent.as_ref().is_some_and(|p| p.entity == *owner);
+                        if !reachable {
+                            return Validator::schema_error(
+                                format!(
+                                    "trait `{name}` belongs to `{owner}` but {} carries no `{}` column and its events belong to `{}`",
+                                    events.spec.display, owner_entity.key, events.entity
+                                ),
+                                &format!(
+                                    "add the `{}` column to the events, or make `{owner}` the parent of `{}`",
+                                    owner_entity.key, events.entity
+                                ),
+                            );
+                        }
+                        (event_catalog.clone(), TraitSource::Events)
+                    }
+                    Some(over @ ("children" | "descendants")) => {
+                        let mut catalog = Catalog::default();
+                        catalog.add_schema(&owner_entity.schema, ColumnSource::Attribute);
+                        for (trait_name, ty) in &types {
+                            catalog.add(trait_name.clone(), trait_name.clone(), *ty, ColumnSource::Trait);
+                        }
+                        (catalog, TraitSource::Hierarchy { descendants: over == "descendants" })
+                    }
+                    Some(child) => {
+                        let child_entity = v.entity(child)?;
+                        let mut catalog = Catalog::default();
+                        catalog.add_schema(&child_entity.schema, ColumnSource::Attribute);
+                        for (trait_name, ty) in trait_types.get(child).into_iter().flatten() {
+                            catalog.add(trait_name.clone(), trait_name.clone(), *ty, ColumnSource::Trait);
+                        }
+                        (catalog, TraitSource::Rollup { child: child.to_string() })
+                    }
+                };
+                let Some(typed) = v.resolve_trait(&source, &t.expr, &catalog) else { continue };
+                if let Some(over) = &t.over
+                    && let Some(problem) = rollup_problem(&typed)
+                {
+                    let hint = if typed.within.is_some() {
+                        "a rollup runs over rows without times; compute the windowed trait on the rows' entity and roll it up"
+                    } else {
+                        "over entity rows use min(column) or max(column) of a date or timestamp column"
+                    };
+                    let diagnostic = Diagnostic::new(
+                        "rollup_needs_events",
+                        format!("{}() over `{}`: {problem}", typed.agg.name(), over.get_ref()),
+                        segmenta_rules::ast::Span::new(0, t.expr.get_ref().len()),
+                    )
+                    .with_hint(hint);
+                    v.problems.push(project.problem(source, &t.expr, diagnostic));
+                    continue;
+                }
+                if owner_entity.schema.get(name).is_some() {
+                    return Validator::schema_error(
+                        format!("trait `{name}` has the name of a column of {}", owner_entity.spec.display),
+                        "rename the trait",
+                    );
+                }
+                types.push(((*name).clone(), typed.output));
+                specs.push(TraitSpec {
+                    name: (*name).clone(),
+                    entity: owner.clone(),
+                    source: trait_source,
+                    aggregate: Aggregate::Trait(typed),
+                });
+            }
+        }
+        trait_types.insert(owner.clone(), types);
+    }
+    let type_of = |entity: &str, name: &str| {
+        trait_types.get(entity).and_then(|types| types.iter().find(|(n, _)| n == name)).map(|(_, ty)| *ty)
+    };
+
+    // The catalog of rules: attributes, traits, parent.*, RFM values, scores, schemes.
+    let mut rules = Catalog { allows_segments: true, ..Catalog::default() };
+    rules.add_schema(&entity.schema, ColumnSource::Attribute);
+    let mut outputs: Vec<(String, ValueType)> = Vec::new();
+    for name in config.traits.keys() {
+        if config.trait_entity(name) == Some(entity_name.as_str())
+            && let Some(ty) = type_of(&entity_name, name)
+        {
+            rules.add(name.clone(), name.clone(), ty, ColumnSource::Trait);
+            outputs.push((name.clone(), ty));
+        }
+    }
+    let mut parent_columns = Vec::new();
+    if let Some(link) = &entity.parent {
+        let parent = v.entity(&link.entity)?;
+        let parent_traits = trait_types.get(&link.entity).cloned().unwrap_or_default();
+        for (name, ty) in parent.schema.columns.iter().chain(&parent_traits) {
+            let column = format!("{PARENT_PREFIX}{name}");
+            rules.add(format!("parent.{name}"), column.clone(), *ty, ColumnSource::ParentAttribute);
+            parent_columns.push((name.clone(), column));
+        }
+    }
+
+    // RFM: three traits over purchase events, then scores.
+    let mut rfm = None;
+    if let (Some(rfm_config), Some(events)) = (&config.rfm, &events) {
+        let source = "[rfm] purchase";
+        let purchase = v.parse_rule(source, &rfm_config.purchase).and_then(|expr| {
+            let mut catalog = event_catalog.clone();
+            catalog.allows_segments = false;
+            v.resolve_rule(source, &rfm_config.purchase, &expr, &catalog)
+        });
+        let amount = rfm_config.amount.get_ref();
+        let amount_type = require_column(&events.schema, &events.spec.display, amount, "[rfm] amount")?;
+        if !amount_type.is_numeric() {
+            return Validator::schema_error(
+                format!("[rfm] amount: column `{amount}` of {} is {amount_type}, not a number", events.spec.display),
+                "name a numeric event column, e.g. amount",
+            );
+        }
+        let within = rfm_config.within.as_ref().and_then(|w| w.get_ref().parse().ok());
+        let amount_info = ColumnInfo { column: amount.clone(), ty: amount_type, source: ColumnSource::EventColumn };
+        let rfm_trait = |agg: AggFunc, arg: Option<ColumnInfo>, output: ValueType| TypedTrait {
+            agg,
+            arg,
+            condition: None,
+            filter: purchase.clone(),
+            within,
+            output,
+        };
+        let raw = [
+            (RFM_TRAITS[0], rfm_trait(AggFunc::DaysSinceLast, None, ValueType::Int)),
+            (RFM_TRAITS[1], rfm_trait(AggFunc::Count, None, ValueType::Int)),
+            (RFM_TRAITS[2], rfm_trait(AggFunc::Sum, Some(amount_info), amount_type)),
+        ];
+        let reachable = events.entity == entity_name || events.schema.get(&entity.key).is_some();
+        if !reachable {
+            return Validator::schema_error(
+                format!("[rfm] needs the events of `{entity_name}`, and {} has no `{}` column", events.spec.display, entity.key),
+                "add the entity's key column to the events",
+            );
+        }
+        for (name, t) in raw {
+            specs.push(TraitSpec {
+                name: name.into(),
+                entity: entity_name.clone(),
+                source: TraitSource::Events,
+                aggregate: Aggregate::Trait(t),
             });
         }
-        rules.add(
-            name.clone(),
-            ColumnInfo { column: name.clone(), ty: t.output, source: ColumnSource::Trait },
-        );
+        let types = [
+            ValueType::Int,
+            ValueType::Int,
+            amount_type,
+            ValueType::Int,
+            ValueType::Int,
+            ValueType::Int,
+            ValueType::Int,
+            ValueType::String,
+        ];
+        for (name, ty) in RFM_TRAITS.iter().zip(types) {
+            rules.add(name.to_string(), name.to_string(), ty, ColumnSource::Trait);
+            outputs.push((name.to_string(), ty));
+        }
+        rfm = Some(RfmColumns {
+            recency: RFM_TRAITS[0].into(),
+            frequency: RFM_TRAITS[1].into(),
+            monetary: RFM_TRAITS[2].into(),
+        });
     }
-    // A trait that failed to resolve is still a known name (so its rules report only the trait).
-    rules.segments = config.segments.keys().cloned().collect();
 
-    let mut parsed = Vec::new();
+    // Score event lines: points aggregated with the other event traits.
+    let mut score_events: HashMap<&str, Vec<(String, Option<f64>)>> = HashMap::new();
+    for (s, (score, score_config)) in config.scores.iter().enumerate() {
+        for (i, line) in score_config.events.iter().enumerate() {
+            let source = format!("score `{score}` events[{i}]");
+            let Some(events) = &events else {
+                return Validator::schema_error(
+                    format!("score `{score}` counts events and there is no [events] section"),
+                    "add [events] with source, entity_key and time",
+                );
+            };
+            let condition = v.parse_rule(&source, &line.condition).and_then(|expr| {
+                v.resolve_rule(&source, &line.condition, &expr, &event_catalog)
+            });
+            let Some(condition) = condition else { continue };
+            if !(events.entity == entity_name || events.schema.get(&entity.key).is_some()) {
+                return Validator::schema_error(
+                    format!("score `{score}` needs the events of `{entity_name}`"),
+                    "add the entity's key column to the events",
+                );
+            }
+            let column = format!("__segmenta_points_{s}_{i}");
+            specs.push(TraitSpec {
+                name: column.clone(),
+                entity: entity_name.clone(),
+                source: TraitSource::Events,
+                aggregate: Aggregate::Points(PointsSpec {
+                    points: line.points,
+                    half_life: line.half_life.as_ref().and_then(|h| h.get_ref().parse().ok()),
+                    condition: Some(condition),
+                    within: line.within.as_ref().and_then(|w| w.get_ref().parse().ok()),
+                }),
+            });
+            score_events.entry(score.as_str()).or_default().push((column, line.max));
+        }
+        rules.add(score.clone(), score.clone(), ValueType::Float, ColumnSource::Trait);
+        outputs.push((score.clone(), ValueType::Float));
+    }
+    for scheme in config.schemes.keys() {
+        rules.add(scheme.clone(), scheme.clone(), ValueType::String, ColumnSource::Trait);
+        outputs.push((scheme.clone(), ValueType::String));
+    }
+    for (name, _) in &outputs {
+        if entity.schema.get(name).is_some() {
+            return Validator::schema_error(
+                format!("`{name}` is the name of a column of {}", entity.spec.display),
+                "rename the trait, score or scheme",
+            );
+        }
+    }
+    rules.segments = config.segment_names();
+
+    // Derived columns: parse, resolve, order.
+    let derived_columns: HashSet<&str> =
+        config.scores.keys().chain(config.schemes.keys()).map(String::as_str).collect();
+    let references = |expr: &segmenta_rules::ast::Expr| -> Vec<String> {
+        let mut refs: Vec<String> = segmenta_rules::segment_references(expr).into_iter().map(|(n, _)| n).collect();
+        refs.extend(segmenta_rules::name_references(expr).into_iter().filter(|n| derived_columns.contains(n.as_str())));
+        refs
+    };
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut items: Vec<Option<Derived>> = Vec::new();
+    let mut static_lists = Vec::new();
     for (name, segment) in &config.segments {
-        let rule = &segment.rule;
         let source = format!("segment `{name}`");
-        match segmenta_rules::parse_rule(rule.get_ref()) {
-            Ok(expr) => parsed.push((name.clone(), expr)),
-            Err(diagnostics) => {
-                for d in diagnostics {
-                    problems.push(project.problem(source.clone(), rule.get_ref(), &rule.span(), d));
-                }
+        if let Some(list) = &segment.static_list {
+            let spec = project.source_spec(list, &IndexMap::new(), &[(STATIC_LIST_COLUMN.to_string(), ValueType::String)]);
+            let schema = ingest::read_schema(&spec)?;
+            require_column(&schema, &spec.display, STATIC_LIST_COLUMN, "id")?;
+            static_lists.push((name.clone(), spec));
+            nodes.push(Node { name: name.clone(), references: Vec::new(), text: None });
+            items.push(Some(Derived::Static { name: name.clone(), ids: Vec::new() }));
+            continue;
+        }
+        let Some(rule) = &segment.rule else { continue };
+        let parsed = v.parse_rule(&source, rule);
+        let mut refs = parsed.as_ref().map(&references).unwrap_or_default();
+        refs.extend(segment.parent.iter().map(|p| p.get_ref().clone()));
+        let typed = parsed.and_then(|expr| v.resolve_rule(&source, rule, &expr, &rules));
+        nodes.push(Node { name: name.clone(), references: refs, text: Some((source, rule.clone())) });
+        items.push(typed.map(|rule| Derived::Segment {
+            name: name.clone(),
+            rule,
+            parent: segment.parent.as_ref().map(|p| p.get_ref().clone()),
+        }));
+    }
+    for (scheme, scheme_config) in &config.schemes {
+        let mut refs = Vec::new();
+        let mut tiers = Vec::new();
+        let mut text = None;
+        for tier in &scheme_config.tiers {
+            let source = format!("scheme `{scheme}` tier `{}`", tier.name.get_ref());
+            let parsed = v.parse_rule(&source, &tier.rule);
+            refs.extend(parsed.as_ref().map(&references).unwrap_or_default());
+            if let Some(typed) = parsed.and_then(|expr| v.resolve_rule(&source, &tier.rule, &expr, &rules)) {
+                tiers.push((tier.name.get_ref().clone(), typed));
             }
+            text.get_or_insert((source, tier.rule.clone()));
+        }
+        let complete = tiers.len() == scheme_config.tiers.len();
+        nodes.push(Node { name: scheme.clone(), references: refs, text });
+        items.push(complete.then(|| Derived::Scheme {
+            name: scheme.clone(),
+            tiers,
+            otherwise: scheme_config.otherwise.get_ref().clone(),
+        }));
+        for tier in scheme_config.tiers.iter().map(|t| &t.name).chain([&scheme_config.otherwise]) {
+            let segment = format!("{scheme}.{}", tier.get_ref());
+            nodes.push(Node { name: segment.clone(), references: vec![scheme.clone()], text: None });
+            items.push(Some(Derived::Equals { name: segment, column: scheme.clone(), value: tier.get_ref().clone() }));
         }
     }
-    let mut resolved = HashMap::new();
-    for (name, expr) in &parsed {
-        let rule = &config.segments[name].rule;
-        match segmenta_rules::resolve_rule(expr, &rules) {
-            Ok(typed) => {
-                resolved.insert(name.clone(), typed);
-            }
-            Err(diagnostics) => {
-                for d in diagnostics {
-                    problems.push(project.problem(
-                        format!("segment `{name}`"),
-                        rule.get_ref(),
-                        &rule.span(),
-                        d,
-                    ));
-                }
-            }
+    if rfm.is_some() {
+        for segment in RfmSegment::ALL {
+            nodes.push(Node { name: segment.segment_name(), references: Vec::new(), text: None });
+            items.push(Some(Derived::Equals {
+                name: segment.segment_name(),
+                column: RFM_TRAITS[7].into(),
+                value: segment.label().into(),
+            }));
         }
     }
-    let deps: Vec<(String, Vec<String>)> = parsed
-        .iter()
-        .map(|(name, expr)| {
-            (name.clone(), segmenta_rules::segment_references(expr).into_iter().map(|(n, _)| n).collect())
-        })
-        .collect();
+    for (score, score_config) in &config.scores {
+        let mut refs = Vec::new();
+        let mut rules_points = Vec::new();
+        let mut text = None;
+        for (i, line) in score_config.rules.iter().enumerate() {
+            let source = format!("score `{score}` rules[{i}]");
+            let parsed = v.parse_rule(&source, &line.rule);
+            refs.extend(parsed.as_ref().map(&references).unwrap_or_default());
+            if let Some(typed) = parsed.and_then(|expr| v.resolve_rule(&source, &line.rule, &expr, &rules)) {
+                rules_points.push((typed, line.points));
+            }
+            text.get_or_insert((source, line.rule.clone()));
+        }
+        let complete = rules_points.len() == score_config.rules.len();
+        nodes.push(Node { name: score.clone(), references: refs, text });
+        items.push(complete.then(|| Derived::Score {
+            name: score.clone(),
+            rules: rules_points,
+            events: score_events.remove(score.as_str()).unwrap_or_default(),
+            min: score_config.min,
+            max: score_config.max,
+        }));
+    }
+    let deps: Vec<(String, Vec<String>)> = nodes.iter().map(|n| (n.name.clone(), n.references.clone())).collect();
     let order = match segmenta_rules::order_segments(&deps) {
         Ok(order) => order,
         Err(cycle) => {
             let first = cycle.first().cloned().unwrap_or_default();
-            let rule = &config.segments[&first].rule;
-            let span = parsed
-                .iter()
-                .find(|(n, _)| *n == first)
-                .and_then(|(_, e)| {
-                    segmenta_rules::segment_references(e)
-                        .into_iter()
-                        .find(|(n, _)| cycle.get(1) == Some(n))
-                        .map(|(_, s)| s)
-                })
-                .unwrap_or_default();
-            let diagnostic = segmenta_rules::Diagnostic {
-                code: "segment_cycle",
-                message: format!("segments reference each other in a cycle: {}", cycle.join(" -> ")),
-                span,
-                hint: Some("break the cycle: a segment cannot depend on itself".into()),
-            };
-            problems.push(project.problem(
-                format!("segment `{first}`"),
-                rule.get_ref(),
-                &rule.span(),
-                diagnostic,
-            ));
+            let node = nodes.iter().find(|n| n.name == first);
+            let diagnostic = Diagnostic::new(
+                "segment_cycle",
+                format!("segments, schemes and scores reference each other in a cycle: {}", cycle.join(" -> ")),
+                segment_span(node, cycle.get(1)),
+            )
+            .with_hint("break the cycle: nothing can depend on itself");
+            match node.and_then(|n| n.text.as_ref()) {
+                Some((source, text)) => v.problems.push(project.problem(source.clone(), text, diagnostic)),
+                None => {
+                    return Err(Error::Schema { message: diagnostic.message, hint: diagnostic.hint });
+                }
+            }
             Vec::new()
         }
     };
-    if !problems.is_empty() {
-        return Err(Error::Rules { path: project.file.clone(), problems });
+    if !v.problems.is_empty() {
+        return Err(Error::Rules { path: project.file.clone(), problems: v.problems });
     }
-    let segments = order
-        .into_iter()
-        .map(|i| {
-            let name = deps[i].0.clone();
-            let rule = resolved
-                .remove(&name)
-                .ok_or_else(|| Error::Internal(format!("segment `{name}` has no resolved rule")))?;
-            Ok((name, rule))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut derived = Vec::with_capacity(order.len());
+    for i in order {
+        derived.push(
+            items[i]
+                .take()
+                .ok_or_else(|| Error::Internal(format!("`{}` has no resolved definition", nodes[i].name)))?,
+        );
+    }
+    let segments: Vec<String> = config.segment_names();
+
+    // The entities a run reads: the project's, its parent (for parent.*), the children that
+    // rollups read, and the events' owner (for the accounting).
+    let mut needed = vec![entity_name.clone()];
+    if let Some(link) = &entity.parent {
+        needed.push(link.entity.clone());
+    }
+    let mut i = 0;
+    while i < needed.len() {
+        let current = needed[i].clone();
+        for spec in specs.iter().filter(|s| s.entity == current) {
+            if let TraitSource::Rollup { child } = &spec.source
+                && !needed.contains(child)
+            {
+                needed.push(child.clone());
+            }
+        }
+        i += 1;
+    }
+    if let Some(events) = &events
+        && !needed.contains(&events.entity)
+    {
+        needed.push(events.entity.clone());
+    }
+    let mut entities = Vec::with_capacity(needed.len());
+    for name in &needed {
+        entities.push(v.entity(name)?);
+    }
+    let loaded: HashSet<&str> = needed.iter().map(String::as_str).collect();
+    specs.retain(|s| loaded.contains(s.entity.as_str()));
 
     Ok(Validated {
         project: project.clone(),
-        entity,
-        entity_spec,
-        entity_schema,
-        key: entity_config.key.clone(),
-        parent,
+        entity: entity_name,
+        entities,
         events,
-        traits,
+        traits: specs,
+        parent_columns,
+        rfm,
+        derived,
+        static_lists,
+        outputs,
         segments,
+        as_of,
     })
+}
+
+/// The span of the `in_segment` reference to `next` in a node's rule, for cycle messages.
+fn segment_span(node: Option<&Node>, next: Option<&String>) -> segmenta_rules::ast::Span {
+    let Some((_, text)) = node.and_then(|n| n.text.as_ref()) else { return Default::default() };
+    let Ok(expr) = segmenta_rules::parse_rule(text.get_ref()) else { return Default::default() };
+    segmenta_rules::segment_references(&expr)
+        .into_iter()
+        .find(|(n, _)| Some(n) == next)
+        .map(|(_, span)| span)
+        .unwrap_or_default()
 }

@@ -9,8 +9,11 @@ use arrow::datatypes::DataType;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use segmenta_core::MICROS_PER_DAY;
 use segmenta_core::config::SourceFormat;
+use segmenta_core::rfm::RfmSegment;
 use segmenta_query::ingest::{self, BadRows, LoadedTable, RejectedRow, SourceSpec};
-use segmenta_query::{EvalRequest, EventsInput, EventsRequest, ParentRequest, Table};
+use segmenta_query::{
+    Derived, EntityData, EvalRequest, EventsInput, EventsRequest, StaticListReport, Table,
+};
 use segmenta_store::{OutputFile, Store, files};
 use serde_json::json;
 
@@ -60,8 +63,8 @@ impl AsOf {
 /// Options of a run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The as-of instant.
-    pub as_of: AsOf,
+    /// The as-of instant; default: the project's `as_of`, else now.
+    pub as_of: Option<AsOf>,
     /// Output folder; default: a new run folder in the project's store.
     pub output: Option<PathBuf>,
     /// Strict (default) or reject bad rows.
@@ -104,8 +107,10 @@ pub struct RunReport {
     pub output: PathBuf,
     /// The summary written to `summary.json`.
     pub summary: serde_json::Value,
-    /// Segment sizes in evaluation order.
+    /// Segment sizes in output order.
     pub segments: Vec<SegmentSize>,
+    /// What the static lists matched.
+    pub static_lists: Vec<StaticListReport>,
 }
 
 struct Rejects {
@@ -208,36 +213,39 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
     let started = std::time::Instant::now();
     let threads =
         options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let as_of = options.as_of.or(v.as_of).unwrap_or_else(AsOf::now);
     let mut rejects = Rejects { rows: Vec::new() };
 
-    progress.step(&format!("reading {}", v.entity_spec.display));
-    let loaded = ingest::load_table(&v.entity_spec, options.bad_rows)?;
-    let entity_rows_read = loaded.rows_read;
-    let entities = check_keys(loaded, &v.entity_spec, &v.key, options.bad_rows, &mut rejects)?;
-    progress.done();
-
-    let parent = match &v.parent {
-        None => None,
-        Some(p) => {
-            progress.step(&format!("reading {}", p.spec.display));
-            let loaded = ingest::load_table(&p.spec, options.bad_rows)?;
-            let table = check_keys(loaded, &p.spec, &p.key, options.bad_rows, &mut rejects)?;
-            progress.done();
-            Some(ParentRequest {
-                table,
-                key: p.key.clone(),
-                child_column: p.key.clone(),
-                attributes: p.attributes.clone(),
-            })
-        }
-    };
+    // Entity tables, the project's entity first.
+    let mut entities = Vec::with_capacity(v.entities.len());
+    let mut entity_rows = Vec::with_capacity(v.entities.len());
+    for entity in &v.entities {
+        progress.step(&format!("reading {}", entity.spec.display));
+        let loaded = ingest::load_table(&entity.spec, options.bad_rows)?;
+        let read = loaded.rows_read;
+        let table = check_keys(loaded, &entity.spec, &entity.key, options.bad_rows, &mut rejects)?;
+        entity_rows.push(json!({
+            "entity": entity.name,
+            "file": entity.spec.display,
+            "read": read,
+            "used": rows(&table.batches),
+            "rejected": rejects.count(&entity.spec.display),
+        }));
+        entities.push(EntityData {
+            name: entity.name.clone(),
+            source: entity.spec.display.clone(),
+            table,
+            key: entity.key.clone(),
+            parent: entity.parent.clone(),
+            hierarchy: entity.hierarchy.clone(),
+        });
+        progress.done();
+    }
 
     let mut event_rows_read = None;
     let events = match &v.events {
         None => None,
         Some(e) => {
-            let config =
-                v.project.config.events.as_ref().ok_or_else(|| Error::Internal("events vanished".into()))?;
             let input = if e.spec.format == SourceFormat::Parquet {
                 EventsInput::Parquet { path: e.spec.path.clone(), schema: e.schema.clone() }
             } else {
@@ -248,20 +256,37 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
                 progress.done();
                 EventsInput::Table(Table { schema: loaded.schema, batches: loaded.batches })
             };
-            Some(EventsRequest { input, key: config.entity_key.clone(), time: config.time.clone() })
+            Some(EventsRequest { input, entity: e.entity.clone(), key: e.key.clone(), time: e.time.clone() })
         }
     };
 
-    let steps = format!("computing {} traits and {} segments", v.traits.len(), v.segments.len());
+    // Static lists: their ids.
+    let mut derived = v.derived.clone();
+    for item in &mut derived {
+        if let Derived::Static { name, ids } = item {
+            let spec = v
+                .static_lists
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, spec)| spec)
+                .ok_or_else(|| Error::Internal(format!("static list `{name}` has no file")))?;
+            *ids = read_static_list(spec)?;
+        }
+    }
+
+    let steps = format!("computing {} traits and {} segments", v.outputs.len(), v.segments.len());
     progress.step(&steps);
     let request = EvalRequest {
         entities,
-        key: v.key.clone(),
-        parent,
+        entity: v.entity.clone(),
+        parent_columns: v.parent_columns.clone(),
         events,
         traits: v.traits.clone(),
+        rfm: v.rfm.clone(),
+        derived,
+        outputs: v.outputs.clone(),
         segments: v.segments.clone(),
-        as_of: options.as_of.instant,
+        as_of: as_of.instant,
         threads,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -278,18 +303,15 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
         .iter()
         .map(|(name, size)| SegmentSize { name: name.clone(), size: *size, share: share(*size) })
         .collect();
-    // Summary segments in the project file's order (evaluation order may differ).
-    let declared: Vec<&String> = v.project.config.segments.keys().collect();
-    let mut ordered = segments.clone();
-    ordered.sort_by_key(|s| declared.iter().position(|d| **d == s.name));
+    let size_of = |name: &str| segments.iter().find(|s| s.name == name).map_or(0, |s| s.size);
 
-    let entity_rejected = rejects.count(&v.entity_spec.display);
     let events_json = v.events.as_ref().map(|e| {
         let rejected = rejects.count(&e.spec.display);
         let counts = output.events;
         let ignored = counts.ignored_unknown_entity + counts.ignored_after_as_of + counts.ignored_no_time;
         json!({
             "file": e.spec.display,
+            "entity": e.entity,
             "read": event_rows_read.unwrap_or(counts.read),
             "used": counts.used,
             "ignored": ignored,
@@ -299,26 +321,49 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
             "rejected": rejected,
         })
     });
+    let config = &v.project.config;
+    let segments_json: Vec<serde_json::Value> = segments
+        .iter()
+        .map(|s| {
+            let info = segment_info(config, &s.name);
+            let parent_size = info.parent.as_deref().map(size_of);
+            json!({
+                "name": s.name,
+                "kind": info.kind,
+                "size": s.size,
+                "share": s.share,
+                "parent": info.parent,
+                "share_of_parent": parent_size.map(|p| if p == 0 { 0.0 } else { s.size as f64 / p as f64 }),
+                "description": info.description,
+            })
+        })
+        .collect();
+    let static_json: Vec<serde_json::Value> = output
+        .static_lists
+        .iter()
+        .map(|list| {
+            json!({
+                "name": list.name,
+                "file": v.static_lists.iter().find(|(n, _)| *n == list.name).map(|(_, spec)| spec.display.clone()),
+                "ids": list.ids,
+                "members": size_of(&list.name),
+                "unknown_ids": list.unknown,
+                "unknown_sample": list.unknown_sample,
+            })
+        })
+        .collect();
     let summary = json!({
         "format_version": 1,
-        "project": v.project.config.project.name,
+        "project": config.project.name,
         "entity": v.entity,
-        "as_of": options.as_of.to_rfc3339(),
+        "as_of": as_of.to_rfc3339(),
         "entities": output.entities,
-        "entity_rows": {
-            "file": v.entity_spec.display,
-            "read": entity_rows_read,
-            "used": rows(&request.entities.batches),
-            "rejected": entity_rejected,
-        },
+        "entity_rows": entity_rows.first().cloned().unwrap_or_default(),
+        "related_entity_rows": entity_rows.iter().skip(1).cloned().collect::<Vec<_>>(),
         "events": events_json,
-        "traits": v.traits.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
-        "segments": ordered.iter().map(|s| json!({
-            "name": s.name,
-            "size": s.size,
-            "share": s.share,
-            "description": v.project.config.segments.get(&s.name).and_then(|c| c.description.clone()),
-        })).collect::<Vec<_>>(),
+        "traits": v.outputs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        "segments": segments_json,
+        "static_lists": static_json,
         "rejected_rows": rejects.rows.len(),
         "rejects_file": if rejects.rows.is_empty() { None } else { Some(files::REJECTS) },
         "threads": threads,
@@ -340,5 +385,56 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
     // An explicit --output also becomes the latest run, so `members` reads what was just made.
     store.set_latest(&dest)?;
     progress.done();
-    Ok(RunReport { output: dest, summary, segments: ordered })
+    let static_lists = output.static_lists;
+    Ok(RunReport { output: dest, summary, segments, static_lists })
+}
+
+/// What kind of segment a name is, its macro segment and its description.
+pub(crate) struct SegmentInfo {
+    /// `rule`, `static`, `scheme` or `rfm`.
+    pub kind: &'static str,
+    /// The macro segment of a micro segment.
+    pub parent: Option<String>,
+    /// What it is for.
+    pub description: Option<String>,
+}
+
+pub(crate) fn segment_info(config: &segmenta_core::config::ProjectConfig, name: &str) -> SegmentInfo {
+    if let Some(segment) = config.segments.get(name) {
+        return SegmentInfo {
+            kind: if segment.static_list.is_some() { "static" } else { "rule" },
+            parent: segment.parent.as_ref().map(|p| p.get_ref().clone()),
+            description: segment.description.clone(),
+        };
+    }
+    if let Some((scheme, tier)) = name.split_once('.') {
+        if scheme == "rfm" && config.rfm.is_some() {
+            let label = RfmSegment::ALL.iter().find(|s| s.segment_name() == name).map(|s| s.label().to_string());
+            return SegmentInfo { kind: "rfm", parent: None, description: label };
+        }
+        if let Some(scheme_config) = config.schemes.get(scheme) {
+            let description = scheme_config
+                .tiers
+                .iter()
+                .find(|t| t.name.get_ref() == tier)
+                .and_then(|t| t.description.clone())
+                .or_else(|| (scheme_config.otherwise.get_ref() == tier).then(|| "none of the tiers above".into()));
+            return SegmentInfo { kind: "scheme", parent: None, description };
+        }
+    }
+    SegmentInfo { kind: "rule", parent: None, description: None }
+}
+
+/// The ids of a static list file (its `entity_id` column), in file order.
+fn read_static_list(spec: &SourceSpec) -> Result<Vec<String>> {
+    let loaded = ingest::load_table(spec, BadRows::Strict)?;
+    let mut ids = Vec::with_capacity(loaded.num_rows());
+    for batch in &loaded.batches {
+        let column = batch
+            .column_by_name(crate::project::STATIC_LIST_COLUMN)
+            .ok_or_else(|| Error::Internal(format!("{} lost its id column", spec.display)))?;
+        let column = arrow::compute::cast(column, &DataType::Utf8).map_err(segmenta_query::Error::from)?;
+        ids.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
+    }
+    Ok(ids)
 }

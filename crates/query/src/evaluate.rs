@@ -1,30 +1,39 @@
-//! The evaluation pipeline of a run: one grouped aggregation over the events computes every
-//! trait, a join attaches traits (and parent attributes) to entities, and one boolean column per
-//! segment holds memberships.
+//! The evaluation pipeline of a run, in three stages.
 //!
 //! ```text
-//! events ──(filtered aggregates, GROUP BY key)──► per-key traits ──┐
-//! entities ──(LEFT JOIN parent)──────────────────────────────────── LEFT JOIN ──► traits
-//!                                 traits ──(IS TRUE(rule) per segment, dependencies first)──► memberships
+//! 1. per entity, bottom-up (DataFusion):
+//!      events ──(filtered aggregates, GROUP BY key: one pass)──────────► event traits ─┐
+//!      child entity rows ──(filtered aggregates, GROUP BY parent key)──► rollups ──────┤ LEFT JOIN
+//!      descendants in the hierarchy ──(GROUP BY ancestor)──────────────► rollups ──────┤ onto the
+//!      parent entity (attributes and traits) ──────────────────────────► parent.* ─────┘ entity rows
+//! 2. on the collected table (Rust): RFM quintile scores, static-list flags
+//! 3. derived columns in dependency order (DataFusion): scores, schemes, segments
 //! ```
+//!
+//! Stage 1 yields one table with a row per entity; stages 2 and 3 add columns to it. All traits
+//! of one entity that come from events are computed in one aggregation over the events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, cast, col, ident};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, cast, col, ident, is_true, lit, when};
 use datafusion::prelude::{DataFrame, ParquetReadOptions};
+use segmenta_core::ValueType;
+use segmenta_core::rfm::{Better, RfmSegment, quintile_scores};
 use segmenta_rules::ast::{TypedExpr, TypedTrait, TypedValue};
 
 use crate::ingest::{TableSchema, arrow_type};
-use crate::lower::{EventColumns, lower_trait, membership, timestamp_lit};
-use crate::{Error, Result};
+use crate::lower::{EventColumns, LoweredTrait, PointsSpec, lower_points, lower_trait, membership, timestamp_lit};
+use crate::{Error, Location, Result};
 
 /// An in-memory table in canonical types.
 #[derive(Debug, Clone)]
@@ -50,49 +59,193 @@ pub enum EventsInput {
     },
 }
 
+impl EventsInput {
+    fn schema(&self) -> &TableSchema {
+        match self {
+            EventsInput::Table(table) => &table.schema,
+            EventsInput::Parquet { schema, .. } => schema,
+        }
+    }
+}
+
 /// The event stream and its key columns.
 #[derive(Debug, Clone)]
 pub struct EventsRequest {
     /// Rows.
     pub input: EventsInput,
-    /// Column carrying the entity key.
+    /// The entity the events belong to (the summary's accounting is about it).
+    pub entity: String,
+    /// Column carrying that entity's key.
     pub key: String,
     /// Event time column.
     pub time: String,
 }
 
-/// The parent entity whose attributes rules read as `parent.attr`.
+/// An entity's link to its parent entity.
 #[derive(Debug, Clone)]
-pub struct ParentRequest {
-    /// The parent rows.
+pub struct ParentLink {
+    /// The parent entity.
+    pub entity: String,
+    /// The column of this entity's rows that holds the parent's key.
+    pub column: String,
+}
+
+/// The rows of one entity.
+#[derive(Debug, Clone)]
+pub struct EntityData {
+    /// The entity's name.
+    pub name: String,
+    /// Its data file as the user named it (for messages).
+    pub source: String,
+    /// Its rows (keys are unique and present).
     pub table: Table,
-    /// The parent's key column.
+    /// Its key column.
     pub key: String,
-    /// The column of the child rows that holds the parent's key.
-    pub child_column: String,
-    /// Parent attributes to attach: (attribute, column name in the evaluation table).
-    pub attributes: Vec<(String, String)>,
+    /// Its parent entity, if any.
+    pub parent: Option<ParentLink>,
+    /// A column holding the key of the parent row in the same table, if any.
+    pub hierarchy: Option<String>,
+}
+
+/// What a trait aggregates over.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraitSource {
+    /// The entity's events.
+    Events,
+    /// The rows of a child entity (their attributes and traits), grouped by their parent key.
+    Rollup {
+        /// The child entity.
+        child: String,
+    },
+    /// The rows of the entity's children (or all descendants) in its hierarchy.
+    Hierarchy {
+        /// All descendants rather than direct children.
+        descendants: bool,
+    },
+}
+
+/// A per-entity aggregate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aggregate {
+    /// A trait of the trait language.
+    Trait(TypedTrait),
+    /// Points per matching event (a line of an engagement score).
+    Points(PointsSpec),
+}
+
+/// A per-entity aggregate and where it goes.
+#[derive(Debug, Clone)]
+pub struct TraitSpec {
+    /// The column it becomes in the entity's table.
+    pub name: String,
+    /// The entity it belongs to.
+    pub entity: String,
+    /// What it aggregates over.
+    pub source: TraitSource,
+    /// The aggregate.
+    pub aggregate: Aggregate,
+}
+
+/// The columns (traits) holding the raw RFM values; the scores are added after them as
+/// `rfm_r`, `rfm_f`, `rfm_m`, `rfm_score` and `rfm_segment`.
+#[derive(Debug, Clone)]
+pub struct RfmColumns {
+    /// Whole days since the last purchase (NULL without one).
+    pub recency: String,
+    /// Number of purchases.
+    pub frequency: String,
+    /// Total amount of the purchases.
+    pub monetary: String,
+}
+
+/// A column computed from the entity table after traits, in dependency order.
+#[derive(Debug, Clone)]
+pub enum Derived {
+    /// A rule segment; with a parent (macro) segment, members must also be in the parent.
+    Segment {
+        /// The segment.
+        name: String,
+        /// Its rule.
+        rule: TypedExpr,
+        /// Its macro segment.
+        parent: Option<String>,
+    },
+    /// A static list of ids.
+    Static {
+        /// The segment.
+        name: String,
+        /// Its member ids.
+        ids: Vec<String>,
+    },
+    /// A scheme: a string column holding the first tier whose rule is TRUE, else `otherwise`.
+    Scheme {
+        /// The scheme (and column) name.
+        name: String,
+        /// Tiers in priority order.
+        tiers: Vec<(String, TypedExpr)>,
+        /// The tier of entities no rule matches.
+        otherwise: String,
+    },
+    /// A segment of the entities whose string `column` equals `value` (scheme tiers, RFM
+    /// segments).
+    Equals {
+        /// The segment.
+        name: String,
+        /// The string column.
+        column: String,
+        /// The value.
+        value: String,
+    },
+    /// A points score: rule points plus capped event points, clamped to `[min, max]`.
+    Score {
+        /// The score (and column) name.
+        name: String,
+        /// Points for entities whose rule is TRUE.
+        rules: Vec<(TypedExpr, f64)>,
+        /// Columns holding event points (from stage 1), each with its cap.
+        events: Vec<(String, Option<f64>)>,
+        /// Lower bound.
+        min: Option<f64>,
+        /// Upper bound.
+        max: Option<f64>,
+    },
 }
 
 /// Everything one evaluation needs.
 #[derive(Debug, Clone)]
 pub struct EvalRequest {
-    /// The entities that segments hold.
-    pub entities: Table,
-    /// Their key column.
-    pub key: String,
-    /// The parent entity, if rules read parent attributes.
-    pub parent: Option<ParentRequest>,
-    /// Events, if there are traits.
+    /// Every entity the evaluation reads.
+    pub entities: Vec<EntityData>,
+    /// The entity that segments hold.
+    pub entity: String,
+    /// Columns of the parent entity's table (attributes and traits) that rules read, and the
+    /// names they take in the evaluation table.
+    pub parent_columns: Vec<(String, String)>,
+    /// Events, if any.
     pub events: Option<EventsRequest>,
-    /// Traits in output order.
-    pub traits: Vec<(String, TypedTrait)>,
-    /// Segments, each after the segments it references.
-    pub segments: Vec<(String, TypedExpr)>,
+    /// Per-entity aggregates, each entity's in the order they are computed.
+    pub traits: Vec<TraitSpec>,
+    /// RFM, when `[rfm]` is declared.
+    pub rfm: Option<RfmColumns>,
+    /// Derived columns, each after those it reads.
+    pub derived: Vec<Derived>,
+    /// Columns of `traits.parquet` after `entity_id`, with their types.
+    pub outputs: Vec<(String, ValueType)>,
+    /// Segments in output order.
+    pub segments: Vec<String>,
     /// The as-of instant, microseconds since the epoch, UTC.
     pub as_of: i64,
     /// Worker threads (DataFusion target partitions).
     pub threads: usize,
+}
+
+impl EvalRequest {
+    fn entity_data(&self, name: &str) -> Result<&EntityData> {
+        self.entities
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| Error::Internal(format!("entity `{name}` was not loaded")))
+    }
 }
 
 /// How the events were used.
@@ -110,10 +263,23 @@ pub struct EventCounts {
     pub ignored_no_time: u64,
 }
 
+/// What a static list matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticListReport {
+    /// The segment.
+    pub name: String,
+    /// Distinct ids in the list.
+    pub ids: u64,
+    /// Ids that are not entities.
+    pub unknown: u64,
+    /// Up to ten of them, sorted.
+    pub unknown_sample: Vec<String>,
+}
+
 /// The result of an evaluation.
 #[derive(Debug, Clone)]
 pub struct EvalOutput {
-    /// `entity_id` (Utf8) and one column per trait, sorted by `entity_id`.
+    /// `entity_id` (Utf8) and one column per output, sorted by `entity_id`.
     pub traits: RecordBatch,
     /// `entity_id` (Utf8), `segment` (Utf8): one row per membership, by segment then id.
     pub memberships: RecordBatch,
@@ -123,22 +289,25 @@ pub struct EvalOutput {
     pub entities: u64,
     /// Event accounting.
     pub events: EventCounts,
+    /// Static lists, in request order.
+    pub static_lists: Vec<StaticListReport>,
 }
 
 const KEY: &str = "__segmenta_key";
+const ID: &str = "__segmenta_entity_id";
 const ALL: &str = "__segmenta_all";
 const USED: &str = "__segmenta_used";
 const AFTER: &str = "__segmenta_after";
+const TEXT_KEY: &str = "__segmenta_text_key";
+const EVENT_OWNER: &str = "__segmenta_event_owner";
+const EVENT_OWNER_PARENT: &str = "__segmenta_event_owner_parent";
+const ANCESTOR: &str = "__segmenta_ancestor";
+const DESCENDANT: &str = "__segmenta_descendant";
+const SELF_KEY: &str = "__segmenta_self_key";
+const PARENT_KEY: &str = "__segmenta_parent_key";
+const CHILD_KEY: &str = "__segmenta_child_key";
 /// The output column holding entity ids.
 pub const ENTITY_ID: &str = "entity_id";
-
-fn trait_column(i: usize) -> String {
-    format!("__segmenta_trait_{i}")
-}
-
-fn segment_column(i: usize) -> String {
-    format!("__segmenta_segment_{i}")
-}
 
 fn mem_table(ctx: &SessionContext, table: &Table) -> Result<DataFrame> {
     let schema = table.schema.arrow_schema();
@@ -146,7 +315,12 @@ fn mem_table(ctx: &SessionContext, table: &Table) -> Result<DataFrame> {
     Ok(ctx.read_table(Arc::new(provider))?)
 }
 
-/// Columns of the event table a trait reads, besides key and time.
+fn batch_frame(ctx: &SessionContext, batch: RecordBatch) -> Result<DataFrame> {
+    let provider = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    Ok(ctx.read_table(Arc::new(provider))?)
+}
+
+/// Columns a rule reads.
 fn collect_columns(expr: &TypedExpr, out: &mut Vec<String>) {
     let mut value = |v: &TypedValue| {
         if let TypedValue::Column { column, .. } = v {
@@ -172,26 +346,45 @@ fn collect_columns(expr: &TypedExpr, out: &mut Vec<String>) {
     }
 }
 
+/// Columns an aggregate reads, besides the key and time.
+fn aggregate_columns(aggregate: &Aggregate, out: &mut Vec<String>) {
+    match aggregate {
+        Aggregate::Trait(t) => {
+            out.extend(t.arg.iter().map(|a| a.column.clone()));
+            for expr in t.condition.iter().chain(&t.filter) {
+                collect_columns(expr, out);
+            }
+        }
+        Aggregate::Points(p) => {
+            if let Some(condition) = &p.condition {
+                collect_columns(condition, out);
+            }
+        }
+    }
+}
+
+fn lower_aggregate(aggregate: &Aggregate, rows: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
+    match aggregate {
+        Aggregate::Trait(t) => lower_trait(t, rows, as_of),
+        Aggregate::Points(p) => lower_points(p, rows, as_of),
+    }
+}
+
 fn session(threads: usize) -> SessionContext {
     let config = SessionConfig::new().with_target_partitions(threads.max(1)).with_batch_size(8192);
     SessionContext::new_with_config(config)
 }
 
-async fn events_frame(
-    ctx: &SessionContext,
-    events: &EventsRequest,
-    traits: &[(String, TypedTrait)],
-) -> Result<DataFrame> {
-    let mut needed = vec![events.key.clone(), events.time.clone()];
-    for (_, t) in traits {
-        if let Some(arg) = &t.arg {
-            needed.push(arg.column.clone());
-        }
-        if let Some(filter) = &t.filter {
-            collect_columns(filter, &mut needed);
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
+fn u64_of(batch: &RecordBatch, column: usize) -> Result<u64> {
+    let array = batch.column(column);
+    let array = arrow::compute::cast(array, &DataType::Int64)?;
+    let values = array.as_primitive::<Int64Type>();
+    Ok(if values.is_empty() || values.is_null(0) { 0 } else { values.value(0).max(0) as u64 })
+}
+
+/// The event columns `needed`, read from the input and cast to canonical types.
+async fn events_frame(ctx: &SessionContext, events: &EventsRequest, mut needed: Vec<String>) -> Result<DataFrame> {
+    let mut seen = HashSet::new();
     needed.retain(|c| seen.insert(c.clone()));
     match &events.input {
         EventsInput::Table(table) => {
@@ -211,11 +404,8 @@ async fn events_frame(
                     .qualified_field_with_unqualified_name(name)
                     .map_err(|_| Error::Internal(format!("event column `{name}` not in file")))?;
                 let target = arrow_type(ty);
-                let expr = if field.data_type() == &target {
-                    ident(name)
-                } else {
-                    cast(ident(name), target).alias(name)
-                };
+                let expr =
+                    if field.data_type() == &target { ident(name) } else { cast(ident(name), target).alias(name) };
                 exprs.push(expr);
             }
             Ok(frame.select(exprs)?)
@@ -223,143 +413,529 @@ async fn events_frame(
     }
 }
 
-fn u64_of(batch: &RecordBatch, column: usize) -> Result<u64> {
-    let array = batch.column(column);
-    let array = arrow::compute::cast(array, &DataType::Int64)?;
-    let values = array.as_primitive::<arrow::datatypes::Int64Type>();
-    Ok(if values.is_empty() || values.is_null(0) { 0 } else { values.value(0).max(0) as u64 })
+/// Left-joins `per_key` (keyed by [`KEY`]) onto `frame` (keyed by `key`). Keys are compared as
+/// text when the two sides disagree on the key's type.
+fn join_on_key(
+    frame: DataFrame,
+    key: &str,
+    key_type: Option<ValueType>,
+    per_key: DataFrame,
+    per_key_type: Option<ValueType>,
+) -> Result<DataFrame> {
+    if key_type.is_some() && key_type == per_key_type {
+        return Ok(frame.join(per_key, JoinType::Left, &[key], &[KEY], None)?);
+    }
+    let per_key = per_key.with_column(KEY, cast(col(KEY), DataType::Utf8))?;
+    Ok(frame.with_column(TEXT_KEY, cast(ident(key), DataType::Utf8))?.join(
+        per_key,
+        JoinType::Left,
+        &[TEXT_KEY],
+        &[KEY],
+        None,
+    )?)
 }
 
-/// Evaluates traits and segments.
-pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
-    let ctx = session(request.threads);
-    let mut frame = mem_table(&ctx, &request.entities)?;
-    let entity_count = request.entities.batches.iter().map(|b| b.num_rows() as u64).sum();
-
-    // Output columns: entity id, attributes, parent attributes, traits.
-    let mut select: Vec<Expr> = vec![cast(ident(&request.key), DataType::Utf8).alias(ENTITY_ID)];
-    for (name, _) in &request.entities.schema.columns {
-        select.push(ident(name));
-    }
-
-    if let Some(parent) = &request.parent {
-        let parent_key = "__segmenta_parent_key";
-        let mut exprs = vec![cast(ident(&parent.key), DataType::Utf8).alias(parent_key)];
-        for (attribute, column) in &parent.attributes {
-            exprs.push(ident(attribute).alias(column));
-            select.push(ident(column));
+/// The rows of an entity's hierarchy: (ancestor, descendant) pairs of keys as text, for direct
+/// children or for all descendants.
+fn hierarchy_pairs(entity: &EntityData, column: &str, descendants: bool) -> Result<RecordBatch> {
+    let mut keys: Vec<Option<String>> = Vec::new();
+    let mut parents: Vec<Option<String>> = Vec::new();
+    for batch in &entity.table.batches {
+        for (name, out) in [(entity.key.as_str(), &mut keys), (column, &mut parents)] {
+            let array = batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::Internal(format!("column `{name}` missing from {}", entity.source)))?;
+            let array = arrow::compute::cast(array, &DataType::Utf8)?;
+            out.extend(array.as_string::<i32>().iter().map(|v| v.map(str::to_string)));
         }
-        let parent_frame = mem_table(&ctx, &parent.table)?.select(exprs)?;
-        let child_key = "__segmenta_child_key";
-        frame = frame.with_column(child_key, cast(ident(&parent.child_column), DataType::Utf8))?.join(
-            parent_frame,
-            JoinType::Left,
-            &[child_key],
-            &[parent_key],
-            None,
-        )?;
+    }
+    let index: HashMap<&str, usize> =
+        keys.iter().enumerate().filter_map(|(i, k)| k.as_deref().map(|k| (k, i))).collect();
+    let parent_of: Vec<Option<usize>> =
+        parents.iter().map(|p| p.as_deref().and_then(|p| index.get(p).copied())).collect();
+    let mut ancestors = Vec::new();
+    let mut members = Vec::new();
+    for (row, key) in keys.iter().enumerate() {
+        let Some(key) = key else { continue };
+        let mut current = parent_of[row];
+        let mut steps = 0;
+        while let Some(ancestor) = current {
+            steps += 1;
+            if ancestor == row || steps > keys.len() {
+                return Err(Error::bad_input(
+                    Location { file: entity.source.clone(), line: None, column: Some(column.to_string()) },
+                    format!("the hierarchy has a cycle through `{key}`"),
+                    Some(format!("`{column}` must point up a tree: no row may be its own ancestor")),
+                ));
+            }
+            if let Some(ancestor_key) = &keys[ancestor] {
+                ancestors.push(ancestor_key.clone());
+                members.push(key.clone());
+            }
+            if !descendants {
+                break;
+            }
+            current = parent_of[ancestor];
+        }
+    }
+    let schema = Schema::new(vec![
+        Field::new(ANCESTOR, DataType::Utf8, false),
+        Field::new(DESCENDANT, DataType::Utf8, false),
+    ]);
+    Ok(RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(StringArray::from(ancestors)), Arc::new(StringArray::from(members))],
+    )?)
+}
+
+type FrameFuture<'s> = Pin<Box<dyn Future<Output = Result<(DataFrame, Vec<String>)>> + 's>>;
+
+struct Evaluator<'r> {
+    ctx: SessionContext,
+    request: &'r EvalRequest,
+    counts: Option<EventCounts>,
+    next_column: usize,
+}
+
+impl<'r> Evaluator<'r> {
+    fn column_name(&mut self) -> String {
+        self.next_column += 1;
+        format!("__segmenta_agg_{}", self.next_column)
     }
 
-    let mut counts = EventCounts::default();
-    if let Some(events) = &request.events {
-        let event_frame = events_frame(&ctx, events, &request.traits).await?;
+    fn specs(&self, entity: &str, source: impl Fn(&TraitSource) -> bool) -> Vec<&'r TraitSpec> {
+        self.request.traits.iter().filter(|t| t.entity == entity && source(&t.source)).collect()
+    }
+
+    /// Lowers `specs` over `rows`: the named aggregates and the finishing projections.
+    fn lower_all(&mut self, specs: &[&TraitSpec], rows: &EventColumns) -> Result<(Vec<Expr>, Vec<Expr>)> {
+        let mut aggregates = Vec::with_capacity(specs.len());
+        let mut finishes = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let lowered = lower_aggregate(&spec.aggregate, rows, self.request.as_of)?;
+            let column = self.column_name();
+            aggregates.push(lowered.aggregate.alias(&column));
+            finishes.push((lowered.finish)(ident(&column), self.request.as_of).alias(&spec.name));
+        }
+        Ok((aggregates, finishes))
+    }
+
+    /// The entity's rows with its attributes and traits (and, with `with_parent`, the parent
+    /// columns rules read); returns the frame and the names of its columns.
+    fn entity_frame(&mut self, name: &'r str, with_parent: bool) -> FrameFuture<'_> {
+        Box::pin(async move {
+            let request = self.request;
+            let entity = request.entity_data(name)?;
+            let mut frame = mem_table(&self.ctx, &entity.table)?;
+            let mut visible: Vec<String> = entity.table.schema.names().map(String::from).collect();
+            let key_type = entity.table.schema.get(&entity.key);
+
+            // Traits from events: one aggregation.
+            let event_specs = self.specs(name, |s| *s == TraitSource::Events);
+            let accounting = request.events.as_ref().is_some_and(|e| e.entity == name) && self.counts.is_none();
+            if !event_specs.is_empty() || accounting {
+                let events =
+                    request.events.as_ref().ok_or_else(|| Error::Internal("event traits without events".into()))?;
+                let (per_key, per_key_type, finishes, totals) =
+                    self.event_aggregates(entity, events, &event_specs, accounting).await?;
+                frame = join_on_key(frame, &entity.key, key_type, per_key, per_key_type)?;
+                if let Some((read, all_used, after)) = totals {
+                    let matched = frame.clone().aggregate(vec![], vec![sum(col(USED))])?.collect().await?;
+                    let used = matched.first().map(|b| u64_of(b, 0)).transpose()?.unwrap_or(0);
+                    self.counts = Some(EventCounts {
+                        read,
+                        used,
+                        ignored_unknown_entity: all_used - used,
+                        ignored_after_as_of: after,
+                        ignored_no_time: read - all_used - after,
+                    });
+                }
+                frame = select_with(frame, &mut visible, finishes)?;
+            }
+
+            // Rollups over each child entity: one aggregation per child.
+            let mut children: Vec<&str> = Vec::new();
+            for spec in &request.traits {
+                if let (true, TraitSource::Rollup { child }) = (spec.entity == name, &spec.source)
+                    && !children.contains(&child.as_str())
+                {
+                    children.push(child);
+                }
+            }
+            for child in children {
+                let specs = self.specs(name, |s| matches!(s, TraitSource::Rollup { child: c } if c == child));
+                let child_data = request.entity_data(child)?;
+                let link = child_data
+                    .parent
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal(format!("rollup over `{child}`, which has no parent")))?;
+                let (child_frame, _) = self.entity_frame(child, false).await?;
+                let (aggregates, finishes) = self.lower_all(&specs, &EventColumns { time: None })?;
+                let per_key = child_frame.aggregate(vec![ident(&link.column).alias(KEY)], aggregates)?;
+                let per_key_type = child_data.table.schema.get(&link.column);
+                frame = join_on_key(frame, &entity.key, key_type, per_key, per_key_type)?;
+                frame = select_with(frame, &mut visible, finishes)?;
+            }
+
+            // Rollups over the hierarchy: one aggregation for children, one for descendants.
+            for descendants in [false, true] {
+                let specs =
+                    self.specs(name, |s| *s == TraitSource::Hierarchy { descendants });
+                if specs.is_empty() {
+                    continue;
+                }
+                let column = entity.hierarchy.as_deref().ok_or_else(|| {
+                    Error::Internal(format!("hierarchy rollup on `{name}`, which has no hierarchy"))
+                })?;
+                // The rows are read twice (as members and as the table joined to), so they are
+                // materialised once.
+                frame = frame.cache().await?;
+                let pairs = batch_frame(&self.ctx, hierarchy_pairs(entity, column, descendants)?)?;
+                let mut rows: Vec<Expr> = visible.iter().map(ident).collect();
+                rows.push(cast(ident(&entity.key), DataType::Utf8).alias(SELF_KEY));
+                let members = frame.clone().select(rows)?;
+                let joined = pairs.join(members, JoinType::Inner, &[DESCENDANT], &[SELF_KEY], None)?;
+                let (aggregates, finishes) = self.lower_all(&specs, &EventColumns { time: None })?;
+                let per_key = joined.aggregate(vec![col(ANCESTOR).alias(KEY)], aggregates)?;
+                frame = join_on_key(frame, &entity.key, key_type, per_key, Some(ValueType::String))?;
+                frame = select_with(frame, &mut visible, finishes)?;
+            }
+
+            // Parent attributes and traits, as the columns rules read.
+            if let (true, Some(link)) = (with_parent, &entity.parent)
+                && !request.parent_columns.is_empty()
+            {
+                let parent = request.entity_data(&link.entity)?;
+                let (parent_frame, _) = self.entity_frame(&link.entity, false).await?;
+                let mut exprs = vec![cast(ident(&parent.key), DataType::Utf8).alias(PARENT_KEY)];
+                for (source, column) in &request.parent_columns {
+                    exprs.push(ident(source).alias(column));
+                }
+                let parent_frame = parent_frame.select(exprs)?;
+                frame = frame.with_column(CHILD_KEY, cast(ident(&link.column), DataType::Utf8))?.join(
+                    parent_frame,
+                    JoinType::Left,
+                    &[CHILD_KEY],
+                    &[PARENT_KEY],
+                    None,
+                )?;
+                let parent_columns = request.parent_columns.iter().map(|(_, column)| ident(column)).collect();
+                frame = select_with(frame, &mut visible, parent_columns)?;
+            }
+            Ok((frame, visible))
+        })
+    }
+
+    /// One aggregation over the events for `entity`: per key, every event trait, and with
+    /// `accounting` the counts of all events, used ones and those after the as-of instant.
+    /// Returns the per-key frame, the type of its key, the finishing projections and, with
+    /// `accounting`, the totals (read, before as-of with a time, after as-of).
+    async fn event_aggregates(
+        &mut self,
+        entity: &EntityData,
+        events: &EventsRequest,
+        specs: &[&TraitSpec],
+        accounting: bool,
+    ) -> Result<(DataFrame, Option<ValueType>, Vec<Expr>, Option<(u64, u64, u64)>)> {
+        let request = self.request;
+        let schema = events.input.schema();
+        let mut needed = vec![events.key.clone(), events.time.clone()];
+        for spec in specs {
+            aggregate_columns(&spec.aggregate, &mut needed);
+        }
+        // Which column of the events carries this entity's key.
+        let owner = request.entity_data(&events.entity)?;
+        let (group_column, group_type, via_owner) = if events.entity == entity.name {
+            (events.key.clone(), schema.get(&events.key), false)
+        } else if schema.get(&entity.key).is_some() {
+            needed.push(entity.key.clone());
+            (entity.key.clone(), schema.get(&entity.key), false)
+        } else {
+            match &owner.parent {
+                Some(link) if link.entity == entity.name => {
+                    (EVENT_OWNER_PARENT.to_string(), owner.table.schema.get(&link.column), true)
+                }
+                _ => {
+                    return Err(Error::Internal(format!(
+                        "events carry no key of `{}` and do not belong to a child of it",
+                        entity.name
+                    )));
+                }
+            }
+        };
+        let mut frame = events_frame(&self.ctx, events, needed).await?;
+        if via_owner {
+            let link = owner.parent.as_ref().ok_or_else(|| Error::Internal("owner without parent".into()))?;
+            let owners = mem_table(&self.ctx, &owner.table)?.select(vec![
+                cast(ident(&owner.key), DataType::Utf8).alias(EVENT_OWNER),
+                ident(&link.column).alias(EVENT_OWNER_PARENT),
+            ])?;
+            frame = frame.with_column(TEXT_KEY, cast(ident(&events.key), DataType::Utf8))?.join(
+                owners,
+                JoinType::Inner,
+                &[TEXT_KEY],
+                &[EVENT_OWNER],
+                None,
+            )?;
+        }
         let time = ident(&events.time);
         let as_of = timestamp_lit(request.as_of);
-        let mut aggregates = vec![
-            crate::lower::count_rows().alias(ALL),
-            crate::lower::count_rows().filter(time.clone().lt(as_of.clone())).build()?.alias(USED),
-            crate::lower::count_rows().filter(time.gt_eq(as_of)).build()?.alias(AFTER),
-        ];
-        let columns = EventColumns { time: events.time.clone() };
-        let mut finishes = Vec::new();
-        for (i, (_, t)) in request.traits.iter().enumerate() {
-            let lowered = lower_trait(t, &columns, request.as_of)?;
-            aggregates.push(lowered.aggregate.alias(trait_column(i)));
-            finishes.push(lowered.finish);
+        let mut aggregates = Vec::new();
+        if accounting {
+            aggregates.extend([
+                crate::lower::count_rows().alias(ALL),
+                crate::lower::count_rows().filter(time.clone().lt(as_of.clone())).build()?.alias(USED),
+                crate::lower::count_rows().filter(time.gt_eq(as_of)).build()?.alias(AFTER),
+            ]);
         }
-        // Keys are compared as text when the two files disagree on the key's type.
-        let entity_key_type = request.entities.schema.get(&request.key);
-        let event_key_type = match &events.input {
-            EventsInput::Table(t) => t.schema.get(&events.key),
-            EventsInput::Parquet { schema, .. } => schema.get(&events.key),
-        };
-        let same_key_type = entity_key_type == event_key_type && entity_key_type.is_some();
-        let group_key =
-            if same_key_type { ident(&events.key) } else { cast(ident(&events.key), DataType::Utf8) };
-        let per_key = event_frame.aggregate(vec![group_key.alias(KEY)], aggregates)?.cache().await?;
-
+        let (trait_aggregates, finishes) = self.lower_all(specs, &EventColumns { time: Some(events.time.clone()) })?;
+        aggregates.extend(trait_aggregates);
+        let per_key = frame.aggregate(vec![ident(&group_column).alias(KEY)], aggregates)?;
+        if !accounting {
+            return Ok((per_key, group_type, finishes, None));
+        }
+        let per_key = per_key.cache().await?;
         let totals = per_key
             .clone()
             .aggregate(vec![], vec![sum(col(ALL)), sum(col(USED)), sum(col(AFTER))])?
             .collect()
             .await?;
         let totals = totals.first().ok_or_else(|| Error::Internal("empty totals".into()))?;
-        counts.read = u64_of(totals, 0)?;
-        let all_used = u64_of(totals, 1)?;
-        counts.ignored_after_as_of = u64_of(totals, 2)?;
-        counts.ignored_no_time = counts.read - all_used - counts.ignored_after_as_of;
-
-        if !same_key_type {
-            let text_key = "__segmenta_text_key";
-            frame = frame.with_column(text_key, cast(ident(&request.key), DataType::Utf8))?;
-            frame = frame.join(per_key, JoinType::Left, &[text_key], &[KEY], None)?;
-        } else {
-            frame = frame.join(per_key, JoinType::Left, &[request.key.as_str()], &[KEY], None)?;
-        }
-        let matched = frame.clone().aggregate(vec![], vec![sum(col(USED))])?.collect().await?;
-        counts.used = matched.first().map(|b| u64_of(b, 0)).transpose()?.unwrap_or(0);
-        counts.ignored_unknown_entity = all_used - counts.used;
-
-        for (i, ((name, _), finish)) in request.traits.iter().zip(finishes).enumerate() {
-            select.push(finish(ident(trait_column(i)), request.as_of).alias(name));
-        }
+        let totals = (u64_of(totals, 0)?, u64_of(totals, 1)?, u64_of(totals, 2)?);
+        Ok((per_key, group_type, finishes, Some(totals)))
     }
-    let mut frame = frame.select(select)?;
+}
 
-    // Segments, each after those it references.
-    let mut computed: HashMap<String, String> = HashMap::new();
-    for (i, (name, rule)) in request.segments.iter().enumerate() {
-        let lookup = |segment: &str| computed.get(segment).cloned();
-        let expr = membership(rule, &lookup)?;
-        frame = frame.with_column(&segment_column(i), expr)?;
-        computed.insert(name.clone(), segment_column(i));
+/// Projects `frame` onto the `visible` columns plus `added` (named expressions), and records
+/// the added names as visible.
+fn select_with(frame: DataFrame, visible: &mut Vec<String>, added: Vec<Expr>) -> Result<DataFrame> {
+    let mut exprs: Vec<Expr> = visible.iter().map(ident).collect();
+    for expr in &added {
+        visible.push(expr.schema_name().to_string());
     }
-    let frame = frame.sort(vec![col(ENTITY_ID).sort(true, false)])?;
+    exprs.extend(added);
+    Ok(frame.select(exprs)?)
+}
+
+async fn collect_one(frame: DataFrame) -> Result<RecordBatch> {
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await?;
-    let all = concat_batches(&schema, &batches)?;
+    Ok(concat_batches(&schema, &batches)?)
+}
+
+fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef> {
+    batch.column_by_name(name).ok_or_else(|| Error::Internal(format!("no column `{name}`")))
+}
+
+fn add_columns(batch: &RecordBatch, columns: Vec<(String, ArrayRef)>) -> Result<RecordBatch> {
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut arrays: Vec<ArrayRef> = batch.columns().to_vec();
+    for (name, array) in columns {
+        fields.push(Field::new(name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// RFM scores from the raw values: quintiles among entities with a purchase, the score
+/// `100 r + 10 f + m` and the named segment.
+fn rfm_columns(batch: &RecordBatch, rfm: &RfmColumns) -> Result<Vec<(String, ArrayRef)>> {
+    let as_f64 = |name: &str| -> Result<Vec<Option<f64>>> {
+        let array = arrow::compute::cast(column(batch, name)?, &DataType::Float64)?;
+        Ok(array.as_primitive::<arrow::datatypes::Float64Type>().iter().collect())
+    };
+    let frequency = as_f64(&rfm.frequency)?;
+    let bought: Vec<bool> = frequency.iter().map(|f| f.is_some_and(|f| f > 0.0)).collect();
+    let only_buyers =
+        |values: Vec<Option<f64>>| -> Vec<Option<f64>> { values.into_iter().zip(&bought).map(|(v, b)| v.filter(|_| *b)).collect() };
+    let r = quintile_scores(&only_buyers(as_f64(&rfm.recency)?), Better::Lower);
+    let f = quintile_scores(&only_buyers(frequency), Better::Higher);
+    let m = quintile_scores(&only_buyers(as_f64(&rfm.monetary)?), Better::Higher);
+    let mut score = Vec::with_capacity(r.len());
+    let mut segment = Vec::with_capacity(r.len());
+    for i in 0..r.len() {
+        match (r[i], f[i], m[i]) {
+            (Some(r), Some(f), Some(m)) => {
+                score.push(Some(i64::from(r) * 100 + i64::from(f) * 10 + i64::from(m)));
+                segment.push(RfmSegment::from_scores(r, f, m).label());
+            }
+            _ => {
+                score.push(None);
+                segment.push(RfmSegment::NoPurchases.label());
+            }
+        }
+    }
+    let ints = |scores: Vec<Option<u8>>| -> ArrayRef {
+        Arc::new(scores.into_iter().map(|s| s.map(i64::from)).collect::<Int64Array>())
+    };
+    Ok(vec![
+        ("rfm_r".into(), ints(r)),
+        ("rfm_f".into(), ints(f)),
+        ("rfm_m".into(), ints(m)),
+        ("rfm_score".into(), Arc::new(Int64Array::from(score))),
+        ("rfm_segment".into(), Arc::new(StringArray::from(segment))),
+    ])
+}
+
+fn static_column(ids_column: &StringArray, name: &str, ids: &[String]) -> (ArrayRef, StaticListReport) {
+    let list: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let members: BooleanArray = ids_column.iter().map(|id| Some(id.is_some_and(|id| list.contains(id)))).collect();
+    let known: HashSet<&str> = ids_column.iter().flatten().collect();
+    let mut unknown: Vec<&str> = list.iter().copied().filter(|id| !known.contains(id)).collect();
+    unknown.sort_unstable();
+    let report = StaticListReport {
+        name: name.to_string(),
+        ids: list.len() as u64,
+        unknown: unknown.len() as u64,
+        unknown_sample: unknown.iter().take(10).map(|s| s.to_string()).collect(),
+    };
+    (Arc::new(members), report)
+}
+
+fn segment_column(i: usize) -> String {
+    format!("__segmenta_segment_{i}")
+}
+
+fn static_column_name(i: usize) -> String {
+    format!("__segmenta_static_{i}")
+}
+
+/// `x` capped at `cap`: `CASE WHEN x > cap THEN cap ELSE x END`.
+fn at_most(x: Expr, cap: f64) -> Result<Expr> {
+    Ok(when(x.clone().gt(lit(cap)), lit(cap)).otherwise(x)?)
+}
+
+fn at_least(x: Expr, floor: f64) -> Result<Expr> {
+    Ok(when(x.clone().lt(lit(floor)), lit(floor)).otherwise(x)?)
+}
+
+/// Adds the derived columns to the entity table, in order; returns the frame and the column of
+/// each segment.
+fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashMap<String, String>)> {
+    let mut segments: HashMap<String, String> = HashMap::new();
+    let mut statics = 0;
+    for (i, item) in derived.iter().enumerate() {
+        let lookup = |segment: &str| segments.get(segment).cloned();
+        match item {
+            Derived::Segment { name, rule, parent } => {
+                let mut expr = membership(rule, &lookup)?;
+                if let Some(parent) = parent {
+                    let parent = lookup(parent)
+                        .ok_or_else(|| Error::Internal(format!("parent segment `{parent}` not computed")))?;
+                    expr = ident(parent).and(expr);
+                }
+                frame = frame.with_column(&segment_column(i), expr)?;
+                segments.insert(name.clone(), segment_column(i));
+            }
+            Derived::Static { name, .. } => {
+                segments.insert(name.clone(), static_column_name(statics));
+                statics += 1;
+            }
+            Derived::Scheme { name, tiers, otherwise } => {
+                let mut case: Option<datafusion::logical_expr::conditional_expressions::CaseBuilder> = None;
+                for (tier, rule) in tiers {
+                    let test = membership(rule, &lookup)?;
+                    case = Some(match case {
+                        None => when(test, lit(tier.as_str())),
+                        Some(mut builder) => builder.when(test, lit(tier.as_str())),
+                    });
+                }
+                let expr = match case {
+                    Some(mut builder) => builder.otherwise(lit(otherwise.as_str()))?,
+                    None => lit(otherwise.as_str()),
+                };
+                frame = frame.with_column(name, expr)?;
+            }
+            Derived::Equals { name, column, value } => {
+                frame = frame.with_column(&segment_column(i), is_true(ident(column).eq(lit(value.as_str()))))?;
+                segments.insert(name.clone(), segment_column(i));
+            }
+            Derived::Score { name, rules, events, min, max } => {
+                let mut total = lit(0.0f64);
+                for (rule, points) in rules {
+                    total = total + when(membership(rule, &lookup)?, lit(*points)).otherwise(lit(0.0f64))?;
+                }
+                for (column, cap) in events {
+                    let points = datafusion::functions::core::expr_fn::coalesce(vec![ident(column), lit(0.0f64)]);
+                    total = total + if let Some(cap) = cap { at_most(points, *cap)? } else { points };
+                }
+                if let Some(min) = min {
+                    total = at_least(total, *min)?;
+                }
+                if let Some(max) = max {
+                    total = at_most(total, *max)?;
+                }
+                frame = frame.with_column(name, total)?;
+            }
+        }
+    }
+    Ok((frame, segments))
+}
+
+/// Evaluates traits and segments.
+pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
+    let mut evaluator = Evaluator { ctx: session(request.threads), request, counts: None, next_column: 0 };
+    let entity = request.entity_data(&request.entity)?;
+    let entity_count = entity.table.batches.iter().map(|b| b.num_rows() as u64).sum();
+
+    // Stage 1: the entity table.
+    let (frame, visible) = evaluator.entity_frame(&request.entity, true).await?;
+    if let Some(events) = request.events.as_ref().filter(|_| evaluator.counts.is_none()) {
+        // The events belong to an entity no trait of this run reads: count them anyway.
+        evaluator.entity_frame(&events.entity, false).await?;
+    }
+    let counts = evaluator.counts.unwrap_or_default();
+    let mut exprs = vec![cast(ident(&entity.key), DataType::Utf8).alias(ID)];
+    exprs.extend(visible.iter().map(ident));
+    let frame = frame.select(exprs)?.sort(vec![col(ID).sort(true, false)])?;
+    let mut table = collect_one(frame).await?;
+
+    // Stage 2: RFM and static lists.
+    let mut added = Vec::new();
+    if let Some(rfm) = &request.rfm {
+        added.extend(rfm_columns(&table, rfm)?);
+    }
+    let ids = column(&table, ID)?.as_string::<i32>().clone();
+    let mut static_lists = Vec::new();
+    for item in &request.derived {
+        if let Derived::Static { name, ids: list } = item {
+            let (array, report) = static_column(&ids, name, list);
+            added.push((static_column_name(static_lists.len()), array));
+            static_lists.push(report);
+        }
+    }
+    table = add_columns(&table, added)?;
+
+    // Stage 3: derived columns.
+    let (frame, segment_columns) = derive(batch_frame(&evaluator.ctx, table)?, &request.derived)?;
+    let all = collect_one(frame).await?;
 
     // Traits table.
+    let ids = column(&all, ID)?.clone();
     let mut trait_fields = vec![Field::new(ENTITY_ID, DataType::Utf8, false)];
-    let mut trait_arrays: Vec<ArrayRef> =
-        vec![all.column_by_name(ENTITY_ID).cloned().ok_or_else(|| Error::Internal("no entity_id".into()))?];
-    for (name, t) in &request.traits {
-        let array = all
-            .column_by_name(name)
-            .cloned()
-            .ok_or_else(|| Error::Internal(format!("no trait column {name}")))?;
-        let array = arrow::compute::cast(&array, &arrow_type(t.output))?;
+    let mut trait_arrays: Vec<ArrayRef> = vec![ids.clone()];
+    for (name, ty) in &request.outputs {
+        let array = arrow::compute::cast(column(&all, name)?, &arrow_type(*ty))?;
         trait_fields.push(Field::new(name, array.data_type().clone(), true));
         trait_arrays.push(array);
     }
     let traits = RecordBatch::try_new(Arc::new(Schema::new(trait_fields)), trait_arrays)?;
 
     // Memberships.
-    let ids = all.column_by_name(ENTITY_ID).ok_or_else(|| Error::Internal("no entity_id".into()))?;
     let mut member_ids: Vec<ArrayRef> = Vec::new();
     let mut member_segments: Vec<String> = Vec::new();
     let mut segment_sizes = Vec::new();
-    for (i, (name, _)) in request.segments.iter().enumerate() {
-        let flags = all
-            .column_by_name(&segment_column(i))
-            .ok_or_else(|| Error::Internal(format!("no segment column for {name}")))?
-            .as_boolean();
+    for name in &request.segments {
+        let column_name = segment_columns
+            .get(name)
+            .ok_or_else(|| Error::Internal(format!("segment `{name}` was not computed")))?;
+        let flags = column(&all, column_name)?.as_boolean();
         let rows: UInt32Array = (0..flags.len() as u32)
-            .filter(|&r| flags.value(r as usize) && flags.is_valid(r as usize))
+            .filter(|&r| flags.is_valid(r as usize) && flags.value(r as usize))
             .collect();
         segment_sizes.push((name.clone(), rows.len() as u64));
         member_segments.extend(std::iter::repeat_n(name.clone(), rows.len()));
-        member_ids.push(take(ids, &rows, None)?);
+        member_ids.push(take(&ids, &rows, None)?);
     }
     let id_refs: Vec<&dyn Array> = member_ids.iter().map(|a| a.as_ref()).collect();
     let member_ids = if id_refs.is_empty() {
@@ -374,5 +950,70 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         ])),
         vec![member_ids, Arc::new(StringArray::from(member_segments))],
     )?;
-    Ok(EvalOutput { traits, memberships, segment_sizes, entities: entity_count, events: counts })
+    Ok(EvalOutput { traits, memberships, segment_sizes, entities: entity_count, events: counts, static_lists })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(keys: &[&str], parents: &[Option<&str>]) -> EntityData {
+        let schema = TableSchema {
+            columns: vec![("id".into(), ValueType::String), ("up".into(), ValueType::String)],
+        };
+        let batch = RecordBatch::try_new(
+            schema.arrow_schema(),
+            vec![
+                Arc::new(StringArray::from(keys.to_vec())),
+                Arc::new(StringArray::from(parents.to_vec())),
+            ],
+        )
+        .expect("valid batch");
+        EntityData {
+            name: "account".into(),
+            source: "accounts.csv".into(),
+            table: Table { schema, batches: vec![batch] },
+            key: "id".into(),
+            parent: None,
+            hierarchy: Some("up".into()),
+        }
+    }
+
+    fn pairs(entity: &EntityData, descendants: bool) -> Vec<String> {
+        let batch = hierarchy_pairs(entity, "up", descendants).expect("no cycle");
+        let a = batch.column(0).as_string::<i32>();
+        let d = batch.column(1).as_string::<i32>();
+        let mut out: Vec<String> = (0..batch.num_rows()).map(|i| format!("{}>{}", a.value(i), d.value(i))).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn hierarchy_pairs_children_and_descendants() {
+        // a is the root; b and c are its children; d is b's child; e points to an unknown row.
+        let e = entity(&["a", "b", "c", "d", "e"], &[None, Some("a"), Some("a"), Some("b"), Some("zz")]);
+        assert_eq!(pairs(&e, false), ["a>b", "a>c", "b>d"]);
+        assert_eq!(pairs(&e, true), ["a>b", "a>c", "a>d", "b>d"]);
+    }
+
+    #[test]
+    fn hierarchy_cycles_are_errors() {
+        let e = entity(&["a", "b", "c"], &[Some("c"), Some("a"), Some("b")]);
+        let error = hierarchy_pairs(&e, "up", true).expect_err("a cycle");
+        assert!(error.to_string().contains("the hierarchy has a cycle through `a`"), "{error}");
+        let selfish = entity(&["a"], &[Some("a")]);
+        assert!(hierarchy_pairs(&selfish, "up", false).is_err());
+    }
+
+    #[test]
+    fn static_lists_report_unknown_ids() {
+        let ids = StringArray::from(vec!["a", "b", "c"]);
+        let list = vec!["c".to_string(), "x".into(), "a".into(), "y".into(), "a".into()];
+        let (array, report) = static_column(&ids, "vip", &list);
+        let flags: Vec<bool> = array.as_boolean().iter().map(|v| v.unwrap_or(false)).collect();
+        assert_eq!(flags, [true, false, true]);
+        assert_eq!(report.ids, 4);
+        assert_eq!(report.unknown, 2);
+        assert_eq!(report.unknown_sample, ["x", "y"]);
+    }
 }

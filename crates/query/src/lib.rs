@@ -10,5 +10,7 @@ pub mod evaluate;
 pub mod lower;
 
 pub use evaluate::{
-    EvalOutput, EvalRequest, EventCounts, EventsInput, EventsRequest, ParentRequest, Table, evaluate,
+    Aggregate, Derived, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput, EventsRequest,
+    ParentLink, RfmColumns, StaticListReport, Table, TraitSource, TraitSpec, evaluate,
 };
+pub use lower::PointsSpec;

@@ -122,17 +122,18 @@ pub fn count_rows() -> Expr {
     count(lit(1i64))
 }
 
-/// The event columns the trait computation reads.
+/// The rows a trait aggregates over: events (with a time column) or the rows of a child
+/// entity or of descendants (no time: no as-of cut, no windows).
 #[derive(Debug, Clone)]
 pub struct EventColumns {
-    /// The event time column, canonical timestamp type.
-    pub time: String,
+    /// The event time column (canonical timestamp type); `None` for rollups over entity rows.
+    pub time: Option<String>,
 }
 
 /// One trait lowered to a filtered aggregate plus the projection that finishes it.
 #[derive(Debug, Clone)]
 pub struct LoweredTrait {
-    /// The aggregate over the grouped events (named by the caller).
+    /// The aggregate over the grouped rows (named by the caller).
     pub aggregate: Expr,
     /// Turns the aggregate's output column (given as an expression) into the trait's value,
     /// after the join to entities: zero for empty counts and sums, days for `days_since_*`.
@@ -158,22 +159,58 @@ fn finish_days_since(e: Expr, as_of: i64) -> Expr {
     binary_expr(lit(as_of) - micros, Operator::Divide, lit(MICROS_PER_DAY))
 }
 
+/// The FILTER of an aggregate: before the as-of instant and inside the window (events only),
+/// and the condition.
+fn row_filter(
+    rows: &EventColumns,
+    as_of: i64,
+    within: Option<segmenta_core::Window>,
+    condition: Option<&TypedExpr>,
+) -> Result<Option<Expr>> {
+    let mut filter = None;
+    if let Some(time) = &rows.time {
+        let time = ident(time);
+        let mut before = time.clone().lt(timestamp_lit(as_of));
+        if let Some(window) = within {
+            before = before.and(time.gt_eq(timestamp_lit(as_of.saturating_sub(window.micros()))));
+        }
+        filter = Some(before);
+    } else if within.is_some() {
+        return Err(Error::Internal("a window on rows without a time".into()));
+    }
+    if let Some(condition) = condition {
+        let no_segments = |_: &str| None;
+        let condition = lower_rule(condition, &no_segments)?;
+        filter = Some(match filter {
+            Some(f) => f.and(condition),
+            None => condition,
+        });
+    }
+    Ok(filter)
+}
+
+fn with_filter(aggregate: Expr, filter: Option<Expr>, distinct: bool) -> Result<Expr> {
+    Ok(match (filter, distinct) {
+        (Some(filter), true) => aggregate.distinct().filter(filter).build()?,
+        (Some(filter), false) => aggregate.filter(filter).build()?,
+        (None, true) => aggregate.distinct().build()?,
+        (None, false) => aggregate,
+    })
+}
+
 /// Lowers a trait to one aggregate with a FILTER holding its condition and window.
 ///
 /// `as_of` is the as-of instant in microseconds: only events strictly before it count.
-pub fn lower_trait(t: &TypedTrait, events: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
-    let time = ident(&events.time);
-    let mut filter = time.clone().lt(timestamp_lit(as_of));
-    if let Some(window) = t.within {
-        filter = filter.and(time.clone().gt_eq(timestamp_lit(as_of.saturating_sub(window.micros()))));
-    }
-    if let Some(condition) = &t.filter {
-        let no_segments = |_: &str| None;
-        filter = filter.and(lower_rule(condition, &no_segments)?);
-    }
+pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
+    let filter = row_filter(rows, as_of, t.within, t.filter.as_ref())?;
     let arg = t.arg.as_ref().map(|c| ident(&c.column));
     let need_arg =
         || arg.clone().ok_or_else(|| Error::Internal(format!("{} without an argument", t.agg.name())));
+    let need_time = || {
+        rows.time.as_deref().map(ident).ok_or_else(|| {
+            Error::Internal(format!("{}() over rows without a time", t.agg.name()))
+        })
+    };
     let (aggregate, finish): (Expr, fn(Expr, i64) -> Expr) = match t.agg {
         AggFunc::Count => match &arg {
             Some(a) => (count(a.clone()), finish_zero_int),
@@ -187,17 +224,55 @@ pub fn lower_trait(t: &TypedTrait, events: &EventColumns, as_of: i64) -> Result<
         AggFunc::Min => (min(need_arg()?), finish_identity),
         AggFunc::Max => (max(need_arg()?), finish_identity),
         AggFunc::CountDistinct => (count(need_arg()?), finish_zero_int),
-        AggFunc::FirstSeen => (min(time.clone()), finish_identity),
-        AggFunc::LastSeen => (max(time.clone()), finish_identity),
-        AggFunc::DaysSinceFirst => (min(time.clone()), finish_days_since),
-        AggFunc::DaysSinceLast => (max(time.clone()), finish_days_since),
+        AggFunc::FirstSeen => (min(need_time()?), finish_identity),
+        AggFunc::LastSeen => (max(need_time()?), finish_identity),
+        AggFunc::DaysSinceFirst => (min(need_time()?), finish_days_since),
+        AggFunc::DaysSinceLast => (max(need_time()?), finish_days_since),
+        AggFunc::Share => {
+            let condition = t
+                .condition
+                .as_ref()
+                .ok_or_else(|| Error::Internal("share() without a condition".into()))?;
+            let no_segments = |_: &str| None;
+            let one_if_true = when(is_true(lower_rule(condition, &no_segments)?), lit(1.0f64)).otherwise(lit(0.0f64))?;
+            (avg(one_if_true), finish_identity)
+        }
     };
-    let aggregate = if t.agg == AggFunc::CountDistinct {
-        aggregate.distinct().filter(filter).build()?
-    } else {
-        aggregate.filter(filter).build()?
-    };
+    let aggregate = with_filter(aggregate, filter, t.agg == AggFunc::CountDistinct)?;
     Ok(LoweredTrait { aggregate, finish })
+}
+
+/// Points per event matching a condition, each halved for every `half_life` of its age at the
+/// as-of instant: `sum(points * 0.5 ^ (age / half_life))`, zero without events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointsSpec {
+    /// Points per matching event.
+    pub points: f64,
+    /// The half-life of an event's points; `None`: no decay.
+    pub half_life: Option<segmenta_core::Window>,
+    /// The condition over event columns.
+    pub condition: Option<TypedExpr>,
+    /// Only events within this window count.
+    pub within: Option<segmenta_core::Window>,
+}
+
+/// Lowers points per event to one filtered aggregate (finished with a zero for no events).
+pub fn lower_points(spec: &PointsSpec, rows: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
+    let filter = row_filter(rows, as_of, spec.within, spec.condition.as_ref())?;
+    let value = match spec.half_life {
+        None => lit(spec.points),
+        Some(half_life) => {
+            let time = rows
+                .time
+                .as_deref()
+                .map(ident)
+                .ok_or_else(|| Error::Internal("decayed points over rows without a time".into()))?;
+            let age = cast(lit(as_of) - cast(time, DataType::Int64), DataType::Float64);
+            let halvings = age / lit(half_life.micros() as f64);
+            lit(spec.points) * datafusion::functions::math::expr_fn::power(lit(0.5f64), halvings)
+        }
+    };
+    Ok(LoweredTrait { aggregate: with_filter(sum(value), filter, false)?, finish: finish_zero_float })
 }
 
 /// The canonical timestamp type.

@@ -234,11 +234,14 @@ pub enum AggFunc {
     DaysSinceLast,
     /// `days_since_first()`: whole days from the first matching event to the as-of instant.
     DaysSinceFirst,
+    /// `share(CONDITION)`: the share of matching rows for which CONDITION is TRUE (a float in
+    /// [0, 1]); NULL when no row matches.
+    Share,
 }
 
 impl AggFunc {
     /// Every function, in documentation order.
-    pub const ALL: [AggFunc; 10] = [
+    pub const ALL: [AggFunc; 11] = [
         AggFunc::Count,
         AggFunc::Sum,
         AggFunc::Avg,
@@ -249,6 +252,7 @@ impl AggFunc {
         AggFunc::LastSeen,
         AggFunc::DaysSinceLast,
         AggFunc::DaysSinceFirst,
+        AggFunc::Share,
     ];
 
     /// The function's name as written.
@@ -264,6 +268,7 @@ impl AggFunc {
             AggFunc::LastSeen => "last_seen",
             AggFunc::DaysSinceLast => "days_since_last",
             AggFunc::DaysSinceFirst => "days_since_first",
+            AggFunc::Share => "share",
         }
     }
 }
@@ -277,6 +282,8 @@ pub struct TraitExpr {
     pub agg_span: Span,
     /// The argument column, if any.
     pub arg: Option<(Ident, Span)>,
+    /// The argument condition of `share(CONDITION)`.
+    pub condition: Option<Expr>,
     /// The `where` condition over event columns.
     pub filter: Option<Expr>,
     /// The `within` window.
@@ -436,6 +443,8 @@ pub struct TypedTrait {
     pub agg: AggFunc,
     /// The argument column (an event column), if any.
     pub arg: Option<ColumnInfo>,
+    /// The argument condition of `share(CONDITION)`.
+    pub condition: Option<TypedExpr>,
     /// The condition over event columns.
     pub filter: Option<TypedExpr>,
     /// The window.

@@ -1,9 +1,10 @@
-//! References between segments: which segments a rule names through `in_segment()`, and an
-//! evaluation order in which every segment comes after those it references.
+//! References between segments: which segments a rule names through `in_segment()`, which
+//! unqualified names it reads, and an evaluation order in which every segment comes after
+//! those it references.
 
 use std::collections::HashMap;
 
-use crate::ast::{Expr, ExprKind, Span};
+use crate::ast::{Expr, ExprKind, Span, Value, ValueKind};
 
 /// Names of segments referenced by `in_segment()` in a parsed rule, with spans, in text order.
 pub fn segment_references(expr: &Expr) -> Vec<(String, Span)> {
@@ -19,6 +20,40 @@ pub fn segment_references(expr: &Expr) -> Vec<(String, Span)> {
             ExprKind::Not(inner) => stack.push(inner),
             ExprKind::InSegment { name } => found.push((name.clone(), expr.span)),
             _ => {}
+        }
+    }
+    found
+}
+
+/// Unqualified identifiers a parsed rule reads (not `parent.x`), in text order, repeats kept.
+/// Callers use them to order rules after the derived columns (scores, schemes) they read.
+pub fn name_references(expr: &Expr) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut value = |v: &Value| {
+        if let ValueKind::Ident(ident) = &v.kind
+            && ident.qualifier.is_none()
+        {
+            found.push(ident.name.clone());
+        }
+    };
+    let mut stack = vec![expr];
+    while let Some(expr) = stack.pop() {
+        match &expr.kind {
+            ExprKind::Or(left, right) | ExprKind::And(left, right) => {
+                stack.push(right);
+                stack.push(left);
+            }
+            ExprKind::Not(inner) => stack.push(inner),
+            ExprKind::Compare { left, right, .. } => {
+                value(left);
+                value(right);
+            }
+            ExprKind::InList { value: v, .. }
+            | ExprKind::Between { value: v, .. }
+            | ExprKind::IsNull { value: v, .. }
+            | ExprKind::StringMatch { value: v, .. }
+            | ExprKind::Truthy(v) => value(v),
+            ExprKind::InSegment { .. } => {}
         }
     }
     found
@@ -127,5 +162,8 @@ mod tests {
         let expr = crate::parse_rule("in_segment('a') and (x or not in_segment('b'))").expect("valid");
         let names: Vec<(String, Span)> = segment_references(&expr);
         assert_eq!(names, vec![("a".to_string(), Span::new(0, 15)), ("b".to_string(), Span::new(30, 45))]);
+        let expr = crate::parse_rule("x > 1 and (parent.y or not z in (1)) or `w v` is null or 3 = x")
+            .expect("valid");
+        assert_eq!(name_references(&expr), ["x", "z", "w v", "x"]);
     }
 }

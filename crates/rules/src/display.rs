@@ -128,6 +128,9 @@ impl fmt::Display for TraitExpr {
         if let Some((arg, _)) = &self.arg {
             arg.fmt(f)?;
         }
+        if let Some(condition) = &self.condition {
+            condition.fmt(f)?;
+        }
         f.write_str(")")?;
         if let Some(filter) = &self.filter {
             write!(f, " where {filter}")?;

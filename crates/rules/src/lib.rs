@@ -59,7 +59,7 @@ mod literal;
 mod parser;
 mod resolve;
 
-pub use deps::{order_segments, segment_references};
+pub use deps::{name_references, order_segments, segment_references};
 pub use diagnostic::Diagnostic;
 pub use parser::{MAX_DEPTH, parse_rule, parse_trait};
 pub use resolve::{resolve_rule, resolve_trait};

@@ -5,7 +5,7 @@
 //! it, including `Drop`, is shallow). Literal problems (a bad date, a number out of range) are
 //! collected and parsing goes on; the first syntax error stops it.
 
-use segmenta_core::{Window, WindowUnit};
+use segmenta_core::Window;
 
 use crate::ast::{
     AggFunc, Expr, ExprKind, Ident, Literal, Span, SpannedLiteral, StringOp, TraitExpr, Value, ValueKind,
@@ -489,7 +489,7 @@ impl Parser {
 
     fn window(&mut self) -> Parsed<(Window, Span)> {
         let token = self.peek().clone();
-        let hint = "write a whole number followed by h, d or w, e.g. 90d";
+        let hint = segmenta_core::WINDOW_HINT;
         let text = match &token.tok {
             Tok::NumWord(text) => text.clone(),
             Tok::Number(text) => {
@@ -503,29 +503,11 @@ impl Parser {
             _ => return Err(self.expected("a window such as 90d").with_hint(hint)),
         };
         self.bump();
-        let invalid = |message: String| Diagnostic::new("invalid_window", message, token.span);
-        let (digits, unit) = text.split_at(text.len() - 1);
-        let unit = match unit {
-            "h" | "H" => WindowUnit::Hour,
-            "d" | "D" => WindowUnit::Day,
-            "w" | "W" => WindowUnit::Week,
-            _ => return Err(invalid(format!("invalid window `{text}`")).with_hint(hint)),
-        };
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid(format!("invalid window `{text}`")).with_hint(hint));
-        }
-        let too_long = || invalid(format!("window `{text}` is too long"));
-        let amount: u32 = digits.parse().map_err(|_| too_long())?;
-        if amount == 0 {
-            return Err(
-                invalid(format!("window `{text}` is empty")).with_hint("use a positive length, e.g. 1d")
-            );
-        }
-        let window = Window { amount, unit };
-        let unit_micros = Window { amount: 1, unit }.micros();
-        if i64::from(amount).checked_mul(unit_micros).is_none() {
-            return Err(too_long());
-        }
+        let window: Window = text.parse().map_err(|message: String| {
+            let hint = if message.ends_with("is empty") { "use a positive length, e.g. 1d" } else { hint };
+            let diagnostic = Diagnostic::new("invalid_window", message.clone(), token.span);
+            if message.ends_with("too long") { diagnostic } else { diagnostic.with_hint(hint) }
+        })?;
         Ok((window, token.span))
     }
 
@@ -555,10 +537,20 @@ impl Parser {
             return Err(self.expected("`(`").with_hint(format!("write {}()", agg.name())));
         }
         let open = self.bump();
-        let arg = self.ident()?;
-        if arg.is_none() && self.peek().tok != Tok::RParen {
-            return Err(self.expected("a column name or `)`"));
-        }
+        let (arg, condition) = if agg == AggFunc::Share {
+            if self.peek().tok == Tok::RParen {
+                return Err(self
+                    .expected("a condition")
+                    .with_hint("write e.g. share(logins_30d > 0): the share of rows where it is true"));
+            }
+            (None, Some(self.or_expr()?.0))
+        } else {
+            let arg = self.ident()?;
+            if arg.is_none() && self.peek().tok != Tok::RParen {
+                return Err(self.expected("a column name or `)`"));
+            }
+            (arg, None)
+        };
         self.expect_close(open.span)?;
         let filter = if self.eat_kw("where") {
             if self.peek().tok == Tok::Eof || self.at_kw("within") {
@@ -570,7 +562,7 @@ impl Parser {
         };
         let within = if self.eat_kw("within") { Some(self.window()?) } else { None };
         self.end()?;
-        Ok(TraitExpr { agg, agg_span: token.span, arg, filter, within })
+        Ok(TraitExpr { agg, agg_span: token.span, arg, condition, filter, within })
     }
 }
 
@@ -779,6 +771,8 @@ mod tests {
         check_trait("last_seen() within 1d", "last_seen() within 1d");
         check_trait("days_since_last()", "days_since_last()");
         check_trait("days_since_first() where x = 1", "days_since_first() where x = 1");
+        check_trait("SHARE(a > 1 or b) where c within 30d", "share(a > 1 or b) where c within 30d");
+        check_trait("share()", "!unexpected_token: expected a condition after `(`, found `)`");
         check_trait("count() within 0d", "!invalid_window: window `0d` is empty");
         check_trait("count() within 90", "!invalid_window: window `90` has no unit");
         check_trait("count() within 90y", "!invalid_window: invalid window `90y`");

@@ -421,7 +421,11 @@ pub fn resolve_trait(
     let name = agg.name();
     let takes_arg = !matches!(
         agg,
-        AggFunc::FirstSeen | AggFunc::LastSeen | AggFunc::DaysSinceLast | AggFunc::DaysSinceFirst
+        AggFunc::FirstSeen
+            | AggFunc::LastSeen
+            | AggFunc::DaysSinceLast
+            | AggFunc::DaysSinceFirst
+            | AggFunc::Share
     );
     let needs_arg = !matches!(agg, AggFunc::Count) && takes_arg;
     let mut arg = None;
@@ -486,18 +490,27 @@ pub fn resolve_trait(
         AggFunc::Count | AggFunc::CountDistinct | AggFunc::DaysSinceLast | AggFunc::DaysSinceFirst => {
             Some(ValueType::Int)
         }
-        AggFunc::Avg => Some(ValueType::Float),
+        AggFunc::Avg | AggFunc::Share => Some(ValueType::Float),
         AggFunc::FirstSeen | AggFunc::LastSeen => Some(ValueType::Timestamp),
         AggFunc::Sum | AggFunc::Min | AggFunc::Max => arg.as_ref().map(|a| a.ty).or(output),
+    };
+    let condition = match &parsed.condition {
+        Some(condition) => resolver.expr(condition).map(Some),
+        None => Some(None),
     };
     let filter = match &parsed.filter {
         Some(filter) => resolver.expr(filter).map(Some),
         None => Some(None),
     };
-    let resolved = match (output, filter) {
-        (Some(output), Some(filter)) => {
-            Some(TypedTrait { agg, arg, filter, within: parsed.within.map(|(window, _)| window), output })
-        }
+    let resolved = match (output, condition, filter) {
+        (Some(output), Some(condition), Some(filter)) => Some(TypedTrait {
+            agg,
+            arg,
+            condition,
+            filter,
+            within: parsed.within.map(|(window, _)| window),
+            output,
+        }),
         _ => None,
     };
     resolver.finish(resolved, parsed.agg_span)
@@ -741,7 +754,11 @@ pub(crate) mod tests {
             Ok(typed) => format!(
                 "{}({}) -> {}{}{}",
                 typed.agg.name(),
-                typed.arg.map(|a| a.column).unwrap_or_default(),
+                typed
+                    .arg
+                    .map(|a| a.column)
+                    .or_else(|| typed.condition.map(|c| show(&c)))
+                    .unwrap_or_default(),
                 typed.output,
                 typed.filter.map(|f| format!(" where {}", show(&f))).unwrap_or_default(),
                 typed.within.map(|w| format!(" within {w}")).unwrap_or_default(),
@@ -775,6 +792,10 @@ pub(crate) mod tests {
         check_trait("last_seen()", "last_seen() -> timestamp");
         check_trait("days_since_last()", "days_since_last() -> int");
         check_trait("days_since_first()", "days_since_first() -> int");
+        check_trait(
+            "share(quantity > 1) where plan = 'pro'",
+            "share(quantity > Int(1)) -> float where plan = String(\"pro\")",
+        );
     }
 
     #[test]

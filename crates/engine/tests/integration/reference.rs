@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
-use segmenta_engine::BadRows;
+use segmenta_engine::{BadRows, Derived};
 use segmenta_rules::ast::Scalar;
 use segmenta_rules::eval::{Row, eval};
 
@@ -173,7 +173,10 @@ fn check(records: Vec<Record>, rules: Vec<String>) -> Result<(), TestCaseError> 
 
     let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut per_row: Vec<HashMap<String, bool>> = vec![HashMap::new(); records.len()];
-    for (name, typed) in &validated.segments {
+    for derived in &validated.derived {
+        let Derived::Segment { name, rule: typed, parent: None } = derived else {
+            return Err(TestCaseError::fail(format!("only plain rule segments here: {derived:?}")));
+        };
         let mut members = Vec::new();
         for (n, record) in records.iter().enumerate() {
             let member = eval(typed, &RecordRow { record, segments: &per_row[n] }) == Some(true);

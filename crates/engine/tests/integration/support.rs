@@ -34,7 +34,7 @@ impl TempProject {
     pub fn run(&self, as_of: &str, bad_rows: BadRows) -> segmenta_engine::Result<RunReport> {
         let project = self.load()?;
         let options =
-            RunOptions { as_of: AsOf::parse(as_of)?, output: Some(self.out()), bad_rows, threads: Some(2) };
+            RunOptions { as_of: Some(AsOf::parse(as_of)?), output: Some(self.out()), bad_rows, threads: Some(2) };
         segmenta_engine::run(&project, &options, &NoProgress)
     }
 
