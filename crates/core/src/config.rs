@@ -213,9 +213,12 @@ fn deserialize_traits<'de, D: serde::Deserializer<'de>>(
         .map(|(name, form)| {
             let span = form.span();
             let config = match form.into_inner() {
-                TraitForm::Short(expr) => {
-                    TraitConfig { expr: Spanned::new(span, expr), description: None, entity: None, over: None }
-                }
+                TraitForm::Short(expr) => TraitConfig {
+                    expr: Spanned::new(span, expr),
+                    description: None,
+                    entity: None,
+                    over: None,
+                },
                 TraitForm::Long(config) => config,
             };
             (name, config)
@@ -483,13 +486,12 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
         if let Some(entity) = events.entity.as_ref().filter(|e| !config.entities.contains_key(e.get_ref())) {
             errors.push(unknown_entity(entity, "events entity"));
         }
-    } else if !config.traits.is_empty() {
-        errors.push(ConfigError {
-            message: "traits are declared but there is no [events] section".into(),
-            line: None,
-            column: None,
-            hint: Some("add [events] with source, entity_key and time".into()),
-        });
+    } else if let Some((name, t)) = config.traits.iter().find(|(_, t)| t.over.is_none()) {
+        errors.push(ct.error_at(
+            Some(t.expr.span()),
+            format!("trait `{name}` is computed from events but there is no [events] section"),
+            Some("add [events] with source, entity_key and time, or roll the trait up with `over`".into()),
+        ));
     }
     check_traits(&ct, &config, &mut errors);
     check_derived(&ct, &config, &mut errors);
@@ -513,7 +515,12 @@ fn header_offset(text: &str, section: &str, name: &str) -> Option<Range<usize>> 
 
 /// Checks a name of a segment, scheme, tier or score: not empty, no `.` (the separator of
 /// `scheme.tier` segment names).
-fn check_name(ct: &ConfigText<'_>, kind: &str, name: &str, span: Option<Range<usize>>) -> Option<ConfigError> {
+fn check_name(
+    ct: &ConfigText<'_>,
+    kind: &str,
+    name: &str,
+    span: Option<Range<usize>>,
+) -> Option<ConfigError> {
     if name.is_empty() {
         return Some(ct.error_at(span, format!("a {kind} needs a name"), None));
     }
@@ -565,10 +572,19 @@ fn check_traits(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<Co
             }
             child => match config.entities.get(child) {
                 None => {
-                    let mut candidates = declared.clone();
+                    let children: Vec<&str> = config
+                        .entities
+                        .iter()
+                        .filter(|(_, e)| e.parent.as_ref().map(|p| p.get_ref().as_str()) == owner)
+                        .map(|(name, _)| name.as_str())
+                        .collect();
+                    let mut candidates = children.clone();
                     candidates.extend(["children", "descendants"]);
                     let hint = did_you_mean(child, candidates.iter().copied()).map_or_else(
-                        || format!("use a child entity ({}), `children` or `descendants`", declared.join(", ")),
+                        || match children.is_empty() {
+                            true => "use `children` or `descendants` (with a hierarchy), or an entity whose parent is this one".to_string(),
+                            false => format!("use a child entity ({}), `children` or `descendants`", children.join(", ")),
+                        },
                         |best| format!("did you mean `{best}`?"),
                     );
                     errors.push(ct.error_at(
@@ -838,7 +854,8 @@ rule = "employees >= 1000"
         );
         assert_eq!(
             first.hint.as_deref().map(|h| h.contains(expected_hint.unwrap_or(""))),
-            expected_hint.map(|_| true)
+            expected_hint.map(|_| true),
+            "{first}"
         );
         assert_eq!(first.line, Some(line), "{first}");
     }
@@ -871,6 +888,102 @@ rule = "employees >= 1000"
         check_error(&text, "column `employees`: unknown type `integr`", None, 9);
         let text = MINIMAL.replace("accounts.csv", "accounts.xlsx");
         check_error(&text, "unsupported file type", Some(".parquet"), 7);
+    }
+
+    #[test]
+    fn models_sections_parse() {
+        let text = format!(
+            "{MINIMAL}{}",
+            r#"
+[schemes.tier]
+otherwise = "rest"
+tiers = [{ name = "top", rule = "employees > 10", description = "big" }]
+
+[rfm]
+purchase = "event_type = 'purchase'"
+amount = "amount"
+
+[scores.fit]
+max = 100
+rules = [{ rule = "employees > 10", points = 5 }]
+events = [{ where = "event_type = 'login'", points = 1.5, half_life = "14d", max = 10 }]
+
+[segments.vip]
+static = "lists/vip.csv"
+
+[segments.micro]
+parent = "tier.top"
+rule = "employees > 100"
+"#
+        );
+        let config = parse_project(&text).expect("valid");
+        assert_eq!(config.scores["fit"].events[0].points, 1.5);
+        let names = config.segment_names();
+        for name in ["big", "vip", "micro", "tier.top", "tier.rest", "rfm.champions", "rfm.no_purchases"] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn models_sections_errors() {
+        let add = |extra: &str| format!("{MINIMAL}{extra}");
+        check_error(
+            &add("[segments.both]\nrule = \"x\"\nstatic = \"l.csv\"\n"),
+            "segment `both` has both a `rule` and a `static` list",
+            Some("split it"),
+            25,
+        );
+        check_error(
+            &add("[segments.none]\ndescription = \"x\"\n"),
+            "neither a `rule` nor",
+            Some("static"),
+            23,
+        );
+        check_error(
+            &add("[segments.\"a.b\"]\nrule = \"x\"\n"),
+            "segment name `a.b` contains a `.`",
+            Some("`_`"),
+            23,
+        );
+        check_error(
+            &add("[segments.m]\nrule = \"x\"\nparent = \"bigg\"\n"),
+            "parent `bigg` is not a segment",
+            Some("did you mean `big`?"),
+            25,
+        );
+        check_error(
+            &add("[schemes.s]\notherwise = \"a\"\ntiers = [{ name = \"a\", rule = \"x\" }]\n"),
+            "scheme `s` has two tiers named `a`",
+            Some("own name"),
+            24,
+        );
+        check_error(
+            &add("[scores.s]\nevents = [{ where = \"x\", points = 1, half_life = \"2y\" }]\n"),
+            "score `s`: half_life: invalid window `2y`",
+            Some("90d"),
+            24,
+        );
+        check_error(
+            &add("[scores.s]\nmin = 5\nmax = 1\nrules = []\n"),
+            "neither `rules` nor `events`",
+            Some("points = 10"),
+            23,
+        );
+        let text = MINIMAL.replace(
+            "revenue = { expr = \"sum(amount)\", description = \"all revenue\" }",
+            "revenue = { expr = \"sum(amount)\", over = \"contacts\" }",
+        );
+        check_error(&text, "`over = \"contacts\"` is not a declared entity", Some("`children`"), 19);
+        let text = MINIMAL.replace("description = \"all revenue\"", "over = \"children\"");
+        check_error(&text, "needs a hierarchy on entity `account`", Some("hierarchy ="), 19);
+        let text = MINIMAL.replace("description = \"all revenue\"", "entty = \"x\"");
+        check_error(&text, "unknown field `entty`", Some("did you mean `entity`?"), 19);
+        check_error(
+            &add("[rfm]\npurchase = \"x\"\namount = \"a\"\nwithin = \"0d\"\n"),
+            "window `0d` is empty",
+            Some("90d"),
+            26,
+        );
     }
 
     #[test]

@@ -10,9 +10,7 @@ use segmenta_core::ValueType;
 use segmenta_core::config::{self, ConfigText, ProjectConfig, RFM_TRAITS, SourceFormat};
 use segmenta_core::rfm::RfmSegment;
 use segmenta_query::ingest::{self, SourceSpec, TableSchema};
-use segmenta_query::{
-    Aggregate, Derived, ParentLink, PointsSpec, RfmColumns, TraitSource, TraitSpec,
-};
+use segmenta_query::{Aggregate, Derived, ParentLink, PointsSpec, RfmColumns, TraitSource, TraitSpec};
 use segmenta_rules::ast::{AggFunc, ColumnInfo, ColumnSource, Ident, TypedExpr, TypedTrait};
 use segmenta_rules::{AttributeCatalog, Diagnostic};
 use toml::Spanned;
@@ -91,7 +89,12 @@ impl Project {
     }
 
     /// A rule problem located in the project file.
-    pub(crate) fn problem(&self, source: String, text: &Spanned<String>, diagnostic: Diagnostic) -> RuleProblem {
+    pub(crate) fn problem(
+        &self,
+        source: String,
+        text: &Spanned<String>,
+        diagnostic: Diagnostic,
+    ) -> RuleProblem {
         let ct = ConfigText(&self.text);
         let offset = ct.value_offset(&text.span(), diagnostic.span.start);
         RuleProblem {
@@ -230,7 +233,10 @@ fn require_column(schema: &TableSchema, file: &str, column: &str, role: &str) ->
             Some(best) => format!("did you mean `{best}`? the file's columns are: {}", names.join(", ")),
             None => format!("the file's columns are: {}", names.join(", ")),
         };
-        Error::Schema { message: format!("{file}: the {role} column `{column}` is not in the file"), hint: Some(hint) }
+        Error::Schema {
+            message: format!("{file}: the {role} column `{column}` is not in the file"),
+            hint: Some(hint),
+        }
     })
 }
 
@@ -272,7 +278,12 @@ impl<'p> Validator<'p> {
                     .get(parent.get_ref())
                     .ok_or_else(|| Error::Internal(format!("parent `{}` vanished", parent.get_ref())))?
                     .key;
-                require_column(&schema, &spec.display, parent_key, &format!("parent key (of `{}`)", parent.get_ref()))?;
+                require_column(
+                    &schema,
+                    &spec.display,
+                    parent_key,
+                    &format!("parent key (of `{}`)", parent.get_ref()),
+                )?;
                 Some(ParentLink { entity: parent.get_ref().clone(), column: parent_key.clone() })
             }
         };
@@ -296,15 +307,27 @@ impl<'p> Validator<'p> {
                 Some(column.get_ref().clone())
             }
         };
-        let entity = ValidatedEntity { name: name.to_string(), spec, schema, key: config.key.clone(), parent, hierarchy };
+        let entity = ValidatedEntity {
+            name: name.to_string(),
+            spec,
+            schema,
+            key: config.key.clone(),
+            parent,
+            hierarchy,
+        };
         self.entities.insert(name.to_string(), entity.clone());
         Ok(entity)
     }
 
     /// Parses and resolves a trait expression against `catalog`, recording problems.
-    fn resolve_trait(&mut self, source: &str, text: &Spanned<String>, catalog: &Catalog) -> Option<TypedTrait> {
-        let resolved =
-            segmenta_rules::parse_trait(text.get_ref()).and_then(|parsed| segmenta_rules::resolve_trait(&parsed, catalog));
+    fn resolve_trait(
+        &mut self,
+        source: &str,
+        text: &Spanned<String>,
+        catalog: &Catalog,
+    ) -> Option<TypedTrait> {
+        let resolved = segmenta_rules::parse_trait(text.get_ref())
+            .and_then(|parsed| segmenta_rules::resolve_trait(&parsed, catalog));
         match resolved {
             Ok(t) => Some(t),
             Err(diagnostics) => {
@@ -380,7 +403,10 @@ pub fn validate(project: &Project) -> Result<Validated> {
                     message: format!("invalid as_of `{}`", text.get_ref()),
                     line: Some(line),
                     column: Some(column),
-                    hint: Some("use a date such as 2024-06-30 or an RFC 3339 instant such as 2024-06-30T12:00:00Z".into()),
+                    hint: Some(
+                        "use a date such as 2024-06-30 or an RFC 3339 instant such as 2024-06-30T12:00:00Z"
+                            .into(),
+                    ),
                 }],
             }
         })?),
@@ -401,7 +427,10 @@ pub fn validate(project: &Project) -> Result<Validated> {
             let time_type = require_column(&schema, &spec.display, &events_config.time, "time")?;
             if time_type != ValueType::Timestamp {
                 return Validator::schema_error(
-                    format!("{}: the time column `{}` is {time_type}, not a timestamp", spec.display, events_config.time),
+                    format!(
+                        "{}: the time column `{}` is {time_type}, not a timestamp",
+                        spec.display, events_config.time
+                    ),
                     "the time column must hold dates or timestamps",
                 );
             }
@@ -576,12 +605,16 @@ pub fn validate(project: &Project) -> Result<Validated> {
         let amount_type = require_column(&events.schema, &events.spec.display, amount, "[rfm] amount")?;
         if !amount_type.is_numeric() {
             return Validator::schema_error(
-                format!("[rfm] amount: column `{amount}` of {} is {amount_type}, not a number", events.spec.display),
+                format!(
+                    "[rfm] amount: column `{amount}` of {} is {amount_type}, not a number",
+                    events.spec.display
+                ),
                 "name a numeric event column, e.g. amount",
             );
         }
         let within = rfm_config.within.as_ref().and_then(|w| w.get_ref().parse().ok());
-        let amount_info = ColumnInfo { column: amount.clone(), ty: amount_type, source: ColumnSource::EventColumn };
+        let amount_info =
+            ColumnInfo { column: amount.clone(), ty: amount_type, source: ColumnSource::EventColumn };
         let rfm_trait = |agg: AggFunc, arg: Option<ColumnInfo>, output: ValueType| TypedTrait {
             agg,
             arg,
@@ -598,7 +631,10 @@ pub fn validate(project: &Project) -> Result<Validated> {
         let reachable = events.entity == entity_name || events.schema.get(&entity.key).is_some();
         if !reachable {
             return Validator::schema_error(
-                format!("[rfm] needs the events of `{entity_name}`, and {} has no `{}` column", events.spec.display, entity.key),
+                format!(
+                    "[rfm] needs the events of `{entity_name}`, and {} has no `{}` column",
+                    events.spec.display, entity.key
+                ),
                 "add the entity's key column to the events",
             );
         }
@@ -642,9 +678,9 @@ pub fn validate(project: &Project) -> Result<Validated> {
                     "add [events] with source, entity_key and time",
                 );
             };
-            let condition = v.parse_rule(&source, &line.condition).and_then(|expr| {
-                v.resolve_rule(&source, &line.condition, &expr, &event_catalog)
-            });
+            let condition = v
+                .parse_rule(&source, &line.condition)
+                .and_then(|expr| v.resolve_rule(&source, &line.condition, &expr, &event_catalog));
             let Some(condition) = condition else { continue };
             if !(events.entity == entity_name || events.schema.get(&entity.key).is_some()) {
                 return Validator::schema_error(
@@ -687,8 +723,13 @@ pub fn validate(project: &Project) -> Result<Validated> {
     let derived_columns: HashSet<&str> =
         config.scores.keys().chain(config.schemes.keys()).map(String::as_str).collect();
     let references = |expr: &segmenta_rules::ast::Expr| -> Vec<String> {
-        let mut refs: Vec<String> = segmenta_rules::segment_references(expr).into_iter().map(|(n, _)| n).collect();
-        refs.extend(segmenta_rules::name_references(expr).into_iter().filter(|n| derived_columns.contains(n.as_str())));
+        let mut refs: Vec<String> =
+            segmenta_rules::segment_references(expr).into_iter().map(|(n, _)| n).collect();
+        refs.extend(
+            segmenta_rules::name_references(expr)
+                .into_iter()
+                .filter(|n| derived_columns.contains(n.as_str())),
+        );
         refs
     };
     let mut nodes: Vec<Node> = Vec::new();
@@ -697,7 +738,11 @@ pub fn validate(project: &Project) -> Result<Validated> {
     for (name, segment) in &config.segments {
         let source = format!("segment `{name}`");
         if let Some(list) = &segment.static_list {
-            let spec = project.source_spec(list, &IndexMap::new(), &[(STATIC_LIST_COLUMN.to_string(), ValueType::String)]);
+            let spec = project.source_spec(
+                list,
+                &IndexMap::new(),
+                &[(STATIC_LIST_COLUMN.to_string(), ValueType::String)],
+            );
             let schema = ingest::read_schema(&spec)?;
             require_column(&schema, &spec.display, STATIC_LIST_COLUMN, "id")?;
             static_lists.push((name.clone(), spec));
@@ -740,7 +785,11 @@ pub fn validate(project: &Project) -> Result<Validated> {
         for tier in scheme_config.tiers.iter().map(|t| &t.name).chain([&scheme_config.otherwise]) {
             let segment = format!("{scheme}.{}", tier.get_ref());
             nodes.push(Node { name: segment.clone(), references: vec![scheme.clone()], text: None });
-            items.push(Some(Derived::Equals { name: segment, column: scheme.clone(), value: tier.get_ref().clone() }));
+            items.push(Some(Derived::Equals {
+                name: segment,
+                column: scheme.clone(),
+                value: tier.get_ref().clone(),
+            }));
         }
     }
     if rfm.is_some() {
@@ -776,7 +825,8 @@ pub fn validate(project: &Project) -> Result<Validated> {
             max: score_config.max,
         }));
     }
-    let deps: Vec<(String, Vec<String>)> = nodes.iter().map(|n| (n.name.clone(), n.references.clone())).collect();
+    let deps: Vec<(String, Vec<String>)> =
+        nodes.iter().map(|n| (n.name.clone(), n.references.clone())).collect();
     let order = match segmenta_rules::order_segments(&deps) {
         Ok(order) => order,
         Err(cycle) => {
@@ -784,7 +834,10 @@ pub fn validate(project: &Project) -> Result<Validated> {
             let node = nodes.iter().find(|n| n.name == first);
             let diagnostic = Diagnostic::new(
                 "segment_cycle",
-                format!("segments, schemes and scores reference each other in a cycle: {}", cycle.join(" -> ")),
+                format!(
+                    "segments, schemes and scores reference each other in a cycle: {}",
+                    cycle.join(" -> ")
+                ),
                 segment_span(node, cycle.get(1)),
             )
             .with_hint("break the cycle: nothing can depend on itself");

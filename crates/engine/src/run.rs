@@ -11,9 +11,7 @@ use segmenta_core::MICROS_PER_DAY;
 use segmenta_core::config::SourceFormat;
 use segmenta_core::rfm::RfmSegment;
 use segmenta_query::ingest::{self, BadRows, LoadedTable, RejectedRow, SourceSpec};
-use segmenta_query::{
-    Derived, EntityData, EvalRequest, EventsInput, EventsRequest, StaticListReport, Table,
-};
+use segmenta_query::{Derived, EntityData, EvalRequest, EventsInput, EventsRequest, StaticListReport, Table};
 use segmenta_store::{OutputFile, Store, files};
 use serde_json::json;
 
@@ -409,7 +407,8 @@ pub(crate) fn segment_info(config: &segmenta_core::config::ProjectConfig, name: 
     }
     if let Some((scheme, tier)) = name.split_once('.') {
         if scheme == "rfm" && config.rfm.is_some() {
-            let label = RfmSegment::ALL.iter().find(|s| s.segment_name() == name).map(|s| s.label().to_string());
+            let label =
+                RfmSegment::ALL.iter().find(|s| s.segment_name() == name).map(|s| s.label().to_string());
             return SegmentInfo { kind: "rfm", parent: None, description: label };
         }
         if let Some(scheme_config) = config.schemes.get(scheme) {
@@ -418,7 +417,9 @@ pub(crate) fn segment_info(config: &segmenta_core::config::ProjectConfig, name: 
                 .iter()
                 .find(|t| t.name.get_ref() == tier)
                 .and_then(|t| t.description.clone())
-                .or_else(|| (scheme_config.otherwise.get_ref() == tier).then(|| "none of the tiers above".into()));
+                .or_else(|| {
+                    (scheme_config.otherwise.get_ref() == tier).then(|| "none of the tiers above".into())
+                });
             return SegmentInfo { kind: "scheme", parent: None, description };
         }
     }

@@ -19,7 +19,9 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
 use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
@@ -32,7 +34,9 @@ use segmenta_core::rfm::{Better, RfmSegment, quintile_scores};
 use segmenta_rules::ast::{TypedExpr, TypedTrait, TypedValue};
 
 use crate::ingest::{TableSchema, arrow_type};
-use crate::lower::{EventColumns, LoweredTrait, PointsSpec, lower_points, lower_trait, membership, timestamp_lit};
+use crate::lower::{
+    EventColumns, LoweredTrait, PointsSpec, lower_points, lower_trait, membership, timestamp_lit,
+};
 use crate::{Error, Location, Result};
 
 /// An in-memory table in canonical types.
@@ -383,7 +387,11 @@ fn u64_of(batch: &RecordBatch, column: usize) -> Result<u64> {
 }
 
 /// The event columns `needed`, read from the input and cast to canonical types.
-async fn events_frame(ctx: &SessionContext, events: &EventsRequest, mut needed: Vec<String>) -> Result<DataFrame> {
+async fn events_frame(
+    ctx: &SessionContext,
+    events: &EventsRequest,
+    mut needed: Vec<String>,
+) -> Result<DataFrame> {
     let mut seen = HashSet::new();
     needed.retain(|c| seen.insert(c.clone()));
     match &events.input {
@@ -404,8 +412,11 @@ async fn events_frame(ctx: &SessionContext, events: &EventsRequest, mut needed: 
                     .qualified_field_with_unqualified_name(name)
                     .map_err(|_| Error::Internal(format!("event column `{name}` not in file")))?;
                 let target = arrow_type(ty);
-                let expr =
-                    if field.data_type() == &target { ident(name) } else { cast(ident(name), target).alias(name) };
+                let expr = if field.data_type() == &target {
+                    ident(name)
+                } else {
+                    cast(ident(name), target).alias(name)
+                };
                 exprs.push(expr);
             }
             Ok(frame.select(exprs)?)
@@ -532,10 +543,13 @@ impl<'r> Evaluator<'r> {
 
             // Traits from events: one aggregation.
             let event_specs = self.specs(name, |s| *s == TraitSource::Events);
-            let accounting = request.events.as_ref().is_some_and(|e| e.entity == name) && self.counts.is_none();
+            let accounting =
+                request.events.as_ref().is_some_and(|e| e.entity == name) && self.counts.is_none();
             if !event_specs.is_empty() || accounting {
-                let events =
-                    request.events.as_ref().ok_or_else(|| Error::Internal("event traits without events".into()))?;
+                let events = request
+                    .events
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal("event traits without events".into()))?;
                 let (per_key, per_key_type, finishes, totals) =
                     self.event_aggregates(entity, events, &event_specs, accounting).await?;
                 frame = join_on_key(frame, &entity.key, key_type, per_key, per_key_type)?;
@@ -579,8 +593,7 @@ impl<'r> Evaluator<'r> {
 
             // Rollups over the hierarchy: one aggregation for children, one for descendants.
             for descendants in [false, true] {
-                let specs =
-                    self.specs(name, |s| *s == TraitSource::Hierarchy { descendants });
+                let specs = self.specs(name, |s| *s == TraitSource::Hierarchy { descendants });
                 if specs.is_empty() {
                     continue;
                 }
@@ -688,7 +701,8 @@ impl<'r> Evaluator<'r> {
                 crate::lower::count_rows().filter(time.gt_eq(as_of)).build()?.alias(AFTER),
             ]);
         }
-        let (trait_aggregates, finishes) = self.lower_all(specs, &EventColumns { time: Some(events.time.clone()) })?;
+        let (trait_aggregates, finishes) =
+            self.lower_all(specs, &EventColumns { time: Some(events.time.clone()) })?;
         aggregates.extend(trait_aggregates);
         let per_key = frame.aggregate(vec![ident(&group_column).alias(KEY)], aggregates)?;
         if !accounting {
@@ -746,8 +760,9 @@ fn rfm_columns(batch: &RecordBatch, rfm: &RfmColumns) -> Result<Vec<(String, Arr
     };
     let frequency = as_f64(&rfm.frequency)?;
     let bought: Vec<bool> = frequency.iter().map(|f| f.is_some_and(|f| f > 0.0)).collect();
-    let only_buyers =
-        |values: Vec<Option<f64>>| -> Vec<Option<f64>> { values.into_iter().zip(&bought).map(|(v, b)| v.filter(|_| *b)).collect() };
+    let only_buyers = |values: Vec<Option<f64>>| -> Vec<Option<f64>> {
+        values.into_iter().zip(&bought).map(|(v, b)| v.filter(|_| *b)).collect()
+    };
     let r = quintile_scores(&only_buyers(as_f64(&rfm.recency)?), Better::Lower);
     let f = quintile_scores(&only_buyers(frequency), Better::Higher);
     let m = quintile_scores(&only_buyers(as_f64(&rfm.monetary)?), Better::Higher);
@@ -779,7 +794,8 @@ fn rfm_columns(batch: &RecordBatch, rfm: &RfmColumns) -> Result<Vec<(String, Arr
 
 fn static_column(ids_column: &StringArray, name: &str, ids: &[String]) -> (ArrayRef, StaticListReport) {
     let list: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    let members: BooleanArray = ids_column.iter().map(|id| Some(id.is_some_and(|id| list.contains(id)))).collect();
+    let members: BooleanArray =
+        ids_column.iter().map(|id| Some(id.is_some_and(|id| list.contains(id)))).collect();
     let known: HashSet<&str> = ids_column.iter().flatten().collect();
     let mut unknown: Vec<&str> = list.iter().copied().filter(|id| !known.contains(id)).collect();
     unknown.sort_unstable();
@@ -847,7 +863,8 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
                 frame = frame.with_column(name, expr)?;
             }
             Derived::Equals { name, column, value } => {
-                frame = frame.with_column(&segment_column(i), is_true(ident(column).eq(lit(value.as_str()))))?;
+                frame =
+                    frame.with_column(&segment_column(i), is_true(ident(column).eq(lit(value.as_str()))))?;
                 segments.insert(name.clone(), segment_column(i));
             }
             Derived::Score { name, rules, events, min, max } => {
@@ -856,7 +873,8 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
                     total = total + when(membership(rule, &lookup)?, lit(*points)).otherwise(lit(0.0f64))?;
                 }
                 for (column, cap) in events {
-                    let points = datafusion::functions::core::expr_fn::coalesce(vec![ident(column), lit(0.0f64)]);
+                    let points =
+                        datafusion::functions::core::expr_fn::coalesce(vec![ident(column), lit(0.0f64)]);
                     total = total + if let Some(cap) = cap { at_most(points, *cap)? } else { points };
                 }
                 if let Some(min) = min {
@@ -950,7 +968,14 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         ])),
         vec![member_ids, Arc::new(StringArray::from(member_segments))],
     )?;
-    Ok(EvalOutput { traits, memberships, segment_sizes, entities: entity_count, events: counts, static_lists })
+    Ok(EvalOutput {
+        traits,
+        memberships,
+        segment_sizes,
+        entities: entity_count,
+        events: counts,
+        static_lists,
+    })
 }
 
 #[cfg(test)]
@@ -958,15 +983,11 @@ mod tests {
     use super::*;
 
     fn entity(keys: &[&str], parents: &[Option<&str>]) -> EntityData {
-        let schema = TableSchema {
-            columns: vec![("id".into(), ValueType::String), ("up".into(), ValueType::String)],
-        };
+        let schema =
+            TableSchema { columns: vec![("id".into(), ValueType::String), ("up".into(), ValueType::String)] };
         let batch = RecordBatch::try_new(
             schema.arrow_schema(),
-            vec![
-                Arc::new(StringArray::from(keys.to_vec())),
-                Arc::new(StringArray::from(parents.to_vec())),
-            ],
+            vec![Arc::new(StringArray::from(keys.to_vec())), Arc::new(StringArray::from(parents.to_vec()))],
         )
         .expect("valid batch");
         EntityData {
@@ -983,7 +1004,8 @@ mod tests {
         let batch = hierarchy_pairs(entity, "up", descendants).expect("no cycle");
         let a = batch.column(0).as_string::<i32>();
         let d = batch.column(1).as_string::<i32>();
-        let mut out: Vec<String> = (0..batch.num_rows()).map(|i| format!("{}>{}", a.value(i), d.value(i))).collect();
+        let mut out: Vec<String> =
+            (0..batch.num_rows()).map(|i| format!("{}>{}", a.value(i), d.value(i))).collect();
         out.sort();
         out
     }

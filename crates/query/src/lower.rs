@@ -207,9 +207,10 @@ pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<Lo
     let need_arg =
         || arg.clone().ok_or_else(|| Error::Internal(format!("{} without an argument", t.agg.name())));
     let need_time = || {
-        rows.time.as_deref().map(ident).ok_or_else(|| {
-            Error::Internal(format!("{}() over rows without a time", t.agg.name()))
-        })
+        rows.time
+            .as_deref()
+            .map(ident)
+            .ok_or_else(|| Error::Internal(format!("{}() over rows without a time", t.agg.name())))
     };
     let (aggregate, finish): (Expr, fn(Expr, i64) -> Expr) = match t.agg {
         AggFunc::Count => match &arg {
@@ -229,12 +230,11 @@ pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<Lo
         AggFunc::DaysSinceFirst => (min(need_time()?), finish_days_since),
         AggFunc::DaysSinceLast => (max(need_time()?), finish_days_since),
         AggFunc::Share => {
-            let condition = t
-                .condition
-                .as_ref()
-                .ok_or_else(|| Error::Internal("share() without a condition".into()))?;
+            let condition =
+                t.condition.as_ref().ok_or_else(|| Error::Internal("share() without a condition".into()))?;
             let no_segments = |_: &str| None;
-            let one_if_true = when(is_true(lower_rule(condition, &no_segments)?), lit(1.0f64)).otherwise(lit(0.0f64))?;
+            let one_if_true =
+                when(is_true(lower_rule(condition, &no_segments)?), lit(1.0f64)).otherwise(lit(0.0f64))?;
             (avg(one_if_true), finish_identity)
         }
     };

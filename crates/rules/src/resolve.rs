@@ -754,11 +754,7 @@ pub(crate) mod tests {
             Ok(typed) => format!(
                 "{}({}) -> {}{}{}",
                 typed.agg.name(),
-                typed
-                    .arg
-                    .map(|a| a.column)
-                    .or_else(|| typed.condition.map(|c| show(&c)))
-                    .unwrap_or_default(),
+                typed.arg.map(|a| a.column).or_else(|| typed.condition.map(|c| show(&c))).unwrap_or_default(),
                 typed.output,
                 typed.filter.map(|f| format!(" where {}", show(&f))).unwrap_or_default(),
                 typed.within.map(|w| format!(" within {w}")).unwrap_or_default(),

@@ -3,5 +3,6 @@
 
 mod cases;
 mod errors;
+mod models;
 mod reference;
 mod support;

@@ -33,8 +33,12 @@ impl TempProject {
     /// Runs with `as_of` into `DIR/out`.
     pub fn run(&self, as_of: &str, bad_rows: BadRows) -> segmenta_engine::Result<RunReport> {
         let project = self.load()?;
-        let options =
-            RunOptions { as_of: Some(AsOf::parse(as_of)?), output: Some(self.out()), bad_rows, threads: Some(2) };
+        let options = RunOptions {
+            as_of: Some(AsOf::parse(as_of)?),
+            output: Some(self.out()),
+            bad_rows,
+            threads: Some(2),
+        };
         segmenta_engine::run(&project, &options, &NoProgress)
     }
 
@@ -47,7 +51,7 @@ impl TempProject {
 pub fn memberships(project: &TempProject) -> BTreeMap<String, Vec<String>> {
     let loaded = project.load().expect("project loads");
     let mut out = BTreeMap::new();
-    for name in loaded.config.segments.keys() {
+    for name in &loaded.config.segment_names() {
         let mut members = segmenta_engine::members(&loaded, name).expect("members");
         members.sort();
         out.insert(name.clone(), members);
