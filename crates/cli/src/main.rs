@@ -52,11 +52,37 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Write the demo company (a realistic B2B SaaS customer base) as a project in DIR, and run
+    /// it.
+    Demo {
+        /// The folder to write the project into (created if needed).
+        dir: PathBuf,
+        /// Number of accounts (about 100 events each; 1000000 makes a benchmark-scale project).
+        #[arg(long, default_value_t = segmenta_engine::DEMO_DEFAULT_ACCOUNTS)]
+        accounts: u64,
+        /// The seed: the same seed and size give the same data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Worker threads. Default: all cores.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Only write the project; do not run it.
+        #[arg(long)]
+        no_run: bool,
+        /// Write into a folder that holds other files (the demo's files are replaced).
+        #[arg(long)]
+        force: bool,
+    },
     /// Check the project file, the data files' columns, every trait and every rule.
     Validate {
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
+    },
+    /// Static lists: import ids as a segment, or freeze a segment's current members.
+    List {
+        #[command(subcommand)]
+        command: ListCommand,
     },
     /// List the members of a segment in the latest run.
     Members {
@@ -66,6 +92,84 @@ enum Command {
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Unknown {
+    /// Stop and list them.
+    Error,
+    /// Leave them out of the list.
+    Drop,
+    /// Keep them in the list (every run reports them).
+    Keep,
+}
+
+#[derive(Debug, Subcommand)]
+enum ListCommand {
+    /// Import a CSV of ids as the static segment NAME (written to lists/NAME.csv and added to
+    /// segmenta.toml).
+    Import {
+        /// The static segment's name.
+        name: String,
+        /// The CSV file of ids.
+        #[arg(long, short)]
+        file: PathBuf,
+        /// The column holding the ids. Default: `entity_id`, else the entity's key column, else
+        /// the only column.
+        #[arg(long)]
+        column: Option<String>,
+        /// What to do with ids that are not entities.
+        #[arg(long, value_enum, default_value = "error")]
+        unknown: Unknown,
+        /// Overwrite the ids of an existing static list of that name.
+        #[arg(long)]
+        replace: bool,
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
+    /// Freeze the members of SEGMENT in the latest run into the static segment NAME.
+    Freeze {
+        /// The segment whose members to freeze.
+        segment: String,
+        /// The static segment's name.
+        #[arg(long = "as")]
+        name: String,
+        /// Overwrite the ids of an existing static list of that name.
+        #[arg(long)]
+        replace: bool,
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
+}
+
+fn print_list(report: &segmenta_engine::ListReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({
+                "name": report.name,
+                "file": report.file,
+                "read": report.read,
+                "duplicates": report.duplicates,
+                "unknown_ids": report.unknown,
+                "unknown_sample": report.unknown_sample,
+                "written": report.written,
+            })
+        );
+        return;
+    }
+    println!("static segment `{}`: {} ids written to {}", report.name, report.written, report.file);
+    println!("  read {} ids, {} repeated", report.read, report.duplicates);
+    if report.unknown > 0 {
+        println!(
+            "  {} ids are not entities ({}){}",
+            report.unknown,
+            report.unknown_sample.join(", "),
+            if report.written < report.read - report.duplicates { ", left out" } else { ", kept" }
+        );
+    }
 }
 
 struct Spinner {
@@ -90,6 +194,13 @@ impl Progress for Spinner {
     fn step(&self, message: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(message.to_string());
+        }
+    }
+
+    fn position(&self, step: &str, done: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            let percent = (done * 100).checked_div(total).unwrap_or(100);
+            bar.set_message(format!("{step}: {percent}%"));
         }
     }
 
@@ -171,6 +282,57 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 print_segments(&report);
             }
         }
+        Command::Demo { dir, accounts, seed, threads, no_run, force } => {
+            let threads =
+                threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let options = segmenta_engine::DemoOptions { accounts: *accounts, seed: *seed, threads };
+            let spinner = Spinner::new(!cli.json);
+            let demo = segmenta_engine::demo(dir, &options, *force, &spinner)?;
+            drop(spinner);
+            let run = if *no_run {
+                None
+            } else {
+                let project = Project::load(dir)?;
+                let options = RunOptions {
+                    as_of: None,
+                    output: None,
+                    bad_rows: BadRows::Strict,
+                    threads: Some(threads),
+                };
+                let spinner = Spinner::new(!cli.json);
+                let report = segmenta_engine::run(&project, &options, &spinner)?;
+                drop(spinner);
+                Some(report)
+            };
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({
+                        "dir": dir,
+                        "accounts": demo.accounts,
+                        "contacts": demo.contacts,
+                        "events": demo.events,
+                        "files": demo.files,
+                        "run": run.as_ref().map(|r| json!({ "output": r.output, "summary": r.summary })),
+                    })
+                );
+            } else {
+                println!(
+                    "wrote the demo project to {}: {} accounts, {} contacts, {} events (seed {seed})",
+                    dir.display(),
+                    demo.accounts,
+                    demo.contacts,
+                    demo.events
+                );
+                match &run {
+                    Some(report) => {
+                        println!("ran it as of {}:\n", segmenta_engine::DEMO_AS_OF);
+                        print_segments(report);
+                    }
+                    None => println!("run it with: segmenta run --project {}", dir.display()),
+                }
+            }
+        }
         Command::Validate { project } => {
             let project = Project::load(project)?;
             let validated = segmenta_engine::validate(&project)?;
@@ -187,6 +349,22 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                     validated.segments.len()
                 );
             }
+        }
+        Command::List { command: ListCommand::Import { name, file, column, unknown, replace, project } } => {
+            let project = Project::load(project)?;
+            let unknown = match unknown {
+                Unknown::Error => segmenta_engine::UnknownIds::Error,
+                Unknown::Drop => segmenta_engine::UnknownIds::Drop,
+                Unknown::Keep => segmenta_engine::UnknownIds::Keep,
+            };
+            let report =
+                segmenta_engine::import_list(&project, name, file, column.as_deref(), unknown, *replace)?;
+            print_list(&report, cli.json);
+        }
+        Command::List { command: ListCommand::Freeze { segment, name, replace, project } } => {
+            let project = Project::load(project)?;
+            let report = segmenta_engine::freeze_segment(&project, segment, name, *replace)?;
+            print_list(&report, cli.json);
         }
         Command::Members { segment, project } => {
             let project = Project::load(project)?;

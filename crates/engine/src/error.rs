@@ -91,6 +91,29 @@ pub enum Error {
         /// Did you mean.
         hint: Option<String>,
     },
+    /// A command was used wrongly (a name that exists, a missing option).
+    #[error("{message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Usage {
+        /// What, naming the value.
+        message: String,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// Imported ids that are not entities.
+    #[error(
+        "{}: {count} id(s) are not entities: {}{}\n  hint: fix the file, or pass --unknown drop (leave them out) or --unknown keep (keep them; runs report them)",
+        file.display(),
+        sample.join(", "),
+        if *count > sample.len() as u64 { ", ..." } else { "" }
+    )]
+    UnknownIds {
+        /// The imported file.
+        file: PathBuf,
+        /// How many.
+        count: u64,
+        /// The first few, sorted.
+        sample: Vec<String>,
+    },
     /// A file of the project could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -100,6 +123,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Writing the demo project failed.
+    #[error(transparent)]
+    Demo(#[from] segmenta_demo::Error),
     /// A broken invariant.
     #[error("internal error: {0}")]
     Internal(String),
@@ -159,7 +185,11 @@ impl ErrorCode for Error {
             Error::Store(_) => "store",
             Error::AsOf { .. } => "invalid_as_of",
             Error::UnknownSegment { .. } => "unknown_segment",
+            Error::Usage { .. } => "usage",
+            Error::UnknownIds { .. } => "unknown_ids",
             Error::Io { .. } => "io",
+            Error::Demo(segmenta_demo::Error::Options(_)) => "usage",
+            Error::Demo(_) => "io",
             Error::Internal(_) => "internal",
         }
     }
@@ -172,6 +202,9 @@ impl ErrorCode for Error {
             | Error::Schema { .. }
             | Error::AsOf { .. }
             | Error::UnknownSegment { .. }
+            | Error::Usage { .. }
+            | Error::UnknownIds { .. }
+            | Error::Demo(segmenta_demo::Error::Options(_))
             | Error::Query(segmenta_query::Error::BadInput { .. })
             | Error::Store(segmenta_store::Error::NoRun(_)) => ErrorKind::User,
             // A data file that is missing is the user's to fix, like a bad row.
@@ -180,10 +213,13 @@ impl ErrorCode for Error {
             {
                 ErrorKind::User
             }
-            Error::Query(segmenta_query::Error::Io { .. }) | Error::Io { .. } | Error::Store(_) => {
+            Error::Query(segmenta_query::Error::Io { .. })
+            | Error::Io { .. }
+            | Error::Store(_)
+            | Error::Demo(segmenta_demo::Error::Io { .. } | segmenta_demo::Error::Parquet { .. }) => {
                 ErrorKind::Environment
             }
-            Error::Query(_) | Error::Internal(_) => ErrorKind::Internal,
+            Error::Query(_) | Error::Internal(_) | Error::Demo(_) => ErrorKind::Internal,
         }
     }
 }

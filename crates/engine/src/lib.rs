@@ -2,11 +2,17 @@
 //! segment's members. DataFusion sessions and store handles stay behind this API.
 #![warn(missing_docs)]
 
+mod demo;
 mod error;
+mod lists;
 mod project;
 mod run;
 
+pub use demo::{
+    AS_OF as DEMO_AS_OF, DEFAULT_ACCOUNTS as DEMO_DEFAULT_ACCOUNTS, DemoOptions, DemoReport, demo,
+};
 pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem};
+pub use lists::{ListReport, UnknownIds, freeze_segment, import_list};
 pub use project::{PROJECT_FILE, Project, Validated, validate};
 pub use run::{AsOf, NoProgress, Progress, RunOptions, RunReport, SegmentSize, run, run_validated};
 pub use segmenta_query::ingest::BadRows;

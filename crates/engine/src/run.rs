@@ -72,11 +72,13 @@ pub struct RunOptions {
 }
 
 /// Hooks for showing progress of the long steps.
-pub trait Progress {
+pub trait Progress: Sync {
     /// A step starts.
     fn step(&self, message: &str);
     /// The current step is done.
     fn done(&self);
+    /// How far a step with a known size is: `done` of `total` units. Default: nothing.
+    fn position(&self, _step: &str, _done: u64, _total: u64) {}
 }
 
 /// Shows nothing.

@@ -2,6 +2,7 @@
 //! property test that DataFusion's evaluation equals the reference evaluator.
 
 mod cases;
+mod demo;
 mod errors;
 mod models;
 mod reference;

@@ -1,0 +1,268 @@
+//! The demo project's `segmenta.toml` (a segment for every segmentation model) and README.
+
+use crate::DemoOptions;
+
+/// The demo's project file. `docs/models.md` walks through it; keep the two in step.
+pub const PROJECT_TOML: &str = r#"# The demo company: a B2B SaaS vendor with a few thousand accounts (or a million), their contacts
+# and three years of events (2023-01-01 to 2025-12-31). Written by `segmenta demo`; every
+# segmentation model has at least one segment below, named after the model.
+# docs/models.md walks through them.
+
+[project]
+name = "demo-saas"
+entity = "account"          # who the customer is: "contact" works too (see docs/models.md)
+as_of = "2025-12-31"        # the last day of the demo data; `--as-of` overrides it
+
+[entities.account]
+source = "data/accounts.parquet"
+key = "account_id"
+hierarchy = "parent_account_id"   # subsidiaries point to their parent account
+
+[entities.contact]
+source = "data/contacts.parquet"
+key = "contact_id"
+parent = "account"
+
+[events]
+source = "data/events.parquet"
+entity_key = "account_id"
+time = "ts"
+type = "event_type"
+
+[traits]
+# Behavioral: usage in time windows.
+logins_30d = "count() where event_type = 'login' within 30d"
+logins_180d = "count() where event_type = 'login' within 180d"
+active_users_30d = "count_distinct(contact_id) where event_type = 'login' within 30d"
+features_used_90d = "count_distinct(feature) where event_type = 'feature_used' within 90d"
+advanced_uses_90d = "count() where event_type = 'feature_used' and feature in ('api', 'automation', 'sso', 'audit_log', 'ai_assistant') within 90d"
+days_since_last_login = "days_since_last() where event_type = 'login'"
+tenure_days = "days_since_first()"
+tickets_30d = "count() where event_type = 'support_ticket' within 30d"
+pricing_visits_30d = "count() where event_type = 'web_visit' and page = 'pricing' within 30d"
+email_clicks_90d = "count() where event_type = 'email_click' within 90d"
+# Value.
+revenue_365d = "sum(amount) where event_type = 'invoice_paid' within 365d"
+expansions_365d = "count() where event_type = 'subscription_expansion' within 365d"
+churn_events = "count() where event_type = 'subscription_churn'"
+# Psychographic and needs-based: survey answers.
+nps_avg = "avg(nps) where event_type = 'survey_response' within 540d"
+said_automation = "count() where event_type = 'survey_response' and need = 'automation'"
+said_compliance = "count() where event_type = 'survey_response' and need = 'compliance'"
+price_sensitive = "count() where event_type = 'survey_response' and pain_point = 'price' within 365d"
+# Contacts' own traits, and account rollups over contacts (demographic).
+contact_logins_30d = { entity = "contact", expr = "count() where event_type = 'login' within 30d" }
+contact_clicks_90d = { entity = "contact", expr = "count() where event_type = 'email_click' within 90d" }
+contacts = { over = "contact", expr = "count()" }
+exec_engaged = { over = "contact", expr = "count() where seniority in ('c_level', 'vp') and (contact_logins_30d > 0 or contact_clicks_90d > 0)" }
+dm_engaged_share = { over = "contact", expr = "share(contact_logins_30d > 0) where decision_maker" }
+engineering_share = { over = "contact", expr = "share(department = 'engineering')" }
+marketable_contacts = { over = "contact", expr = "count() where consent_email_marketing" }
+seat_utilization = { over = "contact", expr = "share(contact_logins_30d > 0)" }
+# Account hierarchies: rollups over subsidiaries.
+subsidiaries = { over = "children", expr = "count()" }
+subsidiaries_arr = { over = "descendants", expr = "sum(arr)" }
+
+# Value-based: RFM over paid invoices in the last year.
+[rfm]
+purchase = "event_type = 'invoice_paid'"
+amount = "amount"
+within = "365d"
+
+# Scoring: fit (ideal customer profile) from rules, engagement from events with decay.
+[scores.fit]
+description = "Ideal customer profile fit, 0 to 100"
+min = 0
+max = 100
+rules = [
+  { rule = "industry in ('software', 'financial_services', 'healthcare')", points = 20 },
+  { rule = "employees between 200 and 5000", points = 25 },
+  { rule = "employees > 5000", points = 10 },
+  { rule = "region in ('NA', 'EMEA')", points = 10 },
+  { rule = "crm in ('salesforce', 'hubspot')", points = 15 },
+  { rule = "cloud != 'on_prem'", points = 5 },
+  { rule = "integrations_enabled >= 3", points = 15 },
+  { rule = "employees < 10", points = -15 },
+]
+
+[scores.engagement]
+description = "Recent engagement, 0 to 100; points halve every half-life"
+min = 0
+max = 100
+events = [
+  { where = "event_type = 'login'", points = 2, half_life = "14d", max = 40 },
+  { where = "event_type = 'feature_used' and feature in ('api', 'automation', 'ai_assistant')", points = 3, half_life = "14d", max = 30 },
+  { where = "event_type = 'email_click'", points = 5, half_life = "30d", max = 15 },
+  { where = "event_type = 'web_visit' and page = 'pricing'", points = 8, half_life = "7d", max = 16 },
+  { where = "event_type = 'support_ticket'", points = -2, within = "30d" },
+]
+
+# Schemes: every account is in exactly one tier; the first matching tier wins.
+[schemes.company_size]
+description = "Firmographic size bands"
+otherwise = "smb"
+tiers = [
+  { name = "enterprise", rule = "employees >= 1000" },
+  { name = "mid_market", rule = "employees >= 100" },
+]
+
+[schemes.value_tier]
+description = "Value-based: ARR tiers"
+otherwise = "non_paying"
+tiers = [
+  { name = "strategic", rule = "arr >= 50000" },
+  { name = "growth", rule = "arr >= 10000" },
+  { name = "starter", rule = "arr > 0" },
+]
+
+[schemes.lifecycle]
+description = "Lifecycle stages"
+otherwise = "active"
+tiers = [
+  { name = "churned", rule = "churn_events > 0 or (plan = 'free' and (days_since_last_login > 90 or days_since_last_login is null))", description = "cancelled, or a free account gone quiet" },
+  { name = "new", rule = "tenure_days <= 30", description = "first activity in the last 30 days" },
+  { name = "onboarding", rule = "tenure_days <= 120", description = "in the first four months" },
+  { name = "at_risk", rule = "logins_30d = 0 or tickets_30d >= 3 or nps_avg <= 5", description = "silent, struggling or unhappy" },
+  { name = "adopted", rule = "features_used_90d >= 4 and logins_30d >= 5", description = "broad, regular use" },
+]
+
+# Firmographic / a priori.
+[segments.firmographic_enterprise_healthcare]
+rule = "industry = 'healthcare' and employees >= 1000"
+description = "Large healthcare accounts"
+
+[segments.firmographic_smb_software]
+rule = "in_segment('company_size.smb') and industry = 'software'"
+description = "Small software companies"
+
+# Demographic (over the account's contacts).
+[segments.demographic_exec_sponsor]
+rule = "exec_engaged >= 1"
+description = "An engaged C-level or VP contact"
+
+[segments.demographic_developer_led]
+rule = "engineering_share >= 0.5 and contacts >= 3"
+description = "Most contacts are engineers"
+
+# Geographic.
+[segments.geographic_dach]
+rule = "country in ('DE', 'AT', 'CH')"
+description = "German-speaking Europe"
+
+[segments.geographic_apac_growth]
+rule = "region = 'APAC' and in_segment('value_tier.growth')"
+description = "Growth-tier accounts in APAC"
+
+# Psychographic and needs-based (survey answers).
+[segments.psychographic_promoters]
+rule = "nps_avg >= 9"
+description = "Average NPS answer of 9 or 10"
+
+[segments.psychographic_detractors]
+rule = "nps_avg <= 6"
+description = "Average NPS answer of 6 or less"
+
+[segments.needs_automation]
+rule = "said_automation > 0"
+description = "Said automation is their primary need"
+
+[segments.needs_compliance_regulated]
+rule = "said_compliance > 0 and industry in ('financial_services', 'healthcare')"
+description = "Regulated industries that need compliance"
+
+# Technographic.
+[segments.technographic_salesforce_aws]
+rule = "crm = 'salesforce' and cloud = 'aws'"
+description = "Salesforce on AWS"
+
+[segments.technographic_integration_heavy]
+rule = "integrations_enabled >= 6"
+description = "Six or more integrations enabled"
+
+# Behavioral.
+[segments.behavioral_power_users]
+rule = "logins_30d >= 15 and features_used_90d >= 6"
+description = "Frequent, broad use"
+
+[segments.behavioral_struggling_onboarding]
+rule = "tenure_days <= 120 and (logins_30d < 3 or tickets_30d >= 2)"
+description = "New accounts that barely log in or keep filing tickets"
+
+# Value-based (RFM segments come from [rfm]; ARR tiers from the value_tier scheme).
+[segments.value_top_spenders]
+rule = "revenue_365d >= 50000"
+description = "Paid 50k or more in the last year"
+
+# Opportunity.
+[segments.opportunity_near_plan_limits]
+rule = "plan != 'free' and contacts >= 3 and seat_utilization >= 0.8"
+description = "Paid accounts whose users (a seat each) are nearly all active"
+
+[segments.opportunity_upsell]
+rule = "plan in ('free', 'starter', 'pro') and pricing_visits_30d >= 1 and engagement >= 10"
+description = "Engaged accounts looking at pricing"
+
+# Scores as segments.
+[segments.score_ideal_fit]
+rule = "fit >= 70"
+description = "Ideal customer profile"
+
+[segments.score_hot]
+rule = "engagement >= 50"
+description = "Highly engaged right now"
+
+# Macro segment with micro segments inside it.
+[segments.enterprise_customers]
+rule = "employees >= 1000 and arr > 0"
+description = "Macro: paying enterprise accounts"
+
+[segments.enterprise_expansion_ready]
+parent = "enterprise_customers"
+rule = "engagement >= 20 and (pricing_visits_30d >= 1 or expansions_365d >= 1)"
+description = "Micro: engaged, looking to grow"
+
+[segments.enterprise_at_risk]
+parent = "enterprise_customers"
+rule = "in_segment('lifecycle.at_risk')"
+description = "Micro: at risk"
+
+# Account hierarchies.
+[segments.corporate_families]
+rule = "subsidiaries >= 1"
+description = "Accounts with subsidiaries"
+
+# A static list (lists/strategic_accounts.csv) and a rule on top of it.
+[segments.strategic_accounts]
+static = "lists/strategic_accounts.csv"
+description = "Hand-picked strategic accounts"
+
+[segments.marketable_non_strategic]
+rule = "marketable_contacts >= 1 and not in_segment('strategic_accounts')"
+description = "Accounts we may e-mail, outside the strategic list"
+"#;
+
+/// The demo project's README.
+pub fn readme(options: &DemoOptions, contacts: u64, events: u64) -> String {
+    format!(
+        r#"# demo-saas
+
+A synthetic B2B SaaS company written by `segmenta demo` (seed {seed}): {accounts} accounts,
+{contacts} contacts and {events} events from 2023-01-01 to 2025-12-31. The same seed and size
+always give the same data.
+
+- `data/accounts.parquet`: industry, employees, annual revenue, country and region, plan, seats,
+  MRR and ARR, signup date, parent account (subsidiaries), CRM, cloud, integrations, SSO.
+- `data/contacts.parquet`: role, seniority, department, decision maker, age band, consents.
+- `data/events.parquet`: logins, feature use, paid invoices, support tickets, e-mail opens and
+  clicks, website visits, survey answers (primary need, pain point, NPS) and subscription
+  changes (new, expansion, contraction, churn); churn depends on engagement.
+- `lists/strategic_accounts.csv`: a static list.
+- `segmenta.toml`: traits, RFM, scores, schemes and a segment for every segmentation model.
+
+Run it with `segmenta run --project .` (it evaluates as of 2025-12-31) and read
+`docs/models.md` in the segmenta repository for a walk through the models.
+"#,
+        seed = options.seed,
+        accounts = options.accounts,
+    )
+}
