@@ -22,6 +22,7 @@
 //! value     := identifier | literal
 //! literal   := number | string | TRUE | FALSE | DATE 'YYYY-MM-DD' | TIMESTAMP 'RFC 3339'
 //! trait     := AGG "(" [identifier] ")" [WHERE or_expr] [WITHIN duration]
+//!            | SHARE "(" or_expr ")" [WHERE or_expr] [WITHIN duration]
 //! AGG       := count | sum | avg | min | max | count_distinct | first_seen | last_seen
 //!            | days_since_last | days_since_first
 //! duration  := integer ("h" | "d" | "w")      e.g. 90d, 12w, 36h

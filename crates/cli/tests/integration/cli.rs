@@ -36,6 +36,11 @@ fn version_and_help() {
         assert!(out.status.success(), "{command} --help");
         assert!(text(&out.stdout).contains("--project"));
     }
+    for command in [&["demo", "--help"][..], &["list", "import", "--help"], &["list", "freeze", "--help"]] {
+        let out = segmenta(command);
+        assert!(out.status.success(), "{command:?}");
+        assert!(text(&out.stdout).contains("Usage: segmenta"), "{command:?}");
+    }
 }
 
 #[test]
@@ -90,4 +95,74 @@ fn user_errors_exit_with_code_2() {
 
     let out = segmenta(&["run", "--project", "/nonexistent/project"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn static_lists_import_and_freeze() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("utf-8 path");
+    let ids = dir.path().join("ids.csv");
+    std::fs::write(&ids, "account_id,note\nA001,x\nA002,y\nNOPE,z\nA001,again\n").expect("write ids");
+    let ids = ids.to_str().expect("utf-8 path");
+
+    // Unknown ids stop the import, listed, unless the user says what to do with them.
+    let out = segmenta(&["list", "import", "vip", "--file", ids, "--project", project]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("1 id(s) are not entities: NOPE"), "{}", text(&out.stderr));
+    assert!(!dir.path().join("lists/vip.csv").exists(), "nothing is written on error");
+
+    let out = segmenta(&[
+        "list",
+        "import",
+        "vip",
+        "--file",
+        ids,
+        "--unknown",
+        "drop",
+        "--project",
+        project,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!((report["read"].as_u64(), report["duplicates"].as_u64()), (Some(4), Some(1)));
+    assert_eq!((report["unknown_ids"].as_u64(), report["written"].as_u64()), (Some(1), Some(2)));
+    let list = std::fs::read_to_string(dir.path().join("lists/vip.csv")).expect("the list file");
+    assert_eq!(list, "entity_id\nA001\nA002\n");
+    let toml = std::fs::read_to_string(dir.path().join("segmenta.toml")).expect("read");
+    assert!(toml.starts_with("# The quick-start project"), "comments are kept");
+    assert!(toml.contains("[segments.vip]\nstatic = \"lists/vip.csv\""), "{toml}");
+
+    // The static segment runs like any other; a dynamic segment freezes into a static one.
+    let out = segmenta(&["run", "--project", project, "--as-of", "2024-06-30"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let members = text(&segmenta(&["members", "vip", "--project", project]).stdout);
+    assert_eq!(members.lines().collect::<Vec<_>>(), ["A001", "A002"]);
+    let at_risk = text(&segmenta(&["members", "at_risk", "--project", project]).stdout);
+    let out = segmenta(&["list", "freeze", "at_risk", "--as", "at_risk_q2", "--project", project]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = segmenta(&["list", "freeze", "at_risk", "--as", "at_risk_q2", "--project", project]);
+    assert_eq!(out.status.code(), Some(2), "an existing list is not overwritten without --replace");
+    let out = segmenta(&["run", "--project", project, "--as-of", "2024-06-30"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let frozen = text(&segmenta(&["members", "at_risk_q2", "--project", project]).stdout);
+    let mut expected: Vec<&str> = at_risk.lines().collect();
+    expected.sort();
+    assert_eq!(frozen.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn demo_writes_and_runs_a_project() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("demo");
+    let target = target.to_str().expect("utf-8 path");
+    let out = segmenta(&["demo", target, "--accounts", "300", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["accounts"], 300);
+    assert_eq!(report["run"]["summary"]["entities"], 300);
+    let out = segmenta(&["validate", "--project", target]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = segmenta(&["demo", target, "--accounts", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }

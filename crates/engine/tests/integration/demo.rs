@@ -94,3 +94,51 @@ fn the_same_seed_gives_the_same_files() {
     assert!(error.to_string().contains("is not empty and holds no demo project"), "{error}");
     segmenta_engine::demo(a.path(), &options(9, 1), false, &NoProgress).expect("an earlier demo is replaced");
 }
+
+#[test]
+fn the_demo_data_segments_contacts_too() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let options = DemoOptions { accounts: 400, seed: 3, threads: 2 };
+    segmenta_engine::demo(dir.path(), &options, false, &NoProgress).expect("demo");
+    // One line changes who the customer is; contact rules read their account with `parent.`.
+    let toml = r#"[project]
+name = "contacts"
+entity = "contact"
+as_of = "2025-12-31"
+[entities.account]
+source = "data/accounts.parquet"
+key = "account_id"
+[entities.contact]
+source = "data/contacts.parquet"
+key = "contact_id"
+parent = "account"
+[events]
+source = "data/events.parquet"
+entity_key = "account_id"
+time = "ts"
+[traits]
+logins_30d = { entity = "contact", expr = "count() where event_type = 'login' within 30d" }
+account_logins_30d = "count() where event_type = 'login' within 30d"
+active_users = { over = "contact", expr = "count() where logins_30d > 0" }
+[segments.active_decision_makers]
+rule = "decision_maker and logins_30d >= 1"
+[segments.quiet_users_at_busy_accounts]
+rule = "logins_30d = 0 and parent.active_users >= 2"
+[segments.emea_marketable]
+rule = "parent.region = 'EMEA' and consent_email_marketing"
+"#;
+    std::fs::write(dir.path().join("segmenta.toml"), toml).expect("write the project file");
+    let project = Project::load(dir.path()).expect("loads");
+    let options = RunOptions {
+        as_of: None,
+        output: None,
+        bad_rows: segmenta_engine::BadRows::Strict,
+        threads: Some(2),
+    };
+    let run = segmenta_engine::run(&project, &options, &NoProgress).expect("runs");
+    let contacts = run.summary["entities"].as_u64().expect("a count");
+    assert!(contacts > 400, "{contacts} contacts");
+    for segment in &run.segments {
+        assert!(segment.size > 0 && segment.size < contacts, "{} has {}", segment.name, segment.size);
+    }
+}
