@@ -84,6 +84,17 @@ enum Command {
         #[command(subcommand)]
         command: ListCommand,
     },
+    /// The size of an ad-hoc rule on the latest run (no events are read).
+    Preview {
+        /// The rule, in the rule language.
+        rule: String,
+        /// How many member ids to show.
+        #[arg(long, default_value_t = 10)]
+        sample: usize,
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
     /// List the members of a segment in the latest run.
     Members {
         /// The segment's name.
@@ -365,6 +376,34 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             let project = Project::load(project)?;
             let report = segmenta_engine::freeze_segment(&project, segment, name, *replace)?;
             print_list(&report, cli.json);
+        }
+        Command::Preview { rule, sample, project } => {
+            let project = Project::load(project)?;
+            let preview = segmenta_engine::preview(&project, rule, *sample)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({
+                        "rule": rule,
+                        "size": preview.size,
+                        "entities": preview.entities,
+                        "share": preview.share,
+                        "sample": preview.sample,
+                        "as_of": preview.as_of,
+                    })
+                );
+            } else {
+                println!(
+                    "{} of {} entities ({:.1}%) as of {}",
+                    preview.size,
+                    preview.entities,
+                    preview.share * 100.0,
+                    preview.as_of
+                );
+                if !preview.sample.is_empty() {
+                    println!("e.g. {}", preview.sample.join(", "));
+                }
+            }
         }
         Command::Members { segment, project } => {
             let project = Project::load(project)?;

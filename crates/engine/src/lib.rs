@@ -5,6 +5,7 @@
 mod demo;
 mod error;
 mod lists;
+mod preview;
 mod project;
 mod run;
 
@@ -13,6 +14,7 @@ pub use demo::{
 };
 pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem};
 pub use lists::{ListReport, UnknownIds, freeze_segment, import_list};
+pub use preview::{Preview, preview};
 pub use project::{PROJECT_FILE, Project, Validated, validate};
 pub use run::{AsOf, NoProgress, Progress, RunOptions, RunReport, SegmentSize, run, run_validated};
 pub use segmenta_query::ingest::BadRows;

@@ -217,6 +217,8 @@ pub struct Validated {
     pub segments: Vec<String>,
     /// `[project] as_of`, if given.
     pub as_of: Option<AsOf>,
+    /// What rules of the project's entity may read (for previews of ad-hoc rules).
+    pub(crate) rules_catalog: Catalog,
 }
 
 impl Validated {
@@ -906,6 +908,7 @@ pub fn validate(project: &Project) -> Result<Validated> {
         outputs,
         segments,
         as_of,
+        rules_catalog: rules,
     })
 }
 

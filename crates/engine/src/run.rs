@@ -381,6 +381,7 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
     if !rejects.rows.is_empty() {
         outputs.push((files::REJECTS, OutputFile::Bytes(rejects.to_csv()?)));
     }
+    outputs.push((files::TABLE, OutputFile::Parquet(output.table)));
     segmenta_store::write_run(&dest, &outputs)?;
     // An explicit --output also becomes the latest run, so `members` reads what was just made.
     store.set_latest(&dest)?;

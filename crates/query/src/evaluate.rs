@@ -31,7 +31,7 @@ use datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, cast, col, ident
 use datafusion::prelude::{DataFrame, ParquetReadOptions};
 use segmenta_core::ValueType;
 use segmenta_core::rfm::{Better, RfmSegment, quintile_scores};
-use segmenta_rules::ast::{TypedExpr, TypedTrait, TypedValue};
+use segmenta_rules::ast::{TypedExpr, TypedTrait};
 
 use crate::ingest::{TableSchema, arrow_type};
 use crate::lower::{
@@ -295,6 +295,15 @@ pub struct EvalOutput {
     pub events: EventCounts,
     /// Static lists, in request order.
     pub static_lists: Vec<StaticListReport>,
+    /// The evaluation table, for previews of ad-hoc rules: `entity_id`, every column rules read
+    /// (attributes, traits, parent columns, RFM values, scores, schemes) and one boolean column
+    /// per segment named by [`segment_flag`], sorted by `entity_id`.
+    pub table: RecordBatch,
+}
+
+/// The column of [`EvalOutput::table`] holding a segment's memberships.
+pub fn segment_flag(segment: &str) -> String {
+    format!("__segmenta_segment__{segment}")
 }
 
 const KEY: &str = "__segmenta_key";
@@ -324,44 +333,18 @@ fn batch_frame(ctx: &SessionContext, batch: RecordBatch) -> Result<DataFrame> {
     Ok(ctx.read_table(Arc::new(provider))?)
 }
 
-/// Columns a rule reads.
-fn collect_columns(expr: &TypedExpr, out: &mut Vec<String>) {
-    let mut value = |v: &TypedValue| {
-        if let TypedValue::Column { column, .. } = v {
-            out.push(column.column.clone());
-        }
-    };
-    match expr {
-        TypedExpr::Or(a, b) | TypedExpr::And(a, b) => {
-            collect_columns(a, out);
-            collect_columns(b, out);
-        }
-        TypedExpr::Not(a) => collect_columns(a, out),
-        TypedExpr::Compare { left, right, .. } => {
-            value(left);
-            value(right);
-        }
-        TypedExpr::InList { value: v, .. }
-        | TypedExpr::Between { value: v, .. }
-        | TypedExpr::IsNull { value: v, .. }
-        | TypedExpr::StringMatch { value: v, .. }
-        | TypedExpr::Truthy(v) => value(v),
-        TypedExpr::InSegment(_) => {}
-    }
-}
-
 /// Columns an aggregate reads, besides the key and time.
 fn aggregate_columns(aggregate: &Aggregate, out: &mut Vec<String>) {
     match aggregate {
         Aggregate::Trait(t) => {
             out.extend(t.arg.iter().map(|a| a.column.clone()));
             for expr in t.condition.iter().chain(&t.filter) {
-                collect_columns(expr, out);
+                out.extend(expr.references().0);
             }
         }
         Aggregate::Points(p) => {
             if let Some(condition) = &p.condition {
-                collect_columns(condition, out);
+                out.extend(condition.references().0);
             }
         }
     }
@@ -968,6 +951,27 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         ])),
         vec![member_ids, Arc::new(StringArray::from(member_segments))],
     )?;
+
+    // The preview table: what rules read, and the segments.
+    let flags: HashMap<&str, &str> = segment_columns.iter().map(|(s, c)| (c.as_str(), s.as_str())).collect();
+    let mut fields = vec![Field::new(ENTITY_ID, DataType::Utf8, false)];
+    let mut arrays: Vec<ArrayRef> = vec![ids];
+    for (field, array) in all.schema().fields().iter().zip(all.columns()) {
+        let name = field.name().as_str();
+        let kept = if let Some(segment) = flags.get(name) {
+            Some(segment_flag(segment))
+        } else if name == ID || (name.starts_with("__segmenta_") && !name.starts_with("__segmenta_parent__"))
+        {
+            None
+        } else {
+            Some(name.to_string())
+        };
+        if let Some(kept) = kept {
+            fields.push(Field::new(kept, field.data_type().clone(), true));
+            arrays.push(array.clone());
+        }
+    }
+    let table = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
     Ok(EvalOutput {
         traits,
         memberships,
@@ -975,7 +979,25 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         entities: entity_count,
         events: counts,
         static_lists,
+        table,
     })
+}
+
+/// Counts the entities of an evaluation table (see [`EvalOutput::table`]) for which `rule` is
+/// TRUE, and returns up to `sample` of their ids (in `entity_id` order).
+pub async fn count_members(
+    table: RecordBatch,
+    rule: &TypedExpr,
+    sample: usize,
+) -> Result<(u64, Vec<String>)> {
+    let ctx = session(1);
+    let names: HashSet<String> = table.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let lookup = |segment: &str| Some(segment_flag(segment)).filter(|c| names.contains(c));
+    let frame = batch_frame(&ctx, table)?.filter(membership(rule, &lookup)?)?;
+    let members = collect_one(frame.select(vec![col(ENTITY_ID)])?).await?;
+    let ids = members.column(0).as_string::<i32>();
+    let sample = ids.iter().take(sample).flatten().map(str::to_string).collect();
+    Ok((members.num_rows() as u64, sample))
 }
 
 #[cfg(test)]

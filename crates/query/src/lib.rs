@@ -11,6 +11,7 @@ pub mod lower;
 
 pub use evaluate::{
     Aggregate, Derived, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput, EventsRequest,
-    ParentLink, RfmColumns, StaticListReport, Table, TraitSource, TraitSpec, evaluate,
+    ParentLink, RfmColumns, StaticListReport, Table, TraitSource, TraitSpec, count_members, evaluate,
+    segment_flag,
 };
 pub use lower::PointsSpec;

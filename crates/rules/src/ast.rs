@@ -436,6 +436,41 @@ pub enum TypedExpr {
     Truthy(TypedValue),
 }
 
+impl TypedExpr {
+    /// The evaluation columns the rule reads and the segments it references through
+    /// `in_segment()`, in text order, repeats kept.
+    pub fn references(&self) -> (Vec<String>, Vec<String>) {
+        let (mut columns, mut segments) = (Vec::new(), Vec::new());
+        // An explicit stack: trees built by hand may be deeper than the parser allows.
+        let mut stack = vec![self];
+        while let Some(expr) = stack.pop() {
+            let mut value = |v: &TypedValue| {
+                if let TypedValue::Column { column, .. } = v {
+                    columns.push(column.column.clone());
+                }
+            };
+            match expr {
+                TypedExpr::Or(a, b) | TypedExpr::And(a, b) => {
+                    stack.push(b);
+                    stack.push(a);
+                }
+                TypedExpr::Not(a) => stack.push(a),
+                TypedExpr::Compare { left, right, .. } => {
+                    value(left);
+                    value(right);
+                }
+                TypedExpr::InList { value: v, .. }
+                | TypedExpr::Between { value: v, .. }
+                | TypedExpr::IsNull { value: v, .. }
+                | TypedExpr::StringMatch { value: v, .. }
+                | TypedExpr::Truthy(v) => value(v),
+                TypedExpr::InSegment(name) => segments.push(name.clone()),
+            }
+        }
+        (columns, segments)
+    }
+}
+
 /// A resolved trait, ready to be lowered into one filtered aggregate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypedTrait {

@@ -78,6 +78,8 @@ pub mod files {
     pub const SUMMARY: &str = "summary.json";
     /// Rejected input rows, when `--on-bad-rows reject` set some aside.
     pub const REJECTS: &str = "rejects.csv";
+    /// The evaluation table (attributes, traits, segment flags) that previews read.
+    pub const TABLE: &str = "table.parquet";
 }
 
 /// One file of a run's output.
@@ -215,6 +217,29 @@ pub fn read_parquet(path: &Path) -> Result<RecordBatch> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?;
     let schema = builder.schema().clone();
     let reader = builder.build().map_err(parquet)?;
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })?;
+    arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })
+}
+
+/// Reads the named columns of a Parquet file (those it has), as one batch.
+pub fn read_parquet_columns(path: &Path, columns: &[String]) -> Result<RecordBatch> {
+    let file = fs::File::open(path).map_err(io("open", path))?;
+    let parquet = |source| Error::Parquet { path: path.to_path_buf(), source };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?;
+    let indices: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| columns.iter().any(|c| c == f.name()))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), indices);
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(parquet)?;
+    let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })?;

@@ -45,3 +45,23 @@ fn duckdb_agrees_on_random_projects() {
         out.status.code()
     );
 }
+
+/// The benchmark harness at a tiny size, as a smoke test: both sides run the same workload and
+/// must write the same memberships (timings are not looked at).
+#[test]
+fn benchmark_harness_agrees_with_duckdb_at_a_tiny_size() {
+    let root = Path::new(WORKSPACE);
+    let out = Command::new("python3")
+        .arg(root.join("bench/segment/bench.py"))
+        .args(["--smoke", "--segmenta", env!("CARGO_BIN_EXE_segmenta")])
+        .current_dir(root)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all agree"),
+        "the benchmark's two sides disagree (exit {:?})\n{stdout}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -167,3 +167,37 @@ rule = "industry = 'health'"
     assert!((segment("big_health")["share_of_parent"].as_f64().expect("a share") - 2.0 / 3.0).abs() < 1e-12);
     assert_eq!(report.static_lists[0].unknown, 2);
 }
+
+#[test]
+fn preview_sizes_equal_the_same_rules_as_segments() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let options = segmenta_engine::DemoOptions { accounts: 500, seed: 5, threads: 2 };
+    segmenta_engine::demo(dir.path(), &options, false, &segmenta_engine::NoProgress).expect("demo");
+    let project = segmenta_engine::Project::load(dir.path()).expect("loads");
+    let run_options = segmenta_engine::RunOptions {
+        as_of: None,
+        output: None,
+        bad_rows: BadRows::Strict,
+        threads: Some(2),
+    };
+    let run = segmenta_engine::run(&project, &run_options, &segmenta_engine::NoProgress).expect("runs");
+    let size_of =
+        |name: &str| run.segments.iter().find(|s| s.name == name).map(|s| s.size).expect("a segment");
+    // Every segment's rule, previewed as an ad-hoc rule, has the segment's size.
+    for (name, segment) in &project.config.segments {
+        let Some(rule) = &segment.rule else { continue };
+        let rule = match &segment.parent {
+            Some(parent) => format!("in_segment('{parent}') and ({})", rule.get_ref()),
+            None => rule.get_ref().clone(),
+        };
+        let preview = segmenta_engine::preview(&project, &rule, 3).expect("a preview");
+        assert_eq!(preview.size, size_of(name), "{name}: {rule}");
+        assert_eq!(preview.entities, 500);
+        assert!(preview.sample.len() <= 3);
+    }
+    let preview = segmenta_engine::preview(&project, "in_segment('lifecycle.at_risk') or rfm_r = 5", 0)
+        .expect("schemes, RFM and segments are previewable");
+    assert!(preview.size > 0);
+    let error = segmenta_engine::preview(&project, "arr >", 0).expect_err("a bad rule");
+    assert!(error.to_string().contains("position"), "{error}");
+}

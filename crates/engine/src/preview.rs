@@ -1,0 +1,61 @@
+//! `preview`: the size of an ad-hoc rule against the latest run, without scanning events: the
+//! rule is resolved like a segment's and evaluated on the run's evaluation table
+//! (`table.parquet`), reading only the columns it needs.
+
+use segmenta_store::{Store, files};
+
+use crate::error::{Error, Result, RuleProblem};
+use crate::project::{Project, validate};
+
+/// What a preview found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preview {
+    /// Entities for which the rule is TRUE.
+    pub size: u64,
+    /// Entities in the run.
+    pub entities: u64,
+    /// `size / entities` (0 without entities).
+    pub share: f64,
+    /// The first few members, by id.
+    pub sample: Vec<String>,
+    /// The as-of instant of the run previewed.
+    pub as_of: String,
+}
+
+/// Evaluates `rule` (text in the rule language) against the latest run of `project`.
+pub fn preview(project: &Project, rule: &str, sample: usize) -> Result<Preview> {
+    let validated = validate(project)?;
+    let parsed = segmenta_rules::parse_rule(rule);
+    let typed = parsed.and_then(|expr| segmenta_rules::resolve_rule(&expr, &validated.rules_catalog));
+    let typed = typed.map_err(|diagnostics| Error::Rules {
+        path: std::path::PathBuf::from("<preview>"),
+        problems: diagnostics
+            .into_iter()
+            .map(|diagnostic| RuleProblem {
+                source: "the rule".into(),
+                text: rule.to_string(),
+                diagnostic,
+                file_position: None,
+            })
+            .collect(),
+    })?;
+    let store = Store::new(project.store_dir());
+    let latest = store.latest()?;
+    let summary = segmenta_store::read_summary(&latest)?;
+    let (mut columns, segments) = typed.references();
+    columns.push(segmenta_query::evaluate::ENTITY_ID.to_string());
+    columns.extend(segments.iter().map(|s| segmenta_query::segment_flag(s)));
+    let table = segmenta_store::read_parquet_columns(&latest.join(files::TABLE), &columns)?;
+    let entities = table.num_rows() as u64;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|source| Error::Io { path: "<tokio runtime>".into(), source })?;
+    let (size, sample) = runtime.block_on(segmenta_query::count_members(table, &typed, sample))?;
+    Ok(Preview {
+        size,
+        entities,
+        share: if entities == 0 { 0.0 } else { size as f64 / entities as f64 },
+        sample,
+        as_of: summary["as_of"].as_str().unwrap_or_default().to_string(),
+    })
+}
