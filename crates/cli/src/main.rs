@@ -84,6 +84,63 @@ enum Command {
         #[command(subcommand)]
         command: ListCommand,
     },
+    /// Discover segments: cluster the entities on features, describe every cluster (a persona)
+    /// and turn it into a rule. Writes clusters.parquet and discovery.json to a discovery folder.
+    #[command(long_about = "Discover segments: cluster the entities on features, describe every cluster \
+(a persona) and turn it into a rule.
+
+The project is evaluated as of --as-of (as `run` would, without writing a run) and the features \
+are read from its attributes, traits, scores, schemes and parent.* columns. Writes \
+OUT/clusters.parquet (entity_id, cluster) and OUT/discovery.json (k and how it was chosen, \
+preprocessing, stability, and per cluster its size, persona, rule and the rule's fidelity), and \
+prints the personas. Cluster ids stay stable between discoveries on the same features: the \
+centroids are kept in the project's store and matched on the next discovery. See docs/discovery.md.")]
+    Discover {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// Features to cluster on, comma-separated: numeric (int, float) or categorical (string)
+        /// attributes, traits, scores, schemes, or parent.NAME columns.
+        #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+        features: Vec<String>,
+        /// Number of clusters: `auto` (tries 2 to 10 and explains the choice), a number, or a range
+        /// MIN..MAX to choose from.
+        #[arg(long, default_value = "auto")]
+        k: String,
+        /// Clustering algorithm. `auto`: k-prototypes when a feature is categorical, else k-means.
+        #[arg(long, value_enum, default_value = "auto")]
+        algorithm: AlgorithmArg,
+        /// Scaling of numeric features (with `standard` and `robust`, heavy-tailed non-negative
+        /// features are log1p-transformed first; `none` clusters the raw numbers).
+        #[arg(long, value_enum, default_value = "standard")]
+        scaling: ScalingArg,
+        /// Seed of every random choice: the same seed and data give the same output.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Evaluate as of this date (the whole day counts) or RFC 3339 instant. Default: the
+        /// project's as_of, else now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output folder. Default: a new folder in the project store's discoveries/.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Add every cluster to segmenta.toml as a rule segment named PREFIX_ID_PERSONA.
+        #[arg(long)]
+        save: bool,
+        /// Prefix of the segment names --save writes.
+        #[arg(long, default_value = segmenta_engine::DEFAULT_SEGMENT_PREFIX)]
+        prefix: String,
+        /// Ignore the centroids kept by the last discovery on these features: ids follow cluster
+        /// size, largest first (the new centroids are kept for next time).
+        #[arg(long)]
+        reset_ids: bool,
+        /// What to do with rows that do not fit the schema.
+        #[arg(long, value_enum, default_value = "strict")]
+        on_bad_rows: OnBadRows,
+        /// Worker threads (evaluation and clustering). Default: all cores.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// The size of an ad-hoc rule on the latest run (no events are read).
     Preview {
         /// The rule, in the rule language.
@@ -103,6 +160,26 @@ enum Command {
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AlgorithmArg {
+    /// k-prototypes when a feature is categorical, else k-means.
+    Auto,
+    /// k-means with k-means++ seeding (categorical features one-hot encoded).
+    Kmeans,
+    /// Huang's k-prototypes (numeric and categorical features).
+    Kprototypes,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ScalingArg {
+    /// Subtract the mean, divide by the standard deviation.
+    Standard,
+    /// Subtract the median, divide by the interquartile range.
+    Robust,
+    /// The raw numbers (no log1p either).
+    None,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -270,6 +347,101 @@ fn print_segments(report: &segmenta_engine::RunReport) {
     println!("output: {}", report.output.display());
 }
 
+/// Wraps `text` at `width` columns, the first line indented by `indent`, the others by
+/// `continued`.
+fn wrap(text: &str, indent: &str, continued: &str, width: usize) -> String {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let prefix = if lines.is_empty() { indent } else { continued };
+        if !line.is_empty() && prefix.len() + line.len() + 1 + word.len() > width {
+            lines.push(format!("{prefix}{line}"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let prefix = if lines.is_empty() { indent } else { continued };
+        lines.push(format!("{prefix}{line}"));
+    }
+    lines.join("\n")
+}
+
+fn print_discovery(report: &segmenta_engine::DiscoverReport, entity: &str) {
+    let d = &report.discovery;
+    let method = match d.method {
+        segmenta_engine::Method::KMeans => "k-means",
+        segmenta_engine::Method::KPrototypes => "k-prototypes",
+    };
+    println!(
+        "{} clusters of {} {entity} entities as of {} ({method}, seed {})",
+        d.k,
+        report.entities,
+        report.as_of.to_rfc3339(),
+        report.document["seed"]
+    );
+    println!("{}", wrap(&d.selection.explanation, "  ", "  ", 100));
+    if d.selection.table.len() > 1 {
+        println!(
+            "  {:>3}  {:>10}  {:>17}  {:>14}  {:>14}",
+            "k", "silhouette", "calinski-harabasz", "davies-bouldin", "inertia"
+        );
+        let cell =
+            |v: Option<f64>, digits: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
+        for row in &d.selection.table {
+            let mark = if row.k == d.selection.chosen { "*" } else { " " };
+            println!(
+                "{mark} {:>3}  {:>10}  {:>17}  {:>14}  {:>14.4}",
+                row.k,
+                cell(row.silhouette, 4),
+                cell(row.calinski_harabasz, 1),
+                cell(row.davies_bouldin, 4),
+                row.inertia
+            );
+        }
+    }
+    println!("preprocessing:");
+    for feature in &d.preprocessing {
+        println!("{}", wrap(&format!("{}: {}", feature.name, feature.summary), "  ", "    ", 100));
+    }
+    match &d.stability {
+        Some(s) => println!(
+            "stability: bootstrap adjusted Rand index {:.3} on average, {:.3} at worst ({} rounds)",
+            s.mean,
+            s.min,
+            s.rounds.len()
+        ),
+        None => println!("stability: not measured"),
+    }
+    println!("ids: {}", d.id_assignment);
+    for c in &d.clusters {
+        println!();
+        println!("cluster {}: {} ({} entities, {:.1}%)", c.id, c.persona.name, c.size, c.share * 100.0);
+        println!("{}", wrap(&c.persona.description, "  ", "  ", 100));
+        println!("  rule: {}", c.rule);
+        println!(
+            "  fidelity {:.1}% (precision {:.1}%, recall {:.1}%)",
+            c.fidelity * 100.0,
+            c.precision * 100.0,
+            c.recall * 100.0
+        );
+        if let Some(saved) = report.saved.iter().find(|s| s.cluster == c.id) {
+            println!("  saved as segment `{}`", saved.name);
+        }
+    }
+    println!();
+    println!("output: {}", report.output.display());
+    if !report.saved.is_empty() {
+        println!(
+            "saved {} segments to segmenta.toml; `segmenta run` computes their members",
+            report.saved.len()
+        );
+    }
+}
+
 fn execute(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Run { project, as_of, output, on_bad_rows, threads } => {
@@ -376,6 +548,69 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             let project = Project::load(project)?;
             let report = segmenta_engine::freeze_segment(&project, segment, name, *replace)?;
             print_list(&report, cli.json);
+        }
+        Command::Discover {
+            project,
+            features,
+            k,
+            algorithm,
+            scaling,
+            seed,
+            as_of,
+            output,
+            save,
+            prefix,
+            reset_ids,
+            on_bad_rows,
+            threads,
+        } => {
+            let mut options = segmenta_engine::DiscoverOptions::new(features.clone());
+            options.k = segmenta_engine::parse_k(k)?;
+            options.algorithm = match algorithm {
+                AlgorithmArg::Auto => segmenta_engine::Algorithm::Auto,
+                AlgorithmArg::Kmeans => segmenta_engine::Algorithm::KMeans,
+                AlgorithmArg::Kprototypes => segmenta_engine::Algorithm::KPrototypes,
+            };
+            options.scaling = match scaling {
+                ScalingArg::Standard => segmenta_engine::Scaling::Standard,
+                ScalingArg::Robust => segmenta_engine::Scaling::Robust,
+                ScalingArg::None => segmenta_engine::Scaling::None,
+            };
+            options.seed = *seed;
+            options.as_of = as_of.as_deref().map(AsOf::parse).transpose()?;
+            options.output = output.clone();
+            options.save = save.then(|| segmenta_engine::SaveSegments { prefix: prefix.clone() });
+            if *reset_ids {
+                options.ids = segmenta_engine::ClusterIds::BySize;
+            }
+            options.bad_rows = match on_bad_rows {
+                OnBadRows::Strict => BadRows::Strict,
+                OnBadRows::Reject => BadRows::Reject,
+            };
+            options.threads = *threads;
+            let project = Project::load(project)?;
+            let spinner = Spinner::new(!cli.json);
+            let report = segmenta_engine::discover(&project, &options, &spinner)?;
+            drop(spinner);
+            if cli.json {
+                let saved: Vec<_> = report
+                    .saved
+                    .iter()
+                    .map(|s| json!({ "name": s.name, "cluster": s.cluster, "rule": s.rule }))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({
+                        "output": report.output,
+                        "discovery": report.document,
+                        "saved_segments": saved,
+                        "centroids_file": report.centroids_file,
+                        "previous_discovery": report.previous,
+                    })
+                );
+            } else {
+                print_discovery(&report, project.config.project.entity.get_ref());
+            }
         }
         Command::Preview { rule, sample, project } => {
             let project = Project::load(project)?;

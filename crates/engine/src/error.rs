@@ -126,6 +126,35 @@ pub enum Error {
     /// Writing the demo project failed.
     #[error(transparent)]
     Demo(#[from] segmenta_demo::Error),
+    /// A `--features` name that is not a column rules can read.
+    #[error("unknown feature `{name}`{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    UnknownFeature {
+        /// The name given.
+        name: String,
+        /// Did you mean, or what there is.
+        hint: Option<String>,
+    },
+    /// A feature of a type segment discovery cannot cluster on or write rules for.
+    #[error(
+        "feature `{name}` is {ty}: discovery clusters numbers (int, float) and categories (string)\n  hint: {hint}"
+    )]
+    UnsupportedFeature {
+        /// The feature.
+        name: String,
+        /// Its type.
+        ty: segmenta_core::ValueType,
+        /// What to do instead.
+        hint: String,
+    },
+    /// Segment discovery refused its input or options.
+    #[error("{source}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Discovery {
+        /// The cause, with its own stable code.
+        #[source]
+        source: segmenta_ml::cluster::Error,
+        /// How to fix it.
+        hint: Option<String>,
+    },
     /// A broken invariant.
     #[error("internal error: {0}")]
     Internal(String),
@@ -190,6 +219,9 @@ impl ErrorCode for Error {
             Error::Io { .. } => "io",
             Error::Demo(segmenta_demo::Error::Options(_)) => "usage",
             Error::Demo(_) => "io",
+            Error::UnknownFeature { .. } => "unknown_feature",
+            Error::UnsupportedFeature { .. } => "unsupported_feature",
+            Error::Discovery { source, .. } => source.code(),
             Error::Internal(_) => "internal",
         }
     }
@@ -204,6 +236,10 @@ impl ErrorCode for Error {
             | Error::UnknownSegment { .. }
             | Error::Usage { .. }
             | Error::UnknownIds { .. }
+            | Error::UnknownFeature { .. }
+            | Error::UnsupportedFeature { .. }
+            // Every discovery error is about the features or options the user chose.
+            | Error::Discovery { .. }
             | Error::Demo(segmenta_demo::Error::Options(_))
             | Error::Query(segmenta_query::Error::BadInput { .. })
             | Error::Store(segmenta_store::Error::NoRun(_)) => ErrorKind::User,

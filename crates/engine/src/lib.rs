@@ -1,8 +1,10 @@
 //! The use cases shared by the CLI and (later) the server: validate a project, run it, list a
-//! segment's members. DataFusion sessions and store handles stay behind this API.
+//! segment's members, discover segments by clustering. DataFusion sessions and store handles stay
+//! behind this API.
 #![warn(missing_docs)]
 
 mod demo;
+mod discover;
 mod error;
 mod lists;
 mod preview;
@@ -11,6 +13,11 @@ mod run;
 
 pub use demo::{
     AS_OF as DEMO_AS_OF, DEFAULT_ACCOUNTS as DEMO_DEFAULT_ACCOUNTS, DemoOptions, DemoReport, demo,
+};
+pub use discover::{
+    Algorithm, ClusterIds, DEFAULT_SEGMENT_PREFIX, DISCOVERY_FORMAT_VERSION, DiscoverOptions, DiscoverReport,
+    Discovery, KChoice, Method, SaveSegments, SavedSegment, Scaling, algorithm_name, discover, method_name,
+    parse_k, scaling_name,
 };
 pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem};
 pub use lists::{ListReport, UnknownIds, freeze_segment, import_list};

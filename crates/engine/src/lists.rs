@@ -14,7 +14,7 @@ use segmenta_core::config::SourceFormat;
 use segmenta_query::ingest::{self, BadRows, SourceSpec};
 
 use crate::error::{Error, Result};
-use crate::project::{PROJECT_FILE, Project, STATIC_LIST_COLUMN};
+use crate::project::{Project, STATIC_LIST_COLUMN};
 
 /// What to do with imported ids that are not entities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -194,6 +194,15 @@ fn write_list(
 /// Adds `[segments.NAME]` to the project file, keeping everything else as written; the file is
 /// replaced atomically, and the result must still parse.
 pub(crate) fn add_segment(project: &Project, name: &str, table: toml_edit::Table) -> Result<()> {
+    let edited = with_segments(project, vec![(name.to_string(), table)])?;
+    write_project_file(&edited)
+}
+
+/// The project with `[segments.NAME]` tables added to its file (in memory; nothing is written),
+/// keeping the file's comments and layout. Existing segment names are refused. The new text must
+/// parse; its rules are checked by the caller (`validate` on the result), before
+/// [`write_project_file`].
+pub(crate) fn with_segments(project: &Project, added: Vec<(String, toml_edit::Table)>) -> Result<Project> {
     let mut document: toml_edit::DocumentMut = project.text.parse().map_err(|e: toml_edit::TomlError| {
         Error::Internal(format!("{} parsed before but not now: {e}", project.file.display()))
     })?;
@@ -209,11 +218,26 @@ pub(crate) fn add_segment(project: &Project, name: &str, table: toml_edit::Table
             message: format!("{}: `segments` is not a table", project.file.display()),
             hint: None,
         })?;
-    segments.insert(name, toml_edit::Item::Table(table));
+    let existing = project.config.segment_names();
+    for (name, table) in added {
+        if segments.contains_key(&name) || existing.contains(&name) {
+            return Err(Error::Usage {
+                message: format!("{}: segment `{name}` exists", project.file.display()),
+                hint: Some("choose other names, or remove the segment from the project file".into()),
+            });
+        }
+        segments.insert(&name, toml_edit::Item::Table(table));
+    }
     let text = document.to_string();
-    segmenta_core::config::parse_project(&text)
+    let config = segmenta_core::config::parse_project(&text)
         .map_err(|errors| Error::Config { path: project.file.clone(), errors })?;
-    segmenta_store::write_atomically(&project.dir.join(PROJECT_FILE), text.as_bytes())?;
+    Ok(Project { dir: project.dir.clone(), file: project.file.clone(), text, config })
+}
+
+/// Replaces the project file with `project.text`, atomically.
+pub(crate) fn write_project_file(project: &Project) -> Result<()> {
+    // `project.file`, not `DIR/segmenta.toml`: a project may be loaded from a file of another name.
+    segmenta_store::write_atomically(&project.file, project.text.as_bytes())?;
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! `run`: load data, compute traits and memberships, write the run folder atomically.
+//! `run`: load data, compute traits and memberships (`evaluate_validated`, which `discover`
+//! shares), then write the run folder atomically.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -11,7 +12,9 @@ use segmenta_core::MICROS_PER_DAY;
 use segmenta_core::config::SourceFormat;
 use segmenta_core::rfm::RfmSegment;
 use segmenta_query::ingest::{self, BadRows, LoadedTable, RejectedRow, SourceSpec};
-use segmenta_query::{Derived, EntityData, EvalRequest, EventsInput, EventsRequest, StaticListReport, Table};
+use segmenta_query::{
+    Derived, EntityData, EvalOutput, EvalRequest, EventsInput, EventsRequest, StaticListReport, Table,
+};
 use segmenta_store::{OutputFile, Store, files};
 use serde_json::json;
 
@@ -210,6 +213,31 @@ pub fn run(project: &Project, options: &RunOptions, progress: &dyn Progress) -> 
 
 /// Runs an already validated project.
 pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progress) -> Result<RunReport> {
+    let evaluated = evaluate_validated(v, options, progress)?;
+    write_run_folder(v, options, evaluated, progress)
+}
+
+/// A project evaluated as of an instant: the evaluation output and the run's summary, not yet
+/// written anywhere. `run` writes it as a run folder; `discover` reads its evaluation table.
+pub(crate) struct Evaluated {
+    /// What DataFusion computed: traits, memberships, the evaluation table.
+    pub output: EvalOutput,
+    /// The summary a run writes to `summary.json`.
+    pub summary: serde_json::Value,
+    /// Segment sizes in output order.
+    pub segments: Vec<SegmentSize>,
+    /// The instant evaluated.
+    pub as_of: AsOf,
+    rejects: Rejects,
+}
+
+/// Loads every entity the plan needs, checks keys, reads static lists and evaluates: everything
+/// of a run but writing it.
+pub(crate) fn evaluate_validated(
+    v: &Validated,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Evaluated> {
     let started = std::time::Instant::now();
     let threads =
         options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -370,6 +398,17 @@ pub fn run_validated(v: &Validated, options: &RunOptions, progress: &dyn Progres
         "elapsed_ms": started.elapsed().as_millis() as u64,
     });
 
+    Ok(Evaluated { output, summary, segments, as_of, rejects })
+}
+
+/// Writes an evaluation as a run folder (atomically) and makes it the latest run.
+fn write_run_folder(
+    v: &Validated,
+    options: &RunOptions,
+    evaluated: Evaluated,
+    progress: &dyn Progress,
+) -> Result<RunReport> {
+    let Evaluated { output, summary, segments, rejects, .. } = evaluated;
     progress.step("writing output");
     let store = Store::new(v.project.store_dir());
     let dest = options.output.clone().unwrap_or_else(|| store.new_run_dir());

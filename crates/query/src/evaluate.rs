@@ -23,20 +23,18 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::{SessionConfig, SessionContext};
-use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, cast, col, ident, is_true, lit, when};
-use datafusion::prelude::{DataFrame, ParquetReadOptions};
+use datafusion::logical_expr::{Expr, JoinType, cast, col, ident, is_true, lit, when};
+use datafusion::prelude::DataFrame;
 use segmenta_core::ValueType;
 use segmenta_core::rfm::{Better, RfmSegment, quintile_scores};
 use segmenta_rules::ast::{TypedExpr, TypedTrait};
 
 use crate::ingest::{TableSchema, arrow_type};
-use crate::lower::{
-    EventColumns, LoweredTrait, PointsSpec, lower_points, lower_trait, membership, timestamp_lit,
-};
+use crate::lower::{EventColumns, LoweredTrait, PointsSpec, lower_points, lower_trait, membership};
+use crate::scan::{self, ScanResult};
 use crate::{Error, Location, Result};
 
 /// An in-memory table in canonical types.
@@ -308,12 +306,7 @@ pub fn segment_flag(segment: &str) -> String {
 
 const KEY: &str = "__segmenta_key";
 const ID: &str = "__segmenta_entity_id";
-const ALL: &str = "__segmenta_all";
-const USED: &str = "__segmenta_used";
-const AFTER: &str = "__segmenta_after";
 const TEXT_KEY: &str = "__segmenta_text_key";
-const EVENT_OWNER: &str = "__segmenta_event_owner";
-const EVENT_OWNER_PARENT: &str = "__segmenta_event_owner_parent";
 const ANCESTOR: &str = "__segmenta_ancestor";
 const DESCENDANT: &str = "__segmenta_descendant";
 const SELF_KEY: &str = "__segmenta_self_key";
@@ -321,12 +314,6 @@ const PARENT_KEY: &str = "__segmenta_parent_key";
 const CHILD_KEY: &str = "__segmenta_child_key";
 /// The output column holding entity ids.
 pub const ENTITY_ID: &str = "entity_id";
-
-fn mem_table(ctx: &SessionContext, table: &Table) -> Result<DataFrame> {
-    let schema = table.schema.arrow_schema();
-    let provider = MemTable::try_new(schema, vec![table.batches.clone()])?;
-    Ok(ctx.read_table(Arc::new(provider))?)
-}
 
 fn batch_frame(ctx: &SessionContext, batch: RecordBatch) -> Result<DataFrame> {
     let provider = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
@@ -360,51 +347,6 @@ fn lower_aggregate(aggregate: &Aggregate, rows: &EventColumns, as_of: i64) -> Re
 fn session(threads: usize) -> SessionContext {
     let config = SessionConfig::new().with_target_partitions(threads.max(1)).with_batch_size(8192);
     SessionContext::new_with_config(config)
-}
-
-fn u64_of(batch: &RecordBatch, column: usize) -> Result<u64> {
-    let array = batch.column(column);
-    let array = arrow::compute::cast(array, &DataType::Int64)?;
-    let values = array.as_primitive::<Int64Type>();
-    Ok(if values.is_empty() || values.is_null(0) { 0 } else { values.value(0).max(0) as u64 })
-}
-
-/// The event columns `needed`, read from the input and cast to canonical types.
-async fn events_frame(
-    ctx: &SessionContext,
-    events: &EventsRequest,
-    mut needed: Vec<String>,
-) -> Result<DataFrame> {
-    let mut seen = HashSet::new();
-    needed.retain(|c| seen.insert(c.clone()));
-    match &events.input {
-        EventsInput::Table(table) => {
-            let frame = mem_table(ctx, table)?;
-            Ok(frame.select(needed.iter().map(ident).collect::<Vec<_>>())?)
-        }
-        EventsInput::Parquet { path, schema } => {
-            let path = path.to_string_lossy();
-            let frame = ctx.read_parquet(path.as_ref(), ParquetReadOptions::default()).await?;
-            let file_schema = frame.schema().clone();
-            let mut exprs = Vec::with_capacity(needed.len());
-            for name in &needed {
-                let ty = schema
-                    .get(name)
-                    .ok_or_else(|| Error::Internal(format!("event column `{name}` not in schema")))?;
-                let (_, field) = file_schema
-                    .qualified_field_with_unqualified_name(name)
-                    .map_err(|_| Error::Internal(format!("event column `{name}` not in file")))?;
-                let target = arrow_type(ty);
-                let expr = if field.data_type() == &target {
-                    ident(name)
-                } else {
-                    cast(ident(name), target).alias(name)
-                };
-                exprs.push(expr);
-            }
-            Ok(frame.select(exprs)?)
-        }
-    }
 }
 
 /// Left-joins `per_key` (keyed by [`KEY`]) onto `frame` (keyed by `key`). Keys are compared as
@@ -497,6 +439,59 @@ impl<'r> Evaluator<'r> {
         format!("__segmenta_agg_{}", self.next_column)
     }
 
+    /// Every event trait of `entity` in one scan of the events, aligned with `table`'s rows.
+    fn event_traits(
+        &self,
+        entity: &EntityData,
+        table: &RecordBatch,
+        events: &EventsRequest,
+        specs: &[&'r TraitSpec],
+    ) -> Result<ScanResult> {
+        let request = self.request;
+        let keys = column(table, &entity.key)?;
+        let schema = events.input.schema();
+        // Which events column carries this entity's key, and how its values map to rows.
+        let (key_column, key_map) = if events.entity == entity.name {
+            (events.key.as_str(), scan::key_map(keys)?)
+        } else if schema.get(&entity.key).is_some() {
+            (entity.key.as_str(), scan::key_map(keys)?)
+        } else {
+            let owner = request.entity_data(&events.entity)?;
+            let link = owner.parent.as_ref().filter(|link| link.entity == entity.name).ok_or_else(|| {
+                Error::Internal(format!(
+                    "events carry no key of `{}` and do not belong to a child of it",
+                    entity.name
+                ))
+            })?;
+            let owners = concat_batches(&owner.table.schema.arrow_schema(), &owner.table.batches)?;
+            let through = scan::key_map_through(
+                column(&owners, &owner.key)?,
+                column(&owners, &link.column)?,
+                &scan::key_map(keys)?,
+            )?;
+            (events.key.as_str(), through)
+        };
+        let mut needed = vec![key_column.to_string(), events.time.clone()];
+        for spec in specs {
+            aggregate_columns(&spec.aggregate, &mut needed);
+        }
+        let mut seen = HashSet::new();
+        needed.retain(|c| seen.insert(c.clone()));
+        let source = match &events.input {
+            EventsInput::Table(t) => scan::Source::Batches(&t.batches),
+            EventsInput::Parquet { path, schema } => scan::Source::Parquet { path, schema },
+        };
+        let spec = scan::ScanSpec {
+            key: key_column,
+            time: &events.time,
+            aggregates: specs.iter().map(|s| &s.aggregate).collect(),
+            as_of: request.as_of,
+            entities: table.num_rows(),
+            threads: request.threads,
+        };
+        scan::scan(&source, &key_map, &spec, &needed)
+    }
+
     fn specs(&self, entity: &str, source: impl Fn(&TraitSource) -> bool) -> Vec<&'r TraitSpec> {
         self.request.traits.iter().filter(|t| t.entity == entity && source(&t.source)).collect()
     }
@@ -520,11 +515,12 @@ impl<'r> Evaluator<'r> {
         Box::pin(async move {
             let request = self.request;
             let entity = request.entity_data(name)?;
-            let mut frame = mem_table(&self.ctx, &entity.table)?;
+            let schema = entity.table.schema.arrow_schema();
+            let mut table = concat_batches(&schema, &entity.table.batches)?;
             let mut visible: Vec<String> = entity.table.schema.names().map(String::from).collect();
             let key_type = entity.table.schema.get(&entity.key);
 
-            // Traits from events: one aggregation.
+            // Traits from events: one scan.
             let event_specs = self.specs(name, |s| *s == TraitSource::Events);
             let accounting =
                 request.events.as_ref().is_some_and(|e| e.entity == name) && self.counts.is_none();
@@ -533,22 +529,15 @@ impl<'r> Evaluator<'r> {
                     .events
                     .as_ref()
                     .ok_or_else(|| Error::Internal("event traits without events".into()))?;
-                let (per_key, per_key_type, finishes, totals) =
-                    self.event_aggregates(entity, events, &event_specs, accounting).await?;
-                frame = join_on_key(frame, &entity.key, key_type, per_key, per_key_type)?;
-                if let Some((read, all_used, after)) = totals {
-                    let matched = frame.clone().aggregate(vec![], vec![sum(col(USED))])?.collect().await?;
-                    let used = matched.first().map(|b| u64_of(b, 0)).transpose()?.unwrap_or(0);
-                    self.counts = Some(EventCounts {
-                        read,
-                        used,
-                        ignored_unknown_entity: all_used - used,
-                        ignored_after_as_of: after,
-                        ignored_no_time: read - all_used - after,
-                    });
+                let result = self.event_traits(entity, &table, events, &event_specs)?;
+                if accounting {
+                    self.counts = Some(result.counts);
                 }
-                frame = select_with(frame, &mut visible, finishes)?;
+                let names = event_specs.iter().map(|s| s.name.clone());
+                table = add_columns(&table, names.clone().zip(result.columns).collect())?;
+                visible.extend(names);
             }
+            let mut frame = batch_frame(&self.ctx, table)?;
 
             // Rollups over each child entity: one aggregation per child.
             let mut children: Vec<&str> = Vec::new();
@@ -620,86 +609,6 @@ impl<'r> Evaluator<'r> {
             }
             Ok((frame, visible))
         })
-    }
-
-    /// One aggregation over the events for `entity`: per key, every event trait, and with
-    /// `accounting` the counts of all events, used ones and those after the as-of instant.
-    /// Returns the per-key frame, the type of its key, the finishing projections and, with
-    /// `accounting`, the totals (read, before as-of with a time, after as-of).
-    async fn event_aggregates(
-        &mut self,
-        entity: &EntityData,
-        events: &EventsRequest,
-        specs: &[&TraitSpec],
-        accounting: bool,
-    ) -> Result<(DataFrame, Option<ValueType>, Vec<Expr>, Option<(u64, u64, u64)>)> {
-        let request = self.request;
-        let schema = events.input.schema();
-        let mut needed = vec![events.key.clone(), events.time.clone()];
-        for spec in specs {
-            aggregate_columns(&spec.aggregate, &mut needed);
-        }
-        // Which column of the events carries this entity's key.
-        let owner = request.entity_data(&events.entity)?;
-        let (group_column, group_type, via_owner) = if events.entity == entity.name {
-            (events.key.clone(), schema.get(&events.key), false)
-        } else if schema.get(&entity.key).is_some() {
-            needed.push(entity.key.clone());
-            (entity.key.clone(), schema.get(&entity.key), false)
-        } else {
-            match &owner.parent {
-                Some(link) if link.entity == entity.name => {
-                    (EVENT_OWNER_PARENT.to_string(), owner.table.schema.get(&link.column), true)
-                }
-                _ => {
-                    return Err(Error::Internal(format!(
-                        "events carry no key of `{}` and do not belong to a child of it",
-                        entity.name
-                    )));
-                }
-            }
-        };
-        let mut frame = events_frame(&self.ctx, events, needed).await?;
-        if via_owner {
-            let link = owner.parent.as_ref().ok_or_else(|| Error::Internal("owner without parent".into()))?;
-            let owners = mem_table(&self.ctx, &owner.table)?.select(vec![
-                cast(ident(&owner.key), DataType::Utf8).alias(EVENT_OWNER),
-                ident(&link.column).alias(EVENT_OWNER_PARENT),
-            ])?;
-            frame = frame.with_column(TEXT_KEY, cast(ident(&events.key), DataType::Utf8))?.join(
-                owners,
-                JoinType::Inner,
-                &[TEXT_KEY],
-                &[EVENT_OWNER],
-                None,
-            )?;
-        }
-        let time = ident(&events.time);
-        let as_of = timestamp_lit(request.as_of);
-        let mut aggregates = Vec::new();
-        if accounting {
-            aggregates.extend([
-                crate::lower::count_rows().alias(ALL),
-                crate::lower::count_rows().filter(time.clone().lt(as_of.clone())).build()?.alias(USED),
-                crate::lower::count_rows().filter(time.gt_eq(as_of)).build()?.alias(AFTER),
-            ]);
-        }
-        let (trait_aggregates, finishes) =
-            self.lower_all(specs, &EventColumns { time: Some(events.time.clone()) })?;
-        aggregates.extend(trait_aggregates);
-        let per_key = frame.aggregate(vec![ident(&group_column).alias(KEY)], aggregates)?;
-        if !accounting {
-            return Ok((per_key, group_type, finishes, None));
-        }
-        let per_key = per_key.cache().await?;
-        let totals = per_key
-            .clone()
-            .aggregate(vec![], vec![sum(col(ALL)), sum(col(USED)), sum(col(AFTER))])?
-            .collect()
-            .await?;
-        let totals = totals.first().ok_or_else(|| Error::Internal("empty totals".into()))?;
-        let totals = (u64_of(totals, 0)?, u64_of(totals, 1)?, u64_of(totals, 2)?);
-        Ok((per_key, group_type, finishes, Some(totals)))
     }
 }
 
@@ -924,7 +833,8 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
 
     // Memberships.
     let mut member_ids: Vec<ArrayRef> = Vec::new();
-    let mut member_segments: Vec<String> = Vec::new();
+    // The segment column repeats a few names millions of times: built without a String per row.
+    let mut member_segments = arrow::array::StringBuilder::new();
     let mut segment_sizes = Vec::new();
     for name in &request.segments {
         let column_name = segment_columns
@@ -935,7 +845,9 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
             .filter(|&r| flags.is_valid(r as usize) && flags.value(r as usize))
             .collect();
         segment_sizes.push((name.clone(), rows.len() as u64));
-        member_segments.extend(std::iter::repeat_n(name.clone(), rows.len()));
+        for _ in 0..rows.len() {
+            member_segments.append_value(name);
+        }
         member_ids.push(take(&ids, &rows, None)?);
     }
     let id_refs: Vec<&dyn Array> = member_ids.iter().map(|a| a.as_ref()).collect();
@@ -949,7 +861,7 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
             Field::new(ENTITY_ID, DataType::Utf8, false),
             Field::new("segment", DataType::Utf8, false),
         ])),
-        vec![member_ids, Arc::new(StringArray::from(member_segments))],
+        vec![member_ids, Arc::new(member_segments.finish())],
     )?;
 
     // The preview table: what rules read, and the segments.

@@ -8,6 +8,8 @@ pub mod ingest;
 pub use error::{Error, Location, Result};
 pub mod evaluate;
 pub mod lower;
+mod scan;
+mod vector;
 
 pub use evaluate::{
     Aggregate, Derived, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput, EventsRequest,

@@ -36,14 +36,15 @@ fn value(operand: &TypedValue, row: &dyn Row) -> Scalar {
 }
 
 /// SQL comparison: unknown when either side is NULL (or the types disagree, which resolution
-/// rules out).
+/// rules out). Floats compare in IEEE 754 total order, as Arrow's kernels do: NaN equals NaN
+/// and is above every number, and -0.0 is below 0.0.
 fn compare(a: &Scalar, b: &Scalar) -> Option<Ordering> {
     match (a, b) {
         (Scalar::String(a), Scalar::String(b)) => Some(a.cmp(b)),
         (Scalar::Int(a), Scalar::Int(b)) => Some(a.cmp(b)),
-        (Scalar::Float(a), Scalar::Float(b)) => a.partial_cmp(b),
-        (Scalar::Int(a), Scalar::Float(b)) => (*a as f64).partial_cmp(b),
-        (Scalar::Float(a), Scalar::Int(b)) => a.partial_cmp(&(*b as f64)),
+        (Scalar::Float(a), Scalar::Float(b)) => Some(a.total_cmp(b)),
+        (Scalar::Int(a), Scalar::Float(b)) => Some((*a as f64).total_cmp(b)),
+        (Scalar::Float(a), Scalar::Int(b)) => Some(a.total_cmp(&(*b as f64))),
         (Scalar::Bool(a), Scalar::Bool(b)) => Some(a.cmp(b)),
         (Scalar::Date(a), Scalar::Date(b)) => Some(a.cmp(b)),
         (Scalar::Timestamp(a), Scalar::Timestamp(b)) => Some(a.cmp(b)),

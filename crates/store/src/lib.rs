@@ -1,5 +1,8 @@
 //! The run store: each run is a folder of Parquet and JSON files inside the project's store
-//! folder (`.segmenta/runs/<run id>/`), written atomically, with a `latest` pointer.
+//! folder (`.segmenta/runs/<run id>/`), written atomically, with a `latest` pointer. Segment
+//! discoveries are folders too (`.segmenta/discoveries/<time>/`), and the centroids of the last
+//! discovery on each set of features are kept (`.segmenta/centroids/`) so that the next one keeps
+//! its cluster ids.
 //!
 //! Atomicity: a run's files are written into a hidden staging folder next to the destination
 //! and the folder is renamed into place, so readers see either the previous output or the whole
@@ -80,6 +83,10 @@ pub mod files {
     pub const REJECTS: &str = "rejects.csv";
     /// The evaluation table (attributes, traits, segment flags) that previews read.
     pub const TABLE: &str = "table.parquet";
+    /// A discovery's cluster per entity.
+    pub const CLUSTERS: &str = "clusters.parquet";
+    /// A discovery's report: k selection, preprocessing, clusters with personas and rules.
+    pub const DISCOVERY: &str = "discovery.json";
 }
 
 /// One file of a run's output.
@@ -111,16 +118,54 @@ impl Store {
 
     /// A new, unused run folder path: `runs/<UTC time>-<n>`.
     pub fn new_run_dir(&self) -> PathBuf {
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
-        let runs = self.root.join("runs");
-        let mut n = 0u32;
-        loop {
-            let candidate = if n == 0 { runs.join(&stamp) } else { runs.join(format!("{stamp}-{n}")) };
-            if !candidate.exists() {
-                return candidate;
-            }
-            n += 1;
+        new_dir_in(&self.root.join("runs"))
+    }
+
+    /// A new, unused discovery folder path: `discoveries/<UTC time>-<n>`.
+    pub fn new_discovery_dir(&self) -> PathBuf {
+        new_dir_in(&self.root.join("discoveries"))
+    }
+
+    /// The file holding the centroids kept for `key`: `centroids/<hash of the key>.json`.
+    pub fn centroids_path(&self, key: &CentroidsKey) -> PathBuf {
+        self.root.join("centroids").join(format!("{:016x}.json", key.stable_hash()))
+    }
+
+    /// The centroids kept for `key`, if a discovery on it has stored some.
+    pub fn read_centroids(&self, key: &CentroidsKey) -> Result<Option<StoredCentroids>> {
+        let path = self.centroids_path(key);
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| Error::Layout { path: path.clone(), message: e.to_string() })?;
+        let version = value.get("format_version").and_then(serde_json::Value::as_u64);
+        if version != Some(u64::from(CENTROIDS_FORMAT_VERSION)) {
+            return Err(Error::Layout {
+                path,
+                message: format!(
+                    "format_version {} (this version of segmenta reads {CENTROIDS_FORMAT_VERSION})",
+                    version.map_or_else(|| "missing".to_string(), |v| v.to_string())
+                ),
+            });
         }
+        let stored: StoredCentroids = serde_json::from_value(value)
+            .map_err(|e| Error::Layout { path: path.clone(), message: e.to_string() })?;
+        // Another key with the same hash: nothing is kept for this one.
+        Ok((stored.key == *key).then_some(stored))
+    }
+
+    /// Keeps `centroids` for their key (atomically), replacing what was kept before.
+    pub fn write_centroids(&self, centroids: &StoredCentroids) -> Result<PathBuf> {
+        let path = self.centroids_path(&centroids.key);
+        let dir = self.root.join("centroids");
+        fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        let text = serde_json::to_vec_pretty(centroids)
+            .map_err(|e| Error::Layout { path: path.clone(), message: e.to_string() })?;
+        write_atomically(&path, &text)?;
+        Ok(path)
     }
 
     /// Records `run_dir` as the latest run (atomically).
@@ -150,6 +195,105 @@ impl Store {
         }
         Ok(dir)
     }
+}
+
+/// A new, unused folder path in `parent`: `<UTC time>`, or `<UTC time>-<n>` if that exists.
+fn new_dir_in(parent: &Path) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let mut n = 0u32;
+    loop {
+        let candidate = if n == 0 { parent.join(&stamp) } else { parent.join(format!("{stamp}-{n}")) };
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+/// The version of the centroids file this version of segmenta writes and reads.
+pub const CENTROIDS_FORMAT_VERSION: u32 = 1;
+
+/// What kept centroids belong to: a discovery on another entity, feature set, algorithm or
+/// scaling clusters a different space and must not reuse them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CentroidsKey {
+    /// The project's entity.
+    pub entity: String,
+    /// The feature names, sorted.
+    pub features: Vec<String>,
+    /// The algorithm run: `kmeans` or `kprototypes`.
+    pub method: String,
+    /// The scaling: `standard`, `robust` or `none`.
+    pub scaling: String,
+}
+
+impl CentroidsKey {
+    /// A hash of the key that does not change between builds or platforms (FNV-1a, 64 bits,
+    /// over its fields separated by NUL bytes), used as the file name.
+    pub fn stable_hash(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for byte in bytes.iter().chain(std::iter::once(&0u8)) {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        feed(self.entity.as_bytes());
+        feed(self.method.as_bytes());
+        feed(self.scaling.as_bytes());
+        for feature in &self.features {
+            feed(feature.as_bytes());
+        }
+        hash
+    }
+}
+
+/// The centroids of the last discovery on a key (format version 1).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCentroids {
+    /// [`CENTROIDS_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// What they belong to.
+    pub key: CentroidsKey,
+    /// The discovery's output folder.
+    pub discovery: String,
+    /// The as-of instant of the discovery (RFC 3339).
+    pub as_of: String,
+    /// One per cluster, by id.
+    pub centroids: Vec<StoredCentroid>,
+}
+
+/// One cluster's centroid.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCentroid {
+    /// The cluster id.
+    pub id: u32,
+    /// Per feature.
+    pub features: Vec<StoredCenter>,
+}
+
+/// The centre of one feature in one cluster.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StoredCenter {
+    /// A numeric feature: the centre in original units and in the space clustered.
+    Numeric {
+        /// The feature.
+        name: String,
+        /// In original units.
+        original: f64,
+        /// In the scaled space.
+        scaled: f64,
+    },
+    /// A categorical feature: the mode and the share of every value (`None`: missing).
+    Categorical {
+        /// The feature.
+        name: String,
+        /// The most frequent value.
+        mode: Option<String>,
+        /// `(value, share)` pairs.
+        shares: Vec<(Option<String>, f64)>,
+    },
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
@@ -322,5 +466,54 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn centroids_round_trip_by_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path().join(".segmenta"));
+        let key = CentroidsKey {
+            entity: "account".into(),
+            features: vec!["arr".into(), "industry".into()],
+            method: "kprototypes".into(),
+            scaling: "standard".into(),
+        };
+        assert_eq!(store.read_centroids(&key).expect("nothing kept yet"), None);
+        let stored = StoredCentroids {
+            format_version: CENTROIDS_FORMAT_VERSION,
+            key: key.clone(),
+            discovery: "d".into(),
+            as_of: "2025-01-01T00:00:00Z".into(),
+            centroids: vec![StoredCentroid {
+                id: 3,
+                features: vec![
+                    StoredCenter::Numeric { name: "arr".into(), original: 1234.5, scaled: -0.25 },
+                    StoredCenter::Categorical {
+                        name: "industry".into(),
+                        mode: Some("retail".into()),
+                        shares: vec![(None, 0.25), (Some("retail".into()), 0.75)],
+                    },
+                ],
+            }],
+        };
+        store.write_centroids(&stored).expect("written");
+        assert_eq!(store.read_centroids(&key).expect("read"), Some(stored.clone()));
+
+        // Another scaling is another key; the hash does not depend on the build.
+        let robust = CentroidsKey { scaling: "robust".into(), ..key.clone() };
+        assert_eq!(store.read_centroids(&robust).expect("read"), None);
+        assert_ne!(key.stable_hash(), robust.stable_hash());
+        let renamed = CentroidsKey { features: vec!["arrindustry".into()], ..key.clone() };
+        assert_ne!(key.stable_hash(), renamed.stable_hash(), "fields are separated");
+
+        // A file of an unknown format version is an error, not silently ignored.
+        let path = store.centroids_path(&key);
+        let text = fs::read_to_string(&path)
+            .expect("read")
+            .replace("\"format_version\": 1", "\"format_version\": 9");
+        fs::write(&path, text).expect("write");
+        let error = store.read_centroids(&key).expect_err("version 9 is unknown");
+        assert!(error.to_string().contains("format_version 9"), "{error}");
+        assert!(store.new_discovery_dir().starts_with(dir.path().join(".segmenta/discoveries")));
     }
 }

@@ -36,7 +36,12 @@ fn version_and_help() {
         assert!(out.status.success(), "{command} --help");
         assert!(text(&out.stdout).contains("--project"));
     }
-    for command in [&["demo", "--help"][..], &["list", "import", "--help"], &["list", "freeze", "--help"]] {
+    for command in [
+        &["demo", "--help"][..],
+        &["list", "import", "--help"],
+        &["list", "freeze", "--help"],
+        &["discover", "--help"],
+    ] {
         let out = segmenta(command);
         assert!(out.status.success(), "{command:?}");
         assert!(text(&out.stdout).contains("Usage: segmenta"), "{command:?}");
@@ -165,4 +170,64 @@ fn demo_writes_and_runs_a_project() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = segmenta(&["demo", target, "--accounts", "0"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn discover_prints_json_and_saves_segments_that_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("demo");
+    let project = target.to_str().expect("utf-8 path");
+    let out = segmenta(&["demo", project, "--accounts", "300", "--no-run", "--threads", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let discover = |extra: &[&str]| {
+        let mut args =
+            vec!["discover", "--project", project, "--features", "arr,logins_30d,plan", "--k", "3"];
+        args.extend_from_slice(extra);
+        segmenta(&args)
+    };
+    let out = discover(&["--save", "--prefix", "seg", "--threads", "2", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let discovery = &report["discovery"];
+    assert_eq!(discovery["k"], 3);
+    assert_eq!(discovery["entities"], 300);
+    let output = Path::new(report["output"].as_str().expect("output folder"));
+    assert!(output.join("clusters.parquet").is_file() && output.join("discovery.json").is_file());
+    let saved = report["saved_segments"].as_array().expect("saved segments");
+    assert_eq!(saved.len(), 3);
+
+    // The saved segments are valid and run; each has the size the discovery reported for its rule.
+    let out = segmenta(&["validate", "--project", project]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = segmenta(&["run", "--project", project]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for cluster in discovery["clusters"].as_array().expect("clusters") {
+        let name = cluster["segment"].as_str().expect("saved as a segment");
+        assert!(name.starts_with("seg_"), "{name}");
+        let members = text(&segmenta(&["members", name, "--project", project]).stdout);
+        assert_eq!(Some(members.lines().count() as u64), cluster["rule_size"].as_u64(), "{name}");
+    }
+
+    // The table output names the personas and rules; the ids stay those of the first discovery.
+    let out = discover(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for needle in ["3 clusters of 300 account entities", "k = 3 was fixed", "preprocessing:", "cluster 0: "] {
+        assert!(table.contains(needle), "`{needle}` is not in:\n{table}");
+    }
+    assert!(
+        table.contains("rule: ") && table.contains("fidelity ") && table.contains("stability: "),
+        "{table}"
+    );
+    assert!(table.contains("3 of 3 clusters kept the id"), "{table}");
+
+    // A bad feature exits with code 2 and a JSON error.
+    let out = segmenta(&["discover", "--project", project, "--features", "arr,uses_sso", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let error: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json error");
+    assert_eq!(error["error"]["code"], "unsupported_feature");
+    let out = segmenta(&["discover", "--project", project, "--features", "arr", "--k", "lots"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("invalid --k `lots`"), "{}", text(&out.stderr));
 }

@@ -1,8 +1,9 @@
-//! Integration tests of the engine: file-driven rule cases, run outputs, bad input, and the
-//! property test that DataFusion's evaluation equals the reference evaluator.
+//! Integration tests of the engine: file-driven rule cases, run outputs, bad input, segment
+//! discovery, and the property test that DataFusion's evaluation equals the reference evaluator.
 
 mod cases;
 mod demo;
+mod discover;
 mod errors;
 mod models;
 mod reference;

@@ -182,7 +182,7 @@ fn check_options(options: &DiscoveryOptions, n: usize) -> Result<Vec<usize>, Err
     }
 }
 
-/// Clusters the entities described by `columns` and explains the clusters (see `DOCS.md`).
+/// Clusters the entities described by `columns` and explains the clusters (see `docs/discovery.md`).
 ///
 /// Deterministic: the same columns and options give the same [`Discovery`], on any number of
 /// rayon threads.

@@ -1,9 +1,9 @@
 //! Segment discovery: clusters entities on a table of numeric and categorical features and
 //! explains every cluster with a persona and a rule in segmenta's rule language.
 //!
-//! [`discover`] is the use case (see `DOCS.md` in this folder for the algorithms, options,
-//! defaults and measured figures). Its steps are public modules so that benchmarks, tests and
-//! other callers can use them alone:
+//! [`discover`] is the use case (see `docs/discovery.md` at the workspace root for the
+//! algorithms, options, defaults and measured figures). Its steps are public modules so that
+//! benchmarks, tests and other callers can use them alone:
 //!
 //! ```text
 //! FeatureColumn* ──preprocess──► scaled numeric matrix (+ one-hot or category codes), report

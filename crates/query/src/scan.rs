@@ -1,0 +1,1002 @@
+//! The one-pass trait scan: every event trait of an entity (and its RFM values and score
+//! points) computed in one read of the events, by a purpose-built grouped aggregation.
+//!
+//! DataFusion's generic hash aggregation was the wall here: with two filtered
+//! `count(DISTINCT ...)` among 20 traits it took 21.7 s and 4.2 GiB on 10.9 million events
+//! where DuckDB took 5.3 s (bench/segment, 2 threads; docs/benchmarks.md). This scan exploits
+//! what the generic operator cannot know:
+//!
+//! - groups are the entities, known before the scan: each event's key is looked up once in a
+//!   hash map of entity keys and every aggregate updates a flat array at that index;
+//! - low-cardinality string columns (event types, features) are read from Parquet as
+//!   dictionaries, so conditions on them are evaluated once per dictionary value
+//!   ([`crate::vector`]);
+//! - conditions and windows shared by several traits are evaluated once per batch;
+//! - distinct counts keep one set of (entity, value) pairs, with strings interned.
+//!
+//! Row groups (and slices of large ones) are split among threads, each with its own
+//! accumulators; they are merged in a fixed order, so results do not depend on timing.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, Scalar, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::compute::cast;
+use arrow::compute::kernels::cmp;
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use hashbrown::{HashMap, HashSet};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
+use parquet::basic::{Encoding, PageType};
+use segmenta_core::{MICROS_PER_DAY, ValueType};
+use segmenta_rules::ast::{AggFunc, TypedExpr};
+
+use crate::evaluate::{Aggregate, EventCounts};
+use crate::ingest::{TableSchema, arrow_type};
+use crate::lower::UTC;
+use crate::vector::{Columns, evaluate};
+use crate::{Error, Location, Result};
+
+/// Event keys to entity indexes.
+///
+/// Keys of up to 12 bytes (most ids) are kept as Arrow string views: 16 bytes holding the
+/// length and the bytes themselves, so that a lookup from a `StringViewArray` hashes and compares
+/// one integer instead of calling `memcmp` (the scan spent 40% of its time in string lookups
+/// before; docs/benchmarks.md). Longer keys are looked up as text.
+pub(crate) struct KeyMap {
+    inline: HashMap<u128, u32>,
+    long: HashMap<Box<str>, u32>,
+}
+
+/// The index of an event whose key matches no entity.
+const UNKNOWN: u32 = u32::MAX;
+
+/// Longest key stored inline in a string view.
+const INLINE: usize = 12;
+
+/// The string view of a short string: length in the low 32 bits, then the bytes.
+fn inline_view(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(&(key.len() as u32).to_le_bytes());
+    bytes[4..4 + key.len()].copy_from_slice(key);
+    u128::from_le_bytes(bytes)
+}
+
+impl KeyMap {
+    /// Maps each key to the index it is given with (the first index of a repeated key).
+    pub(crate) fn new<'a>(pairs: impl Iterator<Item = (&'a str, u32)>) -> KeyMap {
+        let (mut inline, mut long) = (HashMap::new(), HashMap::new());
+        for (key, index) in pairs {
+            if key.len() <= INLINE {
+                inline.entry(inline_view(key.as_bytes())).or_insert(index);
+            } else {
+                long.entry(Box::from(key)).or_insert(index);
+            }
+        }
+        KeyMap { inline, long }
+    }
+
+    fn get(&self, key: &str) -> u32 {
+        if key.len() <= INLINE {
+            self.inline.get(&inline_view(key.as_bytes())).copied().unwrap_or(UNKNOWN)
+        } else {
+            self.long.get(key).copied().unwrap_or(UNKNOWN)
+        }
+    }
+
+    /// The index of row `i` of a string view array (valid rows only).
+    fn get_view(&self, array: &arrow::array::StringViewArray, i: usize) -> u32 {
+        let view = array.views()[i];
+        if (view as u32) as usize <= INLINE {
+            self.inline.get(&view).copied().unwrap_or(UNKNOWN)
+        } else {
+            self.long.get(array.value(i)).copied().unwrap_or(UNKNOWN)
+        }
+    }
+}
+
+/// Where the events are.
+pub(crate) enum Source<'a> {
+    /// Loaded batches in canonical types.
+    Batches(&'a [RecordBatch]),
+    /// A Parquet file; `schema` holds the canonical type of each column.
+    Parquet {
+        /// The file.
+        path: &'a Path,
+        /// Canonical types.
+        schema: &'a TableSchema,
+    },
+}
+
+/// What to compute.
+pub(crate) struct ScanSpec<'a> {
+    /// The events column holding the group key.
+    pub key: &'a str,
+    /// The time column.
+    pub time: &'a str,
+    /// The aggregates, in output order.
+    pub aggregates: Vec<&'a Aggregate>,
+    /// The as-of instant, microseconds.
+    pub as_of: i64,
+    /// The number of entities (the length of every output column).
+    pub entities: usize,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// The scan's result: one finished column per aggregate, aligned with the entity indexes, and
+/// the event accounting.
+pub(crate) struct ScanResult {
+    /// Finished values (zeros for empty counts and sums, NULL for empty averages, ...).
+    pub columns: Vec<ArrayRef>,
+    /// Events read, used, ignored.
+    pub counts: EventCounts,
+}
+
+/// How one aggregate reads a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    CountRows,
+    CountValues,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    CountDistinct,
+    FirstSeen,
+    LastSeen,
+    DaysSinceFirst,
+    DaysSinceLast,
+    Share,
+    Points { points: f64, half_life: Option<f64> },
+}
+
+/// One aggregate, planned: which window and conditions it needs (indexes into the plan's
+/// lists), which argument column and what it outputs.
+#[derive(Debug, Clone)]
+struct Planned {
+    kind: Kind,
+    window: usize,
+    filter: Option<usize>,
+    share: Option<usize>,
+    arg: Option<String>,
+    arg_type: ValueType,
+    output: ValueType,
+}
+
+/// The distinct windows and conditions of all aggregates, each evaluated once per batch.
+struct Plan<'a> {
+    /// Window starts (`i64::MIN` for no window).
+    windows: Vec<i64>,
+    conditions: Vec<&'a TypedExpr>,
+    aggregates: Vec<Planned>,
+}
+
+fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
+    let mut windows: Vec<i64> = Vec::new();
+    let mut conditions: Vec<&'a TypedExpr> = Vec::new();
+    let mut window_index = |start: i64| match windows.iter().position(|w| *w == start) {
+        Some(i) => i,
+        None => {
+            windows.push(start);
+            windows.len() - 1
+        }
+    };
+    let mut condition_index = |expr: &'a TypedExpr| match conditions.iter().position(|c| **c == *expr) {
+        Some(i) => i,
+        None => {
+            conditions.push(expr);
+            conditions.len() - 1
+        }
+    };
+    let mut aggregates = Vec::with_capacity(spec.aggregates.len());
+    for aggregate in &spec.aggregates {
+        let planned = match aggregate {
+            Aggregate::Trait(t) => {
+                let start = t.within.map_or(i64::MIN, |w| spec.as_of.saturating_sub(w.micros()));
+                let kind = match (t.agg, &t.arg) {
+                    (AggFunc::Count, None) => Kind::CountRows,
+                    (AggFunc::Count, Some(_)) => Kind::CountValues,
+                    (AggFunc::Sum, _) => Kind::Sum,
+                    (AggFunc::Avg, _) => Kind::Avg,
+                    (AggFunc::Min, _) => Kind::Min,
+                    (AggFunc::Max, _) => Kind::Max,
+                    (AggFunc::CountDistinct, _) => Kind::CountDistinct,
+                    (AggFunc::FirstSeen, _) => Kind::FirstSeen,
+                    (AggFunc::LastSeen, _) => Kind::LastSeen,
+                    (AggFunc::DaysSinceFirst, _) => Kind::DaysSinceFirst,
+                    (AggFunc::DaysSinceLast, _) => Kind::DaysSinceLast,
+                    (AggFunc::Share, _) => Kind::Share,
+                };
+                let needs_arg = matches!(
+                    kind,
+                    Kind::CountValues | Kind::Sum | Kind::Avg | Kind::Min | Kind::Max | Kind::CountDistinct
+                );
+                if needs_arg && t.arg.is_none() {
+                    return Err(Error::Internal(format!("{} without an argument", t.agg.name())));
+                }
+                Planned {
+                    kind,
+                    window: window_index(start),
+                    filter: t.filter.as_ref().map(&mut condition_index),
+                    share: t.condition.as_ref().map(&mut condition_index),
+                    arg: t.arg.as_ref().map(|a| a.column.clone()),
+                    arg_type: t.arg.as_ref().map_or(ValueType::Int, |a| a.ty),
+                    output: t.output,
+                }
+            }
+            Aggregate::Points(p) => {
+                let start = p.within.map_or(i64::MIN, |w| spec.as_of.saturating_sub(w.micros()));
+                Planned {
+                    kind: Kind::Points {
+                        points: p.points,
+                        half_life: p.half_life.map(|h| h.micros() as f64),
+                    },
+                    window: window_index(start),
+                    filter: p.condition.as_ref().map(&mut condition_index),
+                    share: None,
+                    arg: None,
+                    arg_type: ValueType::Float,
+                    output: ValueType::Float,
+                }
+            }
+        };
+        aggregates.push(planned);
+    }
+    Ok(Plan { windows, conditions, aggregates })
+}
+
+/// Per-entity state of one aggregate.
+enum Acc {
+    Count(Vec<u64>),
+    SumInt(Vec<i64>),
+    SumFloat(Vec<f64>),
+    Avg(Vec<f64>, Vec<u64>),
+    /// Min or max of integers, dates and timestamps (as i64).
+    ExtremeInt {
+        values: Vec<i64>,
+        seen: Vec<bool>,
+        max: bool,
+    },
+    /// Min or max of floats, in IEEE total order like Arrow's kernels.
+    ExtremeFloat {
+        values: Vec<f64>,
+        seen: Vec<bool>,
+        max: bool,
+    },
+    /// (entity, value code) pairs; string values are interned per worker.
+    Distinct {
+        pairs: HashSet<(u32, u64)>,
+        strings: Option<Interner>,
+    },
+    Share(Vec<u64>, Vec<u64>),
+    Points(Vec<f64>),
+}
+
+/// Strings to small codes, per worker; merged by string.
+#[derive(Default)]
+struct Interner {
+    codes: HashMap<Box<str>, u64>,
+    strings: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn code(&mut self, s: &str) -> u64 {
+        if let Some(code) = self.codes.get(s) {
+            return *code;
+        }
+        let code = self.strings.len() as u64;
+        self.strings.push(Box::from(s));
+        self.codes.insert(Box::from(s), code);
+        code
+    }
+}
+
+fn new_acc(planned: &Planned, n: usize) -> Acc {
+    let extreme_int = |max| Acc::ExtremeInt { values: vec![0; n], seen: vec![false; n], max };
+    match planned.kind {
+        Kind::CountRows | Kind::CountValues => Acc::Count(vec![0; n]),
+        Kind::Sum if planned.output == ValueType::Int => Acc::SumInt(vec![0; n]),
+        Kind::Sum => Acc::SumFloat(vec![0.0; n]),
+        Kind::Avg => Acc::Avg(vec![0.0; n], vec![0; n]),
+        Kind::Min | Kind::Max if planned.arg_type == ValueType::Float => {
+            Acc::ExtremeFloat { values: vec![0.0; n], seen: vec![false; n], max: planned.kind == Kind::Max }
+        }
+        Kind::Min | Kind::Max => extreme_int(planned.kind == Kind::Max),
+        Kind::FirstSeen | Kind::DaysSinceFirst => extreme_int(false),
+        Kind::LastSeen | Kind::DaysSinceLast => extreme_int(true),
+        Kind::CountDistinct => Acc::Distinct {
+            pairs: HashSet::new(),
+            strings: (planned.arg_type == ValueType::String).then(Interner::default),
+        },
+        Kind::Share => Acc::Share(vec![0; n], vec![0; n]),
+        Kind::Points { .. } => Acc::Points(vec![0.0; n]),
+    }
+}
+
+/// The TRUE rows of a three-valued result.
+fn true_bits(result: &BooleanArray) -> BooleanBuffer {
+    match result.nulls() {
+        Some(nulls) => result.values() & nulls.inner(),
+        None => result.values().clone(),
+    }
+}
+
+fn valid_bits(array: &dyn Array) -> Option<BooleanBuffer> {
+    array.logical_nulls().map(|n: NullBuffer| n.inner().clone())
+}
+
+/// One thread's share of the scan.
+struct Worker<'a, 'p> {
+    spec: &'a ScanSpec<'p>,
+    plan: &'a Plan<'p>,
+    keys: &'a KeyMap,
+    accs: Vec<Acc>,
+    counts: EventCounts,
+    /// Events before the as-of instant with a time (known or not).
+    before: u64,
+    /// The key dictionary last mapped, by the address of its values, and its indexes.
+    key_dictionary: Option<(usize, Vec<u32>)>,
+}
+
+impl<'a, 'p> Worker<'a, 'p> {
+    fn new(spec: &'a ScanSpec<'p>, plan: &'a Plan<'p>, keys: &'a KeyMap) -> Worker<'a, 'p> {
+        let accs = plan.aggregates.iter().map(|p| new_acc(p, spec.entities)).collect();
+        Worker { spec, plan, keys, accs, counts: EventCounts::default(), before: 0, key_dictionary: None }
+    }
+
+    /// Entity index per row ([`UNKNOWN`] for unknown and NULL keys).
+    fn entity_indexes(&mut self, keys: &ArrayRef) -> Result<Vec<u32>> {
+        let n = keys.len();
+        let mut out = Vec::with_capacity(n);
+        match keys.data_type() {
+            DataType::Dictionary(_, _) => {
+                let dictionary = keys.as_any_dictionary();
+                let values = dictionary.values();
+                let address = values.to_data().buffers().iter().map(|b| b.as_ptr() as usize).sum::<usize>()
+                    ^ values.len();
+                let fresh = !matches!(&self.key_dictionary, Some((a, _)) if *a == address);
+                if fresh {
+                    let text = cast(values, &DataType::Utf8)?;
+                    let text = text.as_string::<i32>();
+                    let mapped = text.iter().map(|v| v.map_or(UNKNOWN, |v| self.keys.get(v))).collect();
+                    self.key_dictionary = Some((address, mapped));
+                }
+                let mapped = self.key_dictionary.as_ref().map(|(_, m)| m.as_slice()).unwrap_or_default();
+                let codes = cast(dictionary.keys(), &DataType::UInt32)?;
+                let codes = codes.as_primitive::<arrow::datatypes::UInt32Type>();
+                for i in 0..n {
+                    out.push(if codes.is_null(i) { UNKNOWN } else { mapped[codes.value(i) as usize] });
+                }
+            }
+            DataType::Utf8View => {
+                let array = keys.as_string_view();
+                for i in 0..n {
+                    out.push(if array.is_null(i) { UNKNOWN } else { self.keys.get_view(array, i) });
+                }
+            }
+            DataType::Utf8 => {
+                let array = keys.as_string::<i32>();
+                for i in 0..n {
+                    out.push(if array.is_null(i) { UNKNOWN } else { self.keys.get(array.value(i)) });
+                }
+            }
+            _ => {
+                let text = cast(keys, &DataType::Utf8)?;
+                let array = text.as_string::<i32>();
+                for i in 0..n {
+                    out.push(if array.is_null(i) { UNKNOWN } else { self.keys.get(array.value(i)) });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn process(&mut self, batch: &RecordBatch) -> Result<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::Internal(format!("event column `{name}` was not read")))
+        };
+        let index = self.entity_indexes(column(self.spec.key)?)?;
+        let time = column(self.spec.time)?;
+        let time = time
+            .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
+            .ok_or_else(|| Error::Internal("the time column is not in microseconds".into()))?;
+        let as_of = Scalar::new(TimestampMicrosecondArray::from(vec![self.spec.as_of]).with_timezone(UTC));
+        let before = true_bits(&cmp::lt(time, &as_of)?);
+        let known = BooleanBuffer::collect_bool(n, |i| index[i] != UNKNOWN);
+        let used = &before & &known;
+        let with_time = n - time.null_count();
+        let before_count = before.count_set_bits();
+        self.counts.read += n as u64;
+        self.counts.ignored_no_time += (n - with_time) as u64;
+        self.counts.ignored_after_as_of += (with_time - before_count) as u64;
+        self.before += before_count as u64;
+        self.counts.used += used.count_set_bits() as u64;
+
+        // Windows and conditions, once each.
+        let times = time.values();
+        let windows: Vec<BooleanBuffer> = self
+            .plan
+            .windows
+            .iter()
+            .map(|&start| {
+                if start == i64::MIN {
+                    used.clone()
+                } else {
+                    &used & &BooleanBuffer::collect_bool(n, |i| times[i] >= start)
+                }
+            })
+            .collect();
+        let columns = Columns::new(batch);
+        let conditions: Vec<BooleanBuffer> = self
+            .plan
+            .conditions
+            .iter()
+            .map(|c| evaluate(c, &columns).map(|r| true_bits(&r)))
+            .collect::<Result<_>>()?;
+
+        for (planned, acc) in self.plan.aggregates.iter().zip(&mut self.accs) {
+            let mut mask = windows[planned.window].clone();
+            if let Some(filter) = planned.filter {
+                mask = &mask & &conditions[filter];
+            }
+            let arg = match &planned.arg {
+                Some(name) => {
+                    let array = column(name)?;
+                    if let Some(valid) = valid_bits(array.as_ref()) {
+                        mask = &mask & &valid;
+                    }
+                    Some(array)
+                }
+                None => None,
+            };
+            accumulate(planned, acc, &mask, &index, arg, times, self.spec.as_of, &conditions)?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds the rows of `mask` to one aggregate.
+#[allow(clippy::too_many_arguments)]
+fn accumulate(
+    planned: &Planned,
+    acc: &mut Acc,
+    mask: &BooleanBuffer,
+    index: &[u32],
+    arg: Option<&ArrayRef>,
+    times: &[i64],
+    as_of: i64,
+    conditions: &[BooleanBuffer],
+) -> Result<()> {
+    let need_arg = || arg.ok_or_else(|| Error::Internal("an aggregate lost its argument".into()));
+    match acc {
+        Acc::Count(counts) => {
+            for i in mask.set_indices() {
+                counts[index[i] as usize] += 1;
+            }
+        }
+        Acc::SumInt(sums) => {
+            let values = cast(need_arg()?, &DataType::Int64)?;
+            let values = values.as_primitive::<Int64Type>().values();
+            for i in mask.set_indices() {
+                let e = index[i] as usize;
+                sums[e] = sums[e].checked_add(values[i]).ok_or_else(|| {
+                    Error::bad_input(Location::default(), "a sum is too large for a 64-bit integer", None)
+                })?;
+            }
+        }
+        Acc::SumFloat(sums) => {
+            let values = cast(need_arg()?, &DataType::Float64)?;
+            let values = values.as_primitive::<Float64Type>().values();
+            for i in mask.set_indices() {
+                sums[index[i] as usize] += values[i];
+            }
+        }
+        Acc::Avg(sums, counts) => {
+            let values = cast(need_arg()?, &DataType::Float64)?;
+            let values = values.as_primitive::<Float64Type>().values();
+            for i in mask.set_indices() {
+                let e = index[i] as usize;
+                sums[e] += values[i];
+                counts[e] += 1;
+            }
+        }
+        Acc::ExtremeInt { values: best, seen, max } => {
+            let values: Vec<i64> = match arg {
+                None => times.to_vec(),
+                Some(array) => match array.data_type() {
+                    DataType::Date32 => array
+                        .as_primitive::<arrow::datatypes::Date32Type>()
+                        .values()
+                        .iter()
+                        .map(|d| i64::from(*d))
+                        .collect(),
+                    DataType::Timestamp(_, _) => {
+                        array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().values().to_vec()
+                    }
+                    _ => cast(array, &DataType::Int64)?.as_primitive::<Int64Type>().values().to_vec(),
+                },
+            };
+            let max = *max;
+            for i in mask.set_indices() {
+                let e = index[i] as usize;
+                let v = values[i];
+                if !seen[e] || (max && v > best[e]) || (!max && v < best[e]) {
+                    best[e] = v;
+                    seen[e] = true;
+                }
+            }
+        }
+        Acc::ExtremeFloat { values: best, seen, max } => {
+            let values = cast(need_arg()?, &DataType::Float64)?;
+            let values = values.as_primitive::<Float64Type>().values();
+            let max = *max;
+            for i in mask.set_indices() {
+                let e = index[i] as usize;
+                let v = values[i];
+                let better = if max { v.total_cmp(&best[e]).is_gt() } else { v.total_cmp(&best[e]).is_lt() };
+                if !seen[e] || better {
+                    best[e] = v;
+                    seen[e] = true;
+                }
+            }
+        }
+        Acc::Distinct { pairs, strings } => {
+            let array = need_arg()?;
+            match strings {
+                Some(interner) => {
+                    // Dictionary values are interned once per batch; plain strings per row.
+                    if let DataType::Dictionary(_, _) = array.data_type() {
+                        let dictionary = array.as_any_dictionary();
+                        let text = cast(dictionary.values(), &DataType::Utf8)?;
+                        let text = text.as_string::<i32>();
+                        let codes: Vec<u64> =
+                            text.iter().map(|v| interner.code(v.unwrap_or_default())).collect();
+                        let keys = cast(dictionary.keys(), &DataType::UInt32)?;
+                        let keys = keys.as_primitive::<arrow::datatypes::UInt32Type>().values();
+                        for i in mask.set_indices() {
+                            pairs.insert((index[i], codes[keys[i] as usize]));
+                        }
+                    } else {
+                        let text = cast(array, &DataType::Utf8View)?;
+                        let text = text.as_string_view();
+                        for i in mask.set_indices() {
+                            pairs.insert((index[i], interner.code(text.value(i))));
+                        }
+                    }
+                }
+                None => {
+                    let bits = value_bits(array)?;
+                    for i in mask.set_indices() {
+                        pairs.insert((index[i], bits[i]));
+                    }
+                }
+            }
+        }
+        Acc::Share(yes, rows) => {
+            let condition = planned
+                .share
+                .map(|c| &conditions[c])
+                .ok_or_else(|| Error::Internal("share() without a condition".into()))?;
+            for i in mask.set_indices() {
+                let e = index[i] as usize;
+                rows[e] += 1;
+                if condition.value(i) {
+                    yes[e] += 1;
+                }
+            }
+        }
+        Acc::Points(totals) => {
+            let Kind::Points { points, half_life } = planned.kind else {
+                return Err(Error::Internal("points without points".into()));
+            };
+            for i in mask.set_indices() {
+                let value = match half_life {
+                    None => points,
+                    Some(h) => points * (-((as_of - times[i]) as f64) / h).exp2(),
+                };
+                totals[index[i] as usize] += value;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The values of a non-string column as exact 64-bit codes (for distinct counts).
+fn value_bits(array: &ArrayRef) -> Result<Vec<u64>> {
+    Ok(match array.data_type() {
+        DataType::Float64 => array
+            .as_primitive::<Float64Type>()
+            .values()
+            .iter()
+            // One NaN, one zero: distinct counts follow value equality of the total order.
+            .map(|v| if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() })
+            .collect(),
+        DataType::Boolean => array.as_boolean().values().iter().map(u64::from).collect(),
+        DataType::Date32 => {
+            array.as_primitive::<arrow::datatypes::Date32Type>().values().iter().map(|v| *v as u64).collect()
+        }
+        _ => cast(array, &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .values()
+            .iter()
+            .map(|v| *v as u64)
+            .collect(),
+    })
+}
+
+/// Folds `other` (a later worker) into `acc`.
+fn merge(acc: &mut Acc, other: Acc) -> Result<()> {
+    match (acc, other) {
+        (Acc::Count(a), Acc::Count(b)) => a.iter_mut().zip(b).for_each(|(a, b)| *a += b),
+        (Acc::SumInt(a), Acc::SumInt(b)) => {
+            for (a, b) in a.iter_mut().zip(b) {
+                *a = a.checked_add(b).ok_or_else(|| {
+                    Error::bad_input(Location::default(), "a sum is too large for a 64-bit integer", None)
+                })?;
+            }
+        }
+        (Acc::SumFloat(a), Acc::SumFloat(b)) | (Acc::Points(a), Acc::Points(b)) => {
+            a.iter_mut().zip(b).for_each(|(a, b)| *a += b)
+        }
+        (Acc::Avg(sa, ca), Acc::Avg(sb, cb)) => {
+            sa.iter_mut().zip(sb).for_each(|(a, b)| *a += b);
+            ca.iter_mut().zip(cb).for_each(|(a, b)| *a += b);
+        }
+        (Acc::Share(ya, ra), Acc::Share(yb, rb)) => {
+            ya.iter_mut().zip(yb).for_each(|(a, b)| *a += b);
+            ra.iter_mut().zip(rb).for_each(|(a, b)| *a += b);
+        }
+        (Acc::ExtremeInt { values, seen, max }, Acc::ExtremeInt { values: v2, seen: s2, .. }) => {
+            for e in 0..values.len() {
+                if s2[e] && (!seen[e] || (*max && v2[e] > values[e]) || (!*max && v2[e] < values[e])) {
+                    values[e] = v2[e];
+                    seen[e] = true;
+                }
+            }
+        }
+        (Acc::ExtremeFloat { values, seen, max }, Acc::ExtremeFloat { values: v2, seen: s2, .. }) => {
+            for e in 0..values.len() {
+                let better = if *max {
+                    v2[e].total_cmp(&values[e]).is_gt()
+                } else {
+                    v2[e].total_cmp(&values[e]).is_lt()
+                };
+                if s2[e] && (!seen[e] || better) {
+                    values[e] = v2[e];
+                    seen[e] = true;
+                }
+            }
+        }
+        (Acc::Distinct { pairs, strings }, Acc::Distinct { pairs: other_pairs, strings: other_strings }) => {
+            match (strings, other_strings) {
+                (Some(global), Some(local)) => {
+                    let remap: Vec<u64> = local.strings.iter().map(|s| global.code(s)).collect();
+                    pairs.extend(other_pairs.into_iter().map(|(e, code)| (e, remap[code as usize])));
+                }
+                _ => pairs.extend(other_pairs),
+            }
+        }
+        _ => return Err(Error::Internal("merging different aggregates".into())),
+    }
+    Ok(())
+}
+
+/// The finished column of an aggregate.
+fn finish(planned: &Planned, acc: Acc, n: usize, as_of: i64) -> Result<ArrayRef> {
+    let ints = |values: Vec<i64>| -> ArrayRef { Arc::new(Int64Array::from(values)) };
+    Ok(match acc {
+        Acc::Count(counts) => ints(counts.into_iter().map(|c| c as i64).collect()),
+        Acc::SumInt(sums) => ints(sums),
+        Acc::SumFloat(sums) | Acc::Points(sums) => Arc::new(Float64Array::from(sums)),
+        Acc::Avg(sums, counts) => Arc::new(
+            sums.iter().zip(&counts).map(|(s, c)| (*c > 0).then(|| s / *c as f64)).collect::<Float64Array>(),
+        ),
+        Acc::Share(yes, rows) => Arc::new(
+            yes.iter()
+                .zip(&rows)
+                .map(|(y, r)| (*r > 0).then(|| *y as f64 / *r as f64))
+                .collect::<Float64Array>(),
+        ),
+        Acc::ExtremeFloat { values, seen, .. } => {
+            Arc::new(values.iter().zip(&seen).map(|(v, s)| s.then_some(*v)).collect::<Float64Array>())
+        }
+        Acc::ExtremeInt { values, seen, .. } => {
+            let present = values.iter().zip(&seen).map(|(v, s)| s.then_some(*v));
+            match planned.kind {
+                Kind::DaysSinceFirst | Kind::DaysSinceLast => Arc::new(
+                    // Events are strictly before the as-of instant: integer division is the floor.
+                    present.map(|t| t.map(|t| (as_of - t) / MICROS_PER_DAY)).collect::<Int64Array>(),
+                ),
+                _ => match planned.output {
+                    ValueType::Timestamp => {
+                        Arc::new(present.collect::<TimestampMicrosecondArray>().with_timezone(UTC))
+                    }
+                    ValueType::Date => {
+                        Arc::new(present.map(|d| d.map(|d| d as i32)).collect::<arrow::array::Date32Array>())
+                    }
+                    _ => Arc::new(present.collect::<Int64Array>()),
+                },
+            }
+        }
+        Acc::Distinct { pairs, .. } => {
+            let mut counts = vec![0i64; n];
+            for (e, _) in pairs {
+                counts[e as usize] += 1;
+            }
+            ints(counts)
+        }
+    })
+}
+
+/// A Parquet file opened for the scan: its metadata (with string columns typed as dictionaries
+/// or string views), the projection of the needed columns, and the work units.
+struct ParquetScan {
+    metadata: ArrowReaderMetadata,
+    projection: ProjectionMask,
+    /// (row group, first row, rows).
+    units: Vec<(usize, usize, usize)>,
+}
+
+/// Whether a column chunk is entirely dictionary-encoded with a small dictionary: such a
+/// column is read as an Arrow dictionary, so conditions on it cost one check per value.
+fn small_dictionary(column: &parquet::file::metadata::ColumnChunkMetaData) -> bool {
+    let Some(dictionary_offset) = column.dictionary_page_offset() else { return false };
+    let dictionary_bytes = column.data_page_offset() - dictionary_offset;
+    let all_dictionary = match column.page_encoding_stats() {
+        Some(stats) => stats.iter().all(|s| {
+            s.page_type != PageType::DATA_PAGE && s.page_type != PageType::DATA_PAGE_V2
+                || matches!(s.encoding, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY)
+        }),
+        None => {
+            column.encodings().any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY))
+        }
+    };
+    all_dictionary && (0..256 * 1024).contains(&dictionary_bytes)
+}
+
+/// A Parquet file that cannot be read is the user's to fix.
+fn parquet_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+    move |e| {
+        Error::bad_input(
+            Location { file: path.display().to_string(), line: None, column: None },
+            format!("cannot read Parquet: {e}"),
+            Some("the file is damaged or not Parquet; export it again".into()),
+        )
+    }
+}
+
+fn open_parquet(path: &Path, needed: &[String], threads: usize) -> Result<ParquetScan> {
+    let io = |source| Error::Io { path: path.display().to_string(), source };
+    let file = File::open(path).map_err(io)?;
+    let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(parquet_error(path))?;
+    let parquet_schema = plain.metadata().file_metadata().schema_descr_ptr();
+    // String columns: dictionaries when small and dictionary-encoded, else string views.
+    let fields: Vec<Field> = plain
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let stringy =
+                matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+            if !stringy || !needed.iter().any(|n| n == field.name()) || i >= parquet_schema.num_columns() {
+                return field.as_ref().clone();
+            }
+            let dictionary =
+                plain.metadata().row_groups().first().is_some_and(|rg| small_dictionary(rg.column(i)));
+            let ty = if dictionary {
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+            } else {
+                DataType::Utf8View
+            };
+            field.as_ref().clone().with_data_type(ty)
+        })
+        .collect();
+    let hinted: SchemaRef = Arc::new(Schema::new_with_metadata(fields, plain.schema().metadata().clone()));
+    // A file whose layout the hints do not fit (nested columns) is read with its own types.
+    let metadata =
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::new().with_schema(hinted)).unwrap_or(plain);
+    let leaves: Vec<usize> = (0..parquet_schema.num_columns())
+        .filter(|&i| {
+            let path = parquet_schema.column(i).path().parts().first().cloned().unwrap_or_default();
+            needed.contains(&path)
+        })
+        .collect();
+    let projection = ProjectionMask::leaves(&parquet_schema, leaves);
+    // Work units: row groups, and slices of them when there are fewer groups than threads.
+    let groups = metadata.metadata().row_groups();
+    let slices = if groups.len() >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups.len().max(1)) };
+    let mut units = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        let rows = group.num_rows().max(0) as usize;
+        let size = rows.div_ceil(slices).max(1);
+        let mut start = 0;
+        while start < rows {
+            let len = size.min(rows - start);
+            units.push((g, start, len));
+            start += len;
+        }
+    }
+    Ok(ParquetScan { metadata, projection, units })
+}
+
+/// The columns of a batch cast to what the scan expects: canonical types, except that strings
+/// may stay dictionaries or views.
+fn canonical(batch: RecordBatch, schema: &TableSchema) -> Result<RecordBatch> {
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let target = schema.get(field.name()).map(arrow_type);
+        let keep = match (&target, column.data_type()) {
+            (None, _) => true,
+            (Some(DataType::Utf8), DataType::Utf8 | DataType::Utf8View | DataType::Dictionary(_, _)) => true,
+            (Some(t), have) => t == have,
+        };
+        let column = match (keep, &target) {
+            (false, Some(t)) => cast(column, t)?,
+            _ => column.clone(),
+        };
+        fields.push(Field::new(field.name(), column.data_type().clone(), true));
+        columns.push(column);
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+/// Runs the scan.
+pub(crate) fn scan(
+    source: &Source<'_>,
+    keys: &KeyMap,
+    spec: &ScanSpec<'_>,
+    needed: &[String],
+) -> Result<ScanResult> {
+    let plan = plan(spec)?;
+    let threads = spec.threads.max(1);
+    let workers: Vec<Result<Worker<'_, '_>>> = match source {
+        Source::Batches(batches) => std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let plan = &plan;
+                    scope.spawn(move || {
+                        let mut worker = Worker::new(spec, plan, keys);
+                        for batch in batches.iter().skip(t).step_by(threads) {
+                            worker.process(batch)?;
+                        }
+                        Ok(worker)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a scan thread panicked".into()))))
+                .collect()
+        }),
+        Source::Parquet { path, schema } => {
+            let file = open_parquet(path, needed, threads)?;
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let (plan, file) = (&plan, &file);
+                        scope.spawn(move || {
+                            let mut worker = Worker::new(spec, plan, keys);
+                            for &(group, start, rows) in file.units.iter().skip(t).step_by(threads) {
+                                let input = File::open(path).map_err(|source| Error::Io {
+                                    path: path.display().to_string(),
+                                    source,
+                                })?;
+                                let selection = RowSelection::from(vec![
+                                    RowSelector::skip(start),
+                                    RowSelector::select(rows),
+                                ]);
+                                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                                    input,
+                                    file.metadata.clone(),
+                                )
+                                .with_projection(file.projection.clone())
+                                .with_row_groups(vec![group])
+                                .with_row_selection(selection)
+                                .with_batch_size(32 * 1024)
+                                .build()
+                                .map_err(parquet_error(path))?;
+                                for batch in reader {
+                                    let batch = batch.map_err(|e| parquet_error(path)(e.into()))?;
+                                    worker.process(&canonical(batch, schema)?)?;
+                                }
+                            }
+                            Ok(worker)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| Err(Error::Internal("a scan thread panicked".into())))
+                    })
+                    .collect()
+            })
+        }
+    };
+    let mut workers = workers.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
+    let first = workers.next().ok_or_else(|| Error::Internal("a scan without workers".into()))?;
+    let mut counts = first.counts;
+    let mut before = first.before;
+    let mut accs = first.accs;
+    for worker in workers {
+        counts.read += worker.counts.read;
+        counts.used += worker.counts.used;
+        counts.ignored_after_as_of += worker.counts.ignored_after_as_of;
+        counts.ignored_no_time += worker.counts.ignored_no_time;
+        before += worker.before;
+        for (acc, other) in accs.iter_mut().zip(worker.accs) {
+            merge(acc, other)?;
+        }
+    }
+    counts.ignored_unknown_entity = before - counts.used;
+    let columns = plan
+        .aggregates
+        .iter()
+        .zip(accs)
+        .map(|(planned, acc)| finish(planned, acc, spec.entities, spec.as_of))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ScanResult { columns, counts })
+}
+
+/// A map from the text of keys in an array to their row index.
+pub(crate) fn key_map(keys: &ArrayRef) -> Result<KeyMap> {
+    let text = cast(keys, &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    Ok(KeyMap::new(text.iter().enumerate().filter_map(|(i, k)| k.map(|k| (k, i as u32)))))
+}
+
+/// A map from the keys of `owners` (events belong to them) to the index, among `targets`, of
+/// each owner's parent (through `owner_parent`, the owner's column holding the parent key).
+pub(crate) fn key_map_through(
+    owner_keys: &ArrayRef,
+    owner_parent: &ArrayRef,
+    targets: &KeyMap,
+) -> Result<KeyMap> {
+    let owners = cast(owner_keys, &DataType::Utf8)?;
+    let parents = cast(owner_parent, &DataType::Utf8)?;
+    let (owners, parents): (&StringArray, &StringArray) =
+        (owners.as_string::<i32>(), parents.as_string::<i32>());
+    let pairs: Vec<(&str, u32)> = owners
+        .iter()
+        .zip(parents.iter())
+        .filter_map(|(owner, parent)| Some((owner?, targets.get(parent?))))
+        .filter(|(_, index)| *index != UNKNOWN)
+        .collect();
+    Ok(KeyMap::new(pairs.into_iter()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringViewArray;
+
+    #[test]
+    fn key_map_finds_short_and_long_keys_from_text_and_views() {
+        let keys = ["A1", "exactly12byt", "thirteen_byte", "", "é€"];
+        let map = KeyMap::new(keys.iter().enumerate().map(|(i, k)| (*k, i as u32)));
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(map.get(key), i as u32, "{key}");
+        }
+        assert_eq!(map.get("A2"), UNKNOWN);
+        assert_eq!(map.get("thirteen_bytf"), UNKNOWN);
+        let views = StringViewArray::from(vec!["exactly12byt", "A1", "nope", "thirteen_byte", "", "é€"]);
+        let found: Vec<u32> = (0..views.len()).map(|i| map.get_view(&views, i)).collect();
+        assert_eq!(found, [1, 0, UNKNOWN, 2, 3, 4]);
+    }
+}
