@@ -316,6 +316,7 @@ pub(crate) fn evaluate_validated(
         segments: v.segments.clone(),
         as_of: as_of.instant,
         threads,
+        extensions: Vec::new(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)

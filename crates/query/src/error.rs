@@ -54,6 +54,9 @@ pub enum Error {
     /// Arrow failed while building or converting data.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A model column extension failed (its error says why).
+    #[error("{0}")]
+    Extension(crate::evaluate::ExtensionError),
     /// A broken invariant: a bug in segmenta.
     #[error("internal error: {0}")]
     Internal(String),

@@ -133,7 +133,48 @@ pub enum Aggregate {
     Trait(TypedTrait),
     /// Points per matching event (a line of an engagement score).
     Points(PointsSpec),
+    /// A fact about the UTC calendar days with a matching event (CLV summaries).
+    Days(DaysSpec),
 }
+
+/// Facts about purchase days: the UTC calendar days on which an entity has an event matching
+/// `condition` (before the as-of instant), for the CLV summary of Fader, Hardie & Lee.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaysSpec {
+    /// What makes an event a purchase.
+    pub condition: Option<TypedExpr>,
+    /// The amount column (for [`DayPart::Total`] and [`DayPart::FirstDayTotal`]); NULL amounts
+    /// count as 0.
+    pub amount: Option<segmenta_rules::ast::ColumnInfo>,
+    /// Which fact.
+    pub part: DayPart,
+}
+
+/// One fact about purchase days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayPart {
+    /// The number of distinct days (int, 0 without purchases).
+    Distinct,
+    /// The first day, as days since 1970-01-01 (int, NULL without purchases).
+    First,
+    /// The last day (int, NULL without purchases).
+    Last,
+    /// The total amount (float, 0 without purchases).
+    Total,
+    /// The total amount on the first day (float, NULL without purchases).
+    FirstDayTotal,
+}
+
+/// Columns computed from the entity table after the traits and RFM (stage 2) by code outside
+/// this crate: predictive models. Implementations live in segmenta-engine.
+pub trait TableExtension: std::fmt::Debug + Send + Sync {
+    /// The columns to add, each aligned with the rows of `table` (which holds
+    /// `__segmenta_entity_id`, the attributes, the traits, internal aggregates and RFM values).
+    fn columns(&self, table: &RecordBatch) -> std::result::Result<Vec<(String, ArrayRef)>, ExtensionError>;
+}
+
+/// The error of a [`TableExtension`], passed through to the caller.
+pub type ExtensionError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A per-entity aggregate and where it goes.
 #[derive(Debug, Clone)]
@@ -239,6 +280,8 @@ pub struct EvalRequest {
     pub as_of: i64,
     /// Worker threads (DataFusion target partitions).
     pub threads: usize,
+    /// Model columns added after the traits and RFM, before scores, schemes and segments.
+    pub extensions: Vec<Arc<dyn TableExtension>>,
 }
 
 impl EvalRequest {
@@ -334,6 +377,12 @@ fn aggregate_columns(aggregate: &Aggregate, out: &mut Vec<String>) {
                 out.extend(condition.references().0);
             }
         }
+        Aggregate::Days(d) => {
+            if let Some(condition) = &d.condition {
+                out.extend(condition.references().0);
+            }
+            out.extend(d.amount.iter().map(|a| a.column.clone()));
+        }
     }
 }
 
@@ -341,6 +390,7 @@ fn lower_aggregate(aggregate: &Aggregate, rows: &EventColumns, as_of: i64) -> Re
     match aggregate {
         Aggregate::Trait(t) => lower_trait(t, rows, as_of),
         Aggregate::Points(p) => lower_points(p, rows, as_of),
+        Aggregate::Days(_) => Err(Error::Internal("purchase days outside the event scan".into())),
     }
 }
 
@@ -804,6 +854,13 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     let mut added = Vec::new();
     if let Some(rfm) = &request.rfm {
         added.extend(rfm_columns(&table, rfm)?);
+    }
+    if !added.is_empty() {
+        table = add_columns(&table, std::mem::take(&mut added))?;
+    }
+    for extension in &request.extensions {
+        let columns = extension.columns(&table).map_err(Error::Extension)?;
+        table = add_columns(&table, columns)?;
     }
     let ids = column(&table, ID)?.as_string::<i32>().clone();
     let mut static_lists = Vec::new();

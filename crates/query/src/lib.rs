@@ -12,8 +12,8 @@ mod scan;
 mod vector;
 
 pub use evaluate::{
-    Aggregate, Derived, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput, EventsRequest,
-    ParentLink, RfmColumns, StaticListReport, Table, TraitSource, TraitSpec, count_members, evaluate,
-    segment_flag,
+    Aggregate, DayPart, DaysSpec, Derived, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput,
+    EventsRequest, ExtensionError, ParentLink, RfmColumns, StaticListReport, Table, TableExtension,
+    TraitSource, TraitSpec, count_members, evaluate, segment_flag,
 };
 pub use lower::PointsSpec;

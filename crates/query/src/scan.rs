@@ -38,7 +38,7 @@ use parquet::basic::{Encoding, PageType};
 use segmenta_core::{MICROS_PER_DAY, ValueType};
 use segmenta_rules::ast::{AggFunc, TypedExpr};
 
-use crate::evaluate::{Aggregate, EventCounts};
+use crate::evaluate::{Aggregate, DayPart, EventCounts};
 use crate::ingest::{TableSchema, arrow_type};
 use crate::lower::UTC;
 use crate::vector::{Columns, evaluate};
@@ -156,6 +156,7 @@ enum Kind {
     DaysSinceLast,
     Share,
     Points { points: f64, half_life: Option<f64> },
+    Days(DayPart),
 }
 
 /// One aggregate, planned: which window and conditions it needs (indexes into the plan's
@@ -169,6 +170,8 @@ struct Planned {
     arg: Option<String>,
     arg_type: ValueType,
     output: ValueType,
+    /// The amount column of purchase-day totals (read with its NULLs).
+    amount: Option<String>,
 }
 
 /// The distinct windows and conditions of all aggregates, each evaluated once per batch.
@@ -230,8 +233,24 @@ fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
                     arg: t.arg.as_ref().map(|a| a.column.clone()),
                     arg_type: t.arg.as_ref().map_or(ValueType::Int, |a| a.ty),
                     output: t.output,
+                    amount: None,
                 }
             }
+            Aggregate::Days(d) => Planned {
+                kind: Kind::Days(d.part),
+                window: window_index(i64::MIN),
+                filter: d.condition.as_ref().map(&mut condition_index),
+                share: None,
+                // The amount is read without masking NULLs out: a purchase without an amount
+                // still makes a purchase day.
+                arg: None,
+                arg_type: d.amount.as_ref().map_or(ValueType::Float, |a| a.ty),
+                output: match d.part {
+                    DayPart::Distinct | DayPart::First | DayPart::Last => ValueType::Int,
+                    DayPart::Total | DayPart::FirstDayTotal => ValueType::Float,
+                },
+                amount: d.amount.as_ref().map(|a| a.column.clone()),
+            },
             Aggregate::Points(p) => {
                 let start = p.within.map_or(i64::MIN, |w| spec.as_of.saturating_sub(w.micros()));
                 Planned {
@@ -245,6 +264,7 @@ fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
                     arg: None,
                     arg_type: ValueType::Float,
                     output: ValueType::Float,
+                    amount: None,
                 }
             }
         };
@@ -278,6 +298,12 @@ enum Acc {
     },
     Share(Vec<u64>, Vec<u64>),
     Points(Vec<f64>),
+    /// The first purchase day and the amount spent on it.
+    FirstDay {
+        day: Vec<i64>,
+        total: Vec<f64>,
+        seen: Vec<bool>,
+    },
 }
 
 /// Strings to small codes, per worker; merged by string.
@@ -318,6 +344,13 @@ fn new_acc(planned: &Planned, n: usize) -> Acc {
         },
         Kind::Share => Acc::Share(vec![0; n], vec![0; n]),
         Kind::Points { .. } => Acc::Points(vec![0.0; n]),
+        Kind::Days(DayPart::Distinct) => Acc::Distinct { pairs: HashSet::new(), strings: None },
+        Kind::Days(DayPart::First) => extreme_int(false),
+        Kind::Days(DayPart::Last) => extreme_int(true),
+        Kind::Days(DayPart::Total) => Acc::SumFloat(vec![0.0; n]),
+        Kind::Days(DayPart::FirstDayTotal) => {
+            Acc::FirstDay { day: vec![0; n], total: vec![0.0; n], seen: vec![false; n] }
+        }
     }
 }
 
@@ -463,25 +496,48 @@ impl<'a, 'p> Worker<'a, 'p> {
                 }
                 None => None,
             };
-            accumulate(planned, acc, &mask, &index, arg, times, self.spec.as_of, &conditions)?;
+            let amount = match &planned.amount {
+                Some(name) => Some(column(name)?),
+                None => None,
+            };
+            let input =
+                Input { index: &index, arg, amount, times, as_of: self.spec.as_of, conditions: &conditions };
+            accumulate(planned, acc, &mask, &input)?;
         }
         Ok(())
     }
 }
 
-/// Adds the rows of `mask` to one aggregate.
-#[allow(clippy::too_many_arguments)]
-fn accumulate(
-    planned: &Planned,
-    acc: &mut Acc,
-    mask: &BooleanBuffer,
-    index: &[u32],
-    arg: Option<&ArrayRef>,
-    times: &[i64],
+/// What a batch offers an aggregate.
+struct Input<'b> {
+    /// Entity index per row.
+    index: &'b [u32],
+    /// The argument column.
+    arg: Option<&'b ArrayRef>,
+    /// The amount column of purchase days.
+    amount: Option<&'b ArrayRef>,
+    /// Event times.
+    times: &'b [i64],
     as_of: i64,
-    conditions: &[BooleanBuffer],
-) -> Result<()> {
+    /// TRUE rows of each condition of the plan.
+    conditions: &'b [BooleanBuffer],
+}
+
+/// Amounts as floats, NULL as 0 (purchase-day totals); all zeros without an amount column.
+fn amounts(amount: Option<&ArrayRef>, n: usize) -> Result<Vec<f64>> {
+    let Some(array) = amount else { return Ok(vec![0.0; n]) };
+    let values = cast(array, &DataType::Float64)?;
+    let values = values.as_primitive::<Float64Type>();
+    Ok((0..n).map(|i| if values.is_null(i) { 0.0 } else { values.value(i) }).collect())
+}
+
+/// Adds the rows of `mask` to one aggregate.
+fn accumulate(planned: &Planned, acc: &mut Acc, mask: &BooleanBuffer, input: &Input<'_>) -> Result<()> {
+    let Input { index, arg, times, as_of, conditions, .. } = *input;
     let need_arg = || arg.ok_or_else(|| Error::Internal("an aggregate lost its argument".into()));
+    if let Kind::Days(part) = planned.kind {
+        return accumulate_days(part, acc, mask, input);
+    }
     match acc {
         Acc::Count(counts) => {
             for i in mask.set_indices() {
@@ -515,19 +571,26 @@ fn accumulate(
             }
         }
         Acc::ExtremeInt { values: best, seen, max } => {
-            let values: Vec<i64> = match arg {
-                None => times.to_vec(),
+            let owned: Vec<i64>;
+            let values: &[i64] = match arg {
+                None => times,
                 Some(array) => match array.data_type() {
-                    DataType::Date32 => array
-                        .as_primitive::<arrow::datatypes::Date32Type>()
-                        .values()
-                        .iter()
-                        .map(|d| i64::from(*d))
-                        .collect(),
-                    DataType::Timestamp(_, _) => {
-                        array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().values().to_vec()
+                    DataType::Date32 => {
+                        owned = array
+                            .as_primitive::<arrow::datatypes::Date32Type>()
+                            .values()
+                            .iter()
+                            .map(|d| i64::from(*d))
+                            .collect();
+                        &owned
                     }
-                    _ => cast(array, &DataType::Int64)?.as_primitive::<Int64Type>().values().to_vec(),
+                    DataType::Timestamp(_, _) => {
+                        array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().values()
+                    }
+                    _ => {
+                        owned = cast(array, &DataType::Int64)?.as_primitive::<Int64Type>().values().to_vec();
+                        &owned
+                    }
                 },
             };
             let max = *max;
@@ -599,6 +662,9 @@ fn accumulate(
                 }
             }
         }
+        Acc::FirstDay { .. } => {
+            return Err(Error::Internal("a first-day total outside purchase days".into()));
+        }
         Acc::Points(totals) => {
             let Kind::Points { points, half_life } = planned.kind else {
                 return Err(Error::Internal("points without points".into()));
@@ -611,6 +677,49 @@ fn accumulate(
                 totals[index[i] as usize] += value;
             }
         }
+    }
+    Ok(())
+}
+
+fn accumulate_days(part: DayPart, acc: &mut Acc, mask: &BooleanBuffer, input: &Input<'_>) -> Result<()> {
+    let Input { index, times, .. } = *input;
+    let day = |i: usize| times[i].div_euclid(MICROS_PER_DAY);
+    match (part, acc) {
+        (DayPart::Distinct, Acc::Distinct { pairs, .. }) => {
+            for i in mask.set_indices() {
+                pairs.insert((index[i], day(i) as u64));
+            }
+        }
+        (DayPart::First | DayPart::Last, Acc::ExtremeInt { values, seen, max }) => {
+            let max = *max;
+            for i in mask.set_indices() {
+                let (e, d) = (index[i] as usize, day(i));
+                if !seen[e] || (max && d > values[e]) || (!max && d < values[e]) {
+                    values[e] = d;
+                    seen[e] = true;
+                }
+            }
+        }
+        (DayPart::Total, Acc::SumFloat(sums)) => {
+            let amounts = amounts(input.amount, times.len())?;
+            for i in mask.set_indices() {
+                sums[index[i] as usize] += amounts[i];
+            }
+        }
+        (DayPart::FirstDayTotal, Acc::FirstDay { day: first, total, seen }) => {
+            let amounts = amounts(input.amount, times.len())?;
+            for i in mask.set_indices() {
+                let (e, d) = (index[i] as usize, day(i));
+                if !seen[e] || d < first[e] {
+                    first[e] = d;
+                    total[e] = amounts[i];
+                    seen[e] = true;
+                } else if d == first[e] {
+                    total[e] += amounts[i];
+                }
+            }
+        }
+        _ => return Err(Error::Internal("purchase days with the wrong accumulator".into())),
     }
     Ok(())
 }
@@ -690,6 +799,20 @@ fn merge(acc: &mut Acc, other: Acc) -> Result<()> {
                 _ => pairs.extend(other_pairs),
             }
         }
+        (Acc::FirstDay { day, total, seen }, Acc::FirstDay { day: d2, total: t2, seen: s2 }) => {
+            for e in 0..day.len() {
+                if !s2[e] {
+                    continue;
+                }
+                if !seen[e] || d2[e] < day[e] {
+                    day[e] = d2[e];
+                    total[e] = t2[e];
+                    seen[e] = true;
+                } else if d2[e] == day[e] {
+                    total[e] += t2[e];
+                }
+            }
+        }
         _ => return Err(Error::Internal("merging different aggregates".into())),
     }
     Ok(())
@@ -731,6 +854,9 @@ fn finish(planned: &Planned, acc: Acc, n: usize, as_of: i64) -> Result<ArrayRef>
                     _ => Arc::new(present.collect::<Int64Array>()),
                 },
             }
+        }
+        Acc::FirstDay { total, seen, .. } => {
+            Arc::new(total.iter().zip(&seen).map(|(t, s)| s.then_some(*t)).collect::<Float64Array>())
         }
         Acc::Distinct { pairs, .. } => {
             let mut counts = vec![0i64; n];
@@ -984,7 +1110,83 @@ pub(crate) fn key_map_through(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluate::DaysSpec;
     use arrow::array::StringViewArray;
+    use segmenta_rules::ast::{ColumnInfo, ColumnSource};
+
+    #[test]
+    fn purchase_days_summarise_by_utc_day() {
+        const DAY: i64 = MICROS_PER_DAY;
+        // Entity 0: two purchases on day 10 (3 + 4), one on day 12 (5), one on day 12 again (1);
+        // entity 1: none; entity 2: one on day 11 with a NULL amount; unknown key: ignored.
+        let rows: Vec<(&str, i64, Option<f64>)> = vec![
+            ("a", 10 * DAY + 5, Some(3.0)),
+            ("a", 10 * DAY + DAY - 1, Some(4.0)),
+            ("a", 12 * DAY, Some(5.0)),
+            ("c", 11 * DAY + 7, None),
+            ("zz", 11 * DAY, Some(100.0)),
+            ("a", 12 * DAY + 9, Some(1.0)),
+            ("a", 20 * DAY, Some(50.0)), // at the as-of instant: not counted
+        ];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new(
+                "ts",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some(UTC.into())),
+                true,
+            ),
+            Field::new("amount", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(
+                    TimestampMicrosecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+                        .with_timezone(UTC),
+                ),
+                Arc::new(Float64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ],
+        )
+        .expect("a batch");
+        let amount =
+            ColumnInfo { column: "amount".into(), ty: ValueType::Float, source: ColumnSource::EventColumn };
+        let parts =
+            [DayPart::Distinct, DayPart::First, DayPart::Last, DayPart::Total, DayPart::FirstDayTotal];
+        let aggregates: Vec<Aggregate> = parts
+            .iter()
+            .map(|part| {
+                Aggregate::Days(DaysSpec { condition: None, amount: Some(amount.clone()), part: *part })
+            })
+            .collect();
+        let keys = KeyMap::new(["a", "b", "c"].iter().enumerate().map(|(i, k)| (*k, i as u32)));
+        let batches = vec![batch.slice(0, 3), batch.slice(3, 4)];
+        for threads in [1, 2] {
+            let spec = ScanSpec {
+                key: "k",
+                time: "ts",
+                aggregates: aggregates.iter().collect(),
+                as_of: 20 * DAY,
+                entities: 3,
+                threads,
+            };
+            let result = scan(&Source::Batches(&batches), &keys, &spec, &[]).expect("scans");
+            let ints = |c: usize| -> Vec<Option<i64>> {
+                result.columns[c].as_primitive::<Int64Type>().iter().collect()
+            };
+            let floats = |c: usize| -> Vec<Option<f64>> {
+                result.columns[c].as_primitive::<Float64Type>().iter().collect()
+            };
+            assert_eq!(ints(0), [Some(2), Some(0), Some(1)]);
+            assert_eq!(ints(1), [Some(10), None, Some(11)]);
+            assert_eq!(ints(2), [Some(12), None, Some(11)]);
+            assert_eq!(floats(3), [Some(13.0), Some(0.0), Some(0.0)]);
+            assert_eq!(floats(4), [Some(7.0), None, Some(0.0)]);
+            assert_eq!(result.counts.read, 7);
+            assert_eq!((result.counts.used, result.counts.ignored_unknown_entity), (5, 1));
+            assert_eq!(result.counts.ignored_after_as_of, 1);
+        }
+    }
 
     #[test]
     fn key_map_finds_short_and_long_keys_from_text_and_views() {
