@@ -224,7 +224,7 @@ def trait_text(t):
     return text
 
 
-def project_toml(data_dir):
+def project_toml(data_dir, with_rules=True):
     lines = [
         "[project]", 'name = "bench"', 'entity = "account"', f'as_of = "{AS_OF_DATE.isoformat()}"', "",
         "[entities.account]", f"source = {json.dumps(os.path.join(data_dir, 'accounts.parquet'))}",
@@ -233,7 +233,7 @@ def project_toml(data_dir):
         'entity_key = "account_id"', 'time = "ts"', 'type = "event_type"', "", "[traits]",
     ]
     lines += [f"{t[0]} = {json.dumps(trait_text(t))}" for t in TRAITS]
-    for name, expr in RULES:
+    for name, expr in RULES if with_rules else []:
         rule = render_seg(expr, FixedKeywords(), random.Random(0))
         lines += ["", f"[segments.{name}]", f"rule = {json.dumps(rule)}"]
     return "\n".join(lines) + "\n"
@@ -420,6 +420,16 @@ def bench_size(args, accounts):
         only_seg, only_duck = sorted(seg_m - duck_m), sorted(duck_m - seg_m)
         result["only_segmenta"] = only_seg[:10]
         result["only_duckdb"] = only_duck[:10]
+    # What the 50 rules cost: the same run without them.
+    if not args.smoke:
+        bare = os.path.join(args.workdir, f"case-{accounts}-traits-only")
+        os.makedirs(bare, exist_ok=True)
+        with open(os.path.join(bare, "segmenta.toml"), "w") as fh:
+            fh.write(project_toml(os.path.abspath(data_dir), with_rules=False))
+        bare_cmd = [args.segmenta, "run", "--project", bare, "--output", os.path.join(bare, "out"),
+                    "--threads", str(args.threads)]
+        timed(bare_cmd)
+        result["traits_only_median_s"] = statistics.median(timed(bare_cmd)[0] for _ in range(runs))
     # The size preview a segment builder needs while typing.
     preview = [args.segmenta, "preview", "--project", case, "logins_30d >= 5 and region = 'EMEA' and arr > 1000"]
     probe = subprocess.run(preview, capture_output=True, text=True)
@@ -455,6 +465,8 @@ def main() -> int:
                 f"duckdb {r['duckdb']['median_s']:.3f} s ({r['duckdb']['peak_rss_mib']:.0f} MiB)  "
                 f"ratio {r['ratio']:.2f}  memberships {r['memberships']} {'agree' if r['agree'] else 'DISAGREE'}"
             )
+            if "traits_only_median_s" in r:
+                line += f"  traits only {r['traits_only_median_s']:.3f} s"
             if "preview_median_s" in r:
                 line += f"  preview {r['preview_median_s'] * 1000:.0f} ms"
             print(line, flush=True)

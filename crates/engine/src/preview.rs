@@ -42,15 +42,8 @@ pub fn preview(project: &Project, rule: &str, sample: usize) -> Result<Preview> 
     let store = Store::new(project.store_dir());
     let latest = store.latest()?;
     let summary = segmenta_store::read_summary(&latest)?;
-    let (mut columns, segments) = typed.references();
-    columns.push(segmenta_query::evaluate::ENTITY_ID.to_string());
-    columns.extend(segments.iter().map(|s| segmenta_query::segment_flag(s)));
-    let table = segmenta_store::read_parquet_columns(&latest.join(files::TABLE), &columns)?;
-    let entities = table.num_rows() as u64;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|source| Error::Io { path: "<tokio runtime>".into(), source })?;
-    let (size, sample) = runtime.block_on(segmenta_query::count_members(table, &typed, sample))?;
+    let counted = segmenta_query::preview_file(&latest.join(files::TABLE), &typed, sample)?;
+    let (size, entities, sample) = (counted.size, counted.entities, counted.sample);
     Ok(Preview {
         size,
         entities,

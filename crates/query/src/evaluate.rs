@@ -952,23 +952,6 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     })
 }
 
-/// Counts the entities of an evaluation table (see [`EvalOutput::table`]) for which `rule` is
-/// TRUE, and returns up to `sample` of their ids (in `entity_id` order).
-pub async fn count_members(
-    table: RecordBatch,
-    rule: &TypedExpr,
-    sample: usize,
-) -> Result<(u64, Vec<String>)> {
-    let ctx = session(1);
-    let names: HashSet<String> = table.schema().fields().iter().map(|f| f.name().clone()).collect();
-    let lookup = |segment: &str| Some(segment_flag(segment)).filter(|c| names.contains(c));
-    let frame = batch_frame(&ctx, table)?.filter(membership(rule, &lookup)?)?;
-    let members = collect_one(frame.select(vec![col(ENTITY_ID)])?).await?;
-    let ids = members.column(0).as_string::<i32>();
-    let sample = ids.iter().take(sample).flatten().map(str::to_string).collect();
-    Ok((members.num_rows() as u64, sample))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

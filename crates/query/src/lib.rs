@@ -8,12 +8,14 @@ pub mod ingest;
 pub use error::{Error, Location, Result};
 pub mod evaluate;
 pub mod lower;
+mod preview;
 mod scan;
 mod vector;
 
 pub use evaluate::{
     Aggregate, DayPart, DaysSpec, Derived, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput,
     EventsRequest, ExtensionError, ParentLink, RfmColumns, StaticListReport, Table, TableExtension,
-    TraitSource, TraitSpec, count_members, evaluate, segment_flag,
+    TraitSource, TraitSpec, evaluate, segment_flag,
 };
 pub use lower::PointsSpec;
+pub use preview::{PreviewCount, preview_file};

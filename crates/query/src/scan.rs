@@ -355,7 +355,7 @@ fn new_acc(planned: &Planned, n: usize) -> Acc {
 }
 
 /// The TRUE rows of a three-valued result.
-fn true_bits(result: &BooleanArray) -> BooleanBuffer {
+pub(crate) fn true_bits(result: &BooleanArray) -> BooleanBuffer {
     match result.nulls() {
         Some(nulls) => result.values() & nulls.inner(),
         None => result.values().clone(),
@@ -870,9 +870,9 @@ fn finish(planned: &Planned, acc: Acc, n: usize, as_of: i64) -> Result<ArrayRef>
 
 /// A Parquet file opened for the scan: its metadata (with string columns typed as dictionaries
 /// or string views), the projection of the needed columns, and the work units.
-struct ParquetScan {
-    metadata: ArrowReaderMetadata,
-    projection: ProjectionMask,
+pub(crate) struct ParquetScan {
+    pub(crate) metadata: ArrowReaderMetadata,
+    pub(crate) projection: ProjectionMask,
     /// (row group, first row, rows).
     units: Vec<(usize, usize, usize)>,
 }
@@ -895,7 +895,7 @@ fn small_dictionary(column: &parquet::file::metadata::ColumnChunkMetaData) -> bo
 }
 
 /// A Parquet file that cannot be read is the user's to fix.
-fn parquet_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+pub(crate) fn parquet_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
     move |e| {
         Error::bad_input(
             Location { file: path.display().to_string(), line: None, column: None },
@@ -905,7 +905,7 @@ fn parquet_error(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Error
     }
 }
 
-fn open_parquet(path: &Path, needed: &[String], threads: usize) -> Result<ParquetScan> {
+pub(crate) fn open_parquet(path: &Path, needed: &[String], threads: usize) -> Result<ParquetScan> {
     let io = |source| Error::Io { path: path.display().to_string(), source };
     let file = File::open(path).map_err(io)?;
     let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(parquet_error(path))?;

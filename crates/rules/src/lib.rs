@@ -62,7 +62,7 @@ mod resolve;
 
 pub use deps::{name_references, order_segments, segment_references};
 pub use diagnostic::Diagnostic;
-pub use parser::{MAX_DEPTH, parse_rule, parse_trait};
+pub use parser::{MAX_DEPTH, needs_backquotes, parse_rule, parse_trait};
 pub use resolve::{resolve_rule, resolve_trait};
 
 /// Names and types of what a rule may reference.

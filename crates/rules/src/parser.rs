@@ -36,8 +36,10 @@ pub(crate) const RESERVED: [&str; 15] = [
     "within",
 ];
 
-/// True when `name` must be backquoted to be read back as the same name.
-pub(crate) fn needs_backquotes(name: &str) -> bool {
+/// True when `name` must be backquoted to be read back as the same name: it is not
+/// `[A-Za-z_][A-Za-z0-9_]*`, or it is a reserved word, `date`, `timestamp` or `parent`
+/// (case-insensitive). Code that writes rules (segment discovery) quotes names with it.
+pub fn needs_backquotes(name: &str) -> bool {
     let mut chars = name.chars();
     let plain = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');

@@ -101,34 +101,8 @@ pub struct RuleQuality {
     pub recall: f64,
 }
 
-/// True when `name` must be backquoted in a rule: not `[A-Za-z_][A-Za-z0-9_]*`, or a reserved
-/// word of the rule language (case-insensitive), or `date`, `timestamp` or `parent`.
-pub fn needs_backquotes(name: &str) -> bool {
-    const RESERVED: [&str; 18] = [
-        "and",
-        "or",
-        "not",
-        "in",
-        "between",
-        "is",
-        "null",
-        "true",
-        "false",
-        "contains",
-        "starts_with",
-        "ends_with",
-        "in_segment",
-        "where",
-        "within",
-        "date",
-        "timestamp",
-        "parent",
-    ];
-    let mut chars = name.chars();
-    let plain = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    !plain || RESERVED.iter().any(|k| k.eq_ignore_ascii_case(name))
-}
+/// True when `name` must be backquoted in a rule (the rule language's own test).
+pub use segmenta_rules::needs_backquotes;
 
 /// A feature name as a rule references it: plain, backquoted (a backquote inside doubled), or
 /// `parent.name` for a name of that form (a parent attribute).
