@@ -37,7 +37,11 @@ fn with_segment_flags(expr: &TypedExpr) -> TypedExpr {
         TypedExpr::And(a, b) => TypedExpr::And(flags(a), flags(b)),
         TypedExpr::Not(a) => TypedExpr::Not(flags(a)),
         TypedExpr::InSegment(name) => TypedExpr::Truthy(TypedValue::Column {
-            column: ColumnInfo { column: segment_flag(name), ty: ValueType::Bool, source: ColumnSource::Attribute },
+            column: ColumnInfo {
+                column: segment_flag(name),
+                ty: ValueType::Bool,
+                source: ColumnSource::Attribute,
+            },
             ty: ValueType::Bool,
         }),
         leaf => leaf.clone(),
@@ -50,7 +54,8 @@ pub fn preview_file(path: &Path, rule: &TypedExpr, sample: usize) -> Result<Prev
     let (columns, _) = rule.references();
     let file = open_parquet(path, &columns, 1)?;
     let reader = |projection: ProjectionMask, selection: Option<RowSelection>| -> Result<_> {
-        let input = File::open(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let input =
+            File::open(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
         let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(input, file.metadata.clone())
             .with_projection(projection)
             .with_batch_size(64 * 1024);
