@@ -13,6 +13,25 @@ use indicatif::{ProgressBar, ProgressStyle};
 use segmenta_engine::{AsOf, BadRows, Error, ErrorCode, ErrorKind, Progress, Project, RunOptions};
 use serde_json::json;
 
+/// `println!` that ends the process quietly when standard output is closed (`segmenta members x
+/// | head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            stdout_failed(e)
+        }
+    }};
+}
+
+fn stdout_failed(error: std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {error}");
+    std::process::exit(1)
+}
+
 /// segmenta: customer segmentation as code.
 #[derive(Debug, Parser)]
 #[command(name = "segmenta", version, about, long_about = None)]
@@ -141,6 +160,57 @@ centroids are kept in the project's store and matched on the next discovery. See
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Customer lifetime value: fit BG/NBD and Gamma-Gamma on purchase events and predict P(alive),
+    /// expected purchases, expected spend and discounted CLV per entity.
+    #[command(long_about = "Customer lifetime value: fit BG/NBD and Gamma-Gamma (Fader, Hardie & Lee \
+2005) on purchase events as of --as-of, and predict per entity P(alive), expected purchases in the \
+horizon, expected spend per purchase and discounted CLV.
+
+Options override the project's [clv] section (--purchase and --amount are required when it has \
+none). Writes OUT/clv_params.json (the fitted parameters, log-likelihoods, convergence) and \
+OUT/clv.parquet (entity_id and the [clv] traits). The same values are traits of every run of a \
+project with [clv]. See docs/predictive.md.")]
+    Clv {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// Summaries use purchases up to and including this date (or before this RFC 3339
+        /// instant). Default: the project's as_of, else now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// The condition over event columns that makes an event a purchase.
+        #[arg(long)]
+        purchase: Option<String>,
+        /// The numeric event column holding the purchase amount.
+        #[arg(long)]
+        amount: Option<String>,
+        /// The unit the models are fitted in. Default: week.
+        #[arg(long, value_enum)]
+        time_unit: Option<TimeUnitArg>,
+        /// Horizon of the expected purchases: N time units, or a window such as 90d. Default: 90d.
+        #[arg(long)]
+        horizon: Option<String>,
+        /// Months of discounted CLV. Default: 12.
+        #[arg(long)]
+        months: Option<u32>,
+        /// Monthly discount rate of CLV. Default: 0.01.
+        #[arg(long)]
+        discount_rate: Option<f64>,
+        /// Output folder. Default: a new folder in the project store's clv/.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// What to do with rows that do not fit the schema.
+        #[arg(long, value_enum, default_value = "strict")]
+        on_bad_rows: OnBadRows,
+        /// Worker threads. Default: all cores.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Predictive models: `predict churn`.
+    Predict {
+        #[command(subcommand)]
+        command: PredictCommand,
+    },
     /// The size of an ad-hoc rule on the latest run (no events are read).
     Preview {
         /// The rule, in the rule language.
@@ -159,6 +229,57 @@ centroids are kept in the project's store and matched on the next discovery. See
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TimeUnitArg {
+    /// Days.
+    Day,
+    /// Weeks of 7 days.
+    Week,
+}
+
+#[derive(Debug, Subcommand)]
+enum PredictCommand {
+    /// Churn propensity: train on the traits as of a past cutoff, check on a later holdout, score
+    /// every active entity as of now.
+    #[command(long_about = "Churn propensity. With window W and as-of T: a logistic regression is \
+trained on the features as of T-2W of the entities active then (an event before, no churn event \
+before), labelled by whether they churned within W after; it is evaluated (AUC, calibration) on \
+the entities active at T-W against what happened by T; and it scores every entity active at T \
+with its top drivers.
+
+Options override the project's [churn] section (--churned and --features are required when it \
+has none). Writes OUT/churn_model.json (coefficients, cutoffs, AUC, calibration table) and \
+OUT/churn.parquet (entity_id, churn_risk, churn_drivers). Runs of a project with [churn] compute \
+the same churn_risk and churn_drivers traits. See docs/predictive.md.")]
+    Churn {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// Score as of this date (the whole day counts) or RFC 3339 instant. Default: the
+        /// project's as_of, else now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// The condition over event columns of the event that marks a churn.
+        #[arg(long)]
+        churned: Option<String>,
+        /// Features, comma-separated: numeric or boolean attributes and traits.
+        #[arg(long, value_delimiter = ',', num_args = 1..)]
+        features: Option<Vec<String>>,
+        /// "Churned within the next window", and the spacing of the cutoffs. Default: 90d.
+        #[arg(long)]
+        window: Option<String>,
+        /// Output folder. Default: a new folder in the project store's predictions/.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// What to do with rows that do not fit the schema.
+        #[arg(long, value_enum, default_value = "strict")]
+        on_bad_rows: OnBadRows,
+        /// Worker threads. Default: all cores.
+        #[arg(long)]
+        threads: Option<usize>,
     },
 }
 
@@ -234,7 +355,7 @@ enum ListCommand {
 
 fn print_list(report: &segmenta_engine::ListReport, json: bool) {
     if json {
-        println!(
+        out!(
             "{}",
             json!({
                 "name": report.name,
@@ -248,10 +369,10 @@ fn print_list(report: &segmenta_engine::ListReport, json: bool) {
         );
         return;
     }
-    println!("static segment `{}`: {} ids written to {}", report.name, report.written, report.file);
-    println!("  read {} ids, {} repeated", report.read, report.duplicates);
+    out!("static segment `{}`: {} ids written to {}", report.name, report.written, report.file);
+    out!("  read {} ids, {} repeated", report.read, report.duplicates);
     if report.unknown > 0 {
-        println!(
+        out!(
             "  {} ids are not entities ({}){}",
             report.unknown,
             report.unknown_sample.join(", "),
@@ -309,12 +430,12 @@ impl Drop for Spinner {
 
 fn print_segments(report: &segmenta_engine::RunReport) {
     let width = report.segments.iter().map(|s| s.name.len()).max().unwrap_or(7).max(7);
-    println!("{:<width$}  {:>10}  {:>7}", "segment", "size", "share");
+    out!("{:<width$}  {:>10}  {:>7}", "segment", "size", "share");
     for s in &report.segments {
-        println!("{:<width$}  {:>10}  {:>6.1}%", s.name, s.size, s.share * 100.0);
+        out!("{:<width$}  {:>10}  {:>6.1}%", s.name, s.size, s.share * 100.0);
     }
     let summary = &report.summary;
-    println!();
+    out!();
     for list in report.static_lists.iter().filter(|l| l.unknown > 0) {
         eprintln!(
             "warning: static list `{}`: {} of its {} ids are not entities (e.g. {})",
@@ -324,9 +445,9 @@ fn print_segments(report: &segmenta_engine::RunReport) {
             list.unknown_sample.join(", ")
         );
     }
-    println!("entities: {}", summary["entities"]);
+    out!("entities: {}", summary["entities"]);
     if let Some(events) = summary.get("events").filter(|e| !e.is_null()) {
-        println!(
+        out!(
             "events: {} read, {} used, {} ignored ({} unknown entity, {} after as-of, {} without time), {} rejected",
             events["read"],
             events["used"],
@@ -338,13 +459,13 @@ fn print_segments(report: &segmenta_engine::RunReport) {
         );
     }
     if summary["rejected_rows"].as_u64().unwrap_or(0) > 0 {
-        println!(
+        out!(
             "rejected rows: {} (see {})",
             summary["rejected_rows"],
             report.output.join("rejects.csv").display()
         );
     }
-    println!("output: {}", report.output.display());
+    out!("output: {}", report.output.display());
 }
 
 /// Wraps `text` at `width` columns, the first line indented by `indent`, the others by
@@ -376,24 +497,28 @@ fn print_discovery(report: &segmenta_engine::DiscoverReport, entity: &str) {
         segmenta_engine::Method::KMeans => "k-means",
         segmenta_engine::Method::KPrototypes => "k-prototypes",
     };
-    println!(
+    out!(
         "{} clusters of {} {entity} entities as of {} ({method}, seed {})",
         d.k,
         report.entities,
         report.as_of.to_rfc3339(),
         report.document["seed"]
     );
-    println!("{}", wrap(&d.selection.explanation, "  ", "  ", 100));
+    out!("{}", wrap(&d.selection.explanation, "  ", "  ", 100));
     if d.selection.table.len() > 1 {
-        println!(
+        out!(
             "  {:>3}  {:>10}  {:>17}  {:>14}  {:>14}",
-            "k", "silhouette", "calinski-harabasz", "davies-bouldin", "inertia"
+            "k",
+            "silhouette",
+            "calinski-harabasz",
+            "davies-bouldin",
+            "inertia"
         );
         let cell =
             |v: Option<f64>, digits: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
         for row in &d.selection.table {
             let mark = if row.k == d.selection.chosen { "*" } else { " " };
-            println!(
+            out!(
                 "{mark} {:>3}  {:>10}  {:>17}  {:>14}  {:>14.4}",
                 row.k,
                 cell(row.silhouette, 4),
@@ -403,43 +528,142 @@ fn print_discovery(report: &segmenta_engine::DiscoverReport, entity: &str) {
             );
         }
     }
-    println!("preprocessing:");
+    out!("preprocessing:");
     for feature in &d.preprocessing {
-        println!("{}", wrap(&format!("{}: {}", feature.name, feature.summary), "  ", "    ", 100));
+        out!("{}", wrap(&format!("{}: {}", feature.name, feature.summary), "  ", "    ", 100));
     }
     match &d.stability {
-        Some(s) => println!(
+        Some(s) => out!(
             "stability: bootstrap adjusted Rand index {:.3} on average, {:.3} at worst ({} rounds)",
             s.mean,
             s.min,
             s.rounds.len()
         ),
-        None => println!("stability: not measured"),
+        None => out!("stability: not measured"),
     }
-    println!("ids: {}", d.id_assignment);
+    out!("ids: {}", d.id_assignment);
     for c in &d.clusters {
-        println!();
-        println!("cluster {}: {} ({} entities, {:.1}%)", c.id, c.persona.name, c.size, c.share * 100.0);
-        println!("{}", wrap(&c.persona.description, "  ", "  ", 100));
-        println!("  rule: {}", c.rule);
-        println!(
+        out!();
+        out!("cluster {}: {} ({} entities, {:.1}%)", c.id, c.persona.name, c.size, c.share * 100.0);
+        out!("{}", wrap(&c.persona.description, "  ", "  ", 100));
+        out!("  rule: {}", c.rule);
+        out!(
             "  fidelity {:.1}% (precision {:.1}%, recall {:.1}%)",
             c.fidelity * 100.0,
             c.precision * 100.0,
             c.recall * 100.0
         );
         if let Some(saved) = report.saved.iter().find(|s| s.cluster == c.id) {
-            println!("  saved as segment `{}`", saved.name);
+            out!("  saved as segment `{}`", saved.name);
         }
     }
-    println!();
-    println!("output: {}", report.output.display());
+    out!();
+    out!("output: {}", report.output.display());
     if !report.saved.is_empty() {
-        println!(
-            "saved {} segments to segmenta.toml; `segmenta run` computes their members",
-            report.saved.len()
+        out!("saved {} segments to segmenta.toml; `segmenta run` computes their members", report.saved.len());
+    }
+}
+
+fn bad_rows(arg: OnBadRows) -> BadRows {
+    match arg {
+        OnBadRows::Strict => BadRows::Strict,
+        OnBadRows::Reject => BadRows::Reject,
+    }
+}
+
+fn print_clv(report: &segmenta_engine::ClvCommandReport) {
+    let p = &report.params;
+    let bg = &p["bg_nbd"];
+    let gg = &p["gamma_gamma"];
+    let entities = &p["entities"];
+    let number = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    out!(
+        "CLV as of {} ({} entities with purchases, {} without; time unit {})",
+        p["as_of"].as_str().unwrap_or_default(),
+        entities["with_purchases"],
+        entities["without_purchases"],
+        p["time_unit"].as_str().unwrap_or_default()
+    );
+    out!(
+        "  BG/NBD       r = {:.6}  alpha = {:.6}  a = {:.6}  b = {:.6}  log-likelihood {:.4}{}",
+        number(&bg["r"]),
+        number(&bg["alpha"]),
+        number(&bg["a"]),
+        number(&bg["b"]),
+        number(&bg["log_likelihood"]),
+        if bg["converged"].as_bool() == Some(true) { "" } else { "  (not converged)" }
+    );
+    out!(
+        "  Gamma-Gamma  p = {:.6}  q = {:.6}  gamma = {:.6}  on {} repeat customers{}",
+        number(&gg["p"]),
+        number(&gg["q"]),
+        number(&gg["gamma"]),
+        gg["customers"],
+        if gg["converged"].as_bool() == Some(true) { "" } else { "  (not converged)" }
+    );
+    out!(
+        "  diamonds in the rough: {} ({})",
+        p["diamonds_in_the_rough"]["members"],
+        p["diamonds_in_the_rough"]["segment"].as_str().unwrap_or_default()
+    );
+    out!("wrote {} ({} entities)", report.output.display(), report.entities);
+}
+
+fn print_churn(report: &segmenta_engine::ChurnCommandReport) {
+    let m = &report.model;
+    let number = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    out!(
+        "churn within {} as of {} (churned: {})",
+        m["window"].as_str().unwrap_or_default(),
+        m["as_of"].as_str().unwrap_or_default(),
+        m["churned"].as_str().unwrap_or_default()
+    );
+    out!(
+        "  trained on {} entities active at {} ({} churned)",
+        m["train"]["rows"],
+        m["train"]["cutoff"].as_str().unwrap_or_default(),
+        m["train"]["churned"]
+    );
+    out!(
+        "  holdout: {} entities active at {} ({} churned): AUC {:.3}, Brier {:.4}, calibration error {:.4}",
+        m["holdout"]["rows"],
+        m["holdout"]["cutoff"].as_str().unwrap_or_default(),
+        m["holdout"]["churned"],
+        number(&m["holdout"]["auc"]),
+        number(&m["holdout"]["brier"]),
+        number(&m["holdout"]["expected_calibration_error"])
+    );
+    out!("  {:>10}  {:>10}  {:>8}", "predicted", "observed", "entities");
+    for bin in m["holdout"]["calibration"].as_array().into_iter().flatten() {
+        out!(
+            "  {:>10.3}  {:>10.3}  {:>8}",
+            number(&bin["mean_predicted"]),
+            number(&bin["observed_rate"]),
+            bin["count"]
         );
     }
+    out!("  coefficients (per standard deviation, on the log-odds of churn):");
+    for f in m["features"].as_array().into_iter().flatten() {
+        match f["status"].as_str() {
+            Some("used") => {
+                out!("    {:<28} {:+.3}", f["name"].as_str().unwrap_or_default(), number(&f["coefficient"]))
+            }
+            other => out!(
+                "    {:<28} left out ({})",
+                f["name"].as_str().unwrap_or_default(),
+                other.unwrap_or_default()
+            ),
+        }
+    }
+    out!(
+        "  scored {} active entities ({} not scored: churned or without events); highest risk:",
+        m["scored"],
+        m["not_scored"]
+    );
+    for (id, risk, drivers) in &report.top {
+        out!("    {id:<16} {risk:.3}  {drivers}");
+    }
+    out!("wrote {}", report.output.display());
 }
 
 fn execute(cli: &Cli) -> Result<(), Error> {
@@ -460,7 +684,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             let report = segmenta_engine::run(&project, &options, &spinner)?;
             drop(spinner);
             if cli.json {
-                println!("{}", json!({ "output": report.output, "summary": report.summary }));
+                out!("{}", json!({ "output": report.output, "summary": report.summary }));
             } else {
                 print_segments(&report);
             }
@@ -488,7 +712,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 Some(report)
             };
             if cli.json {
-                println!(
+                out!(
                     "{}",
                     json!({
                         "dir": dir,
@@ -500,7 +724,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                     })
                 );
             } else {
-                println!(
+                out!(
                     "wrote the demo project to {}: {} accounts, {} contacts, {} events (seed {seed})",
                     dir.display(),
                     demo.accounts,
@@ -509,10 +733,10 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 );
                 match &run {
                     Some(report) => {
-                        println!("ran it as of {}:\n", segmenta_engine::DEMO_AS_OF);
+                        out!("ran it as of {}:\n", segmenta_engine::DEMO_AS_OF);
                         print_segments(report);
                     }
-                    None => println!("run it with: segmenta run --project {}", dir.display()),
+                    None => out!("run it with: segmenta run --project {}", dir.display()),
                 }
             }
         }
@@ -523,9 +747,9 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 let traits: Vec<_> =
                     validated.outputs.iter().map(|(n, ty)| json!({"name": n, "type": ty.name()})).collect();
                 let segments = &validated.segments;
-                println!("{}", json!({ "valid": true, "traits": traits, "segments": segments }));
+                out!("{}", json!({ "valid": true, "traits": traits, "segments": segments }));
             } else {
-                println!(
+                out!(
                     "{}: valid ({} traits, {} segments)",
                     project.file.display(),
                     validated.outputs.len(),
@@ -598,7 +822,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                     .iter()
                     .map(|s| json!({ "name": s.name, "cluster": s.cluster, "rule": s.rule }))
                     .collect();
-                println!(
+                out!(
                     "{}",
                     json!({
                         "output": report.output,
@@ -612,11 +836,72 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 print_discovery(&report, project.config.project.entity.get_ref());
             }
         }
+        Command::Clv {
+            project,
+            as_of,
+            purchase,
+            amount,
+            time_unit,
+            horizon,
+            months,
+            discount_rate,
+            output,
+            on_bad_rows,
+            threads,
+        } => {
+            let options = segmenta_engine::ClvCommand {
+                purchase: purchase.clone(),
+                amount: amount.clone(),
+                time_unit: time_unit.map(|u| match u {
+                    TimeUnitArg::Day => "day".to_string(),
+                    TimeUnitArg::Week => "week".to_string(),
+                }),
+                horizon: horizon.clone(),
+                months: *months,
+                discount_rate: *discount_rate,
+                as_of: as_of.as_deref().map(AsOf::parse).transpose()?,
+                output: output.clone(),
+                bad_rows: bad_rows(*on_bad_rows),
+                threads: *threads,
+            };
+            let project = Project::load(project)?;
+            let spinner = Spinner::new(!cli.json);
+            let report = segmenta_engine::clv_command(&project, &options, &spinner)?;
+            drop(spinner);
+            if cli.json {
+                out!("{}", json!({ "output": report.output, "params": report.params }));
+            } else {
+                print_clv(&report);
+            }
+        }
+        Command::Predict {
+            command:
+                PredictCommand::Churn { project, as_of, churned, features, window, output, on_bad_rows, threads },
+        } => {
+            let options = segmenta_engine::ChurnCommand {
+                churned: churned.clone(),
+                features: features.clone(),
+                window: window.clone(),
+                as_of: as_of.as_deref().map(AsOf::parse).transpose()?,
+                output: output.clone(),
+                bad_rows: bad_rows(*on_bad_rows),
+                threads: *threads,
+            };
+            let project = Project::load(project)?;
+            let spinner = Spinner::new(!cli.json);
+            let report = segmenta_engine::churn_command(&project, &options, &spinner)?;
+            drop(spinner);
+            if cli.json {
+                out!("{}", json!({ "output": report.output, "model": report.model }));
+            } else {
+                print_churn(&report);
+            }
+        }
         Command::Preview { rule, sample, project } => {
             let project = Project::load(project)?;
             let preview = segmenta_engine::preview(&project, rule, *sample)?;
             if cli.json {
-                println!(
+                out!(
                     "{}",
                     json!({
                         "rule": rule,
@@ -628,7 +913,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                     })
                 );
             } else {
-                println!(
+                out!(
                     "{} of {} entities ({:.1}%) as of {}",
                     preview.size,
                     preview.entities,
@@ -636,7 +921,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                     preview.as_of
                 );
                 if !preview.sample.is_empty() {
-                    println!("e.g. {}", preview.sample.join(", "));
+                    out!("e.g. {}", preview.sample.join(", "));
                 }
             }
         }
@@ -644,11 +929,14 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             let project = Project::load(project)?;
             let members = segmenta_engine::members(&project, segment)?;
             if cli.json {
-                println!("{}", json!({ "segment": segment, "size": members.len(), "members": members }));
+                out!("{}", json!({ "segment": segment, "size": members.len(), "members": members }));
             } else {
+                use std::io::Write as _;
+                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
                 for id in members {
-                    println!("{id}");
+                    writeln!(stdout, "{id}").unwrap_or_else(|e| stdout_failed(e));
                 }
+                stdout.flush().unwrap_or_else(|e| stdout_failed(e));
             }
         }
     }
@@ -661,7 +949,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             if cli.json {
-                println!("{}", json!({ "error": { "code": error.code(), "message": error.to_string() } }));
+                out!("{}", json!({ "error": { "code": error.code(), "message": error.to_string() } }));
             }
             eprintln!("error: {error}");
             ExitCode::from(match error.kind() {

@@ -87,6 +87,12 @@ pub struct ProjectConfig {
     /// `[scores.NAME]`: points per rule and per event, in file order.
     #[serde(default)]
     pub scores: IndexMap<String, ScoreConfig>,
+    /// `[clv]`: customer lifetime value (BG/NBD + Gamma-Gamma) as traits.
+    #[serde(default)]
+    pub clv: Option<ClvConfig>,
+    /// `[churn]`: churn propensity (logistic regression on traits) as a trait.
+    #[serde(default)]
+    pub churn: Option<ChurnConfig>,
 }
 
 /// `[project]`.
@@ -291,6 +297,92 @@ pub struct RfmConfig {
     #[serde(default)]
     pub within: Option<Spanned<String>>,
 }
+
+/// `[clv]`: purchase summaries (Fader, Hardie & Lee 2005), the BG/NBD and Gamma-Gamma models
+/// fitted on them, and per-entity predictions as traits (see `docs/predictive.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClvConfig {
+    /// The condition (over event columns) that makes an event a purchase.
+    pub purchase: Spanned<String>,
+    /// The event column holding the purchase amount.
+    pub amount: Spanned<String>,
+    /// `day` or `week` (default): the unit the models are fitted in.
+    #[serde(default)]
+    pub time_unit: Option<Spanned<String>>,
+    /// The horizon of expected purchases (default `90d`); it names the trait
+    /// `expected_purchases_<horizon>`.
+    #[serde(default)]
+    pub horizon: Option<Spanned<String>>,
+    /// Months of discounted CLV (default 12); it names the trait `clv_<months>m`.
+    #[serde(default)]
+    pub months: Option<u32>,
+    /// Monthly discount rate of CLV (default 0.01).
+    #[serde(default)]
+    pub discount_rate: Option<f64>,
+    /// L2 penalty on the model parameters (default 0, the paper's plain maximum likelihood).
+    #[serde(default)]
+    pub penalizer: Option<f64>,
+    /// "Diamonds in the rough": the bottom share by current value (default 0.8)...
+    #[serde(default)]
+    pub bottom_value_share: Option<f64>,
+    /// ...that is in the top share by predicted CLV (default 0.2).
+    #[serde(default)]
+    pub top_clv_share: Option<f64>,
+}
+
+/// The segment `[clv]` adds.
+pub const DIAMONDS_SEGMENT: &str = "clv.diamonds_in_the_rough";
+
+impl ClvConfig {
+    /// The expected-purchases horizon as written (default `90d`).
+    pub fn horizon_text(&self) -> String {
+        self.horizon.as_ref().map_or_else(|| "90d".to_string(), |h| h.get_ref().trim().to_ascii_lowercase())
+    }
+
+    /// Months of CLV (default 12).
+    pub fn months(&self) -> u32 {
+        self.months.unwrap_or(12)
+    }
+
+    /// The traits `[clv]` adds, in output order.
+    pub fn trait_names(&self) -> Vec<String> {
+        vec![
+            "clv_frequency".into(),
+            "clv_recency".into(),
+            "clv_t".into(),
+            "clv_monetary".into(),
+            "clv_value".into(),
+            "p_alive".into(),
+            format!("expected_purchases_{}", self.horizon_text()),
+            "expected_spend".into(),
+            format!("clv_{}m", self.months()),
+        ]
+    }
+}
+
+/// `[churn]`: a label from what followed a past cutoff, a model trained on the traits as of that
+/// cutoff, its quality on a later holdout, and a `churn_risk` trait (see `docs/predictive.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnConfig {
+    /// The condition (over event columns) of the event that marks a churn (a cancellation).
+    pub churned: Spanned<String>,
+    /// Attributes and traits of the project's entity the model reads (numbers and booleans).
+    pub features: Vec<Spanned<String>>,
+    /// "Churned within the next window" (default `90d`); also the spacing of the cutoffs.
+    #[serde(default)]
+    pub window: Option<Spanned<String>>,
+    /// L2 penalty of the logistic regression on standardised features (default 1.0).
+    #[serde(default)]
+    pub l2_penalty: Option<f64>,
+    /// Drivers listed per entity in `churn_drivers` (default 3).
+    #[serde(default)]
+    pub drivers: Option<usize>,
+}
+
+/// The traits `[churn]` adds, in output order.
+pub const CHURN_TRAITS: [&str; 2] = ["churn_risk", "churn_drivers"];
 
 /// `[scores.NAME]`: a points-based score (fit from rules, engagement from events), a float
 /// trait usable in rules.
@@ -742,16 +834,28 @@ fn check_derived(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<C
             window(within, "[rfm] within".into(), errors);
         }
     }
+    if let Some(clv) = &config.clv {
+        check_clv(ct, config, clv, errors);
+    }
+    if let Some(churn) = &config.churn {
+        check_churn(ct, config, churn, errors);
+    }
     // Traits, scores, schemes and RFM values are all columns that rules read by name.
     let mut columns: Vec<(&str, &str)> = Vec::new();
     let rfm = config.rfm.iter().flat_map(|_| RFM_TRAITS.iter().map(|t| (*t, "an [rfm] trait")));
+    let clv_names = config.clv.as_ref().map(ClvConfig::trait_names).unwrap_or_default();
+    let predictive = clv_names
+        .iter()
+        .map(|n| (n.as_str(), "a [clv] trait"))
+        .chain(config.churn.iter().flat_map(|_| CHURN_TRAITS.iter().map(|t| (*t, "a [churn] trait"))));
     let all = config
         .traits
         .keys()
         .map(|n| (n.as_str(), "a trait"))
         .chain(config.scores.keys().map(|n| (n.as_str(), "a score")))
         .chain(config.schemes.keys().map(|n| (n.as_str(), "a scheme")))
-        .chain(rfm);
+        .chain(rfm)
+        .chain(predictive);
     for (name, kind) in all {
         if let Some((_, other)) = columns.iter().find(|(n, _)| *n == name) {
             errors.push(ConfigError {
@@ -775,6 +879,129 @@ fn check_derived(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<C
     }
 }
 
+/// `[clv]`: events, the unit, the horizon and the numbers.
+fn check_clv(ct: &ConfigText<'_>, config: &ProjectConfig, clv: &ClvConfig, errors: &mut Vec<ConfigError>) {
+    let at = Some(clv.purchase.span());
+    if config.events.is_none() {
+        errors.push(ct.error_at(
+            at.clone(),
+            "[clv] needs events, and there is no [events] section".into(),
+            Some("add [events] with source, entity_key and time".into()),
+        ));
+    }
+    if let Some(unit) = &clv.time_unit
+        && !matches!(unit.get_ref().as_str(), "day" | "week")
+    {
+        errors.push(ct.error_at(
+            Some(unit.span()),
+            format!("[clv] time_unit: `{}` is not a time unit", unit.get_ref()),
+            Some("use `day` or `week` (the default)".into()),
+        ));
+    }
+    if let Some(horizon) = &clv.horizon
+        && let Err(message) = horizon.get_ref().trim().parse::<crate::Window>()
+    {
+        errors.push(ct.error_at(
+            Some(horizon.span()),
+            format!("[clv] horizon: {message}"),
+            Some(crate::WINDOW_HINT.into()),
+        ));
+    }
+    let mut number = |ok: bool, what: String, hint: &str| {
+        if !ok {
+            errors.push(ct.error_at(at.clone(), format!("[clv] {what}"), Some(hint.into())));
+        }
+    };
+    if let Some(months) = clv.months {
+        number((1..=1200).contains(&months), format!("months = {months} is out of range"), "use 1 to 1200");
+    }
+    if let Some(rate) = clv.discount_rate {
+        number(
+            rate.is_finite() && (0.0..1.0).contains(&rate),
+            format!("discount_rate = {rate} is out of range"),
+            "a monthly rate in [0, 1), e.g. 0.01",
+        );
+    }
+    if let Some(penalizer) = clv.penalizer {
+        number(
+            penalizer.is_finite() && penalizer >= 0.0,
+            format!("penalizer = {penalizer} is negative or not finite"),
+            "use 0 (the default) or a small positive number such as 0.001",
+        );
+    }
+    for (name, share) in
+        [("bottom_value_share", clv.bottom_value_share), ("top_clv_share", clv.top_clv_share)]
+    {
+        if let Some(share) = share {
+            number(
+                (0.0..=1.0).contains(&share),
+                format!("{name} = {share} is not a share"),
+                "use a number in [0, 1]",
+            );
+        }
+    }
+}
+
+/// `[churn]`: events, the window, the features and the numbers.
+fn check_churn(
+    ct: &ConfigText<'_>,
+    config: &ProjectConfig,
+    churn: &ChurnConfig,
+    errors: &mut Vec<ConfigError>,
+) {
+    let at = Some(churn.churned.span());
+    if config.events.is_none() {
+        errors.push(ct.error_at(
+            at.clone(),
+            "[churn] needs events, and there is no [events] section".into(),
+            Some("add [events] with source, entity_key and time".into()),
+        ));
+    }
+    if let Some(window) = &churn.window
+        && let Err(message) = window.get_ref().trim().parse::<crate::Window>()
+    {
+        errors.push(ct.error_at(
+            Some(window.span()),
+            format!("[churn] window: {message}"),
+            Some(crate::WINDOW_HINT.into()),
+        ));
+    }
+    if churn.features.is_empty() {
+        errors.push(ct.error_at(
+            at.clone(),
+            "[churn] features is empty".into(),
+            Some("name the attributes and traits the model reads, e.g. features = [\"logins_30d\", \"tickets_90d\"]".into()),
+        ));
+    }
+    for (i, feature) in churn.features.iter().enumerate() {
+        if churn.features[..i].iter().any(|f| f.get_ref() == feature.get_ref()) {
+            errors.push(ct.error_at(
+                Some(feature.span()),
+                format!("[churn] feature `{}` is named twice", feature.get_ref()),
+                Some("name each feature once".into()),
+            ));
+        }
+    }
+    if let Some(penalty) = churn.l2_penalty
+        && !(penalty.is_finite() && penalty >= 0.0)
+    {
+        errors.push(ct.error_at(
+            at.clone(),
+            format!("[churn] l2_penalty = {penalty} is negative or not finite"),
+            Some("use 1.0 (the default) or another non-negative number".into()),
+        ));
+    }
+    if let Some(drivers) = churn.drivers
+        && drivers > 20
+    {
+        errors.push(ct.error_at(
+            at,
+            format!("[churn] drivers = {drivers} is too many"),
+            Some("use 0 to 20".into()),
+        ));
+    }
+}
+
 impl ProjectConfig {
     /// Every segment name: user segments, `scheme.tier` for each scheme tier, and `rfm.NAME`
     /// for the RFM segments when `[rfm]` is declared.
@@ -787,6 +1014,9 @@ impl ProjectConfig {
         }
         if self.rfm.is_some() {
             names.extend(crate::rfm::RfmSegment::ALL.iter().map(|s| s.segment_name()));
+        }
+        if self.clv.is_some() {
+            names.push(DIAMONDS_SEGMENT.to_string());
         }
         names
     }

@@ -69,6 +69,25 @@ purchase = "event_type = 'invoice_paid'"
 amount = "amount"
 within = "365d"
 
+# Predictive: customer lifetime value of one-off orders (add-ons, services) with BG/NBD and
+# Gamma-Gamma; adds clv_frequency, clv_recency, clv_t, clv_monetary, clv_value, p_alive,
+# expected_purchases_90d, expected_spend, clv_12m and the segment clv.diamonds_in_the_rough.
+[clv]
+purchase = "event_type = 'order'"
+amount = "amount"
+time_unit = "week"
+horizon = "90d"
+months = 12
+discount_rate = 0.01
+
+# Predictive: churn propensity of subscriptions. Trained on the traits as of as_of - 180d
+# (who cancelled in the next 90 days), checked on those as of as_of - 90d; adds churn_risk and
+# churn_drivers.
+[churn]
+churned = "event_type = 'subscription_churn'"
+window = "90d"
+features = ["logins_30d", "logins_180d", "active_users_30d", "features_used_90d", "days_since_last_login", "tenure_days", "tickets_30d", "nps_avg", "seat_utilization", "expansions_365d", "employees"]
+
 # Scoring: fit (ideal customer profile) from rules, engagement from events with decay.
 [scores.fit]
 description = "Ideal customer profile fit, 0 to 100"
@@ -192,6 +211,15 @@ description = "New accounts that barely log in or keep filing tickets"
 [segments.value_top_spenders]
 rule = "revenue_365d >= 50000"
 description = "Paid 50k or more in the last year"
+
+# Predictive (clv.diamonds_in_the_rough comes from [clv]).
+[segments.value_likely_to_order]
+rule = "p_alive >= 0.8 and expected_purchases_90d >= 1"
+description = "Still ordering add-ons and services, and expected to order again within 90 days"
+
+[segments.lifecycle_churn_risk]
+rule = "plan != 'free' and churn_risk >= 0.1"
+description = "Paying accounts the churn model gives a 10% or higher chance of cancelling within 90 days"
 
 # Opportunity.
 [segments.opportunity_near_plan_limits]

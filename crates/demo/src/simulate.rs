@@ -7,7 +7,7 @@
 
 use chrono::{Datelike, Duration, NaiveDate};
 use rand::Rng;
-use rand_distr::{Distribution, Normal};
+use rand_distr::{Beta, Distribution, Exp, Gamma, Normal};
 
 use crate::model::{
     self, ADVANCED_FEATURES, COUNTRIES, ENTERPRISE, FEATURES, FREE, NEEDS, PAGES, PAINS, PLANS, PRICING_PAGE,
@@ -42,6 +42,9 @@ pub enum EventType {
     SubscriptionContraction,
     /// The subscription ended (`amount` = lost MRR).
     SubscriptionChurn,
+    /// A one-off order of add-ons or services (`amount`): repeat purchases as BG/NBD and
+    /// Gamma-Gamma describe them (see [`OrderHabit`]).
+    Order,
 }
 
 impl EventType {
@@ -60,6 +63,7 @@ impl EventType {
             EventType::SubscriptionExpansion => "subscription_expansion",
             EventType::SubscriptionContraction => "subscription_contraction",
             EventType::SubscriptionChurn => "subscription_churn",
+            EventType::Order => "order",
         }
     }
 }
@@ -126,6 +130,39 @@ pub struct State {
     pub churned: Option<NaiveDate>,
     /// Contacts active last month.
     pub active_last_month: u32,
+    /// How the account orders add-ons and services.
+    pub orders: OrderHabit,
+}
+
+/// One-off orders, drawn as the models of Fader, Hardie & Lee assume, so that CLV has a known
+/// truth to recover: while "alive", an account orders as a Poisson process of rate lambda ~
+/// Gamma(0.5, 1/4 per week); after each order it stops ordering for good with probability
+/// p ~ Beta(0.7, 2.5); the amount of an order is Gamma(6, nu) with nu ~ Gamma(4, 300) per account
+/// (mean 600).
+#[derive(Debug, Clone)]
+pub struct OrderHabit {
+    /// Orders per day while alive.
+    pub rate_per_day: f64,
+    /// Probability of stopping after an order.
+    pub dropout: f64,
+    /// The rate nu of the account's order amounts.
+    pub spend_rate: f64,
+    /// Still ordering.
+    pub alive: bool,
+}
+
+/// The parameters of [`OrderHabit`]: BG/NBD r, alpha (weeks), a, b; Gamma-Gamma p, q, gamma.
+pub const ORDER_TRUTH: [f64; 7] = [0.5, 4.0, 0.7, 2.5, 6.0, 4.0, 300.0];
+
+impl OrderHabit {
+    fn new(seed: u64, index: u64) -> OrderHabit {
+        let [r, alpha, a, b, _, q, gamma] = ORDER_TRUTH;
+        let mut rng = model::rng(seed, index, 77);
+        let weekly = Gamma::new(r, 1.0 / alpha).map_or(0.1, |g| g.sample(&mut rng));
+        let dropout = Beta::new(a, b).map_or(0.2, |d| d.sample(&mut rng));
+        let spend_rate = Gamma::new(q, 1.0 / gamma).map_or(0.01, |g| g.sample(&mut rng));
+        OrderHabit { rate_per_day: weekly / 7.0, dropout, spend_rate, alive: true }
+    }
 }
 
 impl State {
@@ -139,6 +176,7 @@ impl State {
             engagement: profile.engagement,
             churned: None,
             active_last_month: 0,
+            orders: OrderHabit::new(seed, index),
             profile,
         }
     }
@@ -330,6 +368,31 @@ pub fn month(seed: u64, m: u32, state: &mut State, out: &mut Vec<Event>) {
         let nps = 3.0 + 7.0 * state.engagement + Normal::new(0.0, 1.5).map_or(0.0, |n| n.sample(&mut rng));
         answer.nps = nps.round().clamp(0.0, 10.0) as u8;
         out.push(answer);
+    }
+
+    // Orders of add-ons and services, from the signup day on.
+    if state.orders.alive && state.orders.rate_per_day > 0.0 {
+        let mut day = first_day as f64;
+        let start = first.and_hms_opt(0, 0, 0).expect("valid").and_utc().timestamp_micros();
+        // A stream of its own, so that orders leave every other event as it was.
+        let mut rng = model::rng(seed, state.index, 5000 + u64::from(m));
+        let waiting = Exp::new(state.orders.rate_per_day).ok();
+        while let Some(wait) = waiting.map(|w| w.sample(&mut rng)) {
+            day += wait;
+            if day >= days as f64 {
+                break;
+            }
+            let mut order =
+                Event::new((start + (day * 86_400e6) as i64).min(last_micro), account, EventType::Order);
+            let [_, _, _, _, p, _, _] = ORDER_TRUTH;
+            order.amount =
+                Gamma::new(p, 1.0 / state.orders.spend_rate).map_or(600.0, |g| g.sample(&mut rng)).round();
+            out.push(order);
+            if rng.random::<f64>() < state.orders.dropout {
+                state.orders.alive = false;
+                break;
+            }
+        }
     }
 
     // Money: invoices on the signup day of month (yearly for enterprise), plan changes, churn.

@@ -155,6 +155,24 @@ pub enum Error {
         /// How to fix it.
         hint: Option<String>,
     },
+    /// The CLV models refused the data or options.
+    #[error("[clv]: {source}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Clv {
+        /// The cause, with its own stable code.
+        #[source]
+        source: segmenta_ml::clv::Error,
+        /// How to fix it.
+        hint: Option<String>,
+    },
+    /// The churn model refused the data or options.
+    #[error("[churn]: {source}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Churn {
+        /// The cause, with its own stable code.
+        #[source]
+        source: segmenta_ml::churn::Error,
+        /// How to fix it.
+        hint: Option<String>,
+    },
     /// A broken invariant.
     #[error("internal error: {0}")]
     Internal(String),
@@ -222,6 +240,8 @@ impl ErrorCode for Error {
             Error::UnknownFeature { .. } => "unknown_feature",
             Error::UnsupportedFeature { .. } => "unsupported_feature",
             Error::Discovery { source, .. } => source.code(),
+            Error::Clv { source, .. } => source.code(),
+            Error::Churn { source, .. } => source.code(),
             Error::Internal(_) => "internal",
         }
     }
@@ -240,6 +260,10 @@ impl ErrorCode for Error {
             | Error::UnsupportedFeature { .. }
             // Every discovery error is about the features or options the user chose.
             | Error::Discovery { .. }
+            // The models' errors are about the data and options the user chose (including
+            // non-convergence, which a penalty or other features fix).
+            | Error::Clv { .. }
+            | Error::Churn { .. }
             | Error::Demo(segmenta_demo::Error::Options(_))
             | Error::Query(segmenta_query::Error::BadInput { .. })
             | Error::Store(segmenta_store::Error::NoRun(_)) => ErrorKind::User,

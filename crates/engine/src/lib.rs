@@ -1,8 +1,10 @@
 //! The use cases shared by the CLI and (later) the server: validate a project, run it, list a
-//! segment's members, discover segments by clustering. DataFusion sessions and store handles stay
+//! segment's members, discover segments by clustering, fit CLV and churn models. DataFusion sessions and store handles stay
 //! behind this API.
 #![warn(missing_docs)]
 
+mod churn;
+mod clv;
 mod demo;
 mod discover;
 mod error;
@@ -11,6 +13,10 @@ mod preview;
 mod project;
 mod run;
 
+pub use churn::{
+    CHURN_FILE, CHURN_MODEL_FILE, ChurnCommand, ChurnCommandReport, ChurnPlan, ChurnReport, churn_command,
+};
+pub use clv::{CLV_FILE, CLV_PARAMS_FILE, ClvCommand, ClvCommandReport, ClvPlan, ClvReport, clv_command};
 pub use demo::{
     AS_OF as DEMO_AS_OF, DEFAULT_ACCOUNTS as DEMO_DEFAULT_ACCOUNTS, DemoOptions, DemoReport, demo,
 };

@@ -10,8 +10,10 @@ use segmenta_core::ValueType;
 use segmenta_core::config::{self, ConfigText, ProjectConfig, RFM_TRAITS, SourceFormat};
 use segmenta_core::rfm::RfmSegment;
 use segmenta_query::ingest::{self, SourceSpec, TableSchema};
-use segmenta_query::{Aggregate, Derived, ParentLink, PointsSpec, RfmColumns, TraitSource, TraitSpec};
-use segmenta_rules::ast::{AggFunc, ColumnInfo, ColumnSource, Ident, TypedExpr, TypedTrait};
+use segmenta_query::{
+    Aggregate, DaysSpec, Derived, ParentLink, PointsSpec, RfmColumns, TraitSource, TraitSpec,
+};
+use segmenta_rules::ast::{AggFunc, ColumnInfo, ColumnSource, Ident, TypedExpr, TypedTrait, TypedValue};
 use segmenta_rules::{AttributeCatalog, Diagnostic};
 use toml::Spanned;
 
@@ -55,6 +57,14 @@ impl Project {
         let config =
             config::parse_project(&text).map_err(|errors| Error::Config { path: file.clone(), errors })?;
         Ok(Project { dir, file, text, config })
+    }
+
+    /// This project with another project file text (edited in memory: options of a command
+    /// merged over the file), parsed and checked as the file would be.
+    pub(crate) fn with_text(&self, text: String) -> Result<Project> {
+        let config = config::parse_project(&text)
+            .map_err(|errors| Error::Config { path: self.file.clone(), errors })?;
+        Ok(Project { dir: self.dir.clone(), file: self.file.clone(), text, config })
     }
 
     /// The store folder (default `DIR/.segmenta`).
@@ -208,6 +218,10 @@ pub struct Validated {
     pub rfm: Option<RfmColumns>,
     /// Derived columns in dependency order; static lists carry no ids yet (the run reads them).
     pub derived: Vec<Derived>,
+    /// CLV, when `[clv]` is declared.
+    pub clv: Option<crate::clv::ClvPlan>,
+    /// Churn propensity, when `[churn]` is declared.
+    pub churn: Option<crate::churn::ChurnPlan>,
     /// Static list files by segment.
     pub static_lists: Vec<(String, SourceSpec)>,
     /// The columns of `traits.parquet` after `entity_id`: the entity's traits, RFM values and
@@ -669,6 +683,152 @@ pub fn validate(project: &Project) -> Result<Validated> {
         });
     }
 
+    // CLV: purchase-day facts from the event scan; the model columns come from the run's
+    // table extension.
+    let mut clv = None;
+    if let (Some(clv_config), Some(events)) = (&config.clv, &events) {
+        let source = "[clv] purchase";
+        let purchase = v.parse_rule(source, &clv_config.purchase).and_then(|expr| {
+            let mut catalog = event_catalog.clone();
+            catalog.allows_segments = false;
+            v.resolve_rule(source, &clv_config.purchase, &expr, &catalog)
+        });
+        let amount = clv_config.amount.get_ref();
+        let amount_type = require_column(&events.schema, &events.spec.display, amount, "[clv] amount")?;
+        if !amount_type.is_numeric() {
+            return Validator::schema_error(
+                format!(
+                    "[clv] amount: column `{amount}` of {} is {amount_type}, not a number",
+                    events.spec.display
+                ),
+                "name a numeric event column, e.g. amount",
+            );
+        }
+        if !(events.entity == entity_name || events.schema.get(&entity.key).is_some()) {
+            return Validator::schema_error(
+                format!(
+                    "[clv] needs the events of `{entity_name}`, and {} has no `{}` column",
+                    events.spec.display, entity.key
+                ),
+                "add the entity's key column to the events",
+            );
+        }
+        let amount_info =
+            ColumnInfo { column: amount.clone(), ty: amount_type, source: ColumnSource::EventColumn };
+        for (part, name) in crate::clv::DAY_COLUMNS {
+            specs.push(TraitSpec {
+                name: name.into(),
+                entity: entity_name.clone(),
+                source: TraitSource::Events,
+                aggregate: Aggregate::Days(DaysSpec {
+                    condition: purchase.clone(),
+                    amount: Some(amount_info.clone()),
+                    part,
+                }),
+            });
+        }
+        let plan = crate::clv::ClvPlan::new(clv_config);
+        for (i, name) in plan.names.iter().enumerate() {
+            let ty = if i == 0 { ValueType::Int } else { ValueType::Float };
+            rules.add(name.clone(), name.clone(), ty, ColumnSource::Trait);
+            outputs.push((name.clone(), ty));
+        }
+        clv = Some(plan);
+    }
+
+    // Churn: three hidden event counts; features are columns of the entity's table (resolved
+    // before scores and schemes join the catalog: the cutoff evaluations compute no derived
+    // columns).
+    let mut churn = None;
+    if let (Some(churn_config), Some(events)) = (&config.churn, &events) {
+        let source = "[churn] churned";
+        let churned = v.parse_rule(source, &churn_config.churned).and_then(|expr| {
+            let mut catalog = event_catalog.clone();
+            catalog.allows_segments = false;
+            v.resolve_rule(source, &churn_config.churned, &expr, &catalog)
+        });
+        if !(events.entity == entity_name || events.schema.get(&entity.key).is_some()) {
+            return Validator::schema_error(
+                format!(
+                    "[churn] needs the events of `{entity_name}`, and {} has no `{}` column",
+                    events.spec.display, entity.key
+                ),
+                "add the entity's key column to the events",
+            );
+        }
+        let window: segmenta_core::Window = churn_config
+            .window
+            .as_ref()
+            .and_then(|w| w.get_ref().trim().parse().ok())
+            .unwrap_or(segmenta_core::Window { amount: 90, unit: segmenta_core::WindowUnit::Day });
+        let count = |filter: Option<TypedExpr>, within| TypedTrait {
+            agg: AggFunc::Count,
+            arg: None,
+            condition: None,
+            filter,
+            within,
+            output: ValueType::Int,
+        };
+        for (name, t) in [
+            (crate::churn::LABEL, count(churned.clone(), Some(window))),
+            (crate::churn::BEFORE, count(churned.clone(), None)),
+            (crate::churn::SEEN, count(None, None)),
+        ] {
+            specs.push(TraitSpec {
+                name: name.into(),
+                entity: entity_name.clone(),
+                source: TraitSource::Events,
+                aggregate: Aggregate::Trait(t),
+            });
+        }
+        let mut features = Vec::new();
+        let mut errors = Vec::new();
+        let ct = ConfigText(&project.text);
+        for feature in &churn_config.features {
+            let name = feature.get_ref().trim();
+            let ident = Ident { qualifier: None, name: name.to_string() };
+            let (line, column) = ct.line_col(feature.span().start);
+            let error = |message: String, hint: String| config::ConfigError {
+                message,
+                line: Some(line),
+                column: Some(column),
+                hint: Some(hint),
+            };
+            match rules.lookup(&ident) {
+                None => {
+                    let names = rules.names();
+                    let hint = match config::did_you_mean(name, names.iter().map(String::as_str)) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => "name an attribute or trait of the project's entity".into(),
+                    };
+                    errors
+                        .push(error(format!("[churn] feature `{name}` is not an attribute or trait"), hint));
+                }
+                Some(info) if matches!(info.ty, ValueType::Int | ValueType::Float | ValueType::Bool) => {
+                    features.push((name.to_string(), info.column));
+                }
+                Some(info) => errors.push(error(
+                    format!("[churn] feature `{name}` is {}: the model reads numbers and booleans", info.ty),
+                    "use a numeric trait instead (a count, a days_since_last, a share(...))".into(),
+                )),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Config { path: project.file.clone(), errors });
+        }
+        for (name, ty) in config::CHURN_TRAITS.iter().zip([ValueType::Float, ValueType::String]) {
+            rules.add(name.to_string(), name.to_string(), ty, ColumnSource::Trait);
+            outputs.push((name.to_string(), ty));
+        }
+        churn = Some(crate::churn::ChurnPlan {
+            window,
+            features,
+            l2_penalty: churn_config.l2_penalty.unwrap_or(1.0),
+            drivers: churn_config.drivers.unwrap_or(3),
+            churned: churn_config.churned.get_ref().clone(),
+        });
+    }
+
     // Score event lines: points aggregated with the other event traits.
     let mut score_events: HashMap<&str, Vec<(String, Option<f64>)>> = HashMap::new();
     for (s, (score, score_config)) in config.scores.iter().enumerate() {
@@ -794,6 +954,21 @@ pub fn validate(project: &Project) -> Result<Validated> {
             }));
         }
     }
+    if clv.is_some() {
+        nodes.push(Node { name: config::DIAMONDS_SEGMENT.into(), references: Vec::new(), text: None });
+        items.push(Some(Derived::Segment {
+            name: config::DIAMONDS_SEGMENT.into(),
+            rule: TypedExpr::Truthy(TypedValue::Column {
+                column: ColumnInfo {
+                    column: crate::clv::DIAMOND_FLAG.into(),
+                    ty: ValueType::Bool,
+                    source: ColumnSource::Trait,
+                },
+                ty: ValueType::Bool,
+            }),
+            parent: None,
+        }));
+    }
     if rfm.is_some() {
         for segment in RfmSegment::ALL {
             nodes.push(Node { name: segment.segment_name(), references: Vec::new(), text: None });
@@ -904,6 +1079,8 @@ pub fn validate(project: &Project) -> Result<Validated> {
         parent_columns,
         rfm,
         derived,
+        clv,
+        churn,
         static_lists,
         outputs,
         segments,

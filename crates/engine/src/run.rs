@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
@@ -14,10 +15,12 @@ use segmenta_core::rfm::RfmSegment;
 use segmenta_query::ingest::{self, BadRows, LoadedTable, RejectedRow, SourceSpec};
 use segmenta_query::{
     Derived, EntityData, EvalOutput, EvalRequest, EventsInput, EventsRequest, StaticListReport, Table,
+    TableExtension,
 };
 use segmenta_store::{OutputFile, Store, files};
 use serde_json::json;
 
+use crate::clv::ClvExtension;
 use crate::error::{Error, Result};
 use crate::project::{Project, Validated, validate};
 
@@ -229,6 +232,21 @@ pub(crate) struct Evaluated {
     /// The instant evaluated.
     pub as_of: AsOf,
     rejects: Rejects,
+    /// The CLV fit, with `[clv]`.
+    pub clv: Option<crate::clv::ClvReport>,
+    /// The churn model and its holdout, with `[churn]`.
+    pub churn: Option<crate::churn::ChurnReport>,
+}
+
+/// An evaluation error; a model's error passes through a table extension as it was raised.
+fn query_error(error: segmenta_query::Error) -> Error {
+    match error {
+        segmenta_query::Error::Extension(inner) => match inner.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(other) => Error::Internal(other.to_string()),
+        },
+        other => Error::Query(other),
+    }
 }
 
 /// Loads every entity the plan needs, checks keys, reads static lists and evaluates: everything
@@ -302,9 +320,7 @@ pub(crate) fn evaluate_validated(
         }
     }
 
-    let steps = format!("computing {} traits and {} segments", v.outputs.len(), v.segments.len());
-    progress.step(&steps);
-    let request = EvalRequest {
+    let base = EvalRequest {
         entities,
         entity: v.entity.clone(),
         parent_columns: v.parent_columns.clone(),
@@ -323,7 +339,39 @@ pub(crate) fn evaluate_validated(
         .enable_all()
         .build()
         .map_err(|source| Error::Io { path: PathBuf::from("<tokio runtime>"), source })?;
-    let output = runtime.block_on(segmenta_query::evaluate(&request))?;
+    let evaluate =
+        |request: &EvalRequest| runtime.block_on(segmenta_query::evaluate(request)).map_err(query_error);
+    let clv_at = |instant: AsOf| v.clv.as_ref().map(|plan| ClvExtension::new(plan.clone(), instant));
+
+    // Churn: the model is trained on evaluations as of two earlier cutoffs.
+    let churn = match &v.churn {
+        None => None,
+        Some(plan) => {
+            let evaluate_at = |cutoff: AsOf, capture: Arc<dyn TableExtension>| -> Result<()> {
+                let mut request = base.clone();
+                request.derived.clear();
+                request.segments.clear();
+                request.outputs.clear();
+                request.as_of = cutoff.instant;
+                request.extensions =
+                    clv_at(cutoff).into_iter().map(|e| e as Arc<dyn TableExtension>).collect();
+                request.extensions.push(capture);
+                evaluate(&request).map(|_| ())
+            };
+            Some(crate::churn::prepare(plan, as_of, &evaluate_at, progress)?)
+        }
+    };
+
+    let steps = format!("computing {} traits and {} segments", v.outputs.len(), v.segments.len());
+    progress.step(&steps);
+    let clv = clv_at(as_of);
+    let mut request = base;
+    request.extensions.extend(clv.clone().map(|e| e as Arc<dyn TableExtension>));
+    request.extensions.extend(churn.clone().map(|e| e as Arc<dyn TableExtension>));
+    let output = evaluate(&request)?;
+    drop(request);
+    let clv = clv.and_then(|e| e.report());
+    let churn = churn.and_then(|e| e.report());
     progress.done();
 
     let share = |size: u64| if output.entities == 0 { 0.0 } else { size as f64 / output.entities as f64 };
@@ -398,8 +446,22 @@ pub(crate) fn evaluate_validated(
         "threads": threads,
         "elapsed_ms": started.elapsed().as_millis() as u64,
     });
+    let mut summary = summary;
+    if let (Some(plan), Some(report)) = (&v.clv, &clv) {
+        summary["clv"] = crate::clv::params_document(plan, report, as_of);
+    }
+    if let Some(report) = &churn {
+        summary["churn"] = json!({
+            "model_file": crate::churn::CHURN_MODEL_FILE,
+            "auc": report.holdout.auc,
+            "holdout_rows": report.holdout.rows,
+            "train_rows": report.model.rows,
+            "scored": report.scored,
+            "not_scored": report.not_scored,
+        });
+    }
 
-    Ok(Evaluated { output, summary, segments, as_of, rejects })
+    Ok(Evaluated { output, summary, segments, as_of, rejects, clv, churn })
 }
 
 /// Writes an evaluation as a run folder (atomically) and makes it the latest run.
@@ -409,7 +471,7 @@ fn write_run_folder(
     evaluated: Evaluated,
     progress: &dyn Progress,
 ) -> Result<RunReport> {
-    let Evaluated { output, summary, segments, rejects, .. } = evaluated;
+    let Evaluated { output, summary, segments, rejects, as_of, clv, churn } = evaluated;
     progress.step("writing output");
     let store = Store::new(v.project.store_dir());
     let dest = options.output.clone().unwrap_or_else(|| store.new_run_dir());
@@ -422,6 +484,18 @@ fn write_run_folder(
         outputs.push((files::REJECTS, OutputFile::Bytes(rejects.to_csv()?)));
     }
     outputs.push((files::TABLE, OutputFile::Parquet(output.table)));
+    if let (Some(plan), Some(report)) = (&v.clv, &clv) {
+        outputs.push((
+            crate::clv::CLV_PARAMS_FILE,
+            OutputFile::Json(crate::clv::params_document(plan, report, as_of)),
+        ));
+    }
+    if let (Some(plan), Some(report)) = (&v.churn, &churn) {
+        outputs.push((
+            crate::churn::CHURN_MODEL_FILE,
+            OutputFile::Json(crate::churn::model_document(plan, report, as_of)),
+        ));
+    }
     segmenta_store::write_run(&dest, &outputs)?;
     // An explicit --output also becomes the latest run, so `members` reads what was just made.
     store.set_latest(&dest)?;
@@ -447,6 +521,15 @@ pub(crate) fn segment_info(config: &segmenta_core::config::ProjectConfig, name: 
             parent: segment.parent.as_ref().map(|p| p.get_ref().clone()),
             description: segment.description.clone(),
         };
+    }
+    if let Some(clv) = config.clv.as_ref().filter(|_| name == segmenta_core::config::DIAMONDS_SEGMENT) {
+        let share = |s: Option<f64>, default: f64| (s.unwrap_or(default) * 100.0).round();
+        let description = format!(
+            "bottom {}% by current value (clv_value), top {}% by predicted CLV",
+            share(clv.bottom_value_share, 0.8),
+            share(clv.top_clv_share, 0.2)
+        );
+        return SegmentInfo { kind: "clv", parent: None, description: Some(description) };
     }
     if let Some((scheme, tier)) = name.split_once('.') {
         if scheme == "rfm" && config.rfm.is_some() {

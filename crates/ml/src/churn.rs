@@ -5,7 +5,7 @@
 //! The engine builds the features as of a cutoff and the label "churned within the next
 //! window" (the time-based split is the engine's), calls [`train`] on one period and
 //! [`evaluate`] on a later one, then [`score`] on the features as of now. No I/O, no async.
-//! `clv/DOCS.md` documents the conventions next to the CLV ones.
+//! `docs/predictive.md` documents the conventions next to the CLV ones.
 //!
 //! Why logistic regression: its drivers are exact (the log-odds is the intercept plus the sum
 //! of the per-feature contributions `coefficient * standardised value`), its probabilities are

@@ -3,9 +3,9 @@
 //! likelihood, and the per-entity predictions built on them (P(alive), expected purchases,
 //! expected spend, discounted CLV), plus the "diamonds in the rough" definition.
 //!
-//! The module owns the math only. The engine computes one [`CustomerSummary`] per entity (with
-//! DataFusion; [`summarize`] is the reference it is tested against), calls [`fit`], then
-//! [`predict_all`]. No I/O, no async. `DOCS.md` next to this file states every formula,
+//! The module owns the math only. The engine computes one [`CustomerSummary`] per entity (from
+//! the event scan's purchase-day aggregates; [`summarize`] is the reference it is tested against), calls [`fit`], then
+//! [`predict_all`]. No I/O, no async. `docs/predictive.md` states every formula,
 //! convention, default and degenerate case.
 //!
 //! Layout: `summary` (time units, summaries), `bg_nbd` and `gamma_gamma` (likelihoods, fits,

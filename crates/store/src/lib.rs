@@ -121,6 +121,11 @@ impl Store {
         new_dir_in(&self.root.join("runs"))
     }
 
+    /// A new, unused folder path `KIND/<UTC time>-<n>` (`clv`, `predictions`).
+    pub fn new_dir(&self, kind: &str) -> PathBuf {
+        new_dir_in(&self.root.join(kind))
+    }
+
     /// A new, unused discovery folder path: `discoveries/<UTC time>-<n>`.
     pub fn new_discovery_dir(&self) -> PathBuf {
         new_dir_in(&self.root.join("discoveries"))

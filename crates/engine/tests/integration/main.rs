@@ -6,5 +6,6 @@ mod demo;
 mod discover;
 mod errors;
 mod models;
+mod predictive;
 mod reference;
 mod support;

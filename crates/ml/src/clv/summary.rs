@@ -42,7 +42,7 @@ impl TimeUnit {
 /// Invariants (checked by [`CustomerSummary::new`]): `frequency` is a whole number in
 /// `0..=1e9`; `0 <= recency <= t`, all finite; `recency == 0` when `frequency == 0`.
 /// `monetary` is not checked: a non-finite or non-positive value makes the customer unusable
-/// for the Gamma-Gamma model (excluded from its fit, expected spend `None`), see `DOCS.md`.
+/// for the Gamma-Gamma model (excluded from its fit, expected spend `None`), see `docs/predictive.md`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CustomerSummary {
     frequency: f64,

@@ -1,0 +1,484 @@
+//! Churn propensity in the engine. With a window W and the as-of instant T, the project is
+//! evaluated three times: as of T - 2W (the training cutoff), T - W (the holdout cutoff) and T
+//! (the run itself). An entity is *active* at a cutoff when it has an event before it and no
+//! churn event (the `[churn] churned` condition) before it; an active entity is labelled
+//! churned when it has a churn event within the window after the cutoff (which the next
+//! evaluation counts as a trait over its last W). The model (regularised logistic regression,
+//! `segmenta_ml::churn`) is trained on the features as of T - 2W, evaluated (AUC, calibration)
+//! on the features as of T - W against what happened by T, and scores every entity active at T:
+//! the `churn_risk` and `churn_drivers` traits, added to the evaluation table as a
+//! [`TableExtension`]. `segmenta predict churn` is the same computation written out as
+//! `churn_model.json` and `churn.parquet`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use segmenta_core::Window;
+use segmenta_core::config::CHURN_TRAITS;
+use segmenta_ml::churn::{self, ChurnModel, Evaluation, FeatureMatrix, FeatureStatus, TrainOptions};
+use segmenta_query::ingest::BadRows;
+use segmenta_query::{ExtensionError, TableExtension};
+use segmenta_store::{OutputFile, Store};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::project::{Project, validate};
+use crate::run::{AsOf, Progress, RunOptions, evaluate_validated};
+
+/// Hidden stage-1 trait: churn events within the window before the evaluation instant.
+pub(crate) const LABEL: &str = "__segmenta_churn_label";
+/// Hidden stage-1 trait: churn events before the evaluation instant.
+pub(crate) const BEFORE: &str = "__segmenta_churn_before";
+/// Hidden stage-1 trait: events before the evaluation instant.
+pub(crate) const SEEN: &str = "__segmenta_churn_seen";
+/// The id column of the stage-2 table.
+const ID: &str = "__segmenta_entity_id";
+
+/// The model report `segmenta predict churn` and runs with `[churn]` write.
+pub const CHURN_MODEL_FILE: &str = "churn_model.json";
+/// The per-entity scores `segmenta predict churn` writes.
+pub const CHURN_FILE: &str = "churn.parquet";
+
+/// Equal-count bins of the calibration table.
+const CALIBRATION_BINS: usize = 10;
+
+/// `[churn]` resolved.
+#[derive(Debug, Clone)]
+pub struct ChurnPlan {
+    /// The label window and the spacing of the cutoffs.
+    pub window: Window,
+    /// Features: (name, column of the evaluation table).
+    pub features: Vec<(String, String)>,
+    /// L2 penalty.
+    pub l2_penalty: f64,
+    /// Drivers listed per entity.
+    pub drivers: usize,
+    /// The churn condition, for reports.
+    pub churned: String,
+}
+
+/// What one evaluation showed of the entities: ids, features, activity and labels.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    ids: StringArray,
+    /// Per feature, per row.
+    features: Vec<Vec<Option<f64>>>,
+    /// Active at the evaluation instant.
+    active: Vec<bool>,
+    /// A churn event within the window before the instant.
+    churned_in_window: Vec<bool>,
+}
+
+impl Snapshot {
+    fn read(plan: &ChurnPlan, table: &RecordBatch) -> Result<Snapshot> {
+        let column = |name: &str| {
+            table
+                .column_by_name(name)
+                .ok_or_else(|| Error::Internal(format!("the evaluation table has no `{name}`")))
+        };
+        let ids = column(ID)?.as_string::<i32>().clone();
+        let mut features = Vec::with_capacity(plan.features.len());
+        for (_, name) in &plan.features {
+            let values = arrow::compute::cast(column(name)?, &DataType::Float64)
+                .map_err(|e| Error::Internal(format!("feature `{name}` as a number: {e}")))?;
+            features.push(
+                values.as_primitive::<Float64Type>().iter().map(|v| v.filter(|v| !v.is_nan())).collect(),
+            );
+        }
+        let counts = |name: &str| -> Result<Vec<i64>> {
+            let array = column(name)?
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| Error::Internal(format!("`{name}` is not an int column")))?;
+            Ok(array.iter().map(|v| v.unwrap_or(0)).collect())
+        };
+        let (seen, before, label) = (counts(SEEN)?, counts(BEFORE)?, counts(LABEL)?);
+        Ok(Snapshot {
+            ids,
+            features,
+            active: seen.iter().zip(&before).map(|(s, b)| *s > 0 && *b == 0).collect(),
+            churned_in_window: label.iter().map(|l| *l > 0).collect(),
+        })
+    }
+
+    /// The feature matrix of `rows`.
+    fn matrix(&self, plan: &ChurnPlan, rows: &[usize]) -> Result<FeatureMatrix> {
+        let columns = plan
+            .features
+            .iter()
+            .zip(&self.features)
+            .map(|((name, _), values)| (name.clone(), rows.iter().map(|&r| values[r]).collect()))
+            .collect();
+        FeatureMatrix::from_columns(columns).map_err(churn_error)
+    }
+
+    fn active_rows(&self) -> Vec<usize> {
+        (0..self.active.len()).filter(|&r| self.active[r]).collect()
+    }
+
+    fn same_entities(&self, other: &Snapshot) -> Result<()> {
+        if self.ids != other.ids {
+            return Err(Error::Internal("two evaluations of one project saw different entities".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Reads the snapshot of a cutoff evaluation and adds nothing.
+#[derive(Debug)]
+struct Capture {
+    plan: ChurnPlan,
+    snapshot: Mutex<Option<Snapshot>>,
+}
+
+impl TableExtension for Capture {
+    fn columns(&self, table: &RecordBatch) -> std::result::Result<Vec<(String, ArrayRef)>, ExtensionError> {
+        let snapshot = Snapshot::read(&self.plan, table).map_err(|e| Box::new(e) as ExtensionError)?;
+        if let Ok(mut slot) = self.snapshot.lock() {
+            *slot = Some(snapshot);
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// What training and the holdout showed, kept for the run's summary and `churn_model.json`.
+#[derive(Debug, Clone)]
+pub struct ChurnReport {
+    /// The model.
+    pub model: ChurnModel,
+    /// The holdout's AUC and calibration.
+    pub holdout: Evaluation,
+    /// The training cutoff (T - 2W).
+    pub train_cutoff: AsOf,
+    /// The holdout cutoff (T - W).
+    pub holdout_cutoff: AsOf,
+    /// Entities scored (active at T).
+    pub scored: usize,
+    /// Entities not scored (churned before T, or without events).
+    pub not_scored: usize,
+}
+
+/// The `[churn]` table extension of a run: the trained model, the holdout's features, and
+/// after the run, the report.
+#[derive(Debug)]
+pub(crate) struct ChurnExtension {
+    plan: ChurnPlan,
+    model: ChurnModel,
+    holdout: Snapshot,
+    train_cutoff: AsOf,
+    holdout_cutoff: AsOf,
+    report: Mutex<Option<ChurnReport>>,
+}
+
+impl ChurnExtension {
+    pub(crate) fn report(&self) -> Option<ChurnReport> {
+        self.report.lock().ok().and_then(|r| r.clone())
+    }
+
+    fn compute(&self, table: &RecordBatch) -> Result<Vec<(String, ArrayRef)>> {
+        let now = Snapshot::read(&self.plan, table)?;
+        now.same_entities(&self.holdout)?;
+        let rows = self.holdout.active_rows();
+        let matrix = self.holdout.matrix(&self.plan, &rows)?;
+        let labels: Vec<bool> = rows.iter().map(|&r| now.churned_in_window[r]).collect();
+        let holdout = churn::evaluate(&self.model, &matrix, &labels, CALIBRATION_BINS).map_err(|source| {
+            Error::Churn {
+                source,
+                hint: Some(format!(
+                    "the holdout is the entities active as of {} and what happened to them by the as-of instant",
+                    self.holdout_cutoff.to_rfc3339()
+                )),
+            }
+        })?;
+
+        let active = now.active_rows();
+        // Drivers are the features that raise the risk most ("why is this account at risk").
+        let scores = churn::score(&self.model, &now.matrix(&self.plan, &active)?, self.plan.features.len())
+            .map_err(churn_error)?;
+        let mut risk: Vec<Option<f64>> = vec![None; now.active.len()];
+        let mut drivers: Vec<Option<String>> = vec![None; now.active.len()];
+        for (&row, score) in active.iter().zip(&scores) {
+            risk[row] = Some(score.probability);
+            drivers[row] = Some(
+                score
+                    .drivers
+                    .iter()
+                    .filter(|d| d.contribution > 0.0)
+                    .take(self.plan.drivers)
+                    .map(|d| {
+                        let value = d.value.map_or_else(|| "missing".to_string(), format_number);
+                        format!("{} = {value} ({:+.2})", d.feature, d.contribution)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        }
+        let report = ChurnReport {
+            model: self.model.clone(),
+            holdout,
+            train_cutoff: self.train_cutoff,
+            holdout_cutoff: self.holdout_cutoff,
+            scored: active.len(),
+            not_scored: now.active.len() - active.len(),
+        };
+        if let Ok(mut slot) = self.report.lock() {
+            *slot = Some(report);
+        }
+        Ok(vec![
+            (CHURN_TRAITS[0].to_string(), Arc::new(Float64Array::from(risk)) as ArrayRef),
+            (CHURN_TRAITS[1].to_string(), Arc::new(StringArray::from(drivers)) as ArrayRef),
+        ])
+    }
+}
+
+impl TableExtension for ChurnExtension {
+    fn columns(&self, table: &RecordBatch) -> std::result::Result<Vec<(String, ArrayRef)>, ExtensionError> {
+        self.compute(table).map_err(|e| Box::new(e) as ExtensionError)
+    }
+}
+
+/// A number as a driver shows it: whole numbers without decimals, others to 3 significant
+/// decimals.
+fn format_number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        let text = format!("{value:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+pub(crate) fn churn_error(source: churn::Error) -> Error {
+    let hint = match &source {
+        churn::Error::TooFewRows { .. } => Some(
+            "too few entities are active at the training cutoff (as-of minus twice the window): use a shorter window or a later as-of".into(),
+        ),
+        churn::Error::NotConverged { .. } | churn::Error::Fit(_) => {
+            Some("raise [churn] l2_penalty, or drop features that repeat others".into())
+        }
+        _ => None,
+    };
+    Error::Churn { source, hint }
+}
+
+/// An evaluation as of `cutoff` that only captures the churn snapshot.
+pub(crate) type CutoffEvaluation<'a> = dyn Fn(AsOf, Arc<dyn TableExtension>) -> Result<()> + 'a;
+
+/// Trains the model on the cutoff evaluations and returns the run's extension.
+pub(crate) fn prepare(
+    plan: &ChurnPlan,
+    as_of: AsOf,
+    evaluate_at: &CutoffEvaluation<'_>,
+    progress: &dyn Progress,
+) -> Result<Arc<ChurnExtension>> {
+    let window = plan.window.micros();
+    let train_cutoff = AsOf { instant: as_of.instant - 2 * window };
+    let holdout_cutoff = AsOf { instant: as_of.instant - window };
+    let mut snapshots = Vec::with_capacity(2);
+    for cutoff in [train_cutoff, holdout_cutoff] {
+        progress.step(&format!("churn: traits as of {}", cutoff.to_rfc3339()));
+        let capture = Arc::new(Capture { plan: plan.clone(), snapshot: Mutex::new(None) });
+        evaluate_at(cutoff, capture.clone())?;
+        let snapshot = capture
+            .snapshot
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .ok_or_else(|| Error::Internal("the churn snapshot was not taken".into()))?;
+        snapshots.push(snapshot);
+        progress.done();
+    }
+    let holdout = snapshots.pop().ok_or_else(|| Error::Internal("no holdout snapshot".into()))?;
+    let train = snapshots.pop().ok_or_else(|| Error::Internal("no training snapshot".into()))?;
+    train.same_entities(&holdout)?;
+    progress.step("churn: training");
+    let rows = train.active_rows();
+    let labels: Vec<bool> = rows.iter().map(|&r| holdout.churned_in_window[r]).collect();
+    let options = TrainOptions { l2_penalty: plan.l2_penalty, ..TrainOptions::default() };
+    let model = churn::train(&train.matrix(plan, &rows)?, &labels, &options).map_err(churn_error)?;
+    progress.done();
+    Ok(Arc::new(ChurnExtension {
+        plan: plan.clone(),
+        model,
+        holdout,
+        train_cutoff,
+        holdout_cutoff,
+        report: Mutex::new(None),
+    }))
+}
+
+/// `churn_model.json`.
+pub(crate) fn model_document(plan: &ChurnPlan, report: &ChurnReport, as_of: AsOf) -> Value {
+    let status = |s: FeatureStatus| match s {
+        FeatureStatus::Used => "used",
+        FeatureStatus::Constant => "constant",
+        FeatureStatus::AllMissing => "all_missing",
+    };
+    let calibration = &report.holdout.calibration;
+    json!({
+        "format_version": 1,
+        "model": "logistic_regression",
+        "as_of": as_of.to_rfc3339(),
+        "churned": plan.churned,
+        "window": plan.window.to_string(),
+        "l2_penalty": plan.l2_penalty,
+        "train": {
+            "cutoff": report.train_cutoff.to_rfc3339(),
+            "rows": report.model.rows,
+            "churned": report.model.positives,
+        },
+        "holdout": {
+            "cutoff": report.holdout_cutoff.to_rfc3339(),
+            "rows": report.holdout.rows,
+            "churned": report.holdout.positives,
+            "auc": report.holdout.auc,
+            "brier": calibration.brier,
+            "expected_calibration_error": calibration.expected_calibration_error,
+            "calibration": calibration.bins.iter().map(|b| json!({
+                "count": b.count,
+                "min_predicted": b.min_predicted,
+                "max_predicted": b.max_predicted,
+                "mean_predicted": b.mean_predicted,
+                "observed_rate": b.observed_rate,
+            })).collect::<Vec<_>>(),
+        },
+        "intercept": report.model.intercept,
+        "features": report.model.features.iter().map(|f| json!({
+            "name": &*f.name,
+            "status": status(f.status),
+            "coefficient": f.coefficient,
+            "mean": f.mean,
+            "scale": f.scale,
+            "missing": f.missing,
+        })).collect::<Vec<_>>(),
+        "scored": report.scored,
+        "not_scored": report.not_scored,
+    })
+}
+
+/// Options of `segmenta predict churn`: each one given overrides the project's `[churn]`.
+#[derive(Debug, Clone, Default)]
+pub struct ChurnCommand {
+    /// The churn event condition.
+    pub churned: Option<String>,
+    /// Features.
+    pub features: Option<Vec<String>>,
+    /// The window.
+    pub window: Option<String>,
+    /// The as-of instant.
+    pub as_of: Option<AsOf>,
+    /// Output folder; default `predictions/<time>` in the store.
+    pub output: Option<PathBuf>,
+    /// Bad rows.
+    pub bad_rows: BadRows,
+    /// Threads.
+    pub threads: Option<usize>,
+}
+
+/// What `segmenta predict churn` produced.
+#[derive(Debug, Clone)]
+pub struct ChurnCommandReport {
+    /// The output folder.
+    pub output: PathBuf,
+    /// `churn_model.json`.
+    pub model: Value,
+    /// The entities with the highest risk: (id, risk, drivers), at most 10.
+    pub top: Vec<(String, f64, String)>,
+}
+
+fn with_churn_options(project: &Project, options: &ChurnCommand) -> Result<Project> {
+    let mut document: toml_edit::DocumentMut = project
+        .text
+        .parse()
+        .map_err(|e| Error::Internal(format!("the project file no longer parses: {e}")))?;
+    let item = document.entry("churn").or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+    let Some(table) = item.as_table_like_mut() else {
+        return Err(Error::Usage { message: "`churn` in segmenta.toml is not a table".into(), hint: None });
+    };
+    if let Some(churned) = &options.churned {
+        table.insert("churned", toml_edit::value(churned.clone()));
+    }
+    if let Some(window) = &options.window {
+        table.insert("window", toml_edit::value(window.clone()));
+    }
+    if let Some(features) = &options.features {
+        let array: toml_edit::Array = features.iter().map(|f| f.trim()).filter(|f| !f.is_empty()).collect();
+        table.insert("features", toml_edit::value(array));
+    }
+    let missing =
+        [("churned", "--churned \"event_type = 'cancellation'\""), ("features", "--features a,b,c")]
+            .into_iter()
+            .find(|(key, _)| !table.contains_key(key));
+    if let Some((key, flag)) = missing {
+        return Err(Error::Usage {
+            message: format!("no churn {key}: the project has no [churn] {key} and it is not given"),
+            hint: Some(format!("pass {flag}")),
+        });
+    }
+    project.with_text(document.to_string())
+}
+
+/// `segmenta predict churn`: trains and evaluates the churn model and scores every active
+/// entity; writes `churn_model.json` and `churn.parquet`.
+pub fn churn_command(
+    project: &Project,
+    options: &ChurnCommand,
+    progress: &dyn Progress,
+) -> Result<ChurnCommandReport> {
+    let project = with_churn_options(project, options)?;
+    progress.step("validating project");
+    let mut validated = validate(&project)?;
+    progress.done();
+    validated.derived.clear();
+    validated.segments.clear();
+    validated.static_lists.clear();
+    let plan = validated.churn.clone().ok_or_else(|| Error::Internal("[churn] was not planned".into()))?;
+    let keep = |name: &str| {
+        CHURN_TRAITS.contains(&name)
+            || validated.clv.as_ref().is_some_and(|c| c.names.iter().any(|n| n == name))
+    };
+    validated.outputs.retain(|(name, _)| keep(name));
+    let run_options = RunOptions {
+        as_of: options.as_of,
+        output: None,
+        bad_rows: options.bad_rows,
+        threads: options.threads,
+    };
+    let evaluated = evaluate_validated(&validated, &run_options, progress)?;
+    let report =
+        evaluated.churn.clone().ok_or_else(|| Error::Internal("the churn report was not kept".into()))?;
+    let model = model_document(&plan, &report, evaluated.as_of);
+
+    progress.step("writing output");
+    let table = &evaluated.output.table;
+    let column = |name: &str| {
+        table.column_by_name(name).cloned().ok_or_else(|| Error::Internal(format!("no `{name}` column")))
+    };
+    let (ids, risk, drivers) = (column("entity_id")?, column(CHURN_TRAITS[0])?, column(CHURN_TRAITS[1])?);
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("entity_id", DataType::Utf8, false),
+            Field::new(CHURN_TRAITS[0], DataType::Float64, true),
+            Field::new(CHURN_TRAITS[1], DataType::Utf8, true),
+        ])),
+        vec![ids.clone(), risk.clone(), drivers.clone()],
+    )
+    .map_err(|e| Error::Internal(format!("churn.parquet: {e}")))?;
+    let (ids, risk, drivers) =
+        (ids.as_string::<i32>(), risk.as_primitive::<Float64Type>(), drivers.as_string::<i32>());
+    let mut top: Vec<(String, f64, String)> = (0..ids.len())
+        .filter(|&r| risk.is_valid(r))
+        .map(|r| (ids.value(r).to_string(), risk.value(r), drivers.value(r).to_string()))
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(10);
+    let store = Store::new(project.store_dir());
+    let dest = options.output.clone().unwrap_or_else(|| store.new_dir("predictions"));
+    segmenta_store::write_run(
+        &dest,
+        &[(CHURN_MODEL_FILE, OutputFile::Json(model.clone())), (CHURN_FILE, OutputFile::Parquet(batch))],
+    )?;
+    progress.done();
+    Ok(ChurnCommandReport { output: dest, model, top })
+}
