@@ -32,7 +32,7 @@ use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
 
 pub use model::{MONTHS, window_end, window_start};
-pub use project::PROJECT_TOML;
+pub use project::{PREDICTIVE_MIN_ACCOUNTS, first_line as project_first_line, project_toml};
 
 /// The demo's as-of date: the last day of its data.
 pub const AS_OF: &str = "2025-12-31";
@@ -426,7 +426,7 @@ pub fn generate(dir: &Path, options: &DemoOptions, progress: ProgressFn<'_>) -> 
         list.push('\n');
     }
     write_file(&lists.join("strategic_accounts.csv"), list.as_bytes())?;
-    write_file(&dir.join("segmenta.toml"), project::PROJECT_TOML.as_bytes())?;
+    write_file(&dir.join("segmenta.toml"), project::project_toml(options.accounts).as_bytes())?;
     write_file(&dir.join("README.md"), project::readme(options, contacts, event_count).as_bytes())?;
     Ok(DemoReport {
         accounts: options.accounts,

@@ -2,8 +2,10 @@
 
 use crate::DemoOptions;
 
-/// The demo's project file. `docs/models.md` walks through it; keep the two in step.
-pub const PROJECT_TOML: &str = r#"# The demo company: a B2B SaaS vendor with a few thousand accounts (or a million), their contacts
+/// The demo's project file, with `{predictive}` and `{predictive_segments}` where
+/// [`project_toml`] puts the predictive sections. `docs/models.md` walks through it; keep the
+/// two in step.
+const TEMPLATE: &str = r#"# The demo company: a B2B SaaS vendor with a few thousand accounts (or a million), their contacts
 # and three years of events (2023-01-01 to 2025-12-31). Written by `segmenta demo`; every
 # segmentation model has at least one segment below, named after the model.
 # docs/models.md walks through them.
@@ -69,26 +71,7 @@ purchase = "event_type = 'invoice_paid'"
 amount = "amount"
 within = "365d"
 
-# Predictive: customer lifetime value of one-off orders (add-ons, services) with BG/NBD and
-# Gamma-Gamma; adds clv_frequency, clv_recency, clv_t, clv_monetary, clv_value, p_alive,
-# expected_purchases_90d, expected_spend, clv_12m and the segment clv.diamonds_in_the_rough.
-[clv]
-purchase = "event_type = 'order'"
-amount = "amount"
-time_unit = "week"
-horizon = "90d"
-months = 12
-discount_rate = 0.01
-
-# Predictive: churn propensity of subscriptions. Trained on the traits as of as_of - 180d
-# (who cancelled in the next 90 days), checked on those as of as_of - 90d; adds churn_risk and
-# churn_drivers.
-[churn]
-churned = "event_type = 'subscription_churn'"
-window = "90d"
-features = ["logins_30d", "logins_180d", "active_users_30d", "features_used_90d", "days_since_last_login", "tenure_days", "tickets_30d", "nps_avg", "seat_utilization", "expansions_365d", "employees"]
-
-# Scoring: fit (ideal customer profile) from rules, engagement from events with decay.
+{predictive}# Scoring: fit (ideal customer profile) from rules, engagement from events with decay.
 [scores.fit]
 description = "Ideal customer profile fit, 0 to 100"
 min = 0
@@ -212,16 +195,7 @@ description = "New accounts that barely log in or keep filing tickets"
 rule = "revenue_365d >= 50000"
 description = "Paid 50k or more in the last year"
 
-# Predictive (clv.diamonds_in_the_rough comes from [clv]).
-[segments.value_likely_to_order]
-rule = "p_alive >= 0.8 and expected_purchases_90d >= 1"
-description = "Still ordering add-ons and services, and expected to order again within 90 days"
-
-[segments.lifecycle_churn_risk]
-rule = "plan != 'free' and churn_risk >= 0.1"
-description = "Paying accounts the churn model gives a 10% or higher chance of cancelling within 90 days"
-
-# Opportunity.
+{predictive_segments}# Opportunity.
 [segments.opportunity_near_plan_limits]
 rule = "plan != 'free' and contacts >= 3 and seat_utilization >= 0.8"
 description = "Paid accounts whose users (a seat each) are nearly all active"
@@ -269,6 +243,65 @@ rule = "marketable_contacts >= 1 and not in_segment('strategic_accounts')"
 description = "Accounts we may e-mail, outside the strategic list"
 "#;
 
+/// The demo's predictive sections: CLV and churn.
+const PREDICTIVE: &str = r#"# Predictive: customer lifetime value of one-off orders (add-ons, services) with BG/NBD and
+# Gamma-Gamma; adds clv_frequency, clv_recency, clv_t, clv_monetary, clv_value, p_alive,
+# expected_purchases_90d, expected_spend, clv_12m and the segment clv.diamonds_in_the_rough.
+[clv]
+purchase = "event_type = 'order'"
+amount = "amount"
+time_unit = "week"
+horizon = "90d"
+months = 12
+discount_rate = 0.01
+
+# Predictive: churn propensity of subscriptions. Trained on the traits as of as_of - 180d
+# (who cancelled in the next 90 days), checked on those as of as_of - 90d; adds churn_risk and
+# churn_drivers.
+[churn]
+churned = "event_type = 'subscription_churn'"
+window = "90d"
+features = ["logins_30d", "logins_180d", "active_users_30d", "features_used_90d", "days_since_last_login", "tenure_days", "tickets_30d", "nps_avg", "seat_utilization", "expansions_365d", "employees"]
+
+"#;
+
+/// The segments on the predictive traits.
+const PREDICTIVE_SEGMENTS: &str = r#"# Predictive (clv.diamonds_in_the_rough comes from [clv]).
+[segments.value_likely_to_order]
+rule = "p_alive >= 0.8 and expected_purchases_90d >= 1"
+description = "Still ordering add-ons and services, and expected to order again within 90 days"
+
+[segments.lifecycle_churn_risk]
+rule = "plan != 'free' and churn_risk >= 0.1"
+description = "Paying accounts the churn model gives a 10% or higher chance of cancelling within 90 days"
+
+"#;
+
+/// Below this many accounts the demo leaves CLV and churn out: a few hundred accounts are too
+/// few buyers for Gamma-Gamma (its fit runs off to a boundary) and too few churns for a holdout.
+pub const PREDICTIVE_MIN_ACCOUNTS: u64 = 1000;
+
+/// The first line of every demo project file (how `segmenta demo` recognises its own folders).
+pub fn first_line() -> &'static str {
+    TEMPLATE.lines().next().unwrap_or_default()
+}
+
+/// The demo's project file for `accounts` accounts.
+pub fn project_toml(accounts: u64) -> String {
+    let (predictive, segments) = if accounts >= PREDICTIVE_MIN_ACCOUNTS {
+        (PREDICTIVE.to_string(), PREDICTIVE_SEGMENTS.to_string())
+    } else {
+        (
+            format!(
+                "# Predictive traits ([clv], [churn]) are left out below {PREDICTIVE_MIN_ACCOUNTS} accounts: too few\n\
+                 # buyers and churns to fit them. See docs/predictive.md.\n\n"
+            ),
+            String::new(),
+        )
+    };
+    TEMPLATE.replace("{predictive}", &predictive).replace("{predictive_segments}", &segments)
+}
+
 /// The demo project's README.
 pub fn readme(options: &DemoOptions, contacts: u64, events: u64) -> String {
     format!(
@@ -283,14 +316,17 @@ always give the same data.
 - `data/contacts.parquet`: role, seniority, department, decision maker, age band, consents.
 - `data/events.parquet`: logins, feature use, paid invoices, support tickets, e-mail opens and
   clicks, website visits, survey answers (primary need, pain point, NPS) and subscription
-  changes (new, expansion, contraction, churn); churn depends on engagement.
+  changes (new, expansion, contraction, churn); churn depends on engagement; one-off orders of
+  add-ons and services, drawn as the BG/NBD and Gamma-Gamma models assume.
 - `lists/strategic_accounts.csv`: a static list.
-- `segmenta.toml`: traits, RFM, scores, schemes and a segment for every segmentation model.
+- `segmenta.toml`: traits, RFM, scores, schemes, a segment for every segmentation model, and
+  (from {min} accounts) CLV and churn propensity.
 
 Run it with `segmenta run --project .` (it evaluates as of 2025-12-31) and read
 `docs/models.md` in the segmenta repository for a walk through the models.
 "#,
         seed = options.seed,
         accounts = options.accounts,
+        min = PREDICTIVE_MIN_ACCOUNTS,
     )
 }

@@ -250,6 +250,9 @@ fn format_number(value: f64) -> String {
 }
 
 pub(crate) fn churn_error(source: churn::Error) -> Error {
+    if source.to_string().contains("hint:") {
+        return Error::Churn { source, hint: None };
+    }
     let hint = match &source {
         churn::Error::TooFewRows { .. } => Some(
             "too few entities are active at the training cutoff (as-of minus twice the window): use a shorter window or a later as-of".into(),
@@ -392,6 +395,10 @@ fn with_churn_options(project: &Project, options: &ChurnCommand) -> Result<Proje
         .text
         .parse()
         .map_err(|e| Error::Internal(format!("the project file no longer parses: {e}")))?;
+    // Segments, schemes and scores are not computed here.
+    for section in ["segments", "schemes", "scores"] {
+        document.remove(section);
+    }
     let item = document.entry("churn").or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
     let Some(table) = item.as_table_like_mut() else {
         return Err(Error::Usage { message: "`churn` in segmenta.toml is not a table".into(), hint: None });

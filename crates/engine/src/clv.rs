@@ -253,6 +253,9 @@ impl TableExtension for ClvExtension {
 
 /// A CLV error with what to do about it.
 pub(crate) fn clv_error(source: clv::Error) -> Error {
+    if source.to_string().contains("hint:") {
+        return Error::Clv { source, hint: None };
+    }
     let hint = match &source {
         clv::Error::NotConverged { .. } => {
             Some("set a small [clv] penalizer (e.g. 0.001), or check the purchase condition".into())
@@ -360,6 +363,11 @@ fn with_clv_options(project: &Project, options: &ClvCommand) -> Result<Project> 
         .text
         .parse()
         .map_err(|e| Error::Internal(format!("the project file no longer parses: {e}")))?;
+    // Segments, schemes, scores and churn are not computed here; their rules may read CLV
+    // traits under the names the project's own options give them.
+    for section in ["segments", "schemes", "scores", "churn"] {
+        table.remove(section);
+    }
     let clv = table.entry("clv").or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
     let Some(clv) = clv.as_table_like_mut() else {
         return Err(Error::Usage { message: "`clv` in segmenta.toml is not a table".into(), hint: None });

@@ -12,7 +12,7 @@ use crate::run::Progress;
 /// be written over.
 fn is_demo_project(dir: &Path) -> bool {
     std::fs::read_to_string(dir.join(PROJECT_FILE))
-        .is_ok_and(|text| text.lines().next() == segmenta_demo::PROJECT_TOML.lines().next())
+        .is_ok_and(|text| text.lines().next() == Some(segmenta_demo::project_first_line()))
 }
 
 /// Writes the demo project into `dir`: an empty or missing folder, or an earlier demo project;

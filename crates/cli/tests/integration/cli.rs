@@ -231,3 +231,69 @@ fn discover_prints_json_and_saves_segments_that_run() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("invalid --k `lots`"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn clv_and_churn_commands_write_their_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("demo");
+    let project = target.to_str().expect("utf-8 path");
+    let out = segmenta(&["demo", project, "--accounts", "1000", "--no-run", "--threads", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let clv_out = dir.path().join("clv");
+    let out = segmenta(&[
+        "clv",
+        "--project",
+        project,
+        "--horizon",
+        "13",
+        "--output",
+        clv_out.to_str().expect("utf-8"),
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["params"]["horizon"], "13w", "13 time units of a week");
+    assert!(report["params"]["bg_nbd"]["r"].as_f64().is_some_and(|r| r > 0.0));
+    assert!(clv_out.join("clv_params.json").is_file() && clv_out.join("clv.parquet").is_file());
+
+    let out = segmenta(&["predict", "churn", "--project", project, "--threads", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(printed.contains("holdout:") && printed.contains("AUC"), "{printed}");
+
+    // Options that name what does not exist are user errors.
+    let out = segmenta(&["predict", "churn", "--project", project, "--features", "logins_31d"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("did you mean `logins_30d`?"), "{}", text(&out.stderr));
+    let out = segmenta(&["clv", "--project", project, "--horizon", "3m"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let quick = quickstart();
+    let out = segmenta(&["clv", "--project", quick.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--purchase"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("utf-8 path");
+    let out = segmenta(&["run", "--project", project]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = segmenta(&["run", "--project", project, "--json"]);
+    let summary: serde_json::Value = serde_json::from_slice(&summary.stdout).expect("json");
+    let segment = summary["summary"]["segments"][0]["name"].as_str().expect("a segment").to_string();
+    // The reader goes away at once: the command must neither panic nor report an error.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_segmenta"))
+        .args(["members", &segment, "--project", project])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waits");
+    assert!(out.status.success(), "{:?}: {}", out.status, text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}
