@@ -564,6 +564,29 @@ fn print_discovery(report: &segmenta_engine::DiscoverReport, entity: &str) {
     }
 }
 
+/// Runs a long use case behind a spinner on standard error (none with `--json`).
+fn with_spinner<T>(cli: &Cli, work: impl FnOnce(&Spinner) -> Result<T, Error>) -> Result<T, Error> {
+    let spinner = Spinner::new(!cli.json);
+    let result = work(&spinner);
+    drop(spinner);
+    result
+}
+
+/// The run options every evaluating command shares.
+fn run_options(
+    as_of: &Option<String>,
+    output: &Option<PathBuf>,
+    on_bad_rows: OnBadRows,
+    threads: Option<usize>,
+) -> Result<RunOptions, Error> {
+    Ok(RunOptions {
+        as_of: as_of.as_deref().map(AsOf::parse).transpose()?,
+        output: output.clone(),
+        bad_rows: bad_rows(on_bad_rows),
+        threads,
+    })
+}
+
 fn bad_rows(arg: OnBadRows) -> BadRows {
     match arg {
         OnBadRows::Strict => BadRows::Strict,
@@ -669,20 +692,9 @@ fn print_churn(report: &segmenta_engine::ChurnCommandReport) {
 fn execute(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Run { project, as_of, output, on_bad_rows, threads } => {
-            let as_of = as_of.as_deref().map(AsOf::parse).transpose()?;
+            let options = run_options(as_of, output, *on_bad_rows, *threads)?;
             let project = Project::load(project)?;
-            let options = RunOptions {
-                as_of,
-                output: output.clone(),
-                bad_rows: match on_bad_rows {
-                    OnBadRows::Strict => BadRows::Strict,
-                    OnBadRows::Reject => BadRows::Reject,
-                },
-                threads: *threads,
-            };
-            let spinner = Spinner::new(!cli.json);
-            let report = segmenta_engine::run(&project, &options, &spinner)?;
-            drop(spinner);
+            let report = with_spinner(cli, |spinner| segmenta_engine::run(&project, &options, spinner))?;
             if cli.json {
                 out!("{}", json!({ "output": report.output, "summary": report.summary }));
             } else {
@@ -807,15 +819,10 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             if *reset_ids {
                 options.ids = segmenta_engine::ClusterIds::BySize;
             }
-            options.bad_rows = match on_bad_rows {
-                OnBadRows::Strict => BadRows::Strict,
-                OnBadRows::Reject => BadRows::Reject,
-            };
+            options.bad_rows = bad_rows(*on_bad_rows);
             options.threads = *threads;
             let project = Project::load(project)?;
-            let spinner = Spinner::new(!cli.json);
-            let report = segmenta_engine::discover(&project, &options, &spinner)?;
-            drop(spinner);
+            let report = with_spinner(cli, |spinner| segmenta_engine::discover(&project, &options, spinner))?;
             if cli.json {
                 let saved: Vec<_> = report
                     .saved
@@ -859,15 +866,11 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 horizon: horizon.clone(),
                 months: *months,
                 discount_rate: *discount_rate,
-                as_of: as_of.as_deref().map(AsOf::parse).transpose()?,
-                output: output.clone(),
-                bad_rows: bad_rows(*on_bad_rows),
-                threads: *threads,
+                run: run_options(as_of, output, *on_bad_rows, *threads)?,
             };
             let project = Project::load(project)?;
-            let spinner = Spinner::new(!cli.json);
-            let report = segmenta_engine::clv_command(&project, &options, &spinner)?;
-            drop(spinner);
+            let report =
+                with_spinner(cli, |spinner| segmenta_engine::clv_command(&project, &options, spinner))?;
             if cli.json {
                 out!("{}", json!({ "output": report.output, "params": report.params }));
             } else {
@@ -882,15 +885,11 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 churned: churned.clone(),
                 features: features.clone(),
                 window: window.clone(),
-                as_of: as_of.as_deref().map(AsOf::parse).transpose()?,
-                output: output.clone(),
-                bad_rows: bad_rows(*on_bad_rows),
-                threads: *threads,
+                run: run_options(as_of, output, *on_bad_rows, *threads)?,
             };
             let project = Project::load(project)?;
-            let spinner = Spinner::new(!cli.json);
-            let report = segmenta_engine::churn_command(&project, &options, &spinner)?;
-            drop(spinner);
+            let report =
+                with_spinner(cli, |spinner| segmenta_engine::churn_command(&project, &options, spinner))?;
             if cli.json {
                 out!("{}", json!({ "output": report.output, "model": report.model }));
             } else {

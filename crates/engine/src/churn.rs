@@ -18,13 +18,12 @@ use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use segmenta_core::Window;
 use segmenta_core::config::CHURN_TRAITS;
 use segmenta_ml::churn::{self, ChurnModel, Evaluation, FeatureMatrix, FeatureStatus, TrainOptions};
-use segmenta_query::ingest::BadRows;
 use segmenta_query::{ExtensionError, TableExtension};
 use segmenta_store::{OutputFile, Store};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::project::{Project, validate};
+use crate::project::{Project, validate_for_model};
 use crate::run::{AsOf, Progress, RunOptions, evaluate_validated};
 
 /// Hidden stage-1 trait: churn events within the window before the evaluation instant.
@@ -369,14 +368,8 @@ pub struct ChurnCommand {
     pub features: Option<Vec<String>>,
     /// The window.
     pub window: Option<String>,
-    /// The as-of instant.
-    pub as_of: Option<AsOf>,
-    /// Output folder; default `predictions/<time>` in the store.
-    pub output: Option<PathBuf>,
-    /// Bad rows.
-    pub bad_rows: BadRows,
-    /// Threads.
-    pub threads: Option<usize>,
+    /// As of when, where (default: a new folder under `predictions/` in the store), bad rows, threads.
+    pub run: RunOptions,
 }
 
 /// What `segmenta predict churn` produced.
@@ -390,40 +383,33 @@ pub struct ChurnCommandReport {
     pub top: Vec<(String, f64, String)>,
 }
 
+/// The project with the command's options merged over its `[churn]`; segments, schemes and
+/// scores are not computed by the command, so they are dropped.
 fn with_churn_options(project: &Project, options: &ChurnCommand) -> Result<Project> {
-    let mut document: toml_edit::DocumentMut = project
-        .text
-        .parse()
-        .map_err(|e| Error::Internal(format!("the project file no longer parses: {e}")))?;
-    // Segments, schemes and scores are not computed here.
-    for section in ["segments", "schemes", "scores"] {
-        document.remove(section);
-    }
-    let item = document.entry("churn").or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
-    let Some(table) = item.as_table_like_mut() else {
-        return Err(Error::Usage { message: "`churn` in segmenta.toml is not a table".into(), hint: None });
-    };
-    if let Some(churned) = &options.churned {
-        table.insert("churned", toml_edit::value(churned.clone()));
-    }
-    if let Some(window) = &options.window {
-        table.insert("window", toml_edit::value(window.clone()));
-    }
-    if let Some(features) = &options.features {
-        let array: toml_edit::Array = features.iter().map(|f| f.trim()).filter(|f| !f.is_empty()).collect();
-        table.insert("features", toml_edit::value(array));
-    }
-    let missing =
-        [("churned", "--churned \"event_type = 'cancellation'\""), ("features", "--features a,b,c")]
-            .into_iter()
-            .find(|(key, _)| !table.contains_key(key));
-    if let Some((key, flag)) = missing {
-        return Err(Error::Usage {
-            message: format!("no churn {key}: the project has no [churn] {key} and it is not given"),
-            hint: Some(format!("pass {flag}")),
-        });
-    }
-    project.with_text(document.to_string())
+    project.with_section("churn", &["segments", "schemes", "scores"], |table| {
+        if let Some(churned) = &options.churned {
+            table.insert("churned", toml_edit::value(churned.clone()));
+        }
+        if let Some(window) = &options.window {
+            table.insert("window", toml_edit::value(window.clone()));
+        }
+        if let Some(features) = &options.features {
+            let array: toml_edit::Array =
+                features.iter().map(|f| f.trim()).filter(|f| !f.is_empty()).collect();
+            table.insert("features", toml_edit::value(array));
+        }
+        let missing =
+            [("churned", "--churned \"event_type = 'cancellation'\""), ("features", "--features a,b,c")]
+                .into_iter()
+                .find(|(key, _)| !table.contains_key(key));
+        match missing {
+            Some((key, flag)) => Err(Error::Usage {
+                message: format!("no churn {key}: the project has no [churn] {key} and it is not given"),
+                hint: Some(format!("pass {flag}")),
+            }),
+            None => Ok(()),
+        }
+    })
 }
 
 /// `segmenta predict churn`: trains and evaluates the churn model and scores every active
@@ -434,24 +420,13 @@ pub fn churn_command(
     progress: &dyn Progress,
 ) -> Result<ChurnCommandReport> {
     let project = with_churn_options(project, options)?;
-    progress.step("validating project");
-    let mut validated = validate(&project)?;
-    progress.done();
-    validated.derived.clear();
-    validated.segments.clear();
-    validated.static_lists.clear();
+    // The churn traits, and the CLV traits the features may read.
+    let keep = |v: &crate::project::Validated, name: &str| {
+        CHURN_TRAITS.contains(&name) || v.clv.as_ref().is_some_and(|c| c.names.iter().any(|n| n == name))
+    };
+    let validated = validate_for_model(&project, keep, progress)?;
     let plan = validated.churn.clone().ok_or_else(|| Error::Internal("[churn] was not planned".into()))?;
-    let keep = |name: &str| {
-        CHURN_TRAITS.contains(&name)
-            || validated.clv.as_ref().is_some_and(|c| c.names.iter().any(|n| n == name))
-    };
-    validated.outputs.retain(|(name, _)| keep(name));
-    let run_options = RunOptions {
-        as_of: options.as_of,
-        output: None,
-        bad_rows: options.bad_rows,
-        threads: options.threads,
-    };
+    let run_options = RunOptions { output: None, ..options.run.clone() };
     let evaluated = evaluate_validated(&validated, &run_options, progress)?;
     let report =
         evaluated.churn.clone().ok_or_else(|| Error::Internal("the churn report was not kept".into()))?;
@@ -481,7 +456,7 @@ pub fn churn_command(
     top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top.truncate(10);
     let store = Store::new(project.store_dir());
-    let dest = options.output.clone().unwrap_or_else(|| store.new_dir("predictions"));
+    let dest = options.run.output.clone().unwrap_or_else(|| store.new_dir("predictions"));
     segmenta_store::write_run(
         &dest,
         &[(CHURN_MODEL_FILE, OutputFile::Json(model.clone())), (CHURN_FILE, OutputFile::Parquet(batch))],

@@ -18,13 +18,12 @@ use segmenta_core::{MICROS_PER_DAY, Window};
 use segmenta_ml::clv::{
     self, ClvFit, ClvOptions, CustomerSummary, DiamondOptions, FitOptions, PredictOptions, TimeUnit,
 };
-use segmenta_query::ingest::BadRows;
 use segmenta_query::{DayPart, ExtensionError, TableExtension};
 use segmenta_store::{OutputFile, Store};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::project::{Project, validate};
+use crate::project::{Project, validate_for_model};
 use crate::run::{AsOf, Progress, RunOptions, evaluate_validated};
 
 /// The hidden stage-1 columns holding each entity's purchase-day facts.
@@ -336,14 +335,8 @@ pub struct ClvCommand {
     pub months: Option<u32>,
     /// Monthly discount rate.
     pub discount_rate: Option<f64>,
-    /// The as-of instant.
-    pub as_of: Option<AsOf>,
-    /// Output folder; default `clv/<time>` in the store.
-    pub output: Option<PathBuf>,
-    /// Bad rows.
-    pub bad_rows: BadRows,
-    /// Threads.
-    pub threads: Option<usize>,
+    /// As of when, where (default: a new folder under `clv/` in the store), bad rows, threads.
+    pub run: RunOptions,
 }
 
 /// What `segmenta clv` produced.
@@ -357,21 +350,10 @@ pub struct ClvCommandReport {
     pub entities: usize,
 }
 
-/// The project with `[clv]` replaced by the command's options merged over it.
+/// The project with the command's options merged over its `[clv]`. Segments, schemes, scores
+/// and churn are not computed by the command (and their rules may read CLV traits under the
+/// names the project's own options give them), so they are dropped.
 fn with_clv_options(project: &Project, options: &ClvCommand) -> Result<Project> {
-    let mut table: toml_edit::DocumentMut = project
-        .text
-        .parse()
-        .map_err(|e| Error::Internal(format!("the project file no longer parses: {e}")))?;
-    // Segments, schemes, scores and churn are not computed here; their rules may read CLV
-    // traits under the names the project's own options give them.
-    for section in ["segments", "schemes", "scores", "churn"] {
-        table.remove(section);
-    }
-    let clv = table.entry("clv").or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
-    let Some(clv) = clv.as_table_like_mut() else {
-        return Err(Error::Usage { message: "`clv` in segmenta.toml is not a table".into(), hint: None });
-    };
     let horizon = options.horizon.as_ref().map(|h| {
         let h = h.trim();
         if h.bytes().all(|b| b.is_ascii_digit()) {
@@ -392,37 +374,39 @@ fn with_clv_options(project: &Project, options: &ClvCommand) -> Result<Project> 
             h.to_string()
         }
     });
-    for (key, value) in [
-        ("purchase", options.purchase.clone()),
-        ("amount", options.amount.clone()),
-        ("time_unit", options.time_unit.clone()),
-        ("horizon", horizon),
-    ] {
-        if let Some(value) = value {
-            clv.insert(key, toml_edit::value(value));
+    project.with_section("clv", &["segments", "schemes", "scores", "churn"], |clv| {
+        for (key, value) in [
+            ("purchase", options.purchase.clone()),
+            ("amount", options.amount.clone()),
+            ("time_unit", options.time_unit.clone()),
+            ("horizon", horizon),
+        ] {
+            if let Some(value) = value {
+                clv.insert(key, toml_edit::value(value));
+            }
         }
-    }
-    if let Some(months) = options.months {
-        clv.insert("months", toml_edit::value(i64::from(months)));
-    }
-    if let Some(rate) = options.discount_rate {
-        clv.insert("discount_rate", toml_edit::value(rate));
-    }
-    for key in ["purchase", "amount"] {
-        if !clv.contains_key(key) {
-            return Err(Error::Usage {
-                message: format!(
-                    "no purchase {key}: the project has no [clv] {key} and --{key} is not given"
-                ),
-                hint: Some(if key == "purchase" {
-                    "pass --purchase \"event_type = 'purchase'\" (a condition over event columns)".into()
-                } else {
-                    "pass --amount COLUMN (a numeric event column)".into()
-                }),
-            });
+        if let Some(months) = options.months {
+            clv.insert("months", toml_edit::value(i64::from(months)));
         }
-    }
-    project.with_text(table.to_string())
+        if let Some(rate) = options.discount_rate {
+            clv.insert("discount_rate", toml_edit::value(rate));
+        }
+        for key in ["purchase", "amount"] {
+            if !clv.contains_key(key) {
+                return Err(Error::Usage {
+                    message: format!(
+                        "no purchase {key}: the project has no [clv] {key} and --{key} is not given"
+                    ),
+                    hint: Some(if key == "purchase" {
+                        "pass --purchase \"event_type = 'purchase'\" (a condition over event columns)".into()
+                    } else {
+                        "pass --amount COLUMN (a numeric event column)".into()
+                    }),
+                });
+            }
+        }
+        Ok(())
+    })
 }
 
 /// `segmenta clv`: fits the CLV models as of an instant and writes `clv_params.json` and
@@ -433,22 +417,12 @@ pub fn clv_command(
     progress: &dyn Progress,
 ) -> Result<ClvCommandReport> {
     let project = with_clv_options(project, options)?;
-    progress.step("validating project");
-    let mut validated = validate(&project)?;
-    progress.done();
-    // Only what CLV needs: no segments.
-    validated.derived.clear();
-    validated.segments.clear();
-    validated.static_lists.clear();
-    validated.churn = None;
-    let plan = validated.clv.clone().ok_or_else(|| Error::Internal("[clv] was not planned".into()))?;
-    validated.outputs.retain(|(name, _)| plan.names.contains(name));
-    let run_options = RunOptions {
-        as_of: options.as_of,
-        output: None,
-        bad_rows: options.bad_rows,
-        threads: options.threads,
+    let keep = |v: &crate::project::Validated, name: &str| {
+        v.clv.as_ref().is_some_and(|c| c.names.iter().any(|n| n == name))
     };
+    let validated = validate_for_model(&project, keep, progress)?;
+    let plan = validated.clv.clone().ok_or_else(|| Error::Internal("[clv] was not planned".into()))?;
+    let run_options = RunOptions { output: None, ..options.run.clone() };
     let evaluated = evaluate_validated(&validated, &run_options, progress)?;
     let report = evaluated.clv.clone().ok_or_else(|| Error::Internal("the CLV fit was not kept".into()))?;
     let params = params_document(&plan, &report, evaluated.as_of);
@@ -473,7 +447,7 @@ pub fn clv_command(
         .map_err(|e| Error::Internal(format!("clv.parquet: {e}")))?;
     let entities = batch.num_rows();
     let store = Store::new(project.store_dir());
-    let dest = options.output.clone().unwrap_or_else(|| store.new_dir("clv"));
+    let dest = options.run.output.clone().unwrap_or_else(|| store.new_dir("clv"));
     segmenta_store::write_run(
         &dest,
         &[(CLV_PARAMS_FILE, OutputFile::Json(params.clone())), (CLV_FILE, OutputFile::Parquet(batch))],

@@ -67,6 +67,30 @@ impl Project {
         Ok(Project { dir: self.dir.clone(), file: self.file.clone(), text, config })
     }
 
+    /// This project with `[section]` edited in memory by `edit` (created if absent) and the
+    /// sections named in `drop` removed: a model command's options merged over the file.
+    pub(crate) fn with_section(
+        &self,
+        section: &str,
+        drop: &[&str],
+        edit: impl FnOnce(&mut dyn toml_edit::TableLike) -> Result<()>,
+    ) -> Result<Project> {
+        let mut document: toml_edit::DocumentMut = self
+            .text
+            .parse()
+            .map_err(|e| Error::Internal(format!("the project file no longer parses: {e}")))?;
+        for name in drop {
+            document.remove(name);
+        }
+        let item = document.entry(section).or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+        let table = item.as_table_like_mut().ok_or_else(|| Error::Usage {
+            message: format!("`{section}` in {} is not a table", self.file.display()),
+            hint: Some(format!("write it as a [{section}] section")),
+        })?;
+        edit(table)?;
+        self.with_text(document.to_string())
+    }
+
     /// The store folder (default `DIR/.segmenta`).
     pub fn store_dir(&self) -> PathBuf {
         self.dir.join(self.config.project.store.as_deref().unwrap_or(".segmenta"))
@@ -1087,6 +1111,24 @@ pub fn validate(project: &Project) -> Result<Validated> {
         as_of,
         rules_catalog: rules,
     })
+}
+
+/// The plan of a model command (`segmenta clv`, `segmenta predict churn`): the project
+/// validated, without derived columns, segments or static lists, its outputs narrowed to `keep`.
+pub(crate) fn validate_for_model(
+    project: &Project,
+    keep: impl Fn(&Validated, &str) -> bool,
+    progress: &dyn crate::run::Progress,
+) -> Result<Validated> {
+    progress.step("validating project");
+    let mut validated = validate(project)?;
+    progress.done();
+    validated.derived.clear();
+    validated.segments.clear();
+    validated.static_lists.clear();
+    let outputs = std::mem::take(&mut validated.outputs);
+    validated.outputs = outputs.into_iter().filter(|(name, _)| keep(&validated, name)).collect();
+    Ok(validated)
 }
 
 /// The span of the `in_segment` reference to `next` in a node's rule, for cycle messages.

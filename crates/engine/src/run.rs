@@ -65,7 +65,7 @@ impl AsOf {
 }
 
 /// Options of a run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// The as-of instant; default: the project's `as_of`, else now.
     pub as_of: Option<AsOf>,

@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
-use segmenta_engine::{AsOf, ChurnCommand, ClvCommand, ErrorCode, ErrorKind, NoProgress, Project};
+use segmenta_engine::{
+    AsOf, ChurnCommand, ClvCommand, ErrorCode, ErrorKind, NoProgress, Project, RunOptions,
+};
 use segmenta_ml::clv::{BgNbd, CustomerSummary, GammaGamma, TimeUnit};
 
 use crate::support::TempProject;
@@ -114,9 +116,12 @@ fn cdnow_clv(project: &TempProject) -> (serde_json::Value, RecordBatch) {
         amount: Some("amount".into()),
         time_unit: Some("week".into()),
         horizon: Some("39".into()),
-        as_of: Some(AsOf::parse("1997-09-30").expect("a date")),
-        output: Some(project.path().join("clv")),
-        threads: Some(2),
+        run: RunOptions {
+            as_of: Some(AsOf::parse("1997-09-30").expect("a date")),
+            output: Some(project.path().join("clv")),
+            threads: Some(2),
+            ..RunOptions::default()
+        },
         ..ClvCommand::default()
     };
     let report = segmenta_engine::clv_command(&loaded, &options, &NoProgress).expect("CDNOW fits");
@@ -354,11 +359,9 @@ rule = "churn_risk >= 0.1"
 fn churn_finds_a_known_signal_and_scores_only_active_accounts() {
     let project = churn_project();
     let loaded = project.load().expect("loads");
-    let options = ChurnCommand {
-        output: Some(project.path().join("churn")),
-        threads: Some(2),
-        ..ChurnCommand::default()
-    };
+    let run =
+        RunOptions { output: Some(project.path().join("churn")), threads: Some(2), ..RunOptions::default() };
+    let options = ChurnCommand { run, ..ChurnCommand::default() };
     let report = segmenta_engine::churn_command(&loaded, &options, &NoProgress).expect("trains");
     let model = &report.model;
     let auc = model["holdout"]["auc"].as_f64().expect("AUC");
