@@ -10,6 +10,7 @@
 //! [`TableExtension`]. `segmenta predict churn` is the same computation written out as
 //! `churn_model.json` and `churn.parquet`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -23,7 +24,7 @@ use segmenta_store::{OutputFile, Store};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::project::{Project, validate_for_model};
+use crate::project::{Project, Validated, narrow, validate_for_model};
 use crate::run::{AsOf, Progress, RunOptions, evaluate_validated};
 
 /// Hidden stage-1 trait: churn events within the window before the evaluation instant.
@@ -264,6 +265,19 @@ pub(crate) fn churn_error(source: churn::Error) -> Error {
     Error::Churn { source, hint }
 }
 
+/// The aggregates churn reads (its hidden counts and the features' traits, as columns of the
+/// evaluation table), and whether a feature is a CLV trait (then the CLV fit runs too).
+pub(crate) fn needed_traits(plan: &ChurnPlan, validated: &Validated) -> (HashSet<String>, bool) {
+    let mut needed: HashSet<String> = [LABEL, BEFORE, SEEN].iter().map(|s| s.to_string()).collect();
+    needed.extend(plan.features.iter().map(|(_, column)| column.clone()));
+    let uses_clv =
+        validated.clv.as_ref().is_some_and(|c| plan.features.iter().any(|(name, _)| c.names.contains(name)));
+    if uses_clv {
+        needed.extend(crate::clv::DAY_COLUMNS.iter().map(|(_, name)| name.to_string()));
+    }
+    (needed, uses_clv)
+}
+
 /// An evaluation as of `cutoff` that only captures the churn snapshot.
 pub(crate) type CutoffEvaluation<'a> = dyn Fn(AsOf, Arc<dyn TableExtension>) -> Result<()> + 'a;
 
@@ -424,8 +438,14 @@ pub fn churn_command(
     let keep = |v: &crate::project::Validated, name: &str| {
         CHURN_TRAITS.contains(&name) || v.clv.as_ref().is_some_and(|c| c.names.iter().any(|n| n == name))
     };
-    let validated = validate_for_model(&project, keep, progress)?;
+    let mut validated = validate_for_model(&project, keep, progress)?;
     let plan = validated.churn.clone().ok_or_else(|| Error::Internal("[churn] was not planned".into()))?;
+    let (needed, uses_clv) = needed_traits(&plan, &validated);
+    narrow(&mut validated, &needed);
+    if !uses_clv {
+        validated.clv = None;
+        validated.outputs.retain(|(name, _)| CHURN_TRAITS.contains(&name.as_str()));
+    }
     let run_options = RunOptions { output: None, ..options.run.clone() };
     let evaluated = evaluate_validated(&validated, &run_options, progress)?;
     let report =

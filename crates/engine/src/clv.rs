@@ -23,7 +23,7 @@ use segmenta_store::{OutputFile, Store};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::project::{Project, validate_for_model};
+use crate::project::{Project, narrow, validate_for_model};
 use crate::run::{AsOf, Progress, RunOptions, evaluate_validated};
 
 /// The hidden stage-1 columns holding each entity's purchase-day facts.
@@ -420,8 +420,9 @@ pub fn clv_command(
     let keep = |v: &crate::project::Validated, name: &str| {
         v.clv.as_ref().is_some_and(|c| c.names.iter().any(|n| n == name))
     };
-    let validated = validate_for_model(&project, keep, progress)?;
+    let mut validated = validate_for_model(&project, keep, progress)?;
     let plan = validated.clv.clone().ok_or_else(|| Error::Internal("[clv] was not planned".into()))?;
+    narrow(&mut validated, &DAY_COLUMNS.iter().map(|(_, name)| name.to_string()).collect());
     let run_options = RunOptions { output: None, ..options.run.clone() };
     let evaluated = evaluate_validated(&validated, &run_options, progress)?;
     let report = evaluated.clv.clone().ok_or_else(|| Error::Internal("the CLV fit was not kept".into()))?;

@@ -264,6 +264,45 @@ impl Validated {
     pub fn entity(&self) -> &ValidatedEntity {
         &self.entities[0]
     }
+
+    /// The aggregates an evaluation needs to compute the project entity's columns named in
+    /// `keep` (trait names, or evaluation-table columns of the parent's traits), with what they
+    /// read: every aggregate of a child entity a kept rollup reads, of an entity a kept
+    /// hierarchy rollup reads, and of the parent when one of its columns is kept; RFM only when
+    /// one of its values is kept. Model commands and churn's cutoff evaluations compute no more.
+    pub(crate) fn narrowed_traits(&self, keep: &HashSet<String>) -> (Vec<TraitSpec>, Option<RfmColumns>) {
+        let rfm = self.rfm.clone().filter(|_| RFM_TRAITS.iter().any(|t| keep.contains(*t)));
+        let raw_rfm: &[&str] = if rfm.is_some() { &RFM_TRAITS[..3] } else { &[] };
+        let own = |s: &TraitSpec| {
+            s.entity == self.entity && (keep.contains(&s.name) || raw_rfm.contains(&s.name.as_str()))
+        };
+        let mut entities: HashSet<String> = HashSet::new();
+        if keep.iter().any(|k| k.starts_with(PARENT_PREFIX))
+            && let Some(link) = &self.entity().parent
+        {
+            entities.insert(link.entity.clone());
+        }
+        // Entities whose every aggregate is kept, to a fixed point.
+        loop {
+            let read: Vec<String> = self
+                .traits
+                .iter()
+                .filter(|s| own(s) || entities.contains(&s.entity))
+                .filter_map(|spec| match &spec.source {
+                    TraitSource::Rollup { child } => Some(child.clone()),
+                    TraitSource::Hierarchy { .. } => Some(spec.entity.clone()),
+                    TraitSource::Events => None,
+                })
+                .filter(|e| !entities.contains(e))
+                .collect();
+            if read.is_empty() {
+                break;
+            }
+            entities.extend(read);
+        }
+        let traits = self.traits.iter().filter(|s| own(s) || entities.contains(&s.entity)).cloned().collect();
+        (traits, rfm)
+    }
 }
 
 fn require_column(schema: &TableSchema, file: &str, column: &str, role: &str) -> Result<ValueType> {
@@ -1129,6 +1168,14 @@ pub(crate) fn validate_for_model(
     let outputs = std::mem::take(&mut validated.outputs);
     validated.outputs = outputs.into_iter().filter(|(name, _)| keep(&validated, name)).collect();
     Ok(validated)
+}
+
+/// Narrows a model command's plan to the aggregates named in `keep` (see
+/// [`Validated::narrowed_traits`]).
+pub(crate) fn narrow(validated: &mut Validated, keep: &HashSet<String>) {
+    let (traits, rfm) = validated.narrowed_traits(keep);
+    validated.traits = traits;
+    validated.rfm = rfm;
 }
 
 /// The span of the `in_segment` reference to `next` in a node's rule, for cycle messages.

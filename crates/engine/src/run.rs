@@ -347,14 +347,21 @@ pub(crate) fn evaluate_validated(
     let churn = match &v.churn {
         None => None,
         Some(plan) => {
+            // The cutoff evaluations compute only what churn reads.
+            let (needed, uses_clv) = crate::churn::needed_traits(plan, v);
+            let (traits, rfm) = v.narrowed_traits(&needed);
             let evaluate_at = |cutoff: AsOf, capture: Arc<dyn TableExtension>| -> Result<()> {
                 let mut request = base.clone();
+                request.traits = traits.clone();
+                request.rfm = rfm.clone();
                 request.derived.clear();
                 request.segments.clear();
                 request.outputs.clear();
                 request.as_of = cutoff.instant;
-                request.extensions =
-                    clv_at(cutoff).into_iter().map(|e| e as Arc<dyn TableExtension>).collect();
+                request.extensions = Vec::new();
+                if uses_clv {
+                    request.extensions.extend(clv_at(cutoff).map(|e| e as Arc<dyn TableExtension>));
+                }
                 request.extensions.push(capture);
                 evaluate(&request).map(|_| ())
             };

@@ -292,6 +292,28 @@ fn clv_recovers_the_demo_orders_and_flags_diamonds_by_their_definition() {
     }
     let churn_model = &run.summary["churn"];
     assert!(churn_model["auc"].as_f64().expect("an AUC") > 0.5, "{churn_model}");
+
+    // The commands compute only what their models read (a rollup over contacts among the churn
+    // features), and give the run's values.
+    let run_options = |name: &str| RunOptions {
+        output: Some(dir.path().join(name)),
+        threads: Some(2),
+        ..RunOptions::default()
+    };
+    let clv_report = segmenta_engine::clv_command(
+        &project,
+        &ClvCommand { run: run_options("clv"), ..ClvCommand::default() },
+        &NoProgress,
+    )
+    .expect("clv");
+    assert_json_close(&clv_report.params, params);
+    let table = segmenta_store::read_parquet(&dir.path().join("clv/clv.parquet")).expect("clv.parquet");
+    assert_eq!(column_f64(&table, "clv_12m"), clv);
+    let churn = ChurnCommand { run: run_options("churn"), ..ChurnCommand::default() };
+    segmenta_engine::churn_command(&project, &churn, &NoProgress).expect("churn");
+    let table = segmenta_store::read_parquet(&dir.path().join("churn/churn.parquet")).expect("churn.parquet");
+    assert_eq!(column_f64(&table, "churn_risk"), column_f64(&traits, "churn_risk"));
+    assert!(column_f64(&table, "churn_risk").iter().flatten().count() > 1000);
 }
 
 /// Generated subscriptions with a known signal: every account has a health h, uniform in
