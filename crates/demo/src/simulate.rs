@@ -135,7 +135,8 @@ pub struct State {
 }
 
 /// One-off orders, drawn as the models of Fader, Hardie & Lee assume, so that CLV has a known
-/// truth to recover: while "alive", an account orders as a Poisson process of rate lambda ~
+/// truth to recover (except that an account whose subscription ends stops ordering too): while
+/// "alive", an account orders as a Poisson process of rate lambda ~
 /// Gamma(0.5, 1/4 per week); after each order it stops ordering for good with probability
 /// p ~ Beta(0.7, 2.5); the amount of an order is Gamma(6, nu) with nu ~ Gamma(4, 300) per account
 /// (mean 600).
