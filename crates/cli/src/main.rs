@@ -265,7 +265,8 @@ the same churn_risk and churn_drivers traits. See docs/predictive.md.")]
         /// The condition over event columns of the event that marks a churn.
         #[arg(long)]
         churned: Option<String>,
-        /// Features, comma-separated: numeric or boolean attributes and traits.
+        /// Features, comma-separated: attributes and traits (numbers, booleans, or strings, which
+        /// are one-hot encoded).
         #[arg(long, value_delimiter = ',', num_args = 1..)]
         features: Option<Vec<String>>,
         /// "Churned within the next window", and the spacing of the cutoffs. Default: 90d.

@@ -381,6 +381,9 @@ pub struct ChurnConfig {
     pub drivers: Option<usize>,
 }
 
+/// The longest `[churn] window` (about 27 years: the cutoffs lie two windows back).
+pub const MAX_CHURN_WINDOW_DAYS: i64 = 10_000;
+
 /// The traits `[churn]` adds, in output order.
 pub const CHURN_TRAITS: [&str; 2] = ["churn_risk", "churn_drivers"];
 
@@ -958,6 +961,16 @@ fn check_churn(
         ));
     }
     if let Some(window) = &churn.window
+        && let Ok(parsed) = window.get_ref().trim().parse::<crate::Window>()
+        && parsed.micros() > MAX_CHURN_WINDOW_DAYS * crate::MICROS_PER_DAY
+    {
+        errors.push(ct.error_at(
+            Some(window.span()),
+            format!("[churn] window `{}` is longer than {MAX_CHURN_WINDOW_DAYS} days", window.get_ref()),
+            Some("the model trains on what happened within two windows before the as-of date: use e.g. 90d".into()),
+        ));
+    }
+    if let Some(window) = &churn.window
         && let Err(message) = window.get_ref().trim().parse::<crate::Window>()
     {
         errors.push(ct.error_at(
@@ -974,7 +987,7 @@ fn check_churn(
         ));
     }
     for (i, feature) in churn.features.iter().enumerate() {
-        if churn.features[..i].iter().any(|f| f.get_ref() == feature.get_ref()) {
+        if churn.features[..i].iter().any(|f| f.get_ref().trim() == feature.get_ref().trim()) {
             errors.push(ct.error_at(
                 Some(feature.span()),
                 format!("[churn] feature `{}` is named twice", feature.get_ref()),

@@ -261,7 +261,7 @@ discount_rate = 0.01
 [churn]
 churned = "event_type = 'subscription_churn'"
 window = "90d"
-features = ["logins_30d", "logins_180d", "active_users_30d", "features_used_90d", "days_since_last_login", "tenure_days", "tickets_30d", "nps_avg", "seat_utilization", "expansions_365d", "employees"]
+features = ["logins_30d", "logins_180d", "active_users_30d", "features_used_90d", "days_since_last_login", "tenure_days", "tickets_30d", "nps_avg", "seat_utilization", "expansions_365d", "employees", "plan"]
 
 "#;
 

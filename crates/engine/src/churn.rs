@@ -49,8 +49,8 @@ const CALIBRATION_BINS: usize = 10;
 pub struct ChurnPlan {
     /// The label window and the spacing of the cutoffs.
     pub window: Window,
-    /// Features: (name, column of the evaluation table).
-    pub features: Vec<(String, String)>,
+    /// Features, in the order given.
+    pub features: Vec<ChurnFeature>,
     /// L2 penalty.
     pub l2_penalty: f64,
     /// Drivers listed per entity.
@@ -59,12 +59,104 @@ pub struct ChurnPlan {
     pub churned: String,
 }
 
+/// One feature of `[churn]`.
+#[derive(Debug, Clone)]
+pub struct ChurnFeature {
+    /// Its name in the project.
+    pub name: String,
+    /// Its column in the evaluation table.
+    pub column: String,
+    /// A string column: one-hot encoded (see [`Encoding`]).
+    pub categorical: bool,
+}
+
+/// At most this many categories of a string feature become indicators.
+const MAX_CATEGORIES: usize = 20;
+/// A category needs this share of the training rows (and at least 5 rows) to get an indicator.
+const MIN_CATEGORY_SHARE: f64 = 0.01;
+
+/// One feature's values in one evaluation.
+#[derive(Debug, Clone)]
+enum Values {
+    Numbers(Vec<Option<f64>>),
+    Categories(Vec<Option<String>>),
+}
+
+/// The model's columns: numeric features as they are, string features one-hot encoded on the
+/// categories frequent in the training rows (rarer ones and NULL have every indicator 0). Fixed
+/// at training, applied to the holdout and to scoring.
+#[derive(Debug, Clone)]
+struct Encoding {
+    /// (model column name, feature index, the category of an indicator).
+    columns: Vec<(String, usize, Option<String>)>,
+}
+
+impl Encoding {
+    fn fit(plan: &ChurnPlan, snapshot: &Snapshot, rows: &[usize]) -> Encoding {
+        let mut columns = Vec::new();
+        for (index, (feature, values)) in plan.features.iter().zip(&snapshot.features).enumerate() {
+            match values {
+                Values::Numbers(_) => columns.push((feature.name.clone(), index, None)),
+                Values::Categories(values) => {
+                    let mut counts: std::collections::BTreeMap<&str, usize> =
+                        std::collections::BTreeMap::new();
+                    for value in rows.iter().filter_map(|&r| values[r].as_deref()) {
+                        *counts.entry(value).or_default() += 1;
+                    }
+                    let needed = ((rows.len() as f64 * MIN_CATEGORY_SHARE).ceil() as usize).max(5);
+                    let mut frequent: Vec<(&str, usize)> =
+                        counts.into_iter().filter(|(_, n)| *n >= needed).collect();
+                    frequent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                    for (value, _) in frequent.into_iter().take(MAX_CATEGORIES) {
+                        columns.push((format!("{}={value}", feature.name), index, Some(value.to_string())));
+                    }
+                }
+            }
+        }
+        Encoding { columns }
+    }
+
+    /// The feature matrix of `rows` of a snapshot.
+    fn matrix(&self, snapshot: &Snapshot, rows: &[usize]) -> Result<FeatureMatrix> {
+        let columns = self
+            .columns
+            .iter()
+            .map(|(name, index, category)| {
+                let values = match (&snapshot.features[*index], category) {
+                    (Values::Numbers(values), None) => rows.iter().map(|&r| values[r]).collect(),
+                    (Values::Categories(values), Some(category)) => rows
+                        .iter()
+                        .map(|&r| {
+                            Some(if values[r].as_deref() == Some(category.as_str()) { 1.0 } else { 0.0 })
+                        })
+                        .collect(),
+                    _ => return Err(Error::Internal(format!("churn feature `{name}` changed its type"))),
+                };
+                Ok((name.clone(), values))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        FeatureMatrix::from_columns(columns).map_err(churn_error)
+    }
+
+    /// How a driver reads: `logins_30d = 0` or `industry = retail` / `industry != retail`.
+    fn describe(&self, feature: &str, value: Option<f64>) -> String {
+        match self.columns.iter().find(|(name, _, _)| name == feature) {
+            Some((_, _, Some(category))) => {
+                let base = feature.strip_suffix(&format!("={category}")).unwrap_or(feature);
+                let op = if value == Some(1.0) { "=" } else { "!=" };
+                format!("{base} {op} {category}")
+            }
+            _ => format!("{feature} = {}", value.map_or_else(|| "missing".to_string(), format_number)),
+        }
+    }
+}
+
 /// What one evaluation showed of the entities: ids, features, activity and labels.
 #[derive(Debug, Clone)]
 struct Snapshot {
     ids: StringArray,
     /// Per feature, per row.
-    features: Vec<Vec<Option<f64>>>,
+    features: Vec<Values>,
     /// Active at the evaluation instant.
     active: Vec<bool>,
     /// A churn event within the window before the instant.
@@ -80,12 +172,18 @@ impl Snapshot {
         };
         let ids = column(ID)?.as_string::<i32>().clone();
         let mut features = Vec::with_capacity(plan.features.len());
-        for (_, name) in &plan.features {
-            let values = arrow::compute::cast(column(name)?, &DataType::Float64)
-                .map_err(|e| Error::Internal(format!("feature `{name}` as a number: {e}")))?;
-            features.push(
-                values.as_primitive::<Float64Type>().iter().map(|v| v.filter(|v| !v.is_nan())).collect(),
-            );
+        for feature in &plan.features {
+            let name = &feature.column;
+            let target = if feature.categorical { DataType::Utf8 } else { DataType::Float64 };
+            let values = arrow::compute::cast(column(name)?, &target)
+                .map_err(|e| Error::Internal(format!("feature `{name}` as {target}: {e}")))?;
+            features.push(if feature.categorical {
+                Values::Categories(values.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
+            } else {
+                Values::Numbers(
+                    values.as_primitive::<Float64Type>().iter().map(|v| v.filter(|v| !v.is_nan())).collect(),
+                )
+            });
         }
         let counts = |name: &str| -> Result<Vec<i64>> {
             let array = column(name)?
@@ -100,17 +198,6 @@ impl Snapshot {
             active: seen.iter().zip(&before).map(|(s, b)| *s > 0 && *b == 0).collect(),
             churned_in_window: label.iter().map(|l| *l > 0).collect(),
         })
-    }
-
-    /// The feature matrix of `rows`.
-    fn matrix(&self, plan: &ChurnPlan, rows: &[usize]) -> Result<FeatureMatrix> {
-        let columns = plan
-            .features
-            .iter()
-            .zip(&self.features)
-            .map(|((name, _), values)| (name.clone(), rows.iter().map(|&r| values[r]).collect()))
-            .collect();
-        FeatureMatrix::from_columns(columns).map_err(churn_error)
     }
 
     fn active_rows(&self) -> Vec<usize> {
@@ -165,6 +252,7 @@ pub struct ChurnReport {
 pub(crate) struct ChurnExtension {
     plan: ChurnPlan,
     model: ChurnModel,
+    encoding: Encoding,
     holdout: Snapshot,
     train_cutoff: AsOf,
     holdout_cutoff: AsOf,
@@ -180,7 +268,7 @@ impl ChurnExtension {
         let now = Snapshot::read(&self.plan, table)?;
         now.same_entities(&self.holdout)?;
         let rows = self.holdout.active_rows();
-        let matrix = self.holdout.matrix(&self.plan, &rows)?;
+        let matrix = self.encoding.matrix(&self.holdout, &rows)?;
         let labels: Vec<bool> = rows.iter().map(|&r| now.churned_in_window[r]).collect();
         let holdout = churn::evaluate(&self.model, &matrix, &labels, CALIBRATION_BINS).map_err(|source| {
             Error::Churn {
@@ -194,8 +282,8 @@ impl ChurnExtension {
 
         let active = now.active_rows();
         // Drivers are the features that raise the risk most ("why is this account at risk").
-        let scores = churn::score(&self.model, &now.matrix(&self.plan, &active)?, self.plan.features.len())
-            .map_err(churn_error)?;
+        let matrix = self.encoding.matrix(&now, &active)?;
+        let scores = churn::score(&self.model, &matrix, self.encoding.columns.len()).map_err(churn_error)?;
         let mut risk: Vec<Option<f64>> = vec![None; now.active.len()];
         let mut drivers: Vec<Option<String>> = vec![None; now.active.len()];
         for (&row, score) in active.iter().zip(&scores) {
@@ -207,8 +295,7 @@ impl ChurnExtension {
                     .filter(|d| d.contribution > 0.0)
                     .take(self.plan.drivers)
                     .map(|d| {
-                        let value = d.value.map_or_else(|| "missing".to_string(), format_number);
-                        format!("{} = {value} ({:+.2})", d.feature, d.contribution)
+                        format!("{} ({:+.2})", self.encoding.describe(&d.feature, d.value), d.contribution)
                     })
                     .collect::<Vec<_>>()
                     .join("; "),
@@ -269,9 +356,9 @@ pub(crate) fn churn_error(source: churn::Error) -> Error {
 /// evaluation table), and whether a feature is a CLV trait (then the CLV fit runs too).
 pub(crate) fn needed_traits(plan: &ChurnPlan, validated: &Validated) -> (HashSet<String>, bool) {
     let mut needed: HashSet<String> = [LABEL, BEFORE, SEEN].iter().map(|s| s.to_string()).collect();
-    needed.extend(plan.features.iter().map(|(_, column)| column.clone()));
+    needed.extend(plan.features.iter().map(|f| f.column.clone()));
     let uses_clv =
-        validated.clv.as_ref().is_some_and(|c| plan.features.iter().any(|(name, _)| c.names.contains(name)));
+        validated.clv.as_ref().is_some_and(|c| plan.features.iter().any(|f| c.names.contains(&f.name)));
     if uses_clv {
         needed.extend(crate::clv::DAY_COLUMNS.iter().map(|(_, name)| name.to_string()));
     }
@@ -312,11 +399,13 @@ pub(crate) fn prepare(
     let rows = train.active_rows();
     let labels: Vec<bool> = rows.iter().map(|&r| holdout.churned_in_window[r]).collect();
     let options = TrainOptions { l2_penalty: plan.l2_penalty, ..TrainOptions::default() };
-    let model = churn::train(&train.matrix(plan, &rows)?, &labels, &options).map_err(churn_error)?;
+    let encoding = Encoding::fit(plan, &train, &rows);
+    let model = churn::train(&encoding.matrix(&train, &rows)?, &labels, &options).map_err(churn_error)?;
     progress.done();
     Ok(Arc::new(ChurnExtension {
         plan: plan.clone(),
         model,
+        encoding,
         holdout,
         train_cutoff,
         holdout_cutoff,

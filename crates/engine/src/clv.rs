@@ -356,7 +356,7 @@ pub struct ClvCommandReport {
 fn with_clv_options(project: &Project, options: &ClvCommand) -> Result<Project> {
     let horizon = options.horizon.as_ref().map(|h| {
         let h = h.trim();
-        if h.bytes().all(|b| b.is_ascii_digit()) {
+        if !h.is_empty() && h.bytes().all(|b| b.is_ascii_digit()) {
             let unit = options
                 .time_unit
                 .as_deref()

@@ -14,7 +14,8 @@ mod project;
 mod run;
 
 pub use churn::{
-    CHURN_FILE, CHURN_MODEL_FILE, ChurnCommand, ChurnCommandReport, ChurnPlan, ChurnReport, churn_command,
+    CHURN_FILE, CHURN_MODEL_FILE, ChurnCommand, ChurnCommandReport, ChurnFeature, ChurnPlan, ChurnReport,
+    churn_command,
 };
 pub use clv::{CLV_FILE, CLV_PARAMS_FILE, ClvCommand, ClvCommandReport, ClvPlan, ClvReport, clv_command};
 pub use demo::{

@@ -88,7 +88,9 @@ impl Project {
             hint: Some(format!("write it as a [{section}] section")),
         })?;
         edit(table)?;
-        self.with_text(document.to_string())
+        // Positions in messages are in the edited text, which holds the command's options.
+        let merged = Project { file: merged_path(&self.file), ..self.clone() };
+        merged.with_text(document.to_string())
     }
 
     /// The store folder (default `DIR/.segmenta`).
@@ -259,6 +261,21 @@ pub struct Validated {
     pub(crate) rules_catalog: Catalog,
 }
 
+/// How messages name a project file with a command's options merged in.
+fn merged_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{} (with the command's options merged in)", path.display()))
+}
+
+/// What [`Validated::narrowed_traits`] keeps.
+pub(crate) struct Narrowed {
+    /// The aggregates.
+    pub traits: Vec<TraitSpec>,
+    /// RFM, when one of its values is kept.
+    pub rfm: Option<RfmColumns>,
+    /// The parent's columns that are still computed.
+    pub parent_columns: Vec<(String, String)>,
+}
+
 impl Validated {
     /// The entity the run's segments hold.
     pub fn entity(&self) -> &ValidatedEntity {
@@ -270,7 +287,7 @@ impl Validated {
     /// read: every aggregate of a child entity a kept rollup reads, of an entity a kept
     /// hierarchy rollup reads, and of the parent when one of its columns is kept; RFM only when
     /// one of its values is kept. Model commands and churn's cutoff evaluations compute no more.
-    pub(crate) fn narrowed_traits(&self, keep: &HashSet<String>) -> (Vec<TraitSpec>, Option<RfmColumns>) {
+    pub(crate) fn narrowed_traits(&self, keep: &HashSet<String>) -> Narrowed {
         let rfm = self.rfm.clone().filter(|_| RFM_TRAITS.iter().any(|t| keep.contains(*t)));
         let raw_rfm: &[&str] = if rfm.is_some() { &RFM_TRAITS[..3] } else { &[] };
         let own = |s: &TraitSpec| {
@@ -301,7 +318,22 @@ impl Validated {
             entities.extend(read);
         }
         let traits = self.traits.iter().filter(|s| own(s) || entities.contains(&s.entity)).cloned().collect();
-        (traits, rfm)
+        // The parent's attributes always join; its traits only when they are computed.
+        let parent = self.entity().parent.as_ref().map(|link| link.entity.as_str());
+        let parent_traits: HashSet<&str> = self
+            .traits
+            .iter()
+            .filter(|s| Some(s.entity.as_str()) == parent)
+            .map(|s| s.name.as_str())
+            .collect();
+        let parent_kept = parent.is_some_and(|p| entities.contains(p));
+        let parent_columns = self
+            .parent_columns
+            .iter()
+            .filter(|(name, _)| parent_kept || !parent_traits.contains(name.as_str()))
+            .cloned()
+            .collect();
+        Narrowed { traits, rfm, parent_columns }
     }
 }
 
@@ -867,12 +899,19 @@ pub fn validate(project: &Project) -> Result<Validated> {
                     errors
                         .push(error(format!("[churn] feature `{name}` is not an attribute or trait"), hint));
                 }
-                Some(info) if matches!(info.ty, ValueType::Int | ValueType::Float | ValueType::Bool) => {
-                    features.push((name.to_string(), info.column));
+                Some(info) if matches!(info.ty, ValueType::Int | ValueType::Float | ValueType::Bool | ValueType::String) => {
+                    features.push(crate::churn::ChurnFeature {
+                        name: name.to_string(),
+                        column: info.column,
+                        categorical: info.ty == ValueType::String,
+                    });
                 }
                 Some(info) => errors.push(error(
-                    format!("[churn] feature `{name}` is {}: the model reads numbers and booleans", info.ty),
-                    "use a numeric trait instead (a count, a days_since_last, a share(...))".into(),
+                    format!(
+                        "[churn] feature `{name}` is {}: the model reads numbers, booleans and strings (categories)",
+                        info.ty
+                    ),
+                    "use a numeric trait instead, e.g. days_since_first() for a date".into(),
                 )),
             }
         }
@@ -1173,9 +1212,10 @@ pub(crate) fn validate_for_model(
 /// Narrows a model command's plan to the aggregates named in `keep` (see
 /// [`Validated::narrowed_traits`]).
 pub(crate) fn narrow(validated: &mut Validated, keep: &HashSet<String>) {
-    let (traits, rfm) = validated.narrowed_traits(keep);
-    validated.traits = traits;
-    validated.rfm = rfm;
+    let narrowed = validated.narrowed_traits(keep);
+    validated.traits = narrowed.traits;
+    validated.rfm = narrowed.rfm;
+    validated.parent_columns = narrowed.parent_columns;
 }
 
 /// The span of the `in_segment` reference to `next` in a node's rule, for cycle messages.

@@ -349,11 +349,12 @@ pub(crate) fn evaluate_validated(
         Some(plan) => {
             // The cutoff evaluations compute only what churn reads.
             let (needed, uses_clv) = crate::churn::needed_traits(plan, v);
-            let (traits, rfm) = v.narrowed_traits(&needed);
+            let narrowed = v.narrowed_traits(&needed);
             let evaluate_at = |cutoff: AsOf, capture: Arc<dyn TableExtension>| -> Result<()> {
                 let mut request = base.clone();
-                request.traits = traits.clone();
-                request.rfm = rfm.clone();
+                request.traits = narrowed.traits.clone();
+                request.rfm = narrowed.rfm.clone();
+                request.parent_columns = narrowed.parent_columns.clone();
                 request.derived.clear();
                 request.segments.clear();
                 request.outputs.clear();

@@ -22,48 +22,61 @@ fn cdnow_path() -> std::path::PathBuf {
 
 /// The CDNOW sample as a project: customers and purchase events (the sample's dates at noon UTC).
 fn cdnow_project() -> TempProject {
+    cdnow_project_with("")
+}
+
+/// The CDNOW sample with `extra` appended to its project file. Every customer belongs to one of
+/// 50 stores (`store_id`, a parent entity); the events carry the store too.
+fn cdnow_project_with(extra: &str) -> TempProject {
     let text = std::fs::read_to_string(cdnow_path()).expect("the CDNOW fixture");
-    let mut events = String::from("customer_id,ts,event_type,amount\n");
+    let mut events = String::from("customer_id,store_id,ts,event_type,amount\n");
     let mut customers = std::collections::BTreeSet::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() != 5 {
             continue;
         }
-        let date = fields[2];
+        let (date, id) = (fields[2], fields[1]);
+        let store = id.parse::<u32>().expect("a number") % 50;
         writeln!(
             events,
-            "C{},{}-{}-{}T12:00:00Z,purchase,{}",
-            fields[1],
+            "C{id},S{store},{}-{}-{}T12:00:00Z,purchase,{}",
             &date[..4],
             &date[4..6],
             &date[6..],
             fields[4]
         )
         .expect("write");
-        customers.insert(fields[1].to_string());
+        customers.insert(id.to_string());
     }
-    let mut people = String::from("customer_id,region\n");
+    let mut people = String::from("customer_id,store_id,region\n");
     for c in &customers {
-        writeln!(people, "C{c},us").expect("write");
+        writeln!(people, "C{c},S{},us", c.parse::<u32>().expect("a number") % 50).expect("write");
     }
-    TempProject::new(&[
-        (
-            "segmenta.toml",
-            r#"[project]
+    let stores: String =
+        std::iter::once("store_id\n".to_string()).chain((0..50).map(|s| format!("S{s}\n"))).collect();
+    let toml = format!(
+        r#"[project]
 name = "cdnow"
 entity = "customer"
 [entities.customer]
 source = "customers.csv"
 key = "customer_id"
+parent = "store"
+[entities.store]
+source = "stores.csv"
+key = "store_id"
 [events]
 source = "events.csv"
 entity_key = "customer_id"
 time = "ts"
-columns = { amount = "float" }
-"#,
-        ),
+columns = {{ amount = "float" }}
+{extra}"#
+    );
+    TempProject::new(&[
+        ("segmenta.toml", &toml),
         ("customers.csv", &people),
+        ("stores.csv", &stores),
         ("events.csv", &events),
     ])
 }
@@ -327,13 +340,13 @@ fn churn_project() -> TempProject {
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut accounts = String::from("account_id,region,employees\n");
+    let mut accounts = String::from("account_id,region,employees,since\n");
     let mut events = String::from("account_id,ts,event_type\n");
     let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
     for i in 0..2000 {
         let employees = 10 + (uniform() * 500.0) as i64;
-        writeln!(accounts, "A{i:04},{},{employees}", if uniform() < 0.5 { "eu" } else { "us" })
-            .expect("write");
+        let region = if uniform() < 0.5 { "eu" } else { "us" };
+        writeln!(accounts, "A{i:04},{region},{employees},2023-0{}-01", 1 + i % 9).expect("write");
         let health = uniform();
         for week in 0..104 {
             let day = start + chrono::Duration::days(week * 7 + (uniform() * 7.0) as i64);
@@ -357,6 +370,7 @@ as_of = "2025-12-27"
 [entities.account]
 source = "accounts.csv"
 key = "account_id"
+columns = { since = "date" }
 [events]
 source = "events.csv"
 entity_key = "account_id"
@@ -367,7 +381,7 @@ logins_30d = "count() where event_type = 'login' within 30d"
 [churn]
 churned = "event_type = 'cancel'"
 window = "8w"
-features = ["tickets_90d", "employees"]
+features = ["tickets_90d", "employees", "region"]
 [segments.at_risk]
 rule = "churn_risk >= 0.1"
 "#,
@@ -400,6 +414,10 @@ fn churn_finds_a_known_signal_and_scores_only_active_accounts() {
     };
     assert!(coefficient("tickets_90d") > 0.5, "{model}");
     assert!(coefficient("tickets_90d") > 5.0 * coefficient("employees").abs(), "{model}");
+    // The string feature is one-hot encoded on its categories; it is noise here.
+    for region in ["region=eu", "region=us"] {
+        assert!(coefficient(region).abs() < 0.5 * coefficient("tickets_90d"), "{model}");
+    }
     // Calibration: observed churn rises from the lowest to the highest bin.
     let bins = model["holdout"]["calibration"].as_array().expect("bins");
     let observed = |b: &serde_json::Value| b["observed_rate"].as_f64().expect("rate");
@@ -517,17 +535,17 @@ fn churn_features_are_checked_before_any_data_is_read() {
     let text = std::fs::read_to_string(project.path().join("segmenta.toml")).expect("toml");
     for (features, expected) in [
         (r#"["tickets_9d"]"#, "feature `tickets_9d` is not an attribute or trait"),
-        (r#"["employees", "region"]"#, "feature `region` is string"),
+        (r#"["employees", "since"]"#, "feature `since` is date"),
     ] {
-        let edited = text.replace(r#"["tickets_90d", "employees"]"#, features);
+        let edited = text.replace(r#"["tickets_90d", "employees", "region"]"#, features);
         std::fs::write(project.path().join("segmenta.toml"), &edited).expect("write");
         let error = error_of(segmenta_engine::validate(&project.load().expect("loads")));
         let message = error.to_string();
-        assert!(message.contains(expected) && message.contains("segmenta.toml:18:"), "{message}");
+        assert!(message.contains(expected) && message.contains("segmenta.toml:19:"), "{message}");
         assert_eq!(error.kind(), ErrorKind::User);
     }
     let hint = {
-        let edited = text.replace(r#"["tickets_90d", "employees"]"#, r#"["tickets_9d"]"#);
+        let edited = text.replace(r#"["tickets_90d", "employees", "region"]"#, r#"["tickets_9d"]"#);
         std::fs::write(project.path().join("segmenta.toml"), &edited).expect("write");
         error_of(segmenta_engine::validate(&project.load().expect("loads"))).to_string()
     };
@@ -539,4 +557,60 @@ fn churn_features_are_checked_before_any_data_is_read() {
     let error = error_of(project.run("2025-12-27", segmenta_engine::BadRows::Strict));
     assert!(error.code().starts_with("churn_"), "{error}");
     assert_eq!(error.kind(), ErrorKind::User);
+}
+
+#[test]
+fn model_commands_leave_out_the_parents_traits_they_do_not_read() {
+    // The stores (the customers' parent) have a trait of their own; `segmenta clv` computes only
+    // the purchase days, and the parent's trait must not be asked for.
+    let traits = "[traits]\nstore_purchases = { entity = \"store\", expr = \"count() where event_type = 'purchase'\" }\n";
+    let project = cdnow_project_with(traits);
+    let (params, table) = cdnow_clv(&project);
+    assert!((params["bg_nbd"]["r"].as_f64().expect("r") - 0.242595).abs() < 1e-5, "{params}");
+    assert_eq!(table.num_rows(), 2357);
+    // A churn model on customer traits only: its cutoff evaluations and the command leave the
+    // parent's trait out as well (the data have no churn event: a user error, not a crash).
+    let churn =
+        format!("{traits}[churn]\nchurned = \"amount < 0\"\nwindow = \"13w\"\nfeatures = [\"region\"]\n");
+    let project = cdnow_project_with(&churn);
+    let loaded = project.load().expect("loads");
+    let options = ChurnCommand {
+        run: RunOptions { as_of: Some(AsOf::parse("1997-09-30").expect("date")), ..RunOptions::default() },
+        ..ChurnCommand::default()
+    };
+    let error = error_of(segmenta_engine::churn_command(&loaded, &options, &NoProgress));
+    assert_eq!(error.kind(), ErrorKind::User, "{error}");
+    assert_eq!(error.code(), "churn_one_class", "{error}");
+    let error = error_of(project.run("1997-09-30", segmenta_engine::BadRows::Strict));
+    assert_eq!(error.code(), "churn_one_class", "{error}");
+    // The parent's trait still reaches rules of a full run.
+    let with_segment = format!("{traits}[segments.big_store]\nrule = \"parent.store_purchases >= 100\"\n");
+    let project = cdnow_project_with(&with_segment);
+    project.run("1997-09-30", segmenta_engine::BadRows::Strict).expect("runs");
+}
+
+#[test]
+fn churn_windows_and_option_errors_are_reported_as_such() {
+    let project = churn_project();
+    let text = std::fs::read_to_string(project.path().join("segmenta.toml")).expect("toml");
+    // A window so long that two of them do not fit before the as-of date.
+    std::fs::write(
+        project.path().join("segmenta.toml"),
+        text.replace("window = \"8w\"", "window = \"15000000w\""),
+    )
+    .expect("write");
+    let message = error_of(project.load()).to_string();
+    assert!(message.contains("[churn] window `15000000w` is longer than 10000 days"), "{message}");
+    // Options merged into the project are named as such in messages.
+    std::fs::write(project.path().join("segmenta.toml"), &text).expect("write");
+    let loaded = project.load().expect("loads");
+    let options = ChurnCommand {
+        features: Some(vec!["tickets_90d".into(), " tickets_90d".into()]),
+        ..ChurnCommand::default()
+    };
+    let message = error_of(segmenta_engine::churn_command(&loaded, &options, &NoProgress)).to_string();
+    assert!(
+        message.contains("with the command's options merged in") && message.contains("named twice"),
+        "{message}"
+    );
 }
