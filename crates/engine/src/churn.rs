@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use segmenta_core::Window;
 use segmenta_core::config::CHURN_TRAITS;
 use segmenta_ml::churn::{self, ChurnModel, Evaluation, FeatureMatrix, FeatureStatus, TrainOptions};
@@ -336,17 +336,13 @@ fn format_number(value: f64) -> String {
     }
 }
 
+/// A churn error, with a hint where the model's own message has none.
 pub(crate) fn churn_error(source: churn::Error) -> Error {
-    if source.to_string().contains("hint:") {
-        return Error::Churn { source, hint: None };
-    }
     let hint = match &source {
         churn::Error::TooFewRows { .. } => Some(
             "too few entities are active at the training cutoff (as-of minus twice the window): use a shorter window or a later as-of".into(),
         ),
-        churn::Error::NotConverged { .. } | churn::Error::Fit(_) => {
-            Some("raise [churn] l2_penalty, or drop features that repeat others".into())
-        }
+        churn::Error::Fit(_) => Some("raise [churn] l2_penalty, or drop features that repeat others".into()),
         _ => None,
     };
     Error::Churn { source, hint }
@@ -524,16 +520,14 @@ pub fn churn_command(
 ) -> Result<ChurnCommandReport> {
     let project = with_churn_options(project, options)?;
     // The churn traits, and the CLV traits the features may read.
-    let keep = |v: &crate::project::Validated, name: &str| {
-        CHURN_TRAITS.contains(&name) || v.clv.as_ref().is_some_and(|c| c.names.iter().any(|n| n == name))
-    };
+    // `churn.parquet` is the traits table of these outputs.
+    let keep = |_: &Validated, name: &str| CHURN_TRAITS.contains(&name);
     let mut validated = validate_for_model(&project, keep, progress)?;
     let plan = validated.churn.clone().ok_or_else(|| Error::Internal("[churn] was not planned".into()))?;
     let (needed, uses_clv) = needed_traits(&plan, &validated);
     narrow(&mut validated, &needed);
     if !uses_clv {
         validated.clv = None;
-        validated.outputs.retain(|(name, _)| CHURN_TRAITS.contains(&name.as_str()));
     }
     let run_options = RunOptions { output: None, ..options.run.clone() };
     let evaluated = evaluate_validated(&validated, &run_options, progress)?;
@@ -542,22 +536,10 @@ pub fn churn_command(
     let model = model_document(&plan, &report, evaluated.as_of);
 
     progress.step("writing output");
-    let table = &evaluated.output.table;
-    let column = |name: &str| {
-        table.column_by_name(name).cloned().ok_or_else(|| Error::Internal(format!("no `{name}` column")))
-    };
-    let (ids, risk, drivers) = (column("entity_id")?, column(CHURN_TRAITS[0])?, column(CHURN_TRAITS[1])?);
-    let batch = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("entity_id", DataType::Utf8, false),
-            Field::new(CHURN_TRAITS[0], DataType::Float64, true),
-            Field::new(CHURN_TRAITS[1], DataType::Utf8, true),
-        ])),
-        vec![ids.clone(), risk.clone(), drivers.clone()],
-    )
-    .map_err(|e| Error::Internal(format!("churn.parquet: {e}")))?;
+    let batch = evaluated.output.traits.clone();
+    let column = |i: usize| batch.column(i);
     let (ids, risk, drivers) =
-        (ids.as_string::<i32>(), risk.as_primitive::<Float64Type>(), drivers.as_string::<i32>());
+        (column(0).as_string::<i32>(), column(1).as_primitive::<Float64Type>(), column(2).as_string::<i32>());
     let mut top: Vec<(String, f64, String)> = (0..ids.len())
         .filter(|&r| risk.is_valid(r))
         .map(|r| (ids.value(r).to_string(), risk.value(r), drivers.value(r).to_string()))

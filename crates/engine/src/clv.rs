@@ -9,10 +9,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-};
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type};
 use segmenta_core::config::{ClvConfig, DIAMONDS_SEGMENT};
 use segmenta_core::{MICROS_PER_DAY, Window};
 use segmenta_ml::clv::{
@@ -105,8 +103,6 @@ impl ClvPlan {
 pub struct ClvReport {
     /// Both fits.
     pub fit: ClvFit,
-    /// Entities with at least one purchase (the BG/NBD population).
-    pub customers: usize,
     /// Entities without a purchase on or before the as-of day (no predictions).
     pub without_purchases: usize,
     /// Diamonds in the rough.
@@ -168,7 +164,7 @@ fn summary(
         unit.from_days((as_of_day - first) as f64),
         monetary,
     )
-    .map_err(|source| Error::Clv { source, hint: None })?;
+    .map_err(clv_error)?;
     Ok(Some(summary))
 }
 
@@ -233,7 +229,6 @@ impl ClvExtension {
         ];
         let report = ClvReport {
             fit,
-            customers: present.len(),
             without_purchases: summaries.len() - present.len(),
             diamonds: diamonds.iter().filter(|d| **d).count(),
         };
@@ -250,24 +245,9 @@ impl TableExtension for ClvExtension {
     }
 }
 
-/// A CLV error with what to do about it.
+/// A CLV error: the models' messages carry their own hints.
 pub(crate) fn clv_error(source: clv::Error) -> Error {
-    if source.to_string().contains("hint:") {
-        return Error::Clv { source, hint: None };
-    }
-    let hint = match &source {
-        clv::Error::NotConverged { .. } => {
-            Some("set a small [clv] penalizer (e.g. 0.001), or check the purchase condition".into())
-        }
-        clv::Error::NoRepeatPurchases { .. } => Some(
-            "check the purchase condition and the as-of date: no entity bought on two different days".into(),
-        ),
-        clv::Error::InfiniteMeanSpend { .. } => {
-            Some("the spend per purchase varies too much for Gamma-Gamma; filter refunds and outliers out of the purchase condition".into())
-        }
-        _ => None,
-    };
-    Error::Clv { source, hint }
+    Error::Clv(source)
 }
 
 /// `clv_params.json`.
@@ -307,7 +287,7 @@ pub(crate) fn params_document(plan: &ClvPlan, report: &ClvReport, as_of: AsOf) -
             "population_mean_spend": gg.model.population_mean(),
         },
         "entities": {
-            "with_purchases": report.customers,
+            "with_purchases": bg.customers,
             "without_purchases": report.without_purchases,
         },
         "diamonds_in_the_rough": {
@@ -429,23 +409,8 @@ pub fn clv_command(
     let params = params_document(&plan, &report, evaluated.as_of);
 
     progress.step("writing output");
-    let table = &evaluated.output.table;
-    let mut fields = vec![Field::new("entity_id", DataType::Utf8, false)];
-    let mut arrays: Vec<ArrayRef> = vec![
-        table
-            .column_by_name("entity_id")
-            .cloned()
-            .unwrap_or_else(|| Arc::new(StringArray::from(Vec::<String>::new())) as ArrayRef),
-    ];
-    for name in &plan.names {
-        let column = table
-            .column_by_name(name)
-            .ok_or_else(|| Error::Internal(format!("the evaluation table has no `{name}`")))?;
-        fields.push(Field::new(name, column.data_type().clone(), true));
-        arrays.push(column.clone());
-    }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-        .map_err(|e| Error::Internal(format!("clv.parquet: {e}")))?;
+    // The traits table: `entity_id` and the outputs, narrowed to the [clv] traits.
+    let batch = evaluated.output.traits.clone();
     let entities = batch.num_rows();
     let store = Store::new(project.store_dir());
     let dest = options.run.output.clone().unwrap_or_else(|| store.new_dir("clv"));

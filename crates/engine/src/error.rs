@@ -155,15 +155,9 @@ pub enum Error {
         /// How to fix it.
         hint: Option<String>,
     },
-    /// The CLV models refused the data or options.
-    #[error("[clv]: {source}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
-    Clv {
-        /// The cause, with its own stable code.
-        #[source]
-        source: segmenta_ml::clv::Error,
-        /// How to fix it.
-        hint: Option<String>,
-    },
+    /// The CLV models refused the data or options (their messages say how to fix it).
+    #[error("[clv]: {0}")]
+    Clv(#[source] segmenta_ml::clv::Error),
     /// The churn model refused the data or options.
     #[error("[churn]: {source}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
     Churn {
@@ -240,7 +234,7 @@ impl ErrorCode for Error {
             Error::UnknownFeature { .. } => "unknown_feature",
             Error::UnsupportedFeature { .. } => "unsupported_feature",
             Error::Discovery { source, .. } => source.code(),
-            Error::Clv { source, .. } => source.code(),
+            Error::Clv(source) => source.code(),
             Error::Churn { source, .. } => source.code(),
             Error::Internal(_) => "internal",
         }
@@ -262,7 +256,7 @@ impl ErrorCode for Error {
             | Error::Discovery { .. }
             // The models' errors are about the data and options the user chose (including
             // non-convergence, which a penalty or other features fix).
-            | Error::Clv { .. }
+            | Error::Clv(_)
             | Error::Churn { .. }
             | Error::Demo(segmenta_demo::Error::Options(_))
             | Error::Query(segmenta_query::Error::BadInput { .. })

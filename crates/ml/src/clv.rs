@@ -222,3 +222,25 @@ pub fn fit(summaries: &[CustomerSummary], unit: TimeUnit, options: &FitOptions) 
     let gamma_gamma = GammaGamma::fit(summaries, options)?;
     Ok(ClvFit { bg_nbd, gamma_gamma, unit })
 }
+
+/// Checks an analytic gradient against central differences (step 1e-6 of each parameter,
+/// tolerance 1e-6 relative to 1 + |gradient|).
+#[cfg(test)]
+fn assert_gradient_matches<const N: usize>(
+    params: [f64; N],
+    gradient: [f64; N],
+    at: impl Fn([f64; N]) -> f64,
+) {
+    for i in 0..N {
+        let h = 1e-6 * params[i];
+        let (mut up, mut down) = (params, params);
+        up[i] += h;
+        down[i] -= h;
+        let numeric = (at(up) - at(down)) / (2.0 * h);
+        assert!(
+            (numeric - gradient[i]).abs() < 1e-6 * (1.0 + gradient[i].abs()),
+            "parameter {i} at {params:?}: analytic {} numeric {numeric}",
+            gradient[i]
+        );
+    }
+}

@@ -63,7 +63,8 @@ fn apply(op: CmpOp, ordering: Ordering) -> bool {
     }
 }
 
-fn and(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+/// SQL `AND` of two three-valued truths (`None` = unknown).
+pub fn and(a: Option<bool>, b: Option<bool>) -> Option<bool> {
     match (a, b) {
         (Some(false), _) | (_, Some(false)) => Some(false),
         (Some(true), Some(true)) => Some(true),
@@ -71,7 +72,8 @@ fn and(a: Option<bool>, b: Option<bool>) -> Option<bool> {
     }
 }
 
-fn or(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+/// SQL `OR` of two three-valued truths (`None` = unknown).
+pub fn or(a: Option<bool>, b: Option<bool>) -> Option<bool> {
     match (a, b) {
         (Some(true), _) | (_, Some(true)) => Some(true),
         (Some(false), Some(false)) => Some(false),

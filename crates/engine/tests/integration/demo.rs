@@ -101,23 +101,10 @@ fn the_demo_data_segments_contacts_too() {
     let options = DemoOptions { accounts: 400, seed: 3, threads: 2 };
     segmenta_engine::demo(dir.path(), &options, false, &NoProgress).expect("demo");
     // One line changes who the customer is; contact rules read their account with `parent.`.
-    let toml = r#"[project]
-name = "contacts"
-entity = "contact"
-as_of = "2025-12-31"
-[entities.account]
-source = "data/accounts.parquet"
-key = "account_id"
-[entities.contact]
-source = "data/contacts.parquet"
-key = "contact_id"
-parent = "account"
-[events]
-source = "data/events.parquet"
-entity_key = "account_id"
-time = "ts"
-[traits]
-logins_30d = { entity = "contact", expr = "count() where event_type = 'login' within 30d" }
+    let toml = format!(
+        "{}[traits]\n{}",
+        crate::support::DEMO_CONTACTS_HEAD,
+        r#"logins_30d = { entity = "contact", expr = "count() where event_type = 'login' within 30d" }
 account_logins_30d = "count() where event_type = 'login' within 30d"
 active_users = { over = "contact", expr = "count() where logins_30d > 0" }
 [segments.active_decision_makers]
@@ -126,7 +113,8 @@ rule = "decision_maker and logins_30d >= 1"
 rule = "logins_30d = 0 and parent.active_users >= 2"
 [segments.emea_marketable]
 rule = "parent.region = 'EMEA' and consent_email_marketing"
-"#;
+"#
+    );
     std::fs::write(dir.path().join("segmenta.toml"), toml).expect("write the project file");
     let project = Project::load(dir.path()).expect("loads");
     let options = RunOptions {

@@ -294,24 +294,12 @@ fn bad_features_are_user_errors_with_hints() {
 #[test]
 fn parent_columns_are_features_of_contacts() {
     let dir = demo_project();
-    let toml = r#"[project]
-name = "contacts"
-entity = "contact"
-as_of = "2025-12-31"
-[entities.account]
-source = "data/accounts.parquet"
-key = "account_id"
-[entities.contact]
-source = "data/contacts.parquet"
-key = "contact_id"
-parent = "account"
-[events]
-source = "data/events.parquet"
-entity_key = "account_id"
-time = "ts"
-[traits]
-contact_logins_90d = { entity = "contact", expr = "count() where event_type = 'login' within 90d" }
-"#;
+    let toml = format!(
+        "{}[traits]\n{}",
+        crate::support::DEMO_CONTACTS_HEAD,
+        r#"contact_logins_90d = { entity = "contact", expr = "count() where event_type = 'login' within 90d" }
+"#
+    );
     std::fs::write(dir.path().join("segmenta.toml"), toml).expect("write the project file");
     let mut options = options(&["contact_logins_90d", "PARENT.arr", "parent.plan"], KChoice::Fixed(3), None);
     options.save = Some(SaveSegments { prefix: "c".into() });

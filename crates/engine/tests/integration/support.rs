@@ -58,3 +58,22 @@ pub fn memberships(project: &TempProject) -> BTreeMap<String, Vec<String>> {
     }
     out
 }
+
+/// The head of a project file over the demo's data files with contacts as the customers
+/// (accounts are their parent); tests append their `[traits]` and segments.
+pub const DEMO_CONTACTS_HEAD: &str = r#"[project]
+name = "contacts"
+entity = "contact"
+as_of = "2025-12-31"
+[entities.account]
+source = "data/accounts.parquet"
+key = "account_id"
+[entities.contact]
+source = "data/contacts.parquet"
+key = "contact_id"
+parent = "account"
+[events]
+source = "data/events.parquet"
+entity_key = "account_id"
+time = "ts"
+"#;

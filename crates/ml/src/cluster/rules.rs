@@ -30,6 +30,7 @@
 use std::fmt::Write as _;
 
 use rayon::prelude::*;
+use segmenta_rules::eval::{and, or};
 
 use super::FeatureColumn;
 
@@ -209,22 +210,6 @@ impl Rule {
             precision: ratio(both, matched),
             recall: ratio(both, positives),
         }
-    }
-}
-
-fn and(a: Option<bool>, b: Option<bool>) -> Option<bool> {
-    match (a, b) {
-        (Some(false), _) | (_, Some(false)) => Some(false),
-        (Some(true), Some(true)) => Some(true),
-        _ => None,
-    }
-}
-
-fn or(a: Option<bool>, b: Option<bool>) -> Option<bool> {
-    match (a, b) {
-        (Some(true), _) | (_, Some(true)) => Some(true),
-        (Some(false), Some(false)) => Some(false),
-        _ => None,
     }
 }
 

@@ -480,21 +480,8 @@ mod tests {
         for params in [[0.243, 4.414, 0.793, 2.426], [2.0, 0.5, 3.0, 0.2]] {
             let model = BgNbd::new(params[0], params[1], params[2], params[3]).expect("valid");
             let (_, gradient) = model.log_likelihood_with_gradient(&data);
-            for i in 0..4 {
-                let h = 1e-6 * params[i];
-                let mut up = params;
-                let mut down = params;
-                up[i] += h;
-                down[i] -= h;
-                let at =
-                    |p: [f64; 4]| BgNbd::new(p[0], p[1], p[2], p[3]).expect("valid").log_likelihood(&data);
-                let numeric = (at(up) - at(down)) / (2.0 * h);
-                assert!(
-                    (numeric - gradient[i]).abs() < 1e-6 * (1.0 + gradient[i].abs()),
-                    "parameter {i} at {params:?}: analytic {} numeric {numeric}",
-                    gradient[i]
-                );
-            }
+            let at = |p: [f64; 4]| BgNbd::new(p[0], p[1], p[2], p[3]).expect("valid").log_likelihood(&data);
+            crate::clv::assert_gradient_matches(params, gradient, at);
         }
     }
 

@@ -326,18 +326,7 @@ mod tests {
             let (_, gradient) = GammaGamma::new(params[0], params[1], params[2])
                 .expect("valid")
                 .log_likelihood_with_gradient(&data);
-            for i in 0..3 {
-                let h = 1e-6 * params[i];
-                let (mut up, mut down) = (params, params);
-                up[i] += h;
-                down[i] -= h;
-                let numeric = (at(up) - at(down)) / (2.0 * h);
-                assert!(
-                    (numeric - gradient[i]).abs() < 1e-6 * (1.0 + gradient[i].abs()),
-                    "parameter {i} at {params:?}: analytic {} numeric {numeric}",
-                    gradient[i]
-                );
-            }
+            crate::clv::assert_gradient_matches(params, gradient, at);
         }
     }
 
