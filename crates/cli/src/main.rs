@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use segmenta_engine::{AsOf, BadRows, Error, ErrorCode, ErrorKind, Progress, Project, RunOptions};
+use segmenta_engine::{
+    AsOf, BadRows, Engine, EngineOptions, Error, ErrorCode, ErrorKind, Progress, Project, RunOptions, formats,
+};
 use serde_json::json;
 
 /// `println!` that ends the process quietly when standard output is closed (`segmenta members x
@@ -39,6 +41,10 @@ struct Cli {
     /// Print machine-readable JSON on standard output instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// Log the stages of the work with their timings on standard error (-v: info, -vv: debug);
+    /// RUST_LOG (e.g. `RUST_LOG=segmenta_query=debug`) takes precedence.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -446,23 +452,23 @@ fn print_segments(report: &segmenta_engine::RunReport) {
             list.unknown_sample.join(", ")
         );
     }
-    out!("entities: {}", summary["entities"]);
-    if let Some(events) = summary.get("events").filter(|e| !e.is_null()) {
+    out!("entities: {}", summary.entities);
+    if let Some(events) = &summary.events {
         out!(
             "events: {} read, {} used, {} ignored ({} unknown entity, {} after as-of, {} without time), {} rejected",
-            events["read"],
-            events["used"],
-            events["ignored"],
-            events["ignored_unknown_entity"],
-            events["ignored_after_as_of"],
-            events["ignored_no_time"],
-            events["rejected"]
+            events.read,
+            events.used,
+            events.ignored,
+            events.ignored_unknown_entity,
+            events.ignored_after_as_of,
+            events.ignored_no_time,
+            events.rejected
         );
     }
-    if summary["rejected_rows"].as_u64().unwrap_or(0) > 0 {
+    if summary.rejected_rows > 0 {
         out!(
             "rejected rows: {} (see {})",
-            summary["rejected_rows"],
+            summary.rejected_rows,
             report.output.join("rejects.csv").display()
         );
     }
@@ -503,7 +509,7 @@ fn print_discovery(report: &segmenta_engine::DiscoverReport, entity: &str) {
         d.k,
         report.entities,
         report.as_of.to_rfc3339(),
-        report.document["seed"]
+        report.document.seed
     );
     out!("{}", wrap(&d.selection.explanation, "  ", "  ", 100));
     if d.selection.table.len() > 1 {
@@ -585,7 +591,35 @@ fn run_options(
         output: output.clone(),
         bad_rows: bad_rows(on_bad_rows),
         threads,
+        cancel: segmenta_engine::Cancel::new(),
     })
+}
+
+/// The engine of this process (one per command: its threads come from the command's options).
+fn engine(threads: Option<usize>) -> Result<Engine, Error> {
+    Engine::new(&EngineOptions { threads })
+}
+
+/// Logs spans of the work (stages with their timings) on standard error when asked by `-v` or
+/// `RUST_LOG`; otherwise installs nothing, so a plain run pays nothing for tracing.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => EnvFilter::new(spec),
+        _ if verbose > 0 => {
+            let level = if verbose > 1 { "debug" } else { "info" };
+            EnvFilter::new(format!("segmenta_engine={level},segmenta_query={level},segmenta_store={level}"))
+        }
+        _ => return,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn bad_rows(arg: OnBadRows) -> BadRows {
@@ -597,92 +631,74 @@ fn bad_rows(arg: OnBadRows) -> BadRows {
 
 fn print_clv(report: &segmenta_engine::ClvCommandReport) {
     let p = &report.params;
-    let bg = &p["bg_nbd"];
-    let gg = &p["gamma_gamma"];
-    let entities = &p["entities"];
-    let number = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let (bg, gg) = (&p.bg_nbd, &p.gamma_gamma);
+    let time_unit = match p.time_unit {
+        formats::TimeUnit::Day => "day",
+        formats::TimeUnit::Week => "week",
+    };
     out!(
-        "CLV as of {} ({} entities with purchases, {} without; time unit {})",
-        p["as_of"].as_str().unwrap_or_default(),
-        entities["with_purchases"],
-        entities["without_purchases"],
-        p["time_unit"].as_str().unwrap_or_default()
+        "CLV as of {} ({} entities with purchases, {} without; time unit {time_unit})",
+        p.as_of,
+        p.entities.with_purchases,
+        p.entities.without_purchases
     );
+    let converged = |c: bool| if c { "" } else { "  (not converged)" };
     out!(
         "  BG/NBD       r = {:.6}  alpha = {:.6}  a = {:.6}  b = {:.6}  log-likelihood {:.4}{}",
-        number(&bg["r"]),
-        number(&bg["alpha"]),
-        number(&bg["a"]),
-        number(&bg["b"]),
-        number(&bg["log_likelihood"]),
-        if bg["converged"].as_bool() == Some(true) { "" } else { "  (not converged)" }
+        bg.r,
+        bg.alpha,
+        bg.a,
+        bg.b,
+        bg.log_likelihood,
+        converged(bg.converged)
     );
     out!(
         "  Gamma-Gamma  p = {:.6}  q = {:.6}  gamma = {:.6}  on {} repeat customers{}",
-        number(&gg["p"]),
-        number(&gg["q"]),
-        number(&gg["gamma"]),
-        gg["customers"],
-        if gg["converged"].as_bool() == Some(true) { "" } else { "  (not converged)" }
+        gg.p,
+        gg.q,
+        gg.gamma,
+        gg.customers,
+        converged(gg.converged)
     );
     out!(
         "  diamonds in the rough: {} ({})",
-        p["diamonds_in_the_rough"]["members"],
-        p["diamonds_in_the_rough"]["segment"].as_str().unwrap_or_default()
+        p.diamonds_in_the_rough.members,
+        p.diamonds_in_the_rough.segment
     );
     out!("wrote {} ({} entities)", report.output.display(), report.entities);
 }
 
 fn print_churn(report: &segmenta_engine::ChurnCommandReport) {
     let m = &report.model;
-    let number = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
-    out!(
-        "churn within {} as of {} (churned: {})",
-        m["window"].as_str().unwrap_or_default(),
-        m["as_of"].as_str().unwrap_or_default(),
-        m["churned"].as_str().unwrap_or_default()
-    );
-    out!(
-        "  trained on {} entities active at {} ({} churned)",
-        m["train"]["rows"],
-        m["train"]["cutoff"].as_str().unwrap_or_default(),
-        m["train"]["churned"]
-    );
+    out!("churn within {} as of {} (churned: {})", m.window, m.as_of, m.churned);
+    out!("  trained on {} entities active at {} ({} churned)", m.train.rows, m.train.cutoff, m.train.churned);
     out!(
         "  holdout: {} entities active at {} ({} churned): AUC {:.3}, Brier {:.4}, calibration error {:.4}",
-        m["holdout"]["rows"],
-        m["holdout"]["cutoff"].as_str().unwrap_or_default(),
-        m["holdout"]["churned"],
-        number(&m["holdout"]["auc"]),
-        number(&m["holdout"]["brier"]),
-        number(&m["holdout"]["expected_calibration_error"])
+        m.holdout.rows,
+        m.holdout.cutoff,
+        m.holdout.churned,
+        m.holdout.auc,
+        m.holdout.brier,
+        m.holdout.expected_calibration_error
     );
     out!("  {:>10}  {:>10}  {:>8}", "predicted", "observed", "entities");
-    for bin in m["holdout"]["calibration"].as_array().into_iter().flatten() {
-        out!(
-            "  {:>10.3}  {:>10.3}  {:>8}",
-            number(&bin["mean_predicted"]),
-            number(&bin["observed_rate"]),
-            bin["count"]
-        );
+    for bin in &m.holdout.calibration {
+        // The count is not padded: the output was pinned before the report was typed (a JSON
+        // number ignored the width), and tools may parse it.
+        out!("  {:>10.3}  {:>10.3}  {}", bin.mean_predicted, bin.observed_rate, bin.count);
     }
     out!("  coefficients (per standard deviation, on the log-odds of churn):");
-    for f in m["features"].as_array().into_iter().flatten() {
-        match f["status"].as_str() {
-            Some("used") => {
-                out!("    {:<28} {:+.3}", f["name"].as_str().unwrap_or_default(), number(&f["coefficient"]))
-            }
-            other => out!(
-                "    {:<28} left out ({})",
-                f["name"].as_str().unwrap_or_default(),
-                other.unwrap_or_default()
-            ),
+    for f in &m.features {
+        match f.status {
+            formats::FeatureStatus::Used => out!("    {:<28} {:+.3}", f.name, f.coefficient),
+            formats::FeatureStatus::Constant => out!("    {:<28} left out (constant)", f.name),
+            formats::FeatureStatus::AllMissing => out!("    {:<28} left out (all_missing)", f.name),
         }
     }
     out!(
         "  scored {} active entities ({} not scored: churned or without events); highest risk:",
-        m["scored"],
-        m["not_scored"]
+        m.scored,
+        m.not_scored
     );
     for (id, risk, drivers) in &report.top {
         out!("    {id:<16} {risk:.3}  {drivers}");
@@ -695,7 +711,8 @@ fn execute(cli: &Cli) -> Result<(), Error> {
         Command::Run { project, as_of, output, on_bad_rows, threads } => {
             let options = run_options(as_of, output, *on_bad_rows, *threads)?;
             let project = Project::load(project)?;
-            let report = with_spinner(cli, |spinner| segmenta_engine::run(&project, &options, spinner))?;
+            let engine = engine(options.threads)?;
+            let report = with_spinner(cli, |spinner| engine.run(&project, &options, spinner))?;
             if cli.json {
                 out!("{}", json!({ "output": report.output, "summary": report.summary }));
             } else {
@@ -713,14 +730,9 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 None
             } else {
                 let project = Project::load(dir)?;
-                let options = RunOptions {
-                    as_of: None,
-                    output: None,
-                    bad_rows: BadRows::Strict,
-                    threads: Some(threads),
-                };
+                let options = RunOptions { threads: Some(threads), ..RunOptions::default() };
                 let spinner = Spinner::new(!cli.json);
-                let report = segmenta_engine::run(&project, &options, &spinner)?;
+                let report = engine(Some(threads))?.run(&project, &options, &spinner)?;
                 drop(spinner);
                 Some(report)
             };
@@ -823,7 +835,8 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             options.bad_rows = bad_rows(*on_bad_rows);
             options.threads = *threads;
             let project = Project::load(project)?;
-            let report = with_spinner(cli, |spinner| segmenta_engine::discover(&project, &options, spinner))?;
+            let engine = engine(options.threads)?;
+            let report = with_spinner(cli, |spinner| engine.discover(&project, &options, spinner))?;
             if cli.json {
                 let saved: Vec<_> = report
                     .saved
@@ -870,8 +883,8 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 run: run_options(as_of, output, *on_bad_rows, *threads)?,
             };
             let project = Project::load(project)?;
-            let report =
-                with_spinner(cli, |spinner| segmenta_engine::clv_command(&project, &options, spinner))?;
+            let engine = engine(options.run.threads)?;
+            let report = with_spinner(cli, |spinner| engine.clv(&project, &options, spinner))?;
             if cli.json {
                 out!("{}", json!({ "output": report.output, "params": report.params }));
             } else {
@@ -889,8 +902,8 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 run: run_options(as_of, output, *on_bad_rows, *threads)?,
             };
             let project = Project::load(project)?;
-            let report =
-                with_spinner(cli, |spinner| segmenta_engine::churn_command(&project, &options, spinner))?;
+            let engine = engine(options.run.threads)?;
+            let report = with_spinner(cli, |spinner| engine.predict_churn(&project, &options, spinner))?;
             if cli.json {
                 out!("{}", json!({ "output": report.output, "model": report.model }));
             } else {
@@ -945,6 +958,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing(cli.verbose);
     match execute(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

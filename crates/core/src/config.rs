@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::ValueType;
+use crate::{TimeUnit, ValueType, Window};
 
 /// A problem in the project file, with its position.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,36 +62,30 @@ impl SourceFormat {
 }
 
 /// The whole project file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Values with a form of their own (types, windows, units, rollup targets) are held parsed; a
+/// value that does not parse is a located [`ConfigError`] of [`parse_project`], never a default.
+#[derive(Debug, Clone)]
 pub struct ProjectConfig {
     /// `[project]`.
     pub project: ProjectSection,
     /// `[entities.NAME]`, in file order.
-    #[serde(default)]
     pub entities: IndexMap<String, EntityConfig>,
     /// `[events]`, optional: a project without events has no traits.
     pub events: Option<EventsConfig>,
     /// `[traits]`: name to trait expression, in file order.
-    #[serde(default, deserialize_with = "deserialize_traits")]
     pub traits: IndexMap<String, TraitConfig>,
     /// `[segments.NAME]`, in file order.
-    #[serde(default)]
     pub segments: IndexMap<String, SegmentConfig>,
     /// `[schemes.NAME]`: ordered tiers, first match wins, in file order.
-    #[serde(default)]
     pub schemes: IndexMap<String, SchemeConfig>,
     /// `[rfm]`: built-in recency / frequency / monetary scoring.
-    #[serde(default)]
     pub rfm: Option<RfmConfig>,
     /// `[scores.NAME]`: points per rule and per event, in file order.
-    #[serde(default)]
     pub scores: IndexMap<String, ScoreConfig>,
     /// `[clv]`: customer lifetime value (BG/NBD + Gamma-Gamma) as traits.
-    #[serde(default)]
     pub clv: Option<ClvConfig>,
     /// `[churn]`: churn propensity (logistic regression on traits) as a trait.
-    #[serde(default)]
     pub churn: Option<ChurnConfig>,
 }
 
@@ -112,28 +106,23 @@ pub struct ProjectSection {
 }
 
 /// `[entities.NAME]`: a table of customers (accounts, contacts, ...).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct EntityConfig {
     /// Data file, relative to the project folder.
     pub source: Spanned<String>,
     /// Column holding the unique entity id.
     pub key: String,
     /// Type overrides; other columns are inferred.
-    #[serde(default)]
-    pub columns: IndexMap<String, Spanned<String>>,
+    pub columns: IndexMap<String, Spanned<ValueType>>,
     /// Parent entity: this entity's rows carry the parent's key column.
-    #[serde(default)]
     pub parent: Option<Spanned<String>>,
     /// A column holding the key of the parent row in the same table (subsidiaries point to
     /// their parent account); enables `over = "children"` and `over = "descendants"` rollups.
-    #[serde(default)]
     pub hierarchy: Option<Spanned<String>>,
 }
 
 /// `[events]`: the event stream traits are computed from.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct EventsConfig {
     /// Data file, relative to the project folder.
     pub source: Spanned<String>,
@@ -141,16 +130,13 @@ pub struct EventsConfig {
     pub entity_key: String,
     /// Which entity the events belong to; default: the entity whose `key` equals `entity_key`,
     /// else the project's entity.
-    #[serde(default)]
     pub entity: Option<Spanned<String>>,
     /// Event time column (timestamp; dates mean midnight UTC).
     pub time: String,
     /// Event type column (informational; usable in conditions like any column).
-    #[serde(default, rename = "type")]
     pub event_type: Option<String>,
     /// Type overrides; other columns are inferred.
-    #[serde(default)]
-    pub columns: IndexMap<String, Spanned<String>>,
+    pub columns: IndexMap<String, Spanned<ValueType>>,
 }
 
 /// A trait: either `name = "expression"` or
@@ -164,9 +150,55 @@ pub struct TraitConfig {
     /// The entity the trait belongs to; default: the parent of the `over` entity for a rollup
     /// over a child entity, else the project's entity.
     pub entity: Option<Spanned<String>>,
-    /// What the aggregate runs over: absent for events; a child entity's name for a rollup over
-    /// its rows; `children` or `descendants` for a rollup over the entity's hierarchy.
-    pub over: Option<Spanned<String>>,
+    /// What the aggregate runs over: absent for events; a child entity for a rollup over its
+    /// rows; `children` or `descendants` for a rollup over the entity's hierarchy.
+    pub over: Option<Spanned<RollupTarget>>,
+}
+
+/// What a rollup trait aggregates (`over = "..."`).
+///
+/// Every text is a target: whether an [`RollupTarget::Entity`] names a declared child entity
+/// depends on the rest of the file and is checked by [`parse_project`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollupTarget {
+    /// `children`: the rows whose hierarchy column holds this row's key.
+    Children,
+    /// `descendants`: children, their children, and so on.
+    Descendants,
+    /// A child entity's name: the rows of that entity whose parent is this row.
+    Entity(String),
+}
+
+impl RollupTarget {
+    /// The target as written in the project file.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RollupTarget::Children => "children",
+            RollupTarget::Descendants => "descendants",
+            RollupTarget::Entity(name) => name,
+        }
+    }
+
+    /// True for `children` and `descendants` (rollups over the entity's own hierarchy).
+    pub fn is_hierarchy(&self) -> bool {
+        matches!(self, RollupTarget::Children | RollupTarget::Descendants)
+    }
+}
+
+impl From<&str> for RollupTarget {
+    fn from(text: &str) -> RollupTarget {
+        match text {
+            "children" => RollupTarget::Children,
+            "descendants" => RollupTarget::Descendants,
+            name => RollupTarget::Entity(name.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for RollupTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The two ways of writing a trait, before spans are attached.
@@ -198,7 +230,11 @@ impl<'de> Deserialize<'de> for TraitForm {
                         "expr" => expr = Some(map.next_value::<Spanned<String>>()?),
                         "description" => description = Some(map.next_value::<String>()?),
                         "entity" => entity = Some(map.next_value::<Spanned<String>>()?),
-                        "over" => over = Some(map.next_value::<Spanned<String>>()?),
+                        "over" => {
+                            let text = map.next_value::<Spanned<String>>()?;
+                            let span = text.span();
+                            over = Some(Spanned::new(span, RollupTarget::from(text.get_ref().as_str())));
+                        }
                         other => return Err(A::Error::unknown_field(other, FIELDS)),
                     }
                 }
@@ -286,58 +322,62 @@ pub struct TierConfig {
 
 /// `[rfm]`: recency, frequency and monetary value over purchase events, quintile scores and the
 /// standard named RFM segments.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RfmConfig {
     /// The condition (over event columns) that makes an event a purchase.
     pub purchase: Spanned<String>,
     /// The event column holding the purchase amount.
     pub amount: Spanned<String>,
     /// Only purchases within this window count (e.g. `365d`); default: all.
-    #[serde(default)]
-    pub within: Option<Spanned<String>>,
+    pub within: Option<Spanned<Window>>,
 }
 
 /// `[clv]`: purchase summaries (Fader, Hardie & Lee 2005), the BG/NBD and Gamma-Gamma models
 /// fitted on them, and per-entity predictions as traits (see `docs/predictive.md`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ClvConfig {
     /// The condition (over event columns) that makes an event a purchase.
     pub purchase: Spanned<String>,
     /// The event column holding the purchase amount.
     pub amount: Spanned<String>,
     /// `day` or `week` (default): the unit the models are fitted in.
-    #[serde(default)]
-    pub time_unit: Option<Spanned<String>>,
+    pub time_unit: Option<Spanned<TimeUnit>>,
     /// The horizon of expected purchases (default `90d`); it names the trait
     /// `expected_purchases_<horizon>`.
-    #[serde(default)]
-    pub horizon: Option<Spanned<String>>,
+    pub horizon: Option<Spanned<Window>>,
     /// Months of discounted CLV (default 12); it names the trait `clv_<months>m`.
-    #[serde(default)]
     pub months: Option<u32>,
     /// Monthly discount rate of CLV (default 0.01).
-    #[serde(default)]
     pub discount_rate: Option<f64>,
     /// L2 penalty on the model parameters (default 0, the paper's plain maximum likelihood).
-    #[serde(default)]
     pub penalizer: Option<f64>,
     /// "Diamonds in the rough": the bottom share by current value (default 0.8)...
-    #[serde(default)]
     pub bottom_value_share: Option<f64>,
     /// ...that is in the top share by predicted CLV (default 0.2).
-    #[serde(default)]
     pub top_clv_share: Option<f64>,
 }
 
 /// The segment `[clv]` adds.
 pub const DIAMONDS_SEGMENT: &str = "clv.diamonds_in_the_rough";
 
+/// The default `[clv] horizon` and `[churn] window`.
+pub const DEFAULT_MODEL_WINDOW: Window = Window { amount: 90, unit: crate::WindowUnit::Day };
+
 impl ClvConfig {
-    /// The expected-purchases horizon as written (default `90d`).
+    /// The unit the models are fitted in (default `week`).
+    pub fn time_unit(&self) -> TimeUnit {
+        self.time_unit.as_ref().map_or_else(TimeUnit::default, |u| *u.get_ref())
+    }
+
+    /// The horizon of expected purchases (default `90d`).
+    pub fn horizon(&self) -> Window {
+        self.horizon.as_ref().map_or(DEFAULT_MODEL_WINDOW, |h| *h.get_ref())
+    }
+
+    /// The expected-purchases horizon as it names the trait (default `90d`): the window
+    /// written canonically (`12W` and `12w` name the same trait).
     pub fn horizon_text(&self) -> String {
-        self.horizon.as_ref().map_or_else(|| "90d".to_string(), |h| h.get_ref().trim().to_ascii_lowercase())
+        self.horizon().to_string()
     }
 
     /// Months of CLV (default 12).
@@ -363,22 +403,26 @@ impl ClvConfig {
 
 /// `[churn]`: a label from what followed a past cutoff, a model trained on the traits as of that
 /// cutoff, its quality on a later holdout, and a `churn_risk` trait (see `docs/predictive.md`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ChurnConfig {
     /// The condition (over event columns) of the event that marks a churn (a cancellation).
     pub churned: Spanned<String>,
     /// Attributes and traits of the project's entity the model reads (numbers and booleans).
     pub features: Vec<Spanned<String>>,
-    /// "Churned within the next window" (default `90d`); also the spacing of the cutoffs.
-    #[serde(default)]
-    pub window: Option<Spanned<String>>,
+    /// "Churned within the next window" (default `90d`); also the spacing of the cutoffs. At
+    /// most [`MAX_CHURN_WINDOW_DAYS`].
+    pub window: Option<Spanned<Window>>,
     /// L2 penalty of the logistic regression on standardised features (default 1.0).
-    #[serde(default)]
     pub l2_penalty: Option<f64>,
     /// Drivers listed per entity in `churn_drivers` (default 3).
-    #[serde(default)]
     pub drivers: Option<usize>,
+}
+
+impl ChurnConfig {
+    /// The churn window (default `90d`).
+    pub fn window(&self) -> Window {
+        self.window.as_ref().map_or(DEFAULT_MODEL_WINDOW, |w| *w.get_ref())
+    }
 }
 
 /// The longest `[churn] window` (about 27 years: the cutoffs lie two windows back).
@@ -389,23 +433,17 @@ pub const CHURN_TRAITS: [&str; 2] = ["churn_risk", "churn_drivers"];
 
 /// `[scores.NAME]`: a points-based score (fit from rules, engagement from events), a float
 /// trait usable in rules.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ScoreConfig {
     /// Points for entities matching a rule (fit).
-    #[serde(default)]
     pub rules: Vec<ScoreRuleConfig>,
     /// Points per matching event (engagement), optionally decayed and capped.
-    #[serde(default)]
     pub events: Vec<ScoreEventConfig>,
     /// The score never goes below this.
-    #[serde(default)]
     pub min: Option<f64>,
     /// The score never goes above this.
-    #[serde(default)]
     pub max: Option<f64>,
     /// What the score measures.
-    #[serde(default)]
     pub description: Option<String>,
 }
 
@@ -420,22 +458,17 @@ pub struct ScoreRuleConfig {
 }
 
 /// Points per event matching a condition.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct ScoreEventConfig {
     /// The condition over event columns.
-    #[serde(rename = "where")]
     pub condition: Spanned<String>,
     /// Points per matching event (negative to subtract).
     pub points: f64,
     /// An event's points halve every `half_life` of age (e.g. `14d`); default: no decay.
-    #[serde(default)]
-    pub half_life: Option<Spanned<String>>,
+    pub half_life: Option<Spanned<Window>>,
     /// Only events within this window count (e.g. `90d`); default: all.
-    #[serde(default)]
-    pub within: Option<Spanned<String>>,
+    pub within: Option<Spanned<Window>>,
     /// The points from this line never exceed this.
-    #[serde(default)]
     pub max: Option<f64>,
 }
 
@@ -450,6 +483,306 @@ pub const RFM_TRAITS: [&str; 8] = [
     "rfm_score",
     "rfm_segment",
 ];
+
+// The file as deserialized, before values are parsed into their types. A value that does not
+// parse must not stop the parse (toml's errors end it at the first problem) nor turn into a
+// default: it becomes a located error kept in `Rejected`, and `parse_project` goes on to report
+// every other problem too. The structs mirror the public ones field for field (same names and
+// order: `deny_unknown_fields` lists them in its messages).
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProject {
+    project: ProjectSection,
+    #[serde(default)]
+    entities: IndexMap<String, RawEntity>,
+    events: Option<RawEvents>,
+    #[serde(default, deserialize_with = "deserialize_traits")]
+    traits: IndexMap<String, TraitConfig>,
+    #[serde(default)]
+    segments: IndexMap<String, SegmentConfig>,
+    #[serde(default)]
+    schemes: IndexMap<String, SchemeConfig>,
+    #[serde(default)]
+    rfm: Option<RawRfm>,
+    #[serde(default)]
+    scores: IndexMap<String, RawScore>,
+    #[serde(default)]
+    clv: Option<RawClv>,
+    #[serde(default)]
+    churn: Option<RawChurn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntity {
+    source: Spanned<String>,
+    key: String,
+    #[serde(default)]
+    columns: IndexMap<String, Spanned<String>>,
+    #[serde(default)]
+    parent: Option<Spanned<String>>,
+    #[serde(default)]
+    hierarchy: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvents {
+    source: Spanned<String>,
+    entity_key: String,
+    #[serde(default)]
+    entity: Option<Spanned<String>>,
+    time: String,
+    #[serde(default, rename = "type")]
+    event_type: Option<String>,
+    #[serde(default)]
+    columns: IndexMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRfm {
+    purchase: Spanned<String>,
+    amount: Spanned<String>,
+    #[serde(default)]
+    within: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClv {
+    purchase: Spanned<String>,
+    amount: Spanned<String>,
+    #[serde(default)]
+    time_unit: Option<Spanned<String>>,
+    #[serde(default)]
+    horizon: Option<Spanned<String>>,
+    #[serde(default)]
+    months: Option<u32>,
+    #[serde(default)]
+    discount_rate: Option<f64>,
+    #[serde(default)]
+    penalizer: Option<f64>,
+    #[serde(default)]
+    bottom_value_share: Option<f64>,
+    #[serde(default)]
+    top_clv_share: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChurn {
+    churned: Spanned<String>,
+    features: Vec<Spanned<String>>,
+    #[serde(default)]
+    window: Option<Spanned<String>>,
+    #[serde(default)]
+    l2_penalty: Option<f64>,
+    #[serde(default)]
+    drivers: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScore {
+    #[serde(default)]
+    rules: Vec<ScoreRuleConfig>,
+    #[serde(default)]
+    events: Vec<RawScoreEvent>,
+    #[serde(default)]
+    min: Option<f64>,
+    #[serde(default)]
+    max: Option<f64>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScoreEvent {
+    #[serde(rename = "where")]
+    condition: Spanned<String>,
+    points: f64,
+    #[serde(default)]
+    half_life: Option<Spanned<String>>,
+    #[serde(default)]
+    within: Option<Spanned<String>>,
+    #[serde(default)]
+    max: Option<f64>,
+}
+
+/// The errors of values that did not parse, each kept under the key of the check that reports
+/// it, so that `parse_project` reports them in their place among the other problems.
+#[derive(Default)]
+struct Rejected(Vec<(String, ConfigError)>);
+
+impl Rejected {
+    fn push(&mut self, key: &str, error: ConfigError) {
+        self.0.push((key.to_string(), error));
+    }
+
+    /// Moves the errors kept under `key` into `errors`, in the order they were found.
+    fn report(&mut self, key: &str, errors: &mut Vec<ConfigError>) {
+        let (now, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.0).into_iter().partition(|(k, _)| k == key);
+        self.0 = later;
+        errors.extend(now.into_iter().map(|(_, e)| e));
+    }
+}
+
+/// A window value, or its located error; `what` names the key in the message.
+fn parse_window(
+    ct: &ConfigText<'_>,
+    value: &Spanned<String>,
+    text: &str,
+    what: &str,
+) -> Result<Spanned<Window>, ConfigError> {
+    match text.parse::<Window>() {
+        Ok(window) => Ok(Spanned::new(value.span(), window)),
+        Err(message) => Err(ct.error_at(
+            Some(value.span()),
+            format!("{what}: {message}"),
+            Some(crate::WINDOW_HINT.into()),
+        )),
+    }
+}
+
+/// Parses the values of the raw file into their types. A value that does not parse is left out
+/// of the result and its error kept in `rejected`.
+fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> ProjectConfig {
+    let columns = |columns: IndexMap<String, Spanned<String>>, key: &str, rejected: &mut Rejected| {
+        let mut typed = IndexMap::new();
+        for (column, ty) in columns {
+            match ty.get_ref().parse::<ValueType>() {
+                Ok(parsed) => {
+                    typed.insert(column, Spanned::new(ty.span(), parsed));
+                }
+                Err(message) => rejected
+                    .push(key, ct.error_at(Some(ty.span()), format!("column `{column}`: {message}"), None)),
+            }
+        }
+        typed
+    };
+    let clv_time_unit = raw.clv.as_ref().and_then(|c| c.time_unit.as_ref()).and_then(|unit| {
+        match unit.get_ref().parse::<TimeUnit>() {
+            Ok(parsed) => Some(Spanned::new(unit.span(), parsed)),
+            Err(message) => {
+                rejected.push(
+                    "clv.time_unit",
+                    ct.error_at(
+                        Some(unit.span()),
+                        format!("[clv] time_unit: {message}"),
+                        Some("use `day` or `week` (the default)".into()),
+                    ),
+                );
+                None
+            }
+        }
+    });
+    let mut window = |value: Option<Spanned<String>>, text: fn(&str) -> &str, what: &str, key: &str| {
+        let value = value?;
+        parse_window(ct, &value, text(value.get_ref()), what).map_err(|e| rejected.push(key, e)).ok()
+    };
+    let as_written: fn(&str) -> &str = |t| t;
+    let trimmed: fn(&str) -> &str = str::trim;
+    let mut scores = IndexMap::new();
+    for (name, score) in raw.scores {
+        let key = format!("scores.{name}.events");
+        let events = score
+            .events
+            .into_iter()
+            .map(|line| ScoreEventConfig {
+                condition: line.condition,
+                points: line.points,
+                half_life: window(line.half_life, as_written, &format!("score `{name}`: half_life"), &key),
+                within: window(line.within, as_written, &format!("score `{name}`: within"), &key),
+                max: line.max,
+            })
+            .collect();
+        let typed = ScoreConfig {
+            rules: score.rules,
+            events,
+            min: score.min,
+            max: score.max,
+            description: score.description,
+        };
+        scores.insert(name, typed);
+    }
+    let rfm = raw.rfm.map(|rfm| RfmConfig {
+        purchase: rfm.purchase,
+        amount: rfm.amount,
+        within: window(rfm.within, as_written, "[rfm] within", "rfm.within"),
+    });
+    let clv = raw.clv.map(|clv| ClvConfig {
+        purchase: clv.purchase,
+        amount: clv.amount,
+        time_unit: clv_time_unit,
+        horizon: window(clv.horizon, trimmed, "[clv] horizon", "clv.horizon"),
+        months: clv.months,
+        discount_rate: clv.discount_rate,
+        penalizer: clv.penalizer,
+        bottom_value_share: clv.bottom_value_share,
+        top_clv_share: clv.top_clv_share,
+    });
+    let churn_window = raw.churn.as_ref().and_then(|c| c.window.clone());
+    let churn_window = window(churn_window, trimmed, "[churn] window", "churn.window");
+    let churn = raw.churn.map(|churn| ChurnConfig {
+        churned: churn.churned,
+        features: churn.features,
+        window: churn_window.filter(|w| {
+            let too_long = w.get_ref().micros() > MAX_CHURN_WINDOW_DAYS * crate::MICROS_PER_DAY;
+            if too_long {
+                let text = churn.window.as_ref().map_or("", |w| w.get_ref().as_str());
+                rejected.push(
+                    "churn.window",
+                    ct.error_at(
+                        Some(w.span()),
+                        format!("[churn] window `{text}` is longer than {MAX_CHURN_WINDOW_DAYS} days"),
+                        Some("the model trains on what happened within two windows before the as-of date: use e.g. 90d".into()),
+                    ),
+                );
+            }
+            !too_long
+        }),
+        l2_penalty: churn.l2_penalty,
+        drivers: churn.drivers,
+    });
+    let entities = raw
+        .entities
+        .into_iter()
+        .map(|(name, entity)| {
+            let typed = EntityConfig {
+                source: entity.source,
+                key: entity.key,
+                columns: columns(entity.columns, &format!("entities.{name}.columns"), rejected),
+                parent: entity.parent,
+                hierarchy: entity.hierarchy,
+            };
+            (name, typed)
+        })
+        .collect();
+    let events = raw.events.map(|events| EventsConfig {
+        source: events.source,
+        entity_key: events.entity_key,
+        entity: events.entity,
+        time: events.time,
+        event_type: events.event_type,
+        columns: columns(events.columns, "events.columns", rejected),
+    });
+    ProjectConfig {
+        project: raw.project,
+        entities,
+        events,
+        traits: raw.traits,
+        segments: raw.segments,
+        schemes: raw.schemes,
+        rfm,
+        scores,
+        clv,
+        churn,
+    }
+}
 
 /// The project file's text, for turning byte offsets into line and column.
 #[derive(Debug, Clone)]
@@ -491,12 +824,7 @@ impl ConfigText<'_> {
 
 /// The closest candidate to `name` by edit distance, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(&name.to_lowercase(), &c.to_lowercase()), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+    crate::suggest::closest(name, candidates)
 }
 
 /// Turns the toml crate's message into ours, adding a "did you mean" for unknown keys.
@@ -526,7 +854,9 @@ fn from_toml_error(text: &ConfigText<'_>, err: &toml::de::Error) -> ConfigError 
 /// Returns every problem found, not only the first.
 pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
     let ct = ConfigText(text);
-    let config: ProjectConfig = toml::from_str(text).map_err(|e| vec![from_toml_error(&ct, &e)])?;
+    let raw: RawProject = toml::from_str(text).map_err(|e| vec![from_toml_error(&ct, &e)])?;
+    let mut rejected = Rejected::default();
+    let config = typed(&ct, raw, &mut rejected);
     let mut errors = Vec::new();
     let entity_names: Vec<&str> = config.entities.keys().map(String::as_str).collect();
     let unknown_entity = |name: &Spanned<String>, what: &str| {
@@ -544,13 +874,6 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
     if !config.entities.contains_key(config.project.entity.get_ref()) {
         errors.push(unknown_entity(&config.project.entity, "project entity"));
     }
-    let check_columns = |columns: &IndexMap<String, Spanned<String>>, errors: &mut Vec<ConfigError>| {
-        for (column, ty) in columns {
-            if let Err(message) = ty.get_ref().parse::<ValueType>() {
-                errors.push(ct.error_at(Some(ty.span()), format!("column `{column}`: {message}"), None));
-            }
-        }
-    };
     let check_source = |source: &Spanned<String>, errors: &mut Vec<ConfigError>| {
         if SourceFormat::from_path(source.get_ref()).is_none() {
             errors.push(ct.error_at(
@@ -562,7 +885,7 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
     };
     for (name, entity) in &config.entities {
         check_source(&entity.source, &mut errors);
-        check_columns(&entity.columns, &mut errors);
+        rejected.report(&format!("entities.{name}.columns"), &mut errors);
         if let Some(parent) = &entity.parent {
             if !config.entities.contains_key(parent.get_ref()) {
                 errors.push(unknown_entity(parent, &format!("parent of `{name}`")));
@@ -577,7 +900,7 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
     }
     if let Some(events) = &config.events {
         check_source(&events.source, &mut errors);
-        check_columns(&events.columns, &mut errors);
+        rejected.report("events.columns", &mut errors);
         if let Some(entity) = events.entity.as_ref().filter(|e| !config.entities.contains_key(e.get_ref())) {
             errors.push(unknown_entity(entity, "events entity"));
         }
@@ -589,7 +912,9 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
         ));
     }
     check_traits(&ct, &config, &mut errors);
-    check_derived(&ct, &config, &mut errors);
+    check_derived(&ct, &config, &mut rejected, &mut errors);
+    // Every rejected value has been reported in its place above; this keeps any other.
+    errors.extend(rejected.0.into_iter().map(|(_, e)| e));
     if errors.is_empty() { Ok(config) } else { Err(errors) }
 }
 
@@ -648,8 +973,8 @@ fn check_traits(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<Co
         }
         let Some(over) = &t.over else { continue };
         let owner = config.trait_entity(name);
-        match over.get_ref().as_str() {
-            "children" | "descendants" => {
+        match over.get_ref() {
+            RollupTarget::Children | RollupTarget::Descendants => {
                 if owner.is_some_and(|o| config.entities.get(o).is_some_and(|e| e.hierarchy.is_none())) {
                     errors.push(ct.error_at(
                         Some(over.span()),
@@ -665,7 +990,7 @@ fn check_traits(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<Co
                     ));
                 }
             }
-            child => match config.entities.get(child) {
+            RollupTarget::Entity(child) => match config.entities.get(child) {
                 None => {
                     let children: Vec<&str> = config
                         .entities
@@ -714,16 +1039,12 @@ fn check_traits(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<Co
 }
 
 /// Segments, schemes, scores and RFM: names, references, shapes.
-fn check_derived(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<ConfigError>) {
-    let window = |value: &Spanned<String>, what: String, errors: &mut Vec<ConfigError>| {
-        if let Err(message) = value.get_ref().parse::<crate::Window>() {
-            errors.push(ct.error_at(
-                Some(value.span()),
-                format!("{what}: {message}"),
-                Some(crate::WINDOW_HINT.into()),
-            ));
-        }
-    };
+fn check_derived(
+    ct: &ConfigText<'_>,
+    config: &ProjectConfig,
+    rejected: &mut Rejected,
+    errors: &mut Vec<ConfigError>,
+) {
     let segment_names = config.segment_names();
     for (name, segment) in &config.segments {
         let span = header_offset(ct.0, "segments", name);
@@ -816,14 +1137,8 @@ fn check_derived(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<C
         if numbers.chain(score.min).chain(score.max).any(|v| !v.is_finite()) {
             errors.push(ct.error_at(span, format!("score `{name}`: points and bounds must be finite"), None));
         }
-        for line in &score.events {
-            if let Some(half_life) = &line.half_life {
-                window(half_life, format!("score `{name}`: half_life"), errors);
-            }
-            if let Some(within) = &line.within {
-                window(within, format!("score `{name}`: within"), errors);
-            }
-        }
+        // Half lives and windows that are not windows.
+        rejected.report(&format!("scores.{name}.events"), errors);
     }
     if let Some(rfm) = &config.rfm {
         if config.events.is_none() {
@@ -833,15 +1148,13 @@ fn check_derived(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<C
                 Some("add [events] with source, entity_key and time".into()),
             ));
         }
-        if let Some(within) = &rfm.within {
-            window(within, "[rfm] within".into(), errors);
-        }
+        rejected.report("rfm.within", errors);
     }
     if let Some(clv) = &config.clv {
-        check_clv(ct, config, clv, errors);
+        check_clv(ct, config, clv, rejected, errors);
     }
     if let Some(churn) = &config.churn {
-        check_churn(ct, config, churn, errors);
+        check_churn(ct, config, churn, rejected, errors);
     }
     // Traits, scores, schemes and RFM values are all columns that rules read by name.
     let mut columns: Vec<(&str, &str)> = Vec::new();
@@ -883,7 +1196,13 @@ fn check_derived(ct: &ConfigText<'_>, config: &ProjectConfig, errors: &mut Vec<C
 }
 
 /// `[clv]`: events, the unit, the horizon and the numbers.
-fn check_clv(ct: &ConfigText<'_>, config: &ProjectConfig, clv: &ClvConfig, errors: &mut Vec<ConfigError>) {
+fn check_clv(
+    ct: &ConfigText<'_>,
+    config: &ProjectConfig,
+    clv: &ClvConfig,
+    rejected: &mut Rejected,
+    errors: &mut Vec<ConfigError>,
+) {
     let at = Some(clv.purchase.span());
     if config.events.is_none() {
         errors.push(ct.error_at(
@@ -892,24 +1211,8 @@ fn check_clv(ct: &ConfigText<'_>, config: &ProjectConfig, clv: &ClvConfig, error
             Some("add [events] with source, entity_key and time".into()),
         ));
     }
-    if let Some(unit) = &clv.time_unit
-        && !matches!(unit.get_ref().as_str(), "day" | "week")
-    {
-        errors.push(ct.error_at(
-            Some(unit.span()),
-            format!("[clv] time_unit: `{}` is not a time unit", unit.get_ref()),
-            Some("use `day` or `week` (the default)".into()),
-        ));
-    }
-    if let Some(horizon) = &clv.horizon
-        && let Err(message) = horizon.get_ref().trim().parse::<crate::Window>()
-    {
-        errors.push(ct.error_at(
-            Some(horizon.span()),
-            format!("[clv] horizon: {message}"),
-            Some(crate::WINDOW_HINT.into()),
-        ));
-    }
+    rejected.report("clv.time_unit", errors);
+    rejected.report("clv.horizon", errors);
     let mut number = |ok: bool, what: String, hint: &str| {
         if !ok {
             errors.push(ct.error_at(at.clone(), format!("[clv] {what}"), Some(hint.into())));
@@ -950,6 +1253,7 @@ fn check_churn(
     ct: &ConfigText<'_>,
     config: &ProjectConfig,
     churn: &ChurnConfig,
+    rejected: &mut Rejected,
     errors: &mut Vec<ConfigError>,
 ) {
     let at = Some(churn.churned.span());
@@ -960,25 +1264,8 @@ fn check_churn(
             Some("add [events] with source, entity_key and time".into()),
         ));
     }
-    if let Some(window) = &churn.window
-        && let Ok(parsed) = window.get_ref().trim().parse::<crate::Window>()
-        && parsed.micros() > MAX_CHURN_WINDOW_DAYS * crate::MICROS_PER_DAY
-    {
-        errors.push(ct.error_at(
-            Some(window.span()),
-            format!("[churn] window `{}` is longer than {MAX_CHURN_WINDOW_DAYS} days", window.get_ref()),
-            Some("the model trains on what happened within two windows before the as-of date: use e.g. 90d".into()),
-        ));
-    }
-    if let Some(window) = &churn.window
-        && let Err(message) = window.get_ref().trim().parse::<crate::Window>()
-    {
-        errors.push(ct.error_at(
-            Some(window.span()),
-            format!("[churn] window: {message}"),
-            Some(crate::WINDOW_HINT.into()),
-        ));
-    }
+    // A window that is not one, or is longer than MAX_CHURN_WINDOW_DAYS.
+    rejected.report("churn.window", errors);
     if churn.features.is_empty() {
         errors.push(ct.error_at(
             at.clone(),
@@ -1041,7 +1328,10 @@ impl ProjectConfig {
         if let Some(entity) = &t.entity {
             return Some(entity.get_ref());
         }
-        let over_child = t.over.as_ref().and_then(|o| self.entities.get(o.get_ref()));
+        let over_child = t.over.as_ref().and_then(|o| match o.get_ref() {
+            RollupTarget::Entity(child) => self.entities.get(child),
+            RollupTarget::Children | RollupTarget::Descendants => None,
+        });
         if let Some(parent) = over_child.and_then(|child| child.parent.as_ref()) {
             return Some(parent.get_ref());
         }
@@ -1226,6 +1516,203 @@ rule = "employees > 100"
             "window `0d` is empty",
             Some("90d"),
             26,
+        );
+    }
+
+    /// The typed values of a project, one per line, for comparing with `check`.
+    fn typed_values(config: &ProjectConfig) -> String {
+        let mut out = Vec::new();
+        let columns = config
+            .entities
+            .iter()
+            .map(|(name, e)| (name.as_str(), &e.columns))
+            .chain(config.events.iter().map(|e| ("events", &e.columns)));
+        for (owner, columns) in columns {
+            for (column, ty) in columns {
+                out.push(format!("{owner}.{column}: {:?}", ty.get_ref()));
+            }
+        }
+        for (name, t) in &config.traits {
+            if let Some(over) = &t.over {
+                out.push(format!("trait {name} over {:?}", over.get_ref()));
+            }
+        }
+        if let Some(within) = config.rfm.as_ref().and_then(|r| r.within.as_ref()) {
+            out.push(format!("rfm within {}", within.get_ref()));
+        }
+        for (name, score) in &config.scores {
+            for line in &score.events {
+                let show = |w: &Option<Spanned<Window>>| w.as_ref().map(|w| w.get_ref().to_string());
+                out.push(format!(
+                    "score {name} half_life {:?} within {:?}",
+                    show(&line.half_life),
+                    show(&line.within)
+                ));
+            }
+        }
+        if let Some(clv) = &config.clv {
+            out.push(format!("clv {:?} {} {}", clv.time_unit(), clv.horizon(), clv.horizon_text()));
+        }
+        if let Some(churn) = &config.churn {
+            out.push(format!("churn {}", churn.window()));
+        }
+        out.join("\n")
+    }
+
+    /// Parses `text` and compares its typed values, or else every error (`line:column:
+    /// message` and hint), with `expected`.
+    fn check(text: &str, expected: &str) {
+        let actual = match parse_project(text) {
+            Ok(config) => typed_values(&config),
+            Err(errors) => errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+        };
+        assert_eq!(actual, expected.trim(), "{text}");
+    }
+
+    const CLV: &str = "[clv]\npurchase = \"event_type = 'purchase'\"\namount = \"amount\"\n";
+    const CHURN: &str = "[churn]\nchurned = \"event_type = 'cancel'\"\nfeatures = [\"employees\"]\n";
+
+    #[test]
+    fn typed_values_parse_into_their_types() {
+        let text = MINIMAL.replace(
+            "columns = { employees = \"int\" }",
+            "columns = { employees = \"int\", since = \"Date\" }\nhierarchy = \"parent_id\"",
+        );
+        let extra = r#"
+[entities.contact]
+source = "data/contacts.csv"
+key = "contact_id"
+parent = "account"
+columns = { age = "integer" }
+
+[traits.contacts]
+expr = "count()"
+over = "contact"
+
+[traits.tree_revenue]
+expr = "sum(revenue)"
+over = "descendants"
+
+[traits.kids]
+expr = "count()"
+over = "children"
+
+[rfm]
+purchase = "event_type = 'purchase'"
+amount = "amount"
+within = "365d"
+
+[scores.engagement]
+events = [{ where = "event_type = 'login'", points = 1, half_life = "2w", within = "36h" }]
+
+[clv]
+purchase = "event_type = 'purchase'"
+amount = "amount"
+time_unit = "day"
+horizon = " 12W "
+
+[churn]
+churned = "event_type = 'cancel'"
+features = ["employees"]
+window = "8w"
+"#;
+        check(
+            &format!("{text}{extra}"),
+            r#"
+account.employees: Int
+account.since: Date
+contact.age: Int
+trait contacts over Entity("contact")
+trait tree_revenue over Descendants
+trait kids over Children
+rfm within 365d
+score engagement half_life Some("2w") within Some("36h")
+clv Day 12w 12w
+churn 8w
+"#,
+        );
+    }
+
+    #[test]
+    fn absent_keys_take_the_documented_defaults() {
+        check(&format!("{MINIMAL}{CLV}{CHURN}"), "account.employees: Int\nclv Week 90d 90d\nchurn 90d");
+    }
+
+    // Issue #10: the engine used to fall back silently (week, 90d, no window, an inferred
+    // column type) when one of these values did not parse; each is a located error now.
+    #[test]
+    fn issue_10_bad_time_unit_and_horizon_are_located_errors() {
+        check(
+            &format!("{MINIMAL}{CLV}time_unit = \"month\"\nhorizon = \"3m\"\n"),
+            "
+26:13: [clv] time_unit: `month` is not a time unit
+  hint: use `day` or `week` (the default)
+27:11: [clv] horizon: invalid window `3m`
+  hint: write a whole number followed by h, d or w, e.g. 90d
+",
+        );
+        // Units are exact, as they always were.
+        check(
+            &format!("{MINIMAL}{CLV}time_unit = \"Day\"\n"),
+            "26:13: [clv] time_unit: `Day` is not a time unit\n  hint: use `day` or `week` (the default)",
+        );
+    }
+
+    #[test]
+    fn issue_10_bad_windows_and_half_lives_are_located_errors() {
+        check(
+            &format!(
+                "{MINIMAL}[rfm]\npurchase = \"x\"\namount = \"a\"\nwithin = \"1y\"\n\
+                 [scores.s]\nevents = [{{ where = \"x\", points = 1, half_life = \"14\", within = \"-3d\" }}]\n"
+            ),
+            "
+28:50: score `s`: half_life: window `14` has no unit
+  hint: write a whole number followed by h, d or w, e.g. 90d
+28:65: score `s`: within: invalid window `-3d`
+  hint: write a whole number followed by h, d or w, e.g. 90d
+26:10: [rfm] within: invalid window `1y`
+  hint: write a whole number followed by h, d or w, e.g. 90d
+",
+        );
+    }
+
+    #[test]
+    fn issue_10_bad_churn_windows_are_located_errors() {
+        check(
+            &format!("{MINIMAL}{CHURN}window = \"ninety days\"\n"),
+            "26:10: [churn] window: invalid window `ninety days`\n  hint: write a whole number followed by h, d or w, e.g. 90d",
+        );
+        check(
+            &format!("{MINIMAL}{CHURN}window = \"1500w\"\n"),
+            "26:10: [churn] window `1500w` is longer than 10000 days\n  hint: the model trains on what happened within two windows before the as-of date: use e.g. 90d",
+        );
+    }
+
+    #[test]
+    fn issue_10_bad_column_types_are_located_errors() {
+        // The message lists the accepted names; there is no separate hint.
+        let text = MINIMAL.replace("\"int\"", "\"integr\"");
+        check(
+            &text,
+            "9:25: column `employees`: unknown type `integr`; use one of string, int, float, bool, date, timestamp",
+        );
+        let text =
+            text.replace("type = \"event_type\"", "type = \"event_type\"\ncolumns = { amount = \"money\" }");
+        check(
+            &text,
+            "
+9:25: column `employees`: unknown type `integr`; use one of string, int, float, bool, date, timestamp
+16:22: column `amount`: unknown type `money`; use one of string, int, float, bool, date, timestamp
+",
+        );
+    }
+
+    #[test]
+    fn issue_10_over_an_undeclared_entity_is_a_located_error() {
+        let text = MINIMAL.replace("description = \"all revenue\"", "over = \"contacts\"");
+        check(
+            &text,
+            "19:42: trait `revenue`: `over = \"contacts\"` is not a declared entity\n  hint: use `children` or `descendants` (with a hierarchy), or an entity whose parent is this one",
         );
     }
 

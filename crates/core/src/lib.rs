@@ -4,8 +4,12 @@
 //! This crate does no I/O: configuration is parsed from a string the caller has read.
 #![warn(missing_docs)]
 
+mod cancel;
 pub mod config;
+pub mod hidden;
 pub mod rfm;
+pub mod suggest;
 mod types;
 
-pub use types::{MICROS_PER_DAY, MICROS_PER_HOUR, ValueType, WINDOW_HINT, Window, WindowUnit};
+pub use cancel::Cancel;
+pub use types::{MICROS_PER_DAY, MICROS_PER_HOUR, TimeUnit, ValueType, WINDOW_HINT, Window, WindowUnit};

@@ -77,6 +77,46 @@ impl FromStr for ValueType {
     }
 }
 
+/// The unit CLV models are fitted in (`[clv] time_unit`): recency, the customer's age and the
+/// horizon are counted in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeUnit {
+    /// `day`.
+    Day,
+    /// `week`, the default.
+    #[default]
+    Week,
+}
+
+impl TimeUnit {
+    /// The name used in configuration and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Day => "day",
+            TimeUnit::Week => "week",
+        }
+    }
+}
+
+impl fmt::Display for TimeUnit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TimeUnit {
+    type Err = String;
+
+    /// Parses `day` or `week` (exactly); the error is a message naming the text.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "day" => Ok(TimeUnit::Day),
+            "week" => Ok(TimeUnit::Week),
+            _ => Err(format!("`{s}` is not a time unit")),
+        }
+    }
+}
+
 /// The unit of a trait window (`Nh`, `Nd`, `Nw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WindowUnit {

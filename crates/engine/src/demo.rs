@@ -5,8 +5,8 @@ use std::path::Path;
 pub use segmenta_demo::{AS_OF, DEFAULT_ACCOUNTS, DemoOptions, DemoReport};
 
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::project::PROJECT_FILE;
-use crate::run::Progress;
 
 /// The first line of the demo's project file, which marks a folder as a demo project that may
 /// be written over.

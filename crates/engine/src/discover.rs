@@ -16,26 +16,32 @@ use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use segmenta_core::ValueType;
 use segmenta_ml::cluster::{
-    self, CenterValue, Centroid, ClusterReport, DiscoveryOptions, FeatureCenter, FeatureColumn, Preparation,
+    self, CenterValue, Centroid, ClusterReport, DiscoveryOptions, FeatureCenter, FeatureColumn,
+    FeatureReport, KSelection, LogTransform, Persona, Preparation,
 };
 use segmenta_query::ingest::BadRows;
 use segmenta_rules::AttributeCatalog;
 use segmenta_rules::ast::{ColumnSource, ExprKind, Ident, ValueKind};
+use segmenta_store::formats::{self, DiscoveryReport, Document, FormatVersion};
 use segmenta_store::{
     CENTROIDS_FORMAT_VERSION, CentroidsKey, OutputFile, Store, StoredCenter, StoredCentroid, StoredCentroids,
     files,
 };
-use serde_json::{Value, json};
 
 pub use segmenta_ml::cluster::{Algorithm, Discovery, KChoice, Method, Scaling};
 
+use crate::as_of::AsOf;
 use crate::error::{Error, Result, RuleProblem};
+use crate::evaluation::{self, RunOptions};
+use crate::exec::Exec;
 use crate::lists::{with_segments, write_project_file};
-use crate::project::{Project, Validated, validate};
-use crate::run::{AsOf, Progress, RunOptions, evaluate_validated};
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::project::Project;
+use crate::validate::validate;
 
 /// The version of `discovery.json` this version writes.
-pub const DISCOVERY_FORMAT_VERSION: u32 = 1;
+pub const DISCOVERY_FORMAT_VERSION: u32 = DiscoveryReport::VERSION;
 
 /// The default prefix of saved segment names.
 pub const DEFAULT_SEGMENT_PREFIX: &str = "cluster";
@@ -81,8 +87,10 @@ pub struct DiscoverOptions {
     pub ids: ClusterIds,
     /// Strict (default) or reject bad rows while loading the data.
     pub bad_rows: BadRows,
-    /// Worker threads of the evaluation and the clustering; default: all cores.
+    /// Worker threads of the evaluation; default: the engine's.
     pub threads: Option<usize>,
+    /// Asks the discovery to stop between stages (clones share the flag).
+    pub cancel: segmenta_core::Cancel,
 }
 
 impl DiscoverOptions {
@@ -101,6 +109,7 @@ impl DiscoverOptions {
             ids: ClusterIds::Stable,
             bad_rows: BadRows::Strict,
             threads: None,
+            cancel: segmenta_core::Cancel::new(),
         }
     }
 }
@@ -124,7 +133,7 @@ pub struct DiscoverReport {
     /// The clustering, personas and rules.
     pub discovery: Discovery,
     /// The document written to `discovery.json`.
-    pub document: Value,
+    pub document: DiscoveryReport,
     /// The instant evaluated.
     pub as_of: AsOf,
     /// Entities clustered.
@@ -215,7 +224,7 @@ fn parse_feature_name(text: &str) -> Ident {
 
 /// Resolves every feature name through the catalog rules are checked against, so that the rules
 /// written for the clusters read the same columns.
-fn resolve_features(validated: &Validated, names: &[String]) -> Result<Vec<Feature>> {
+fn resolve_features(validated: &Plan, names: &[String]) -> Result<Vec<Feature>> {
     let catalog = &validated.rules_catalog;
     let mut features = Vec::with_capacity(names.len());
     for text in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
@@ -282,7 +291,7 @@ fn feature_columns(table: &RecordBatch, features: &[Feature]) -> Result<(Vec<Str
     let cast = |array: &ArrayRef, ty: &DataType| {
         arrow::compute::cast(array, ty).map_err(|e| Error::Internal(format!("casting a feature column: {e}")))
     };
-    let ids = cast(column(segmenta_query::evaluate::ENTITY_ID)?, &DataType::Utf8)?;
+    let ids = cast(column(segmenta_query::ENTITY_ID)?, &DataType::Utf8)?;
     let ids: Vec<String> =
         ids.as_string::<i32>().iter().map(|id| id.unwrap_or_default().to_string()).collect();
     let mut columns = Vec::with_capacity(features.len());
@@ -434,104 +443,216 @@ fn check_prefix(prefix: &str) -> Result<()> {
     }
 }
 
-fn opt_number(value: Option<f64>) -> Value {
-    value.map_or(Value::Null, |v| json!(v))
-}
-
-fn k_json(k: KChoice) -> Value {
-    match k {
-        KChoice::Auto { min, max } => json!({ "auto": { "min": min, "max": max } }),
-        KChoice::Fixed(k) => json!(k),
+/// The store's name of a column's value type.
+fn feature_type(ty: ValueType) -> formats::FeatureType {
+    match ty {
+        ValueType::String => formats::FeatureType::String,
+        ValueType::Int => formats::FeatureType::Int,
+        ValueType::Float => formats::FeatureType::Float,
+        ValueType::Bool => formats::FeatureType::Bool,
+        ValueType::Date => formats::FeatureType::Date,
+        ValueType::Timestamp => formats::FeatureType::Timestamp,
     }
 }
 
-fn center_json(center: &FeatureCenter) -> Value {
-    match &center.value {
-        CenterValue::Numeric { original, scaled } => json!({
-            "feature": center.name,
-            "kind": "numeric",
-            "value": original,
-            "scaled": scaled,
-        }),
-        CenterValue::Categorical { mode, shares } => json!({
-            "feature": center.name,
-            "kind": "categorical",
-            "mode": mode,
-            "shares": shares.iter().map(|(value, share)| json!({ "value": value, "share": share })).collect::<Vec<_>>(),
-        }),
+fn feature_source(source: ColumnSource) -> formats::FeatureSource {
+    match source {
+        ColumnSource::Attribute => formats::FeatureSource::Attribute,
+        ColumnSource::Trait => formats::FeatureSource::Trait,
+        ColumnSource::ParentAttribute => formats::FeatureSource::ParentAttribute,
+        ColumnSource::EventColumn => formats::FeatureSource::EventColumn,
     }
 }
 
-fn preprocessing_json(discovery: &Discovery) -> Vec<Value> {
-    discovery
-        .preprocessing
-        .iter()
-        .map(|report| match &report.preparation {
-            Preparation::Numeric { log1p, log1p_reason, skewness, scaling, center, scale, imputed } => {
-                json!({
-                    "feature": report.name,
-                    "kind": "numeric",
-                    "missing": report.missing,
-                    "log1p": log1p,
-                    "log1p_reason": log1p_reason,
-                    "skewness": skewness,
-                    "scaling": scaling_name(*scaling),
-                    "center": center,
-                    "scale": scale,
-                    "imputed": opt_number(*imputed),
-                    "summary": report.summary,
-                })
-            }
-            Preparation::Categorical { categories, one_hot_weight } => json!({
-                "feature": report.name,
-                "kind": "categorical",
-                "missing": report.missing,
-                "categories": categories,
-                "one_hot_weight": opt_number(*one_hot_weight),
-                "summary": report.summary,
-            }),
-        })
-        .collect()
-}
-
-fn cluster_json(cluster: &ClusterReport, entities: usize, saved: Option<&SavedSegment>) -> Value {
-    let persona = &cluster.persona;
-    json!({
-        "id": cluster.id,
-        "size": cluster.size,
-        "share": cluster.share,
-        "persona": {
-            "name": persona.name,
-            "description": persona.description,
-            "numeric": persona.numeric.iter().map(|n| json!({
-                "feature": n.feature,
-                "cluster_mean": opt_number(n.cluster_mean),
-                "population_mean": n.population_mean,
-                "standardized_difference": n.standardized_difference,
-                "lift": opt_number(n.lift),
-                "distinguishing": n.distinguishing,
-            })).collect::<Vec<_>>(),
-            "categories": persona.categories.iter().map(|c| json!({
-                "feature": c.feature,
-                "value": c.value,
-                "cluster_share": c.cluster_share,
-                "population_share": c.population_share,
-                "lift": c.lift,
-            })).collect::<Vec<_>>(),
+fn stored_feature(feature: &Feature) -> formats::DiscoveryFeature {
+    formats::DiscoveryFeature {
+        name: feature.name.clone(),
+        ty: feature_type(feature.ty),
+        kind: if feature.categorical() {
+            formats::FeatureKind::Categorical
+        } else {
+            formats::FeatureKind::Numeric
         },
-        "rule": cluster.rule,
-        "fidelity": cluster.fidelity,
-        "precision": cluster.precision,
-        "recall": cluster.recall,
-        "rule_size": rule_size(cluster, entities),
-        "segment": saved.map(|s| s.name.clone()),
-        "centroid": cluster.centroid.iter().map(center_json).collect::<Vec<_>>(),
-    })
+        source: feature_source(feature.source),
+    }
+}
+
+fn stored_k(k: KChoice) -> formats::KSetting {
+    match k {
+        KChoice::Auto { min, max } => {
+            formats::KSetting::Auto { auto: formats::KRange { min: min as u64, max: max as u64 } }
+        }
+        KChoice::Fixed(k) => formats::KSetting::Fixed(k as u64),
+    }
+}
+
+fn stored_algorithm(algorithm: Algorithm) -> formats::Algorithm {
+    match algorithm {
+        Algorithm::Auto => formats::Algorithm::Auto,
+        Algorithm::KMeans => formats::Algorithm::KMeans,
+        Algorithm::KPrototypes => formats::Algorithm::KPrototypes,
+    }
+}
+
+fn stored_method(method: Method) -> formats::Method {
+    match method {
+        Method::KMeans => formats::Method::KMeans,
+        Method::KPrototypes => formats::Method::KPrototypes,
+    }
+}
+
+fn stored_scaling(scaling: Scaling) -> formats::Scaling {
+    match scaling {
+        Scaling::Standard => formats::Scaling::Standard,
+        Scaling::Robust => formats::Scaling::Robust,
+        Scaling::None => formats::Scaling::None,
+    }
+}
+
+fn stored_log_transform(log_transform: LogTransform) -> formats::LogTransform {
+    match log_transform {
+        LogTransform::Auto => formats::LogTransform::Auto,
+        LogTransform::Never => formats::LogTransform::Never,
+    }
+}
+
+fn stored_options(options: &DiscoverOptions, defaults: &DiscoveryOptions) -> formats::DiscoveryOptions {
+    formats::DiscoveryOptions {
+        k: stored_k(options.k),
+        algorithm: stored_algorithm(options.algorithm),
+        scaling: stored_scaling(options.scaling),
+        log_transform: stored_log_transform(defaults.log_transform),
+        n_init: defaults.n_init as u64,
+        max_iter: defaults.max_iter as u64,
+        tol: defaults.tol,
+        tree_depth: defaults.tree_depth as u64,
+        bootstrap_rounds: defaults.bootstrap_rounds as u64,
+        silhouette_sample: defaults.silhouette_sample as u64,
+        ids: match options.ids {
+            ClusterIds::Stable => formats::ClusterIds::Stable,
+            ClusterIds::BySize => formats::ClusterIds::BySize,
+        },
+    }
+}
+
+fn stored_selection(selection: &KSelection) -> formats::KSelection {
+    formats::KSelection {
+        table: selection
+            .table
+            .iter()
+            .map(|row| formats::KScore {
+                k: row.k as u64,
+                silhouette: row.silhouette,
+                calinski_harabasz: row.calinski_harabasz,
+                davies_bouldin: row.davies_bouldin,
+                inertia: row.inertia,
+            })
+            .collect(),
+        chosen: selection.chosen as u64,
+        explanation: selection.explanation.clone(),
+        silhouette_rows: selection.silhouette_rows as u64,
+    }
+}
+
+fn stored_preprocessing(report: &FeatureReport) -> formats::FeaturePreprocessing {
+    match &report.preparation {
+        Preparation::Numeric { log1p, log1p_reason, skewness, scaling, center, scale, imputed } => {
+            formats::FeaturePreprocessing::Numeric {
+                feature: report.name.clone(),
+                missing: report.missing as u64,
+                log1p: *log1p,
+                log1p_reason: log1p_reason.clone(),
+                skewness: *skewness,
+                scaling: stored_scaling(*scaling),
+                center: *center,
+                scale: *scale,
+                imputed: *imputed,
+                summary: report.summary.clone(),
+            }
+        }
+        Preparation::Categorical { categories, one_hot_weight } => {
+            formats::FeaturePreprocessing::Categorical {
+                feature: report.name.clone(),
+                missing: report.missing as u64,
+                categories: *categories as u64,
+                one_hot_weight: *one_hot_weight,
+                summary: report.summary.clone(),
+            }
+        }
+    }
+}
+
+fn stored_center(center: &FeatureCenter) -> formats::DiscoveryCenter {
+    match &center.value {
+        CenterValue::Numeric { original, scaled } => formats::DiscoveryCenter::Numeric {
+            feature: center.name.clone(),
+            value: *original,
+            scaled: *scaled,
+        },
+        CenterValue::Categorical { mode, shares } => formats::DiscoveryCenter::Categorical {
+            feature: center.name.clone(),
+            mode: mode.clone(),
+            shares: shares
+                .iter()
+                .map(|(value, share)| formats::CategoryShare { value: value.clone(), share: *share })
+                .collect(),
+        },
+    }
+}
+
+fn stored_persona(persona: &Persona) -> formats::Persona {
+    formats::Persona {
+        name: persona.name.clone(),
+        description: persona.description.clone(),
+        numeric: persona
+            .numeric
+            .iter()
+            .map(|n| formats::NumericContrast {
+                feature: n.feature.clone(),
+                cluster_mean: n.cluster_mean,
+                population_mean: n.population_mean,
+                standardized_difference: n.standardized_difference,
+                lift: n.lift,
+                distinguishing: n.distinguishing,
+            })
+            .collect(),
+        categories: persona
+            .categories
+            .iter()
+            .map(|c| formats::CategoryContrast {
+                feature: c.feature.clone(),
+                value: c.value.clone(),
+                cluster_share: c.cluster_share,
+                population_share: c.population_share,
+                lift: c.lift,
+            })
+            .collect(),
+    }
+}
+
+fn stored_cluster(
+    cluster: &ClusterReport,
+    entities: usize,
+    saved: Option<&SavedSegment>,
+) -> formats::ClusterSummary {
+    formats::ClusterSummary {
+        id: cluster.id,
+        size: cluster.size as u64,
+        share: cluster.share,
+        persona: stored_persona(&cluster.persona),
+        rule: cluster.rule.clone(),
+        fidelity: cluster.fidelity,
+        precision: cluster.precision,
+        recall: cluster.recall,
+        rule_size: rule_size(cluster, entities),
+        segment: saved.map(|s| s.name.clone()),
+        centroid: cluster.centroid.iter().map(stored_center).collect(),
+    }
 }
 
 /// Everything `discovery.json` holds but the time it was made.
 struct DocumentInput<'a> {
-    validated: &'a Validated,
+    validated: &'a Plan,
     options: &'a DiscoverOptions,
     features: &'a [Feature],
     discovery: &'a Discovery,
@@ -543,7 +664,8 @@ struct DocumentInput<'a> {
     defaults: &'a DiscoveryOptions,
 }
 
-fn document(input: &DocumentInput<'_>, elapsed_ms: u64) -> Value {
+/// The `discovery.json` document, converted field by field from the ml types.
+fn document(input: &DocumentInput<'_>, elapsed_ms: u64) -> DiscoveryReport {
     let DocumentInput {
         validated,
         options,
@@ -556,77 +678,45 @@ fn document(input: &DocumentInput<'_>, elapsed_ms: u64) -> Value {
         saved,
         defaults,
     } = *input;
-    let selection = &discovery.selection;
-    json!({
-        "format_version": DISCOVERY_FORMAT_VERSION,
-        "project": validated.project.config.project.name,
-        "entity": validated.entity,
-        "as_of": as_of.to_rfc3339(),
-        "entities": entities,
-        "rejected_rows": rejected_rows,
-        "features": features.iter().map(|f| json!({
-            "name": f.name,
-            "type": f.ty.name(),
-            "kind": if f.categorical() { "categorical" } else { "numeric" },
-            "source": match f.source {
-                ColumnSource::Attribute => "attribute",
-                ColumnSource::Trait => "trait",
-                ColumnSource::ParentAttribute => "parent_attribute",
-                ColumnSource::EventColumn => "event_column",
-            },
-        })).collect::<Vec<_>>(),
-        "options": {
-            "k": k_json(options.k),
-            "algorithm": algorithm_name(options.algorithm),
-            "scaling": scaling_name(options.scaling),
-            "log_transform": "auto",
-            "n_init": defaults.n_init,
-            "max_iter": defaults.max_iter,
-            "tol": defaults.tol,
-            "tree_depth": defaults.tree_depth,
-            "bootstrap_rounds": defaults.bootstrap_rounds,
-            "silhouette_sample": defaults.silhouette_sample,
-            "ids": match options.ids { ClusterIds::Stable => "stable", ClusterIds::BySize => "by_size" },
+    DiscoveryReport {
+        format_version: FormatVersion,
+        project: validated.project.config.project.name.clone(),
+        entity: validated.entity.clone(),
+        as_of: as_of.to_rfc3339(),
+        entities: entities as u64,
+        rejected_rows,
+        features: features.iter().map(stored_feature).collect(),
+        options: stored_options(options, defaults),
+        seed: options.seed,
+        method: stored_method(discovery.method),
+        k: discovery.k as u64,
+        inertia: discovery.inertia,
+        n_iter: discovery.n_iter as u64,
+        gamma: discovery.gamma,
+        selection: stored_selection(&discovery.selection),
+        preprocessing: discovery.preprocessing.iter().map(stored_preprocessing).collect(),
+        stability: discovery.stability.as_ref().map(|s| formats::Stability {
+            rounds: s.rounds.clone(),
+            mean: s.mean,
+            min: s.min,
+        }),
+        ids: formats::ClusterIdAssignment {
+            assignment: discovery.id_assignment.clone(),
+            previous_discovery: previous.map(str::to_string),
         },
-        "seed": options.seed,
-        "method": method_name(discovery.method),
-        "k": discovery.k,
-        "inertia": discovery.inertia,
-        "n_iter": discovery.n_iter,
-        "gamma": discovery.gamma,
-        "selection": {
-            "table": selection.table.iter().map(|row| json!({
-                "k": row.k,
-                "silhouette": opt_number(row.silhouette),
-                "calinski_harabasz": opt_number(row.calinski_harabasz),
-                "davies_bouldin": opt_number(row.davies_bouldin),
-                "inertia": row.inertia,
-            })).collect::<Vec<_>>(),
-            "chosen": selection.chosen,
-            "explanation": selection.explanation,
-            "silhouette_rows": selection.silhouette_rows,
-        },
-        "preprocessing": preprocessing_json(discovery),
-        "stability": discovery.stability.as_ref().map(|s| json!({
-            "rounds": s.rounds,
-            "mean": s.mean,
-            "min": s.min,
-        })),
-        "ids": {
-            "assignment": discovery.id_assignment,
-            "previous_discovery": previous,
-        },
-        "clusters": discovery.clusters.iter().map(|c| {
-            cluster_json(c, entities, saved.iter().find(|s| s.cluster == c.id))
-        }).collect::<Vec<_>>(),
-        "elapsed_ms": elapsed_ms,
-    })
+        clusters: discovery
+            .clusters
+            .iter()
+            .map(|c| stored_cluster(c, entities, saved.iter().find(|s| s.cluster == c.id)))
+            .collect(),
+        elapsed_ms,
+    }
 }
 
 /// `entity_id` (Utf8) and `cluster` (Int64), in the evaluation table's order (by `entity_id`).
 fn clusters_batch(ids: Vec<String>, labels: &[u32]) -> Result<RecordBatch> {
     let schema = Schema::new(vec![
-        Field::new(segmenta_query::evaluate::ENTITY_ID, DataType::Utf8, false),
+        Field::new(segmenta_query::ENTITY_ID, DataType::Utf8, false),
         Field::new("cluster", DataType::Int64, false),
     ]);
     let ids: ArrayRef = Arc::new(StringArray::from(ids));
@@ -655,7 +745,7 @@ fn saved_segments(prefix: &str, discovery: &Discovery) -> Vec<SavedSegment> {
 /// The project with the saved segments added; checked by validating it, so nothing is written
 /// unless every saved rule resolves.
 fn project_with_segments(
-    validated: &Validated,
+    validated: &Plan,
     discovery: &Discovery,
     saved: &[SavedSegment],
     options: &DiscoverOptions,
@@ -717,7 +807,7 @@ fn project_with_segments(
 
 /// Every rule must resolve against the catalog segments are checked against: a rule that does
 /// not is a bug of the rule generator, not the user's.
-fn check_rules(validated: &Validated, discovery: &Discovery) -> Result<()> {
+fn check_rules(validated: &Plan, discovery: &Discovery) -> Result<()> {
     for cluster in &discovery.clusters {
         let typed = segmenta_rules::parse_rule(&cluster.rule)
             .and_then(|expr| segmenta_rules::resolve_rule(&expr, &validated.rules_catalog));
@@ -741,7 +831,8 @@ fn check_rules(validated: &Validated, discovery: &Discovery) -> Result<()> {
 /// Discovers segments: evaluates the project, clusters its entities on `options.features`,
 /// explains every cluster with a persona and a rule, writes the discovery folder, keeps the
 /// centroids for stable ids and, with `options.save`, adds the rules to `segmenta.toml`.
-pub fn discover(
+pub(crate) fn discover(
+    exec: &Exec,
     project: &Project,
     options: &DiscoverOptions,
     progress: &dyn Progress,
@@ -760,14 +851,16 @@ pub fn discover(
     let validated = validate(project)?;
     progress.done();
     let features = resolve_features(&validated, &options.features)?;
-    let threads =
-        options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-
-    let run_options =
-        RunOptions { as_of: options.as_of, output: None, bad_rows: options.bad_rows, threads: Some(threads) };
-    let evaluated = evaluate_validated(&validated, &run_options, progress)?;
+    let run_options = RunOptions {
+        as_of: options.as_of,
+        output: None,
+        bad_rows: options.bad_rows,
+        threads: options.threads,
+        cancel: options.cancel.clone(),
+    };
+    let evaluated = evaluation::evaluate(exec, &validated, &run_options, progress)?;
     let as_of = evaluated.as_of;
-    let rejected_rows = evaluated.summary["rejected_rows"].as_u64().unwrap_or(0);
+    let rejected_rows = evaluated.summary.rejected_rows;
     let (ids, columns) = feature_columns(&evaluated.output.table, &features)?;
     drop(evaluated);
     let entities = ids.len();
@@ -790,13 +883,10 @@ pub fn discover(
     };
 
     progress.step(&format!("clustering {entities} entities on {} features", features.len()));
-    // CPU-bound and synchronous: on its own rayon pool, off any async runtime.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("segmenta-discover-{i}"))
-        .build()
-        .map_err(|e| Error::Internal(format!("starting {threads} discovery threads: {e}")))?;
-    let discovery = pool
+    // CPU-bound and synchronous: on the engine's worker pool, off the async runtime (the result
+    // does not depend on the number of threads).
+    crate::exec::check_cancelled(&options.cancel)?;
+    let discovery = exec
         .install(|| cluster::discover(&columns, &ml_options))
         .map_err(|source| discovery_error(source, &ids, options))?;
     progress.done();
@@ -829,7 +919,7 @@ pub fn discover(
         &dest,
         &[
             (files::CLUSTERS, OutputFile::Parquet(clusters_batch(ids, &discovery.labels)?)),
-            (files::DISCOVERY, OutputFile::Json(document.clone())),
+            document.output()?,
         ],
     )?;
     if let Some(edited) = &edited {

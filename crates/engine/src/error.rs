@@ -167,9 +167,31 @@ pub enum Error {
         /// How to fix it.
         hint: Option<String>,
     },
+    /// The caller cancelled the work; nothing was written.
+    #[error("cancelled")]
+    Cancelled,
+    /// Validation found several problems (each is one of the other variants).
+    #[error("{}", render_many(.0))]
+    Invalid(Vec<Error>),
     /// A broken invariant.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl Error {
+    /// One error for a list of problems: the problem itself when there is one.
+    pub(crate) fn from_problems(mut problems: Vec<Error>) -> Option<Error> {
+        match problems.len() {
+            0 => None,
+            1 => problems.pop(),
+            _ => Some(Error::Invalid(problems)),
+        }
+    }
+}
+
+fn render_many(problems: &[Error]) -> String {
+    let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    format!("{} problems:\n{}", problems.len(), rendered.join("\n"))
 }
 
 fn render_query(error: &segmenta_query::Error) -> String {
@@ -221,6 +243,7 @@ impl ErrorCode for Error {
             Error::Schema { .. } => "schema_mismatch",
             Error::Query(segmenta_query::Error::BadInput { .. }) => "bad_input",
             Error::Query(segmenta_query::Error::Io { .. }) => "io",
+            Error::Query(segmenta_query::Error::Cancelled) | Error::Cancelled => "cancelled",
             Error::Query(_) => "internal",
             Error::Store(segmenta_store::Error::NoRun(_)) => "no_run",
             Error::Store(_) => "store",
@@ -236,6 +259,7 @@ impl ErrorCode for Error {
             Error::Discovery { source, .. } => source.code(),
             Error::Clv(source) => source.code(),
             Error::Churn { source, .. } => source.code(),
+            Error::Invalid(problems) => problems.first().map_or("invalid_project", |p| p.code()),
             Error::Internal(_) => "internal",
         }
     }
@@ -260,7 +284,11 @@ impl ErrorCode for Error {
             | Error::Churn { .. }
             | Error::Demo(segmenta_demo::Error::Options(_))
             | Error::Query(segmenta_query::Error::BadInput { .. })
-            | Error::Store(segmenta_store::Error::NoRun(_)) => ErrorKind::User,
+            | Error::Store(segmenta_store::Error::NoRun(_))
+            // Whoever cancelled asked for it.
+            | Error::Cancelled
+            | Error::Query(segmenta_query::Error::Cancelled) => ErrorKind::User,
+            Error::Invalid(problems) => problems.first().map_or(ErrorKind::User, ErrorCode::kind),
             // A data file that is missing is the user's to fix, like a bad row.
             Error::Query(segmenta_query::Error::Io { source, .. }) | Error::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::NotFound =>

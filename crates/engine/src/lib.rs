@@ -1,58 +1,97 @@
-//! The use cases shared by the CLI and (later) the server: validate a project, run it, list a
-//! segment's members, discover segments by clustering, fit CLV and churn models. DataFusion sessions and store handles stay
-//! behind this API.
+//! The use cases shared by the CLI and the server: validate a project, run it, list a segment's
+//! members, preview a rule, discover segments by clustering, fit CLV and churn models. An
+//! [`Engine`] owns the runtime and worker threads and offers every use case as a method; the
+//! free functions below build an engine for one call. DataFusion sessions and store handles
+//! stay behind this API.
 #![warn(missing_docs)]
 
-mod churn;
-mod clv;
+mod as_of;
+mod catalog;
+mod commands;
 mod demo;
 mod discover;
+mod engine;
 mod error;
+mod evaluation;
+mod exec;
+mod latest;
 mod lists;
+mod model;
+mod models;
+mod plan;
+mod planner;
 mod preview;
+mod progress;
 mod project;
 mod run;
+mod sources;
+mod summary;
+mod validate;
 
-pub use churn::{
-    CHURN_FILE, CHURN_MODEL_FILE, ChurnCommand, ChurnCommandReport, ChurnFeature, ChurnPlan, ChurnReport,
-    churn_command,
-};
-pub use clv::{CLV_FILE, CLV_PARAMS_FILE, ClvCommand, ClvCommandReport, ClvPlan, ClvReport, clv_command};
+pub use as_of::AsOf;
+pub use commands::churn::{CHURN_FILE, CHURN_MODEL_FILE, ChurnCommand, ChurnCommandReport};
+pub use commands::clv::{CLV_FILE, ClvCommand, ClvCommandReport};
 pub use demo::{
     AS_OF as DEMO_AS_OF, DEFAULT_ACCOUNTS as DEMO_DEFAULT_ACCOUNTS, DemoOptions, DemoReport, demo,
 };
 pub use discover::{
     Algorithm, ClusterIds, DEFAULT_SEGMENT_PREFIX, DISCOVERY_FORMAT_VERSION, DiscoverOptions, DiscoverReport,
-    Discovery, KChoice, Method, SaveSegments, SavedSegment, Scaling, algorithm_name, discover, method_name,
-    parse_k, scaling_name,
+    Discovery, KChoice, Method, SaveSegments, SavedSegment, Scaling, algorithm_name, method_name, parse_k,
+    scaling_name,
 };
+pub use engine::{Engine, EngineOptions};
 pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem};
+pub use evaluation::{RunOptions, RunReport};
+pub use latest::{latest_summary, members};
 pub use lists::{ListReport, UnknownIds, freeze_segment, import_list};
+pub use plan::Plan;
 pub use preview::{Preview, preview};
-pub use project::{PROJECT_FILE, Project, Validated, validate};
-pub use run::{AsOf, NoProgress, Progress, RunOptions, RunReport, SegmentSize, run, run_validated};
+pub use progress::{NoProgress, Progress};
+pub use project::{PROJECT_FILE, Project};
+pub use segmenta_core::Cancel;
 pub use segmenta_query::ingest::BadRows;
 pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, TraitSpec};
+pub use segmenta_store::formats;
+pub use sources::{PlannedEntity, PlannedEvents};
+pub use summary::SegmentSize;
+pub use validate::validate;
 
-/// The members of a segment in the project's latest run.
-pub fn members(project: &Project, segment: &str) -> Result<Vec<String>> {
-    let names = project.config.segment_names();
-    if !names.iter().any(|n| n == segment) {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let hint = match segmenta_core::config::did_you_mean(segment, names.iter().copied()) {
-            Some(best) => Some(format!("did you mean `{best}`?")),
-            None if names.is_empty() => Some("the project declares no segments".into()),
-            None => Some(format!("declared segments: {}", names.join(", "))),
-        };
-        return Err(Error::UnknownSegment { name: segment.to_string(), hint });
-    }
-    let store = segmenta_store::Store::new(project.store_dir());
-    let latest = store.latest()?;
-    Ok(segmenta_store::read_members(&latest, segment)?)
+/// The CLV parameter file a run with `[clv]` and `segmenta clv` write.
+pub const CLV_PARAMS_FILE: &str = segmenta_store::files::CLV_PARAMS;
+
+/// Runs a project with an engine built for this call (threads from `options`).
+pub fn run(project: &Project, options: &RunOptions, progress: &dyn Progress) -> Result<RunReport> {
+    Engine::new(&EngineOptions { threads: options.threads })?.run(project, options, progress)
 }
 
-/// The summary of the project's latest run.
-pub fn latest_summary(project: &Project) -> Result<serde_json::Value> {
-    let store = segmenta_store::Store::new(project.store_dir());
-    Ok(segmenta_store::read_summary(&store.latest()?)?)
+/// Runs an already validated plan with an engine built for this call.
+pub fn run_validated(plan: &Plan, options: &RunOptions, progress: &dyn Progress) -> Result<RunReport> {
+    Engine::new(&EngineOptions { threads: options.threads })?.run_plan(plan, options, progress)
+}
+
+/// Discovers segments with an engine built for this call.
+pub fn discover(
+    project: &Project,
+    options: &DiscoverOptions,
+    progress: &dyn Progress,
+) -> Result<DiscoverReport> {
+    Engine::new(&EngineOptions { threads: options.threads })?.discover(project, options, progress)
+}
+
+/// `segmenta clv` with an engine built for this call.
+pub fn clv_command(
+    project: &Project,
+    options: &ClvCommand,
+    progress: &dyn Progress,
+) -> Result<ClvCommandReport> {
+    Engine::new(&EngineOptions { threads: options.run.threads })?.clv(project, options, progress)
+}
+
+/// `segmenta predict churn` with an engine built for this call.
+pub fn churn_command(
+    project: &Project,
+    options: &ChurnCommand,
+    progress: &dyn Progress,
+) -> Result<ChurnCommandReport> {
+    Engine::new(&EngineOptions { threads: options.run.threads })?.predict_churn(project, options, progress)
 }

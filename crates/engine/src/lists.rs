@@ -65,7 +65,7 @@ fn check_list_name(name: &str) -> Result<()> {
 
 /// The ids of the project's entity, as text.
 fn entity_ids(project: &Project) -> Result<HashSet<String>> {
-    let validated = crate::project::validate(project)?;
+    let validated = crate::validate::validate(project)?;
     let entity = validated.entity();
     let loaded = ingest::load_table(&entity.spec, BadRows::Reject)?;
     let mut ids = HashSet::with_capacity(loaded.num_rows());
@@ -292,7 +292,7 @@ pub fn import_list(
 /// Freezes the members of `segment` in the latest run into the static segment `name`.
 pub fn freeze_segment(project: &Project, segment: &str, name: &str, replace: bool) -> Result<ListReport> {
     check_list_name(name)?;
-    let members = crate::members(project, segment)?;
+    let members = crate::latest::members(project, segment)?;
     let store = segmenta_store::Store::new(project.store_dir());
     let latest: PathBuf = store.latest()?;
     let as_of = segmenta_store::read_summary(&latest)?["as_of"].as_str().unwrap_or("?").to_string();

@@ -5,7 +5,8 @@
 use segmenta_store::{Store, files};
 
 use crate::error::{Error, Result, RuleProblem};
-use crate::project::{Project, validate};
+use crate::project::Project;
+use crate::validate::validate;
 
 /// What a preview found.
 #[derive(Debug, Clone, PartialEq)]

@@ -56,7 +56,10 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     /// A model column extension failed (its error says why).
     #[error("{0}")]
-    Extension(crate::evaluate::ExtensionError),
+    Extension(ExtensionError),
+    /// The caller cancelled the evaluation; nothing was written.
+    #[error("cancelled")]
+    Cancelled,
     /// A broken invariant: a bug in segmenta.
     #[error("internal error: {0}")]
     Internal(String),
@@ -76,6 +79,9 @@ impl Error {
         }
     }
 }
+
+/// The error of a table extension (a model's columns), passed through to the caller.
+pub type ExtensionError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -15,7 +15,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -29,334 +28,20 @@ use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::logical_expr::{Expr, JoinType, cast, col, ident, is_true, lit, when};
 use datafusion::prelude::DataFrame;
 use segmenta_core::ValueType;
+use segmenta_core::hidden::{
+    self, ANCESTOR, CHILD_KEY, DESCENDANT, ENTITY_ID as ID, KEY, PARENT_KEY, SELF_KEY, TEXT_KEY,
+};
 use segmenta_core::rfm::{Better, RfmSegment, quintile_scores};
-use segmenta_rules::ast::{TypedExpr, TypedTrait};
+use tracing::Instrument;
 
-use crate::ingest::{TableSchema, arrow_type};
-use crate::lower::{EventColumns, LoweredTrait, PointsSpec, lower_points, lower_trait, membership};
+use crate::ingest::arrow_type;
+use crate::lower::{EventColumns, LoweredTrait, lower_points, lower_trait, membership};
+use crate::request::{
+    Aggregate, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput,
+    EventsRequest, RfmColumns, StaticListReport, TraitSource, TraitSpec,
+};
 use crate::scan::{self, ScanResult};
 use crate::{Error, Location, Result};
-
-/// An in-memory table in canonical types.
-#[derive(Debug, Clone)]
-pub struct Table {
-    /// Columns and types.
-    pub schema: TableSchema,
-    /// Rows.
-    pub batches: Vec<RecordBatch>,
-}
-
-/// Where the events come from.
-#[derive(Debug, Clone)]
-pub enum EventsInput {
-    /// Already loaded (CSV, JSON Lines).
-    Table(Table),
-    /// A Parquet file scanned by DataFusion, reading only the columns the traits need.
-    /// `schema` holds the canonical types the columns are cast to.
-    Parquet {
-        /// The file.
-        path: PathBuf,
-        /// Canonical types of the file's columns (after overrides).
-        schema: TableSchema,
-    },
-}
-
-impl EventsInput {
-    fn schema(&self) -> &TableSchema {
-        match self {
-            EventsInput::Table(table) => &table.schema,
-            EventsInput::Parquet { schema, .. } => schema,
-        }
-    }
-}
-
-/// The event stream and its key columns.
-#[derive(Debug, Clone)]
-pub struct EventsRequest {
-    /// Rows.
-    pub input: EventsInput,
-    /// The entity the events belong to (the summary's accounting is about it).
-    pub entity: String,
-    /// Column carrying that entity's key.
-    pub key: String,
-    /// Event time column.
-    pub time: String,
-}
-
-/// An entity's link to its parent entity.
-#[derive(Debug, Clone)]
-pub struct ParentLink {
-    /// The parent entity.
-    pub entity: String,
-    /// The column of this entity's rows that holds the parent's key.
-    pub column: String,
-}
-
-/// The rows of one entity.
-#[derive(Debug, Clone)]
-pub struct EntityData {
-    /// The entity's name.
-    pub name: String,
-    /// Its data file as the user named it (for messages).
-    pub source: String,
-    /// Its rows (keys are unique and present).
-    pub table: Table,
-    /// Its key column.
-    pub key: String,
-    /// Its parent entity, if any.
-    pub parent: Option<ParentLink>,
-    /// A column holding the key of the parent row in the same table, if any.
-    pub hierarchy: Option<String>,
-}
-
-/// What a trait aggregates over.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TraitSource {
-    /// The entity's events.
-    Events,
-    /// The rows of a child entity (their attributes and traits), grouped by their parent key.
-    Rollup {
-        /// The child entity.
-        child: String,
-    },
-    /// The rows of the entity's children (or all descendants) in its hierarchy.
-    Hierarchy {
-        /// All descendants rather than direct children.
-        descendants: bool,
-    },
-}
-
-/// A per-entity aggregate.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Aggregate {
-    /// A trait of the trait language.
-    Trait(TypedTrait),
-    /// Points per matching event (a line of an engagement score).
-    Points(PointsSpec),
-    /// A fact about the UTC calendar days with a matching event (CLV summaries).
-    Days(DaysSpec),
-}
-
-/// Facts about purchase days: the UTC calendar days on which an entity has an event matching
-/// `condition` (before the as-of instant), for the CLV summary of Fader, Hardie & Lee.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DaysSpec {
-    /// What makes an event a purchase.
-    pub condition: Option<TypedExpr>,
-    /// The amount column (for [`DayPart::Total`] and [`DayPart::FirstDayTotal`]); NULL amounts
-    /// count as 0.
-    pub amount: Option<segmenta_rules::ast::ColumnInfo>,
-    /// Which fact.
-    pub part: DayPart,
-}
-
-/// One fact about purchase days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DayPart {
-    /// The number of distinct days (int, 0 without purchases).
-    Distinct,
-    /// The first day, as days since 1970-01-01 (int, NULL without purchases).
-    First,
-    /// The last day (int, NULL without purchases).
-    Last,
-    /// The total amount (float, 0 without purchases).
-    Total,
-    /// The total amount on the first day (float, NULL without purchases).
-    FirstDayTotal,
-}
-
-/// Columns computed from the entity table after the traits and RFM (stage 2) by code outside
-/// this crate: predictive models. Implementations live in segmenta-engine.
-pub trait TableExtension: std::fmt::Debug + Send + Sync {
-    /// The columns to add, each aligned with the rows of `table` (which holds
-    /// `__segmenta_entity_id`, the attributes, the traits, internal aggregates and RFM values).
-    fn columns(&self, table: &RecordBatch) -> std::result::Result<Vec<(String, ArrayRef)>, ExtensionError>;
-}
-
-/// The error of a [`TableExtension`], passed through to the caller.
-pub type ExtensionError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A per-entity aggregate and where it goes.
-#[derive(Debug, Clone)]
-pub struct TraitSpec {
-    /// The column it becomes in the entity's table.
-    pub name: String,
-    /// The entity it belongs to.
-    pub entity: String,
-    /// What it aggregates over.
-    pub source: TraitSource,
-    /// The aggregate.
-    pub aggregate: Aggregate,
-}
-
-/// The columns (traits) holding the raw RFM values; the scores are added after them as
-/// `rfm_r`, `rfm_f`, `rfm_m`, `rfm_score` and `rfm_segment`.
-#[derive(Debug, Clone)]
-pub struct RfmColumns {
-    /// Whole days since the last purchase (NULL without one).
-    pub recency: String,
-    /// Number of purchases.
-    pub frequency: String,
-    /// Total amount of the purchases.
-    pub monetary: String,
-}
-
-/// A column computed from the entity table after traits, in dependency order.
-#[derive(Debug, Clone)]
-pub enum Derived {
-    /// A rule segment; with a parent (macro) segment, members must also be in the parent.
-    Segment {
-        /// The segment.
-        name: String,
-        /// Its rule.
-        rule: TypedExpr,
-        /// Its macro segment.
-        parent: Option<String>,
-    },
-    /// A static list of ids.
-    Static {
-        /// The segment.
-        name: String,
-        /// Its member ids.
-        ids: Vec<String>,
-    },
-    /// A scheme: a string column holding the first tier whose rule is TRUE, else `otherwise`.
-    Scheme {
-        /// The scheme (and column) name.
-        name: String,
-        /// Tiers in priority order.
-        tiers: Vec<(String, TypedExpr)>,
-        /// The tier of entities no rule matches.
-        otherwise: String,
-    },
-    /// A segment of the entities whose string `column` equals `value` (scheme tiers, RFM
-    /// segments).
-    Equals {
-        /// The segment.
-        name: String,
-        /// The string column.
-        column: String,
-        /// The value.
-        value: String,
-    },
-    /// A points score: rule points plus capped event points, clamped to `[min, max]`.
-    Score {
-        /// The score (and column) name.
-        name: String,
-        /// Points for entities whose rule is TRUE.
-        rules: Vec<(TypedExpr, f64)>,
-        /// Columns holding event points (from stage 1), each with its cap.
-        events: Vec<(String, Option<f64>)>,
-        /// Lower bound.
-        min: Option<f64>,
-        /// Upper bound.
-        max: Option<f64>,
-    },
-}
-
-/// Everything one evaluation needs.
-#[derive(Debug, Clone)]
-pub struct EvalRequest {
-    /// Every entity the evaluation reads.
-    pub entities: Vec<EntityData>,
-    /// The entity that segments hold.
-    pub entity: String,
-    /// Columns of the parent entity's table (attributes and traits) that rules read, and the
-    /// names they take in the evaluation table.
-    pub parent_columns: Vec<(String, String)>,
-    /// Events, if any.
-    pub events: Option<EventsRequest>,
-    /// Per-entity aggregates, each entity's in the order they are computed.
-    pub traits: Vec<TraitSpec>,
-    /// RFM, when `[rfm]` is declared.
-    pub rfm: Option<RfmColumns>,
-    /// Derived columns, each after those it reads.
-    pub derived: Vec<Derived>,
-    /// Columns of `traits.parquet` after `entity_id`, with their types.
-    pub outputs: Vec<(String, ValueType)>,
-    /// Segments in output order.
-    pub segments: Vec<String>,
-    /// The as-of instant, microseconds since the epoch, UTC.
-    pub as_of: i64,
-    /// Worker threads (DataFusion target partitions).
-    pub threads: usize,
-    /// Model columns added after the traits and RFM, before scores, schemes and segments.
-    pub extensions: Vec<Arc<dyn TableExtension>>,
-}
-
-impl EvalRequest {
-    fn entity_data(&self, name: &str) -> Result<&EntityData> {
-        self.entities
-            .iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| Error::Internal(format!("entity `{name}` was not loaded")))
-    }
-}
-
-/// How the events were used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EventCounts {
-    /// Rows read from the events source (after rejects).
-    pub read: u64,
-    /// Events of known entities strictly before the as-of instant.
-    pub used: u64,
-    /// Events whose key matches no entity.
-    pub ignored_unknown_entity: u64,
-    /// Events at or after the as-of instant.
-    pub ignored_after_as_of: u64,
-    /// Events without a time.
-    pub ignored_no_time: u64,
-}
-
-/// What a static list matched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaticListReport {
-    /// The segment.
-    pub name: String,
-    /// Distinct ids in the list.
-    pub ids: u64,
-    /// Ids that are not entities.
-    pub unknown: u64,
-    /// Up to ten of them, sorted.
-    pub unknown_sample: Vec<String>,
-}
-
-/// The result of an evaluation.
-#[derive(Debug, Clone)]
-pub struct EvalOutput {
-    /// `entity_id` (Utf8) and one column per output, sorted by `entity_id`.
-    pub traits: RecordBatch,
-    /// `entity_id` (Utf8), `segment` (Utf8): one row per membership, by segment then id.
-    pub memberships: RecordBatch,
-    /// Members per segment, in request order.
-    pub segment_sizes: Vec<(String, u64)>,
-    /// Number of entities.
-    pub entities: u64,
-    /// Event accounting.
-    pub events: EventCounts,
-    /// Static lists, in request order.
-    pub static_lists: Vec<StaticListReport>,
-    /// The evaluation table, for previews of ad-hoc rules: `entity_id`, every column rules read
-    /// (attributes, traits, parent columns, RFM values, scores, schemes) and one boolean column
-    /// per segment named by [`segment_flag`], sorted by `entity_id`.
-    pub table: RecordBatch,
-}
-
-/// The column of [`EvalOutput::table`] holding a segment's memberships.
-pub fn segment_flag(segment: &str) -> String {
-    format!("__segmenta_segment__{segment}")
-}
-
-const KEY: &str = "__segmenta_key";
-const ID: &str = "__segmenta_entity_id";
-const TEXT_KEY: &str = "__segmenta_text_key";
-const ANCESTOR: &str = "__segmenta_ancestor";
-const DESCENDANT: &str = "__segmenta_descendant";
-const SELF_KEY: &str = "__segmenta_self_key";
-const PARENT_KEY: &str = "__segmenta_parent_key";
-const CHILD_KEY: &str = "__segmenta_child_key";
-/// The output column holding entity ids.
-pub const ENTITY_ID: &str = "entity_id";
 
 fn batch_frame(ctx: &SessionContext, batch: RecordBatch) -> Result<DataFrame> {
     let provider = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
@@ -486,7 +171,7 @@ struct Evaluator<'r> {
 impl<'r> Evaluator<'r> {
     fn column_name(&mut self) -> String {
         self.next_column += 1;
-        format!("__segmenta_agg_{}", self.next_column)
+        hidden::aggregate_column(self.next_column)
     }
 
     /// Every event trait of `entity` in one scan of the events, aligned with `table`'s rows.
@@ -538,7 +223,10 @@ impl<'r> Evaluator<'r> {
             as_of: request.as_of,
             entities: table.num_rows(),
             threads: request.threads,
+            cancel: &request.cancel,
+            pool: request.pool.as_deref(),
         };
+        let _span = tracing::info_span!("scan", entity = %entity.name, aggregates = specs.len()).entered();
         scan::scan(&source, &key_map, &spec, &needed)
     }
 
@@ -750,14 +438,6 @@ fn static_column(ids_column: &StringArray, name: &str, ids: &[String]) -> (Array
     (Arc::new(members), report)
 }
 
-fn segment_column(i: usize) -> String {
-    format!("__segmenta_segment_{i}")
-}
-
-fn static_column_name(i: usize) -> String {
-    format!("__segmenta_static_{i}")
-}
-
 /// `x` capped at `cap`: `CASE WHEN x > cap THEN cap ELSE x END`.
 fn at_most(x: Expr, cap: f64) -> Result<Expr> {
     Ok(when(x.clone().gt(lit(cap)), lit(cap)).otherwise(x)?)
@@ -782,11 +462,11 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
                         .ok_or_else(|| Error::Internal(format!("parent segment `{parent}` not computed")))?;
                     expr = ident(parent).and(expr);
                 }
-                frame = frame.with_column(&segment_column(i), expr)?;
-                segments.insert(name.clone(), segment_column(i));
+                frame = frame.with_column(&hidden::segment_column(i), expr)?;
+                segments.insert(name.clone(), hidden::segment_column(i));
             }
             Derived::Static { name, .. } => {
-                segments.insert(name.clone(), static_column_name(statics));
+                segments.insert(name.clone(), hidden::static_column(statics));
                 statics += 1;
             }
             Derived::Scheme { name, tiers, otherwise } => {
@@ -805,9 +485,11 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
                 frame = frame.with_column(name, expr)?;
             }
             Derived::Equals { name, column, value } => {
-                frame =
-                    frame.with_column(&segment_column(i), is_true(ident(column).eq(lit(value.as_str()))))?;
-                segments.insert(name.clone(), segment_column(i));
+                frame = frame.with_column(
+                    &hidden::segment_column(i),
+                    is_true(ident(column).eq(lit(value.as_str()))),
+                )?;
+                segments.insert(name.clone(), hidden::segment_column(i));
             }
             Derived::Score { name, rules, events, min, max } => {
                 let mut total = lit(0.0f64);
@@ -832,25 +514,38 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
     Ok((frame, segments))
 }
 
+/// Stops with [`Error::Cancelled`] when the caller asked to.
+fn check_cancelled(request: &EvalRequest) -> Result<()> {
+    if request.cancel.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
+}
+
 /// Evaluates traits and segments.
 pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
+    check_cancelled(request)?;
     let mut evaluator = Evaluator { ctx: session(request.threads), request, counts: None, next_column: 0 };
     let entity = request.entity_data(&request.entity)?;
     let entity_count = entity.table.batches.iter().map(|b| b.num_rows() as u64).sum();
 
     // Stage 1: the entity table.
-    let (frame, visible) = evaluator.entity_frame(&request.entity, true).await?;
-    if let Some(events) = request.events.as_ref().filter(|_| evaluator.counts.is_none()) {
-        // The events belong to an entity no trait of this run reads: count them anyway.
-        evaluator.entity_frame(&events.entity, false).await?;
+    let stage = tracing::info_span!("entity_table", entity = %request.entity, traits = request.traits.len());
+    let (mut table, counts) = async {
+        let (frame, visible) = evaluator.entity_frame(&request.entity, true).await?;
+        if let Some(events) = request.events.as_ref().filter(|_| evaluator.counts.is_none()) {
+            // The events belong to an entity no trait of this run reads: count them anyway.
+            evaluator.entity_frame(&events.entity, false).await?;
+        }
+        let counts = evaluator.counts.unwrap_or_default();
+        let mut exprs = vec![cast(ident(&entity.key), DataType::Utf8).alias(ID)];
+        exprs.extend(visible.iter().map(ident));
+        let frame = frame.select(exprs)?.sort(vec![col(ID).sort(true, false)])?;
+        Ok::<_, Error>((collect_one(frame).await?, counts))
     }
-    let counts = evaluator.counts.unwrap_or_default();
-    let mut exprs = vec![cast(ident(&entity.key), DataType::Utf8).alias(ID)];
-    exprs.extend(visible.iter().map(ident));
-    let frame = frame.select(exprs)?.sort(vec![col(ID).sort(true, false)])?;
-    let mut table = collect_one(frame).await?;
+    .instrument(stage)
+    .await?;
+    check_cancelled(request)?;
 
-    // Stage 2: RFM and static lists.
+    // Stage 2: RFM, model columns and static lists.
+    let stage = tracing::info_span!("model_columns", extensions = request.extensions.len()).entered();
     let mut added = Vec::new();
     if let Some(rfm) = &request.rfm {
         added.extend(rfm_columns(&table, rfm)?);
@@ -859,6 +554,7 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         table = add_columns(&table, std::mem::take(&mut added))?;
     }
     for extension in &request.extensions {
+        check_cancelled(request)?;
         let columns = extension.columns(&table).map_err(Error::Extension)?;
         table = add_columns(&table, columns)?;
     }
@@ -867,15 +563,24 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     for item in &request.derived {
         if let Derived::Static { name, ids: list } = item {
             let (array, report) = static_column(&ids, name, list);
-            added.push((static_column_name(static_lists.len()), array));
+            added.push((hidden::static_column(static_lists.len()), array));
             static_lists.push(report);
         }
     }
     table = add_columns(&table, added)?;
+    drop(stage);
+    check_cancelled(request)?;
 
     // Stage 3: derived columns.
-    let (frame, segment_columns) = derive(batch_frame(&evaluator.ctx, table)?, &request.derived)?;
-    let all = collect_one(frame).await?;
+    let stage = tracing::info_span!("derived_columns", derived = request.derived.len());
+    let (all, segment_columns) = async {
+        let (frame, segment_columns) = derive(batch_frame(&evaluator.ctx, table)?, &request.derived)?;
+        Ok::<_, Error>((collect_one(frame).await?, segment_columns))
+    }
+    .instrument(stage)
+    .await?;
+    check_cancelled(request)?;
+    let _stage = tracing::info_span!("outputs", segments = request.segments.len()).entered();
 
     // Traits table.
     let ids = column(&all, ID)?.clone();
@@ -928,9 +633,8 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     for (field, array) in all.schema().fields().iter().zip(all.columns()) {
         let name = field.name().as_str();
         let kept = if let Some(segment) = flags.get(name) {
-            Some(segment_flag(segment))
-        } else if name == ID || (name.starts_with("__segmenta_") && !name.starts_with("__segmenta_parent__"))
-        {
+            Some(hidden::segment_flag(segment))
+        } else if name == ID || (hidden::is_reserved(name) && !hidden::is_parent_column(name)) {
             None
         } else {
             Some(name.to_string())
@@ -955,6 +659,8 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::TableSchema;
+    use crate::request::Table;
 
     fn entity(keys: &[&str], parents: &[Option<&str>]) -> EntityData {
         let schema =

@@ -5,17 +5,19 @@
 mod error;
 pub mod ingest;
 
-pub use error::{Error, Location, Result};
+pub use error::{Error, ExtensionError, Location, Result};
 pub mod evaluate;
 pub mod lower;
 mod preview;
+pub mod request;
 mod scan;
 mod vector;
 
-pub use evaluate::{
-    Aggregate, DayPart, DaysSpec, Derived, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput,
-    EventsRequest, ExtensionError, ParentLink, RfmColumns, StaticListReport, Table, TableExtension,
-    TraitSource, TraitSpec, evaluate, segment_flag,
-};
-pub use lower::PointsSpec;
+pub use evaluate::evaluate;
 pub use preview::{PreviewCount, preview_file};
+pub use request::{
+    Aggregate, DayPart, DaysSpec, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts,
+    EventsInput, EventsRequest, ParentLink, PointsSpec, RfmColumns, StaticListReport, Table, TableExtension,
+    TraitSource, TraitSpec,
+};
+pub use segmenta_core::hidden::segment_flag;

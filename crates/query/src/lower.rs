@@ -16,6 +16,7 @@ use segmenta_core::{MICROS_PER_DAY, ValueType};
 use segmenta_rules::ast::{AggFunc, CmpOp, Scalar, StringOp, TypedExpr, TypedTrait, TypedValue};
 
 use crate::ingest::arrow_type;
+use crate::request::PointsSpec;
 use crate::{Error, Result};
 
 /// The time zone every timestamp carries inside segmenta.
@@ -240,20 +241,6 @@ pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<Lo
     };
     let aggregate = with_filter(aggregate, filter, t.agg == AggFunc::CountDistinct)?;
     Ok(LoweredTrait { aggregate, finish })
-}
-
-/// Points per event matching a condition, each halved for every `half_life` of its age at the
-/// as-of instant: `sum(points * 0.5 ^ (age / half_life))`, zero without events.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PointsSpec {
-    /// Points per matching event.
-    pub points: f64,
-    /// The half-life of an event's points; `None`: no decay.
-    pub half_life: Option<segmenta_core::Window>,
-    /// The condition over event columns.
-    pub condition: Option<TypedExpr>,
-    /// Only events within this window count.
-    pub within: Option<segmenta_core::Window>,
 }
 
 /// Lowers points per event to one filtered aggregate (finished with a zero for no events).

@@ -13,7 +13,9 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection
 use segmenta_core::ValueType;
 use segmenta_rules::ast::{ColumnInfo, ColumnSource, TypedExpr, TypedValue};
 
-use crate::evaluate::{ENTITY_ID, segment_flag};
+use segmenta_core::hidden::segment_flag;
+
+use crate::request::ENTITY_ID;
 use crate::scan::{open_parquet, parquet_error, true_bits};
 use crate::vector::{Columns, evaluate};
 use crate::{Error, Result};

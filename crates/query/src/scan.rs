@@ -35,12 +35,13 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::basic::{Encoding, PageType};
-use segmenta_core::{MICROS_PER_DAY, ValueType};
+use rayon::prelude::*;
+use segmenta_core::{Cancel, MICROS_PER_DAY, ValueType};
 use segmenta_rules::ast::{AggFunc, TypedExpr};
 
-use crate::evaluate::{Aggregate, DayPart, EventCounts};
 use crate::ingest::{TableSchema, arrow_type};
 use crate::lower::UTC;
+use crate::request::{Aggregate, DayPart, EventCounts};
 use crate::vector::{Columns, evaluate};
 use crate::{Error, Location, Result};
 
@@ -129,6 +130,10 @@ pub(crate) struct ScanSpec<'a> {
     pub entities: usize,
     /// Worker threads.
     pub threads: usize,
+    /// Checked between units of work (batches, row-group slices).
+    pub cancel: &'a Cancel,
+    /// The pool the workers run on; `None` builds one of `threads` threads for this scan.
+    pub pool: Option<&'a rayon::ThreadPool>,
 }
 
 /// The scan's result: one finished column per aggregate, aligned with the entity indexes, and
@@ -376,7 +381,10 @@ struct Worker<'a, 'p> {
     /// Events before the as-of instant with a time (known or not).
     before: u64,
     /// The key dictionary last mapped, by the address of its values, and its indexes.
-    key_dictionary: Option<(usize, Vec<u32>)>,
+    /// The last key dictionary seen and its entity indexes. The dictionary itself is kept (not
+    /// its address): a freed dictionary's buffers can be reused at the same address by a later
+    /// row group's, which then matched the stale mapping and gave events to the wrong entity.
+    key_dictionary: Option<(ArrayRef, Vec<u32>)>,
 }
 
 impl<'a, 'p> Worker<'a, 'p> {
@@ -393,14 +401,14 @@ impl<'a, 'p> Worker<'a, 'p> {
             DataType::Dictionary(_, _) => {
                 let dictionary = keys.as_any_dictionary();
                 let values = dictionary.values();
-                let address = values.to_data().buffers().iter().map(|b| b.as_ptr() as usize).sum::<usize>()
-                    ^ values.len();
-                let fresh = !matches!(&self.key_dictionary, Some((a, _)) if *a == address);
+                // Holding the cached dictionary keeps its buffers alive, so equal pointers mean
+                // the very same dictionary (Parquet readers hand one out per column chunk).
+                let fresh = !matches!(&self.key_dictionary, Some((cached, _)) if cached.to_data().ptr_eq(&values.to_data()));
                 if fresh {
                     let text = cast(values, &DataType::Utf8)?;
                     let text = text.as_string::<i32>();
                     let mapped = text.iter().map(|v| v.map_or(UNKNOWN, |v| self.keys.get(v))).collect();
-                    self.key_dictionary = Some((address, mapped));
+                    self.key_dictionary = Some((values.clone(), mapped));
                 }
                 let mapped = self.key_dictionary.as_ref().map(|(_, m)| m.as_slice()).unwrap_or_default();
                 let codes = cast(dictionary.keys(), &DataType::UInt32)?;
@@ -991,70 +999,63 @@ pub(crate) fn scan(
 ) -> Result<ScanResult> {
     let plan = plan(spec)?;
     let threads = spec.threads.max(1);
-    let workers: Vec<Result<Worker<'_, '_>>> = match source {
-        Source::Batches(batches) => std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let plan = &plan;
-                    scope.spawn(move || {
-                        let mut worker = Worker::new(spec, plan, keys);
-                        for batch in batches.iter().skip(t).step_by(threads) {
-                            worker.process(batch)?;
-                        }
-                        Ok(worker)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a scan thread panicked".into()))))
-                .collect()
-        }),
-        Source::Parquet { path, schema } => {
-            let file = open_parquet(path, needed, threads)?;
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let (plan, file) = (&plan, &file);
-                        scope.spawn(move || {
-                            let mut worker = Worker::new(spec, plan, keys);
-                            for &(group, start, rows) in file.units.iter().skip(t).step_by(threads) {
-                                let input = File::open(path).map_err(|source| Error::Io {
-                                    path: path.display().to_string(),
-                                    source,
-                                })?;
-                                let selection = RowSelection::from(vec![
-                                    RowSelector::skip(start),
-                                    RowSelector::select(rows),
-                                ]);
-                                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-                                    input,
-                                    file.metadata.clone(),
-                                )
-                                .with_projection(file.projection.clone())
-                                .with_row_groups(vec![group])
-                                .with_row_selection(selection)
-                                .with_batch_size(32 * 1024)
-                                .build()
-                                .map_err(parquet_error(path))?;
-                                for batch in reader {
-                                    let batch = batch.map_err(|e| parquet_error(path)(e.into()))?;
-                                    worker.process(&canonical(batch, schema)?)?;
-                                }
-                            }
-                            Ok(worker)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| Err(Error::Internal("a scan thread panicked".into())))
-                    })
-                    .collect()
-            })
+    let own_pool;
+    let pool = match spec.pool {
+        Some(pool) => pool,
+        None => {
+            own_pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("segmenta-scan-{i}"))
+                .build()
+                .map_err(|e| Error::Internal(format!("cannot start the scan's threads: {e}")))?;
+            &own_pool
         }
     };
+    let cancelled = || if spec.cancel.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) };
+    // Worker `t` takes units t, t + threads, ...: which unit goes to which worker (and so the
+    // merge order) depends on the thread count only, never on timing or on the pool's size.
+    let parquet = match source {
+        Source::Parquet { path, .. } => Some(open_parquet(path, needed, threads)?),
+        Source::Batches(_) => None,
+    };
+    let work = |t: usize| -> Result<Worker<'_, '_>> {
+        let mut worker = Worker::new(spec, &plan, keys);
+        match (source, &parquet) {
+            (Source::Batches(batches), _) => {
+                for batch in batches.iter().skip(t).step_by(threads) {
+                    cancelled()?;
+                    worker.process(batch)?;
+                }
+            }
+            (Source::Parquet { path, schema }, Some(file)) => {
+                for &(group, start, rows) in file.units.iter().skip(t).step_by(threads) {
+                    cancelled()?;
+                    let input = File::open(path)
+                        .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+                    let selection =
+                        RowSelection::from(vec![RowSelector::skip(start), RowSelector::select(rows)]);
+                    let reader =
+                        ParquetRecordBatchReaderBuilder::new_with_metadata(input, file.metadata.clone())
+                            .with_projection(file.projection.clone())
+                            .with_row_groups(vec![group])
+                            .with_row_selection(selection)
+                            .with_batch_size(32 * 1024)
+                            .build()
+                            .map_err(parquet_error(path))?;
+                    for batch in reader {
+                        let batch = batch.map_err(|e| parquet_error(path)(e.into()))?;
+                        worker.process(&canonical(batch, schema)?)?;
+                    }
+                }
+            }
+            (Source::Parquet { .. }, None) => {
+                return Err(Error::Internal("a Parquet scan without its file".into()));
+            }
+        }
+        Ok(worker)
+    };
+    let workers: Vec<Result<Worker<'_, '_>>> =
+        pool.install(|| (0..threads).into_par_iter().map(work).collect());
     let mut workers = workers.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
     let first = workers.next().ok_or_else(|| Error::Internal("a scan without workers".into()))?;
     let mut counts = first.counts;
@@ -1110,7 +1111,7 @@ pub(crate) fn key_map_through(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluate::DaysSpec;
+    use crate::request::DaysSpec;
     use arrow::array::StringViewArray;
     use segmenta_rules::ast::{ColumnInfo, ColumnSource};
 
@@ -1169,6 +1170,8 @@ mod tests {
                 as_of: 20 * DAY,
                 entities: 3,
                 threads,
+                cancel: &Cancel::new(),
+                pool: None,
             };
             let result = scan(&Source::Batches(&batches), &keys, &spec, &[]).expect("scans");
             let ints = |c: usize| -> Vec<Option<i64>> {

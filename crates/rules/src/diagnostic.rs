@@ -85,26 +85,11 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-/// The closest candidate to `name`, if it is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let name = name.to_lowercase();
-    candidates
-        .into_iter()
-        .filter_map(|candidate| {
-            let lower = candidate.to_lowercase();
-            let score = strsim::jaro_winkler(&name, &lower);
-            let edits = strsim::levenshtein(&name, &lower);
-            let close = score >= 0.8 || (edits <= 2 && edits < name.chars().count());
-            close.then_some((score, candidate))
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
-}
-
-/// A hint naming the closest candidate, or listing a few when none is close; `None` when there
+/// A hint naming the closest candidate (by [`segmenta_core::suggest::closest`], the rule every
+/// "did you mean" of segmenta follows), or listing a few when none is close; `None` when there
 /// are no candidates.
 pub(crate) fn suggestion(name: &str, candidates: &[String], what: &str) -> Option<String> {
-    if let Some(best) = did_you_mean(name, candidates.iter().map(String::as_str)) {
+    if let Some(best) = segmenta_core::suggest::closest(name, candidates.iter().map(String::as_str)) {
         return Some(format!("did you mean `{best}`?"));
     }
     if candidates.is_empty() {

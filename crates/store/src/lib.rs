@@ -7,7 +7,11 @@
 //! Atomicity: a run's files are written into a hidden staging folder next to the destination
 //! and the folder is renamed into place, so readers see either the previous output or the whole
 //! new one. The `latest` pointer is replaced by writing a temporary file and renaming it.
+//!
+//! The JSON files are typed, versioned documents defined in [`formats`].
 #![warn(missing_docs)]
+
+pub mod formats;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,6 +22,12 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+
+pub use formats::{
+    CENTROIDS_FORMAT_VERSION, CentroidsKey, ChurnModel, ClvParams, DiscoveryReport, Document, FormatVersion,
+    RunSummary, StoredCenter, StoredCentroid, StoredCentroids, from_json, read_churn_model, read_clv_params,
+    read_discovery, read_document, read_run_summary,
+};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +72,19 @@ pub enum Error {
         /// What.
         message: String,
     },
+    /// A stored JSON document has a `format_version` this version of segmenta does not read.
+    #[error(
+        "{path}: format_version {} is not supported (this version of segmenta reads {supported})",
+        .found.map_or_else(|| "missing".to_string(), |v| v.to_string())
+    )]
+    FormatVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file (`None`: no `format_version` key).
+        found: Option<u64>,
+        /// The version read.
+        supported: u32,
+    },
 }
 
 /// The crate's result type.
@@ -87,6 +110,10 @@ pub mod files {
     pub const CLUSTERS: &str = "clusters.parquet";
     /// A discovery's report: k selection, preprocessing, clusters with personas and rules.
     pub const DISCOVERY: &str = "discovery.json";
+    /// The fitted CLV models of a run with `[clv]` or of `segmenta clv`.
+    pub const CLV_PARAMS: &str = "clv_params.json";
+    /// The churn model of a run with `[churn]` or of `segmenta predict churn`.
+    pub const CHURN_MODEL: &str = "churn_model.json";
 }
 
 /// One file of a run's output.
@@ -144,20 +171,7 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io("read", &path)(e)),
         };
-        let value: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|e| Error::Layout { path: path.clone(), message: e.to_string() })?;
-        let version = value.get("format_version").and_then(serde_json::Value::as_u64);
-        if version != Some(u64::from(CENTROIDS_FORMAT_VERSION)) {
-            return Err(Error::Layout {
-                path,
-                message: format!(
-                    "format_version {} (this version of segmenta reads {CENTROIDS_FORMAT_VERSION})",
-                    version.map_or_else(|| "missing".to_string(), |v| v.to_string())
-                ),
-            });
-        }
-        let stored: StoredCentroids = serde_json::from_value(value)
-            .map_err(|e| Error::Layout { path: path.clone(), message: e.to_string() })?;
+        let stored: StoredCentroids = from_json(&path, &text)?;
         // Another key with the same hash: nothing is kept for this one.
         Ok((stored.key == *key).then_some(stored))
     }
@@ -213,92 +227,6 @@ fn new_dir_in(parent: &Path) -> PathBuf {
         }
         n += 1;
     }
-}
-
-/// The version of the centroids file this version of segmenta writes and reads.
-pub const CENTROIDS_FORMAT_VERSION: u32 = 1;
-
-/// What kept centroids belong to: a discovery on another entity, feature set, algorithm or
-/// scaling clusters a different space and must not reuse them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CentroidsKey {
-    /// The project's entity.
-    pub entity: String,
-    /// The feature names, sorted.
-    pub features: Vec<String>,
-    /// The algorithm run: `kmeans` or `kprototypes`.
-    pub method: String,
-    /// The scaling: `standard`, `robust` or `none`.
-    pub scaling: String,
-}
-
-impl CentroidsKey {
-    /// A hash of the key that does not change between builds or platforms (FNV-1a, 64 bits,
-    /// over its fields separated by NUL bytes), used as the file name.
-    pub fn stable_hash(&self) -> u64 {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for byte in bytes.iter().chain(std::iter::once(&0u8)) {
-                hash ^= u64::from(*byte);
-                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        };
-        feed(self.entity.as_bytes());
-        feed(self.method.as_bytes());
-        feed(self.scaling.as_bytes());
-        for feature in &self.features {
-            feed(feature.as_bytes());
-        }
-        hash
-    }
-}
-
-/// The centroids of the last discovery on a key (format version 1).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StoredCentroids {
-    /// [`CENTROIDS_FORMAT_VERSION`].
-    pub format_version: u32,
-    /// What they belong to.
-    pub key: CentroidsKey,
-    /// The discovery's output folder.
-    pub discovery: String,
-    /// The as-of instant of the discovery (RFC 3339).
-    pub as_of: String,
-    /// One per cluster, by id.
-    pub centroids: Vec<StoredCentroid>,
-}
-
-/// One cluster's centroid.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StoredCentroid {
-    /// The cluster id.
-    pub id: u32,
-    /// Per feature.
-    pub features: Vec<StoredCenter>,
-}
-
-/// The centre of one feature in one cluster.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum StoredCenter {
-    /// A numeric feature: the centre in original units and in the space clustered.
-    Numeric {
-        /// The feature.
-        name: String,
-        /// In original units.
-        original: f64,
-        /// In the scaled space.
-        scaled: f64,
-    },
-    /// A categorical feature: the mode and the share of every value (`None`: missing).
-    Categorical {
-        /// The feature.
-        name: String,
-        /// The most frequent value.
-        mode: Option<String>,
-        /// `(value, share)` pairs.
-        shares: Vec<(Option<String>, f64)>,
-    },
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
@@ -414,7 +342,7 @@ pub fn read_members(run_dir: &Path, segment: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Reads a run's summary.
+/// Reads a run's summary, untyped (see [`read_run_summary`] for the typed one).
 pub fn read_summary(run_dir: &Path) -> Result<serde_json::Value> {
     let path = run_dir.join(files::SUMMARY);
     let text = fs::read(&path).map_err(io("read", &path))?;

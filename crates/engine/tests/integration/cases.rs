@@ -9,10 +9,17 @@
 //!   `ts` and `event_type` when that file is present), or used alone if it has `[project]`;
 //! - `### as_of`: the `--as-of` value;
 //! - `### expected`: `segment: id id ...` lines (ids sorted), or one `error: TEXT` line that the
-//!   error message must contain.
+//!   error message must contain;
+//! - `### traits`: the run's `traits.parquet`, one `ID: column=value ...` line per entity (ids
+//!   sorted, columns in file order; `null` for NULL, floats to 9 decimals, strings quoted when
+//!   they hold spaces). Every case whose run has trait columns carries it; `UPDATE_EXPECT=1`
+//!   writes it after `### expected`.
 
 use std::path::{Path, PathBuf};
 
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use segmenta_engine::BadRows;
 
 use crate::support::{TempProject, memberships};
@@ -42,17 +49,85 @@ impl Case {
         self.sections.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_str())
     }
 
-    fn render(&self, expected: &str) -> String {
+    /// The case with its `expected` and `traits` sections replaced (`traits` is added after
+    /// `expected` when missing, and dropped when the run has none).
+    fn render(&self, actual: &Actual) -> String {
         let mut out = String::new();
         for (name, body) in &self.sections {
-            out.push_str(&format!("### {name}\n"));
-            out.push_str(if name == "expected" { expected } else { body });
+            match name.as_str() {
+                "expected" => {
+                    out.push_str(&format!("### expected\n{}", actual.expected));
+                    if let Some(traits) = &actual.traits {
+                        out.push_str(&format!("### traits\n{traits}"));
+                    }
+                }
+                "traits" => {}
+                _ => out.push_str(&format!("### {name}\n{body}")),
+            }
         }
         out
     }
 }
 
-fn actual(case: &Case) -> String {
+/// What a run gives: memberships (or its error) and, when it has trait columns, their values.
+struct Actual {
+    expected: String,
+    traits: Option<String>,
+}
+
+/// A value of `traits.parquet` as the `### traits` section writes it.
+fn cell(array: &dyn Array, row: usize, formatter: &ArrayFormatter<'_>) -> String {
+    if array.is_null(row) {
+        return "null".into();
+    }
+    match array.data_type() {
+        DataType::Float64 => {
+            let value = array.as_primitive::<Float64Type>().value(row);
+            // Nine decimals: exact for the values cases hold, and blind to the last bits of sums
+            // added in another order.
+            let text = format!("{value:.9}");
+            let text = text.trim_end_matches('0').trim_end_matches('.');
+            if text == "-0" { "0".into() } else { text.into() }
+        }
+        DataType::Utf8 => {
+            let value = array.as_string::<i32>().value(row);
+            let plain = !value.is_empty()
+                && value != "null"
+                && !value.chars().any(|c| c.is_whitespace() || c == '=' || c == '"');
+            if plain { value.to_string() } else { format!("{value:?}") }
+        }
+        _ => formatter.value(row).to_string(),
+    }
+}
+
+/// The `### traits` section of a finished run; `None` when it has no trait columns.
+fn trait_values(out: &Path) -> Option<String> {
+    let traits =
+        segmenta_store::read_parquet(&out.join("traits.parquet")).expect("the run wrote traits.parquet");
+    if traits.num_columns() <= 1 {
+        return None;
+    }
+    let schema = traits.schema();
+    let options = FormatOptions::default().with_null("null");
+    let formatters: Vec<ArrayFormatter<'_>> = traits
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("every column type displays"))
+        .collect();
+    let mut section = String::new();
+    for row in 0..traits.num_rows() {
+        section.push_str(&cell(traits.column(0), row, &formatters[0]));
+        section.push(':');
+        for (c, field) in schema.fields().iter().enumerate().skip(1) {
+            let value = cell(traits.column(c), row, &formatters[c]);
+            section.push_str(&format!(" {}={value}", field.name()));
+        }
+        section.push('\n');
+    }
+    Some(section)
+}
+
+fn actual(case: &Case) -> Actual {
     let mut files: Vec<(String, String)> = Vec::new();
     let mut toml = case.get("segmenta.toml").unwrap_or("").to_string();
     if !toml.contains("[project]") {
@@ -72,12 +147,18 @@ fn actual(case: &Case) -> String {
         Err(error) => {
             // Paths inside the temporary project are written relative to it.
             let message = error.to_string().replace(&format!("{}/", project.path().display()), "");
-            format!("error: {}\n", message.lines().next().unwrap_or_default())
+            Actual {
+                expected: format!("error: {}\n", message.lines().next().unwrap_or_default()),
+                traits: None,
+            }
         }
-        Ok(_) => memberships(&project)
-            .into_iter()
-            .map(|(segment, ids)| format!("{segment}: {}\n", ids.join(" ")).replace(" \n", "\n"))
-            .collect(),
+        Ok(_) => Actual {
+            expected: memberships(&project)
+                .into_iter()
+                .map(|(segment, ids)| format!("{segment}: {}\n", ids.join(" ")).replace(" \n", "\n"))
+                .collect(),
+            traits: trait_values(&project.out()),
+        },
     }
 }
 
@@ -102,16 +183,32 @@ fn rule_cases() {
         let text = std::fs::read_to_string(&path).expect("read case");
         let case = Case::parse(&text);
         let expected = case.get("expected").unwrap_or("");
+        let expected_traits = case.get("traits");
         let actual = actual(&case);
-        let matches = match expected.trim().strip_prefix("error:") {
+        let members_match = match expected.trim().strip_prefix("error:") {
             // An expected error is matched by the start of its message.
-            Some(wanted) => actual.contains(wanted.trim()),
-            None => !expected.trim().is_empty() && actual.trim() == expected.trim(),
+            Some(wanted) => actual.expected.contains(wanted.trim()),
+            None => !expected.trim().is_empty() && actual.expected.trim() == expected.trim(),
         };
-        if update && !matches {
+        let traits_match = expected_traits.map(str::trim) == actual.traits.as_deref().map(str::trim);
+        if update && !(members_match && traits_match) {
             std::fs::write(&path, case.render(&actual)).expect("rewrite case");
-        } else if !matches && !update {
-            failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", path.display()));
+        } else if !update {
+            if !members_match {
+                failures.push(format!(
+                    "{}:\n--- expected\n{expected}--- actual\n{}",
+                    path.display(),
+                    actual.expected
+                ));
+            }
+            if !traits_match {
+                failures.push(format!(
+                    "{} (traits):\n--- expected\n{}--- actual\n{}",
+                    path.display(),
+                    expected_traits.unwrap_or("(no ### traits section)\n"),
+                    actual.traits.as_deref().unwrap_or("(no trait columns)\n")
+                ));
+            }
         }
     }
     assert!(

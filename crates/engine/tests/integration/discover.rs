@@ -1,6 +1,7 @@
 //! Segment discovery on the demo project (issue #5): outputs, rules that reproduce their reported
 //! fidelity when run as segments, determinism, stable ids, and bad features.
 
+use crate::support::to_json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -92,7 +93,7 @@ fn discovered_rules_run_as_segments_with_the_reported_fidelity() {
     // The file is the pretty-printed document (compared as text: JSON parsing may round the last
     // bit of a float).
     let text = std::fs::read_to_string(report.output.join("discovery.json")).expect("discovery.json");
-    assert_eq!(text, serde_json::to_string_pretty(&report.document).expect("json"));
+    assert_eq!(text, serde_json::to_string_pretty(&to_json(&report.document)).expect("json"));
     let document = read_json(&report.output.join("discovery.json"));
     let k = document["k"].as_u64().expect("k") as i64;
     assert!((2..=6).contains(&k), "k = {k}");
@@ -128,6 +129,7 @@ fn discovered_rules_run_as_segments_with_the_reported_fidelity() {
         output: None,
         bad_rows: segmenta_engine::BadRows::Strict,
         threads: Some(2),
+        ..Default::default()
     };
     segmenta_engine::run(&project, &run_options, &NoProgress).expect("the project runs with them");
     let clusters_json = document["clusters"].as_array().expect("clusters");
@@ -304,25 +306,27 @@ fn parent_columns_are_features_of_contacts() {
     let mut options = options(&["contact_logins_90d", "PARENT.arr", "parent.plan"], KChoice::Fixed(3), None);
     options.save = Some(SaveSegments { prefix: "c".into() });
     let report = discover(dir.path(), &options).expect("discovery on contacts");
-    let features: Vec<&str> = report.document["features"]
+    let document = to_json(&report.document);
+    let features: Vec<&str> = document["features"]
         .as_array()
         .expect("features")
         .iter()
         .filter_map(|f| f["name"].as_str())
         .collect();
     assert_eq!(features, ["contact_logins_90d", "parent.arr", "parent.plan"]);
-    assert_eq!(report.document["features"][2]["source"], "parent_attribute");
+    assert_eq!(to_json(&report.document)["features"][2]["source"], "parent_attribute");
     let project = Project::load(dir.path()).expect("loads");
     let run_options = RunOptions {
         as_of: None,
         output: None,
         bad_rows: segmenta_engine::BadRows::Strict,
         threads: Some(2),
+        ..Default::default()
     };
     let run = segmenta_engine::run(&project, &run_options, &NoProgress).expect("the saved rules run");
     let entities = report.entities as u64;
-    assert_eq!(run.summary["entities"].as_u64(), Some(entities));
-    for cluster in report.document["clusters"].as_array().expect("clusters") {
+    assert_eq!(to_json(&run.summary)["entities"].as_u64(), Some(entities));
+    for cluster in to_json(&report.document)["clusters"].as_array().expect("clusters") {
         let name = cluster["segment"].as_str().expect("saved");
         let size = run.segments.iter().find(|s| s.name == name).map(|s| s.size);
         assert_eq!(size, cluster["rule_size"].as_u64(), "{name}: {}", cluster["rule"]);

@@ -5,7 +5,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use segmenta_engine::BadRows;
 
-use crate::support::TempProject;
+use crate::support::{TempProject, to_json};
 
 /// Per account: days since the last purchase, purchases, total amount, and the hand-computed
 /// R, F, M scores and segment. Scores: with n = 10 buyers, a value's score is
@@ -149,13 +149,13 @@ rule = "industry = 'health'"
         ("lists/vip.csv", "entity_id\nA2\nX9\nA1\nX1\n"),
     ]);
     let report = project.run("2024-06-30", BadRows::Strict).expect("run");
-    let lists = &report.summary["static_lists"];
+    let lists = &to_json(&report.summary)["static_lists"];
     assert_eq!(lists[0]["ids"], 4);
     assert_eq!(lists[0]["members"], 2);
     assert_eq!(lists[0]["unknown_ids"], 2);
     assert_eq!(lists[0]["unknown_sample"], serde_json::json!(["X1", "X9"]));
     let segment = |name: &str| {
-        report.summary["segments"]
+        to_json(&report.summary)["segments"]
             .as_array()
             .and_then(|s| s.iter().find(|s| s["name"] == name))
             .cloned()
@@ -179,6 +179,7 @@ fn preview_sizes_equal_the_same_rules_as_segments() {
         output: None,
         bad_rows: BadRows::Strict,
         threads: Some(2),
+        ..Default::default()
     };
     let run = segmenta_engine::run(&project, &run_options, &segmenta_engine::NoProgress).expect("runs");
     let size_of =

@@ -14,7 +14,7 @@ use segmenta_engine::{
 };
 use segmenta_ml::clv::{BgNbd, CustomerSummary, GammaGamma, TimeUnit};
 
-use crate::support::TempProject;
+use crate::support::{TempProject, to_json};
 
 fn cdnow_path() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ml/test-data/clv/CDNOW_sample.txt")
@@ -142,9 +142,9 @@ fn cdnow_clv(project: &TempProject) -> (serde_json::Value, RecordBatch) {
         &std::fs::read(project.path().join("clv/clv_params.json")).expect("clv_params.json"),
     )
     .expect("JSON");
-    assert_json_close(&written, &report.params);
+    assert_json_close(&written, &to_json(&report.params));
     let table = segmenta_store::read_parquet(&project.path().join("clv/clv.parquet")).expect("clv.parquet");
-    (report.params, table)
+    (to_json(&report.params), table)
 }
 
 #[test]
@@ -259,9 +259,10 @@ fn clv_recovers_the_demo_orders_and_flags_diamonds_by_their_definition() {
         output: Some(dir.path().join("run")),
         bad_rows: segmenta_engine::BadRows::Strict,
         threads: Some(2),
+        ..Default::default()
     };
     let run = segmenta_engine::run(&project, &options, &NoProgress).expect("the demo runs");
-    let params = &run.summary["clv"];
+    let params = &to_json(&run.summary)["clv"];
     let number = |model: &str, name: &str| params[model][name].as_f64().expect("a number");
     // The orders are drawn with r = 0.5, alpha = 4 weeks (mean rate 0.125 a week) and a mean
     // order of p * gamma / (q - 1) = 600: the fit finds both within 10%.
@@ -303,7 +304,7 @@ fn clv_recovers_the_demo_orders_and_flags_diamonds_by_their_definition() {
         assert_eq!(clv[row], None);
         assert!(!diamonds.contains(&ids[row]));
     }
-    let churn_model = &run.summary["churn"];
+    let churn_model = &to_json(&run.summary)["churn"];
     assert!(churn_model["auc"].as_f64().expect("an AUC") > 0.5, "{churn_model}");
 
     // The commands compute only what their models read (a rollup over contacts among the churn
@@ -319,7 +320,7 @@ fn clv_recovers_the_demo_orders_and_flags_diamonds_by_their_definition() {
         &NoProgress,
     )
     .expect("clv");
-    assert_json_close(&clv_report.params, params);
+    assert_json_close(&to_json(&clv_report.params), params);
     let table = segmenta_store::read_parquet(&dir.path().join("clv/clv.parquet")).expect("clv.parquet");
     assert_eq!(column_f64(&table, "clv_12m"), clv);
     let churn = ChurnCommand { run: run_options("churn"), ..ChurnCommand::default() };
@@ -399,7 +400,7 @@ fn churn_finds_a_known_signal_and_scores_only_active_accounts() {
         RunOptions { output: Some(project.path().join("churn")), threads: Some(2), ..RunOptions::default() };
     let options = ChurnCommand { run, ..ChurnCommand::default() };
     let report = segmenta_engine::churn_command(&loaded, &options, &NoProgress).expect("trains");
-    let model = &report.model;
+    let model = &to_json(&report.model);
     let auc = model["holdout"]["auc"].as_f64().expect("AUC");
     assert!(auc >= 0.8, "holdout AUC {auc}: {model}");
     assert_eq!(model["train"]["cutoff"], "2025-09-07T00:00:00Z", "as_of - 2 windows");

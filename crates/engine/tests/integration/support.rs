@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 
 use segmenta_engine::{AsOf, BadRows, NoProgress, Project, RunOptions, RunReport};
 
+/// A typed report or document as JSON, for assertions on its keys.
+pub fn to_json(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).expect("reports serialize")
+}
+
 /// A project in a temporary folder.
 pub struct TempProject {
     pub dir: tempfile::TempDir,
@@ -38,6 +43,7 @@ impl TempProject {
             output: Some(self.out()),
             bad_rows,
             threads: Some(2),
+            ..RunOptions::default()
         };
         segmenta_engine::run(&project, &options, &NoProgress)
     }

@@ -241,15 +241,10 @@ fn missing_column<'a>(spec: &SourceSpec, name: &str, available: impl Iterator<It
     )
 }
 
-/// The closest name, if it is close enough to be a likely typo.
+/// The closest name, if it is close enough to be a likely typo ([`segmenta_core::suggest::closest`],
+/// the rule every "did you mean" of segmenta follows).
 fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let lower = name.to_lowercase();
-    candidates
-        .iter()
-        .map(|c| (*c, strsim::damerau_levenshtein(&lower, &c.to_lowercase())))
-        .filter(|(c, distance)| *distance <= (c.chars().count().max(name.chars().count()) / 3).max(1))
-        .min_by_key(|(_, distance)| *distance)
-        .map(|(c, _)| c)
+    segmenta_core::suggest::closest(name, candidates.iter().copied())
 }
 
 /// Opens a data file, mapping failures (missing, a folder, unreadable) to [`Error::Io`].

@@ -1,45 +1,161 @@
-//! Churn propensity in the engine. With a window W and the as-of instant T, the project is
-//! evaluated three times: as of T - 2W (the training cutoff), T - W (the holdout cutoff) and T
-//! (the run itself). An entity is *active* at a cutoff when it has an event before it and no
-//! churn event (the `[churn] churned` condition) before it; an active entity is labelled
-//! churned when it has a churn event within the window after the cutoff (which the next
-//! evaluation counts as a trait over its last W). The model (regularised logistic regression,
-//! `segmenta_ml::churn`) is trained on the features as of T - 2W, evaluated (AUC, calibration)
-//! on the features as of T - W against what happened by T, and scores every entity active at T:
-//! the `churn_risk` and `churn_drivers` traits, added to the evaluation table as a
-//! [`TableExtension`]. `segmenta predict churn` is the same computation written out as
-//! `churn_model.json` and `churn.parquet`.
+//! Churn propensity as a model of the engine. With a window W and the as-of instant T, the
+//! project is evaluated three times: as of T - 2W (the training cutoff), T - W (the holdout
+//! cutoff) and T (the run itself). An entity is *active* at a cutoff when it has an event
+//! before it and no churn event (the `[churn] churned` condition) before it; an active entity
+//! is labelled churned when it has a churn event within the window after the cutoff (which the
+//! next evaluation counts as a trait over its last W). The model (regularised logistic
+//! regression, `segmenta_ml::churn`) is trained on the features as of T - 2W, evaluated (AUC,
+//! calibration) on the features as of T - W against what happened by T, and scores every entity
+//! active at T: the `churn_risk` and `churn_drivers` traits, added to the evaluation table as a
+//! table extension. `segmenta predict churn` (`crate::commands::churn`) is the same computation
+//! written out as `churn_model.json` and `churn.parquet`.
 
+use std::any::Any;
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use segmenta_core::Window;
-use segmenta_core::config::CHURN_TRAITS;
+use segmenta_core::config::{self, CHURN_TRAITS, ConfigText};
+use segmenta_core::{ValueType, Window, hidden};
 use segmenta_ml::churn::{self, ChurnModel, Evaluation, FeatureMatrix, FeatureStatus, TrainOptions};
-use segmenta_query::{ExtensionError, TableExtension};
-use segmenta_store::{OutputFile, Store};
-use serde_json::{Value, json};
+use segmenta_query::{Aggregate, ExtensionError, TableExtension};
+use segmenta_rules::AttributeCatalog;
+use segmenta_rules::ast::{AggFunc, Ident, TypedExpr, TypedTrait};
+use segmenta_store::formats::{self, FormatVersion, RunSummary};
+use segmenta_store::{Document, OutputFile};
 
+use crate::as_of::AsOf;
 use crate::error::{Error, Result};
-use crate::project::{Project, Validated, narrow, validate_for_model};
-use crate::run::{AsOf, Progress, RunOptions, evaluate_validated};
+use crate::model::{Cutoffs, Model, ModelRun, Outcome, PlannedModel};
+use crate::planner::Planner;
+use crate::progress::Progress;
 
-/// Hidden stage-1 trait: churn events within the window before the evaluation instant.
-pub(crate) const LABEL: &str = "__segmenta_churn_label";
-/// Hidden stage-1 trait: churn events before the evaluation instant.
-pub(crate) const BEFORE: &str = "__segmenta_churn_before";
-/// Hidden stage-1 trait: events before the evaluation instant.
-pub(crate) const SEEN: &str = "__segmenta_churn_seen";
-/// The id column of the stage-2 table.
-const ID: &str = "__segmenta_entity_id";
+/// The model of `[churn]`.
+pub(crate) struct Churn;
 
-/// The model report `segmenta predict churn` and runs with `[churn]` write.
-pub const CHURN_MODEL_FILE: &str = "churn_model.json";
-/// The per-entity scores `segmenta predict churn` writes.
-pub const CHURN_FILE: &str = "churn.parquet";
+impl Model for Churn {
+    fn section(&self) -> &'static str {
+        "churn"
+    }
+
+    /// Three hidden event counts; features are columns of the entity's table, resolved before
+    /// scores and schemes join the catalog (the cutoff evaluations compute no derived columns).
+    fn plan(&self, planner: &mut Planner<'_>) -> Result<Option<Arc<dyn PlannedModel>>> {
+        let project = planner.project;
+        let Some(churn_config) = &project.config.churn else { return Ok(None) };
+        if planner.events.is_none() {
+            return Ok(None);
+        }
+        let churned = planner.event_condition("[churn] churned", &churn_config.churned);
+        if !planner.require_entity_events("[churn]") {
+            return Ok(None);
+        }
+        let window: Window = churn_config.window();
+        let count = |filter: Option<TypedExpr>, within| TypedTrait {
+            agg: AggFunc::Count,
+            arg: None,
+            condition: None,
+            filter,
+            within,
+            output: ValueType::Int,
+        };
+        for (name, t) in [
+            (hidden::CHURN_LABEL, count(churned.clone(), Some(window))),
+            (hidden::CHURN_BEFORE, count(churned.clone(), None)),
+            (hidden::CHURN_SEEN, count(None, None)),
+        ] {
+            planner.add_event_aggregate(name, Aggregate::Trait(t));
+        }
+        let mut features = Vec::new();
+        let mut errors = Vec::new();
+        let ct = ConfigText(&project.text);
+        for feature in &churn_config.features {
+            let name = feature.get_ref().trim();
+            let ident = Ident { qualifier: None, name: name.to_string() };
+            let (line, column) = ct.line_col(feature.span().start);
+            let error = |message: String, hint: String| config::ConfigError {
+                message,
+                line: Some(line),
+                column: Some(column),
+                hint: Some(hint),
+            };
+            match planner.rules.lookup(&ident) {
+                None => {
+                    let names = planner.rules.names();
+                    let hint = match config::did_you_mean(name, names.iter().map(String::as_str)) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => "name an attribute or trait of the project's entity".into(),
+                    };
+                    errors.push(error(format!("[churn] feature `{name}` is not an attribute or trait"), hint));
+                }
+                Some(info)
+                    if matches!(info.ty, ValueType::Int | ValueType::Float | ValueType::Bool | ValueType::String) =>
+                {
+                    features.push(ChurnFeature {
+                        name: name.to_string(),
+                        column: info.column,
+                        categorical: info.ty == ValueType::String,
+                    });
+                }
+                Some(info) => errors.push(error(
+                    format!(
+                        "[churn] feature `{name}` is {}: the model reads numbers, booleans and strings (categories)",
+                        info.ty
+                    ),
+                    "use a numeric trait instead, e.g. days_since_first() for a date".into(),
+                )),
+            }
+        }
+        if !errors.is_empty() {
+            planner.error(Error::Config { path: project.file.clone(), errors });
+            return Ok(None);
+        }
+        for (name, ty) in CHURN_TRAITS.iter().zip([ValueType::Float, ValueType::String]) {
+            planner.add_output(name, ty);
+        }
+        Ok(Some(Arc::new(ChurnPlan {
+            window,
+            features,
+            l2_penalty: churn_config.l2_penalty.unwrap_or(1.0),
+            drivers: churn_config.drivers.unwrap_or(3),
+            churned: churn_config.churned.get_ref().clone(),
+        })))
+    }
+}
+
+impl PlannedModel for ChurnPlan {
+    fn section(&self) -> &'static str {
+        "churn"
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        CHURN_TRAITS.iter().map(|t| t.to_string()).collect()
+    }
+
+    /// Its hidden counts and the features' columns.
+    fn reads(&self) -> Vec<String> {
+        let mut reads: Vec<String> = [hidden::CHURN_LABEL, hidden::CHURN_BEFORE, hidden::CHURN_SEEN]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        reads.extend(self.features.iter().map(|f| f.column.clone()));
+        reads
+    }
+
+    fn prepare(
+        &self,
+        as_of: AsOf,
+        cutoffs: &dyn Cutoffs,
+        progress: &dyn Progress,
+    ) -> Result<Arc<dyn ModelRun>> {
+        Ok(prepare(self, as_of, cutoffs, progress)?)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
 
 /// Equal-count bins of the calibration table.
 const CALIBRATION_BINS: usize = 10;
@@ -66,7 +182,7 @@ pub struct ChurnFeature {
     pub name: String,
     /// Its column in the evaluation table.
     pub column: String,
-    /// A string column: one-hot encoded (see [`Encoding`]).
+    /// A string column: one-hot encoded (on the categories frequent in the training rows).
     pub categorical: bool,
 }
 
@@ -170,7 +286,7 @@ impl Snapshot {
                 .column_by_name(name)
                 .ok_or_else(|| Error::Internal(format!("the evaluation table has no `{name}`")))
         };
-        let ids = column(ID)?.as_string::<i32>().clone();
+        let ids = column(hidden::ENTITY_ID)?.as_string::<i32>().clone();
         let mut features = Vec::with_capacity(plan.features.len());
         for feature in &plan.features {
             let name = &feature.column;
@@ -191,7 +307,8 @@ impl Snapshot {
                 .ok_or_else(|| Error::Internal(format!("`{name}` is not an int column")))?;
             Ok(array.iter().map(|v| v.unwrap_or(0)).collect())
         };
-        let (seen, before, label) = (counts(SEEN)?, counts(BEFORE)?, counts(LABEL)?);
+        let (seen, before, label) =
+            (counts(hidden::CHURN_SEEN)?, counts(hidden::CHURN_BEFORE)?, counts(hidden::CHURN_LABEL)?);
         Ok(Snapshot {
             ids,
             features,
@@ -256,14 +373,18 @@ pub(crate) struct ChurnExtension {
     holdout: Snapshot,
     train_cutoff: AsOf,
     holdout_cutoff: AsOf,
+    as_of: AsOf,
     report: Mutex<Option<ChurnReport>>,
 }
 
-impl ChurnExtension {
-    pub(crate) fn report(&self) -> Option<ChurnReport> {
-        self.report.lock().ok().and_then(|r| r.clone())
+impl ModelRun for ChurnExtension {
+    fn outcome(&self) -> Option<Arc<dyn Outcome>> {
+        let report = self.report.lock().ok().and_then(|r| r.clone())?;
+        Some(Arc::new(ChurnOutcome { plan: self.plan.clone(), report, as_of: self.as_of }))
     }
+}
 
+impl ChurnExtension {
     fn compute(&self, table: &RecordBatch) -> Result<Vec<(String, ArrayRef)>> {
         let now = Snapshot::read(&self.plan, table)?;
         now.same_entities(&self.holdout)?;
@@ -348,29 +469,14 @@ pub(crate) fn churn_error(source: churn::Error) -> Error {
     Error::Churn { source, hint }
 }
 
-/// The aggregates churn reads (its hidden counts and the features' traits, as columns of the
-/// evaluation table), and whether a feature is a CLV trait (then the CLV fit runs too).
-pub(crate) fn needed_traits(plan: &ChurnPlan, validated: &Validated) -> (HashSet<String>, bool) {
-    let mut needed: HashSet<String> = [LABEL, BEFORE, SEEN].iter().map(|s| s.to_string()).collect();
-    needed.extend(plan.features.iter().map(|f| f.column.clone()));
-    let uses_clv =
-        validated.clv.as_ref().is_some_and(|c| plan.features.iter().any(|f| c.names.contains(&f.name)));
-    if uses_clv {
-        needed.extend(crate::clv::DAY_COLUMNS.iter().map(|(_, name)| name.to_string()));
-    }
-    (needed, uses_clv)
-}
-
-/// An evaluation as of `cutoff` that only captures the churn snapshot.
-pub(crate) type CutoffEvaluation<'a> = dyn Fn(AsOf, Arc<dyn TableExtension>) -> Result<()> + 'a;
-
 /// Trains the model on the cutoff evaluations and returns the run's extension.
-pub(crate) fn prepare(
+fn prepare(
     plan: &ChurnPlan,
     as_of: AsOf,
-    evaluate_at: &CutoffEvaluation<'_>,
+    cutoffs: &dyn Cutoffs,
     progress: &dyn Progress,
 ) -> Result<Arc<ChurnExtension>> {
+    let keep: HashSet<String> = plan.reads().into_iter().collect();
     let window = plan.window.micros();
     let train_cutoff = AsOf { instant: as_of.instant - 2 * window };
     let holdout_cutoff = AsOf { instant: as_of.instant - window };
@@ -378,7 +484,7 @@ pub(crate) fn prepare(
     for cutoff in [train_cutoff, holdout_cutoff] {
         progress.step(&format!("churn: traits as of {}", cutoff.to_rfc3339()));
         let capture = Arc::new(Capture { plan: plan.clone(), snapshot: Mutex::new(None) });
-        evaluate_at(cutoff, capture.clone())?;
+        cutoffs.evaluate(cutoff, &keep, capture.clone())?;
         let snapshot = capture
             .snapshot
             .lock()
@@ -405,153 +511,98 @@ pub(crate) fn prepare(
         holdout,
         train_cutoff,
         holdout_cutoff,
+        as_of,
         report: Mutex::new(None),
     }))
 }
 
-/// `churn_model.json`.
-pub(crate) fn model_document(plan: &ChurnPlan, report: &ChurnReport, as_of: AsOf) -> Value {
-    let status = |s: FeatureStatus| match s {
-        FeatureStatus::Used => "used",
-        FeatureStatus::Constant => "constant",
-        FeatureStatus::AllMissing => "all_missing",
-    };
-    let calibration = &report.holdout.calibration;
-    json!({
-        "format_version": 1,
-        "model": "logistic_regression",
-        "as_of": as_of.to_rfc3339(),
-        "churned": plan.churned,
-        "window": plan.window.to_string(),
-        "l2_penalty": plan.l2_penalty,
-        "train": {
-            "cutoff": report.train_cutoff.to_rfc3339(),
-            "rows": report.model.rows,
-            "churned": report.model.positives,
-        },
-        "holdout": {
-            "cutoff": report.holdout_cutoff.to_rfc3339(),
-            "rows": report.holdout.rows,
-            "churned": report.holdout.positives,
-            "auc": report.holdout.auc,
-            "brier": calibration.brier,
-            "expected_calibration_error": calibration.expected_calibration_error,
-            "calibration": calibration.bins.iter().map(|b| json!({
-                "count": b.count,
-                "min_predicted": b.min_predicted,
-                "max_predicted": b.max_predicted,
-                "mean_predicted": b.mean_predicted,
-                "observed_rate": b.observed_rate,
-            })).collect::<Vec<_>>(),
-        },
-        "intercept": report.model.intercept,
-        "features": report.model.features.iter().map(|f| json!({
-            "name": &*f.name,
-            "status": status(f.status),
-            "coefficient": f.coefficient,
-            "mean": f.mean,
-            "scale": f.scale,
-            "missing": f.missing,
-        })).collect::<Vec<_>>(),
-        "scored": report.scored,
-        "not_scored": report.not_scored,
-    })
-}
-
-/// Options of `segmenta predict churn`: each one given overrides the project's `[churn]`.
-#[derive(Debug, Clone, Default)]
-pub struct ChurnCommand {
-    /// The churn event condition.
-    pub churned: Option<String>,
-    /// Features.
-    pub features: Option<Vec<String>>,
-    /// The window.
-    pub window: Option<String>,
-    /// As of when, where (default: a new folder under `predictions/` in the store), bad rows, threads.
-    pub run: RunOptions,
-}
-
-/// What `segmenta predict churn` produced.
+/// What the churn model found in one evaluation.
 #[derive(Debug, Clone)]
-pub struct ChurnCommandReport {
-    /// The output folder.
-    pub output: PathBuf,
+pub(crate) struct ChurnOutcome {
+    plan: ChurnPlan,
+    report: ChurnReport,
+    as_of: AsOf,
+}
+
+impl ChurnOutcome {
     /// `churn_model.json`.
-    pub model: Value,
-    /// The entities with the highest risk: (id, risk, drivers), at most 10.
-    pub top: Vec<(String, f64, String)>,
-}
-
-/// The project with the command's options merged over its `[churn]`; segments, schemes and
-/// scores are not computed by the command, so they are dropped.
-fn with_churn_options(project: &Project, options: &ChurnCommand) -> Result<Project> {
-    project.with_section("churn", &["segments", "schemes", "scores"], |table| {
-        if let Some(churned) = &options.churned {
-            table.insert("churned", toml_edit::value(churned.clone()));
+    pub(crate) fn model_file(&self) -> formats::ChurnModel {
+        let (plan, report) = (&self.plan, &self.report);
+        let status = |s: FeatureStatus| match s {
+            FeatureStatus::Used => formats::FeatureStatus::Used,
+            FeatureStatus::Constant => formats::FeatureStatus::Constant,
+            FeatureStatus::AllMissing => formats::FeatureStatus::AllMissing,
+        };
+        let calibration = &report.holdout.calibration;
+        formats::ChurnModel {
+            format_version: FormatVersion,
+            model: formats::ChurnModelKind::LogisticRegression,
+            as_of: self.as_of.to_rfc3339(),
+            churned: plan.churned.clone(),
+            window: plan.window.to_string(),
+            l2_penalty: plan.l2_penalty,
+            train: formats::ChurnTraining {
+                cutoff: report.train_cutoff.to_rfc3339(),
+                rows: report.model.rows as u64,
+                churned: report.model.positives as u64,
+            },
+            holdout: formats::ChurnHoldout {
+                cutoff: report.holdout_cutoff.to_rfc3339(),
+                rows: report.holdout.rows as u64,
+                churned: report.holdout.positives as u64,
+                auc: report.holdout.auc,
+                brier: calibration.brier,
+                expected_calibration_error: calibration.expected_calibration_error,
+                calibration: calibration
+                    .bins
+                    .iter()
+                    .map(|b| formats::CalibrationBin {
+                        count: b.count as u64,
+                        min_predicted: b.min_predicted,
+                        max_predicted: b.max_predicted,
+                        mean_predicted: b.mean_predicted,
+                        observed_rate: b.observed_rate,
+                    })
+                    .collect(),
+            },
+            intercept: report.model.intercept,
+            features: report
+                .model
+                .features
+                .iter()
+                .map(|f| formats::ChurnModelFeature {
+                    name: f.name.to_string(),
+                    status: status(f.status),
+                    coefficient: f.coefficient,
+                    mean: f.mean,
+                    scale: f.scale,
+                    missing: f.missing as u64,
+                })
+                .collect(),
+            scored: report.scored as u64,
+            not_scored: report.not_scored as u64,
         }
-        if let Some(window) = &options.window {
-            table.insert("window", toml_edit::value(window.clone()));
-        }
-        if let Some(features) = &options.features {
-            let array: toml_edit::Array =
-                features.iter().map(|f| f.trim()).filter(|f| !f.is_empty()).collect();
-            table.insert("features", toml_edit::value(array));
-        }
-        let missing =
-            [("churned", "--churned \"event_type = 'cancellation'\""), ("features", "--features a,b,c")]
-                .into_iter()
-                .find(|(key, _)| !table.contains_key(key));
-        match missing {
-            Some((key, flag)) => Err(Error::Usage {
-                message: format!("no churn {key}: the project has no [churn] {key} and it is not given"),
-                hint: Some(format!("pass {flag}")),
-            }),
-            None => Ok(()),
-        }
-    })
-}
-
-/// `segmenta predict churn`: trains and evaluates the churn model and scores every active
-/// entity; writes `churn_model.json` and `churn.parquet`.
-pub fn churn_command(
-    project: &Project,
-    options: &ChurnCommand,
-    progress: &dyn Progress,
-) -> Result<ChurnCommandReport> {
-    let project = with_churn_options(project, options)?;
-    // The churn traits, and the CLV traits the features may read.
-    // `churn.parquet` is the traits table of these outputs.
-    let keep = |_: &Validated, name: &str| CHURN_TRAITS.contains(&name);
-    let mut validated = validate_for_model(&project, keep, progress)?;
-    let plan = validated.churn.clone().ok_or_else(|| Error::Internal("[churn] was not planned".into()))?;
-    let (needed, uses_clv) = needed_traits(&plan, &validated);
-    narrow(&mut validated, &needed);
-    if !uses_clv {
-        validated.clv = None;
     }
-    let run_options = RunOptions { output: None, ..options.run.clone() };
-    let evaluated = evaluate_validated(&validated, &run_options, progress)?;
-    let report =
-        evaluated.churn.clone().ok_or_else(|| Error::Internal("the churn report was not kept".into()))?;
-    let model = model_document(&plan, &report, evaluated.as_of);
+}
 
-    progress.step("writing output");
-    let batch = evaluated.output.traits.clone();
-    let column = |i: usize| batch.column(i);
-    let (ids, risk, drivers) =
-        (column(0).as_string::<i32>(), column(1).as_primitive::<Float64Type>(), column(2).as_string::<i32>());
-    let mut top: Vec<(String, f64, String)> = (0..ids.len())
-        .filter(|&r| risk.is_valid(r))
-        .map(|r| (ids.value(r).to_string(), risk.value(r), drivers.value(r).to_string()))
-        .collect();
-    top.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(10);
-    let store = Store::new(project.store_dir());
-    let dest = options.run.output.clone().unwrap_or_else(|| store.new_dir("predictions"));
-    segmenta_store::write_run(
-        &dest,
-        &[(CHURN_MODEL_FILE, OutputFile::Json(model.clone())), (CHURN_FILE, OutputFile::Parquet(batch))],
-    )?;
-    progress.done();
-    Ok(ChurnCommandReport { output: dest, model, top })
+impl Outcome for ChurnOutcome {
+    fn record(&self, summary: &mut RunSummary) {
+        let report = &self.report;
+        summary.churn = Some(formats::ChurnSummary {
+            model_file: formats::ChurnModel::FILE.to_string(),
+            auc: report.holdout.auc,
+            holdout_rows: report.holdout.rows as u64,
+            train_rows: report.model.rows as u64,
+            scored: report.scored as u64,
+            not_scored: report.not_scored as u64,
+        });
+    }
+
+    fn files(&self) -> Result<Vec<(&'static str, OutputFile)>> {
+        Ok(vec![self.model_file().output()?])
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }

@@ -1,0 +1,374 @@
+//! One evaluation of a plan as of an instant: load every entity the plan needs (checking keys),
+//! read static lists, prepare the models (training on earlier cutoffs where a model needs it),
+//! evaluate, and summarize. `run` writes the result as a run folder; `discover` and the model
+//! commands read its evaluation table. Nothing is written here.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::DataType;
+use segmenta_core::Cancel;
+use segmenta_core::config::SourceFormat;
+use segmenta_query::ingest::{self, BadRows, LoadedTable, RejectedRow, SourceSpec};
+use segmenta_query::{
+    Derived, EntityData, EvalOutput, EvalRequest, EventsInput, EventsRequest, StaticListReport, Table,
+    TableExtension,
+};
+use segmenta_store::formats::{EntityRows, RunSummary};
+
+use crate::as_of::AsOf;
+use crate::error::{Error, Result};
+use crate::exec::{Exec, check_cancelled};
+use crate::model::{Cutoffs, ModelRun, Outcome, PlannedModel};
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::project::STATIC_LIST_COLUMN;
+use crate::summary::{self, SegmentSize};
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The as-of instant; default: the project's `as_of`, else now.
+    pub as_of: Option<AsOf>,
+    /// Output folder; default: a new run folder in the project's store.
+    pub output: Option<PathBuf>,
+    /// Strict (default) or reject bad rows.
+    pub bad_rows: BadRows,
+    /// Worker threads of the scan and DataFusion partitions; default: the engine's threads.
+    pub threads: Option<usize>,
+    /// Asks the run to stop between stages and scan units (clones share the flag).
+    pub cancel: Cancel,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The run folder.
+    pub output: PathBuf,
+    /// The summary written to `summary.json`.
+    pub summary: RunSummary,
+    /// Segment sizes in output order.
+    pub segments: Vec<SegmentSize>,
+    /// What the static lists matched.
+    pub static_lists: Vec<StaticListReport>,
+}
+
+/// The rows set aside, by file.
+pub(crate) struct Rejects {
+    rows: Vec<(String, RejectedRow)>,
+}
+
+impl Rejects {
+    /// How many rows were set aside.
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn add(&mut self, file: &str, rows: Vec<RejectedRow>) {
+        self.rows.extend(rows.into_iter().map(|r| (file.to_string(), r)));
+    }
+
+    pub(crate) fn count(&self, file: &str) -> u64 {
+        self.rows.iter().filter(|(f, _)| f == file).count() as u64
+    }
+
+    pub(crate) fn to_csv(&self) -> Result<Vec<u8>> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let internal = |e: csv::Error| Error::Internal(format!("writing rejects: {e}"));
+        writer.write_record(["file", "line", "reason", "raw"]).map_err(internal)?;
+        for (file, row) in &self.rows {
+            writer
+                .write_record([file.as_str(), &row.line.to_string(), &row.reason, &row.raw])
+                .map_err(internal)?;
+        }
+        writer.into_inner().map_err(|e| Error::Internal(format!("writing rejects: {e}")))
+    }
+}
+
+/// Rejects (or fails on) rows with a NULL or duplicate key, keeping the first occurrence.
+fn check_keys(
+    table: LoadedTable,
+    spec: &SourceSpec,
+    key: &str,
+    bad_rows: BadRows,
+    rejects: &mut Rejects,
+) -> Result<Table> {
+    let LoadedTable { schema, batches, rejected, .. } = table;
+    rejects.add(&spec.display, rejected);
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut out = Vec::with_capacity(batches.len());
+    let mut row_number = 0u64;
+    for batch in batches {
+        let keys = batch
+            .column_by_name(key)
+            .ok_or_else(|| Error::Internal(format!("key column `{key}` missing from loaded data")))?;
+        let keys = arrow::compute::cast(keys, &DataType::Utf8).map_err(segmenta_query::Error::from)?;
+        let keys = keys.as_string::<i32>();
+        let mut keep = Vec::with_capacity(keys.len());
+        for i in 0..keys.len() {
+            row_number += 1;
+            let problem = if keys.is_null(i) {
+                Some(format!("the key column `{key}` is empty"))
+            } else if !seen.insert(keys.value(i).to_string()) {
+                Some(format!("duplicate key `{}` in column `{key}`", keys.value(i)))
+            } else {
+                None
+            };
+            match (problem, bad_rows) {
+                (None, _) => keep.push(true),
+                (Some(message), BadRows::Strict) => {
+                    return Err(Error::Query(segmenta_query::Error::bad_input(
+                        segmenta_query::Location { file: spec.display.clone(), line: None, column: Some(key.to_string()) },
+                        format!("{message} (data row {row_number})"),
+                        Some("entity keys must be unique and present; fix the file or run with --on-bad-rows reject".into()),
+                    )));
+                }
+                (Some(message), BadRows::Reject) => {
+                    keep.push(false);
+                    rejects.rows.push((
+                        spec.display.clone(),
+                        RejectedRow {
+                            line: row_number,
+                            reason: format!("{message} (data row {row_number})"),
+                            raw: keys.value(i).to_string(),
+                        },
+                    ));
+                }
+            }
+        }
+        let mask = BooleanArray::from(keep);
+        out.push(filter_record_batch(&batch, &mask).map_err(segmenta_query::Error::from)?);
+    }
+    Ok(Table { schema, batches: out })
+}
+
+fn rows(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
+}
+
+/// A project evaluated as of an instant: the evaluation output and the run's summary, not yet
+/// written anywhere.
+pub(crate) struct Evaluated {
+    /// What DataFusion computed: traits, memberships, the evaluation table.
+    pub output: EvalOutput,
+    /// The summary a run writes to `summary.json`.
+    pub summary: RunSummary,
+    /// Segment sizes in output order.
+    pub segments: Vec<SegmentSize>,
+    /// The instant evaluated.
+    pub as_of: AsOf,
+    /// The rows set aside.
+    pub rejects: Rejects,
+    /// What each model found, in planning order.
+    pub outcomes: Vec<Arc<dyn Outcome>>,
+}
+
+/// The evaluations of a plan at other instants that models train on: the plan narrowed to the
+/// columns kept, no derived columns, the models whose traits are kept, the capture last.
+struct CutoffEvaluations<'a> {
+    exec: &'a Exec,
+    plan: &'a Plan,
+    base: &'a EvalRequest,
+    progress: &'a dyn Progress,
+}
+
+impl Cutoffs for CutoffEvaluations<'_> {
+    fn evaluate(
+        &self,
+        instant: AsOf,
+        keep: &HashSet<String>,
+        capture: Arc<dyn TableExtension>,
+    ) -> Result<()> {
+        let mut keep = keep.clone();
+        let mut models: Vec<&Arc<dyn PlannedModel>> = Vec::new();
+        for model in &self.plan.models {
+            if model.outputs().iter().any(|o| keep.contains(o)) {
+                keep.extend(model.reads());
+                models.push(model);
+            }
+        }
+        let narrowed = self.plan.narrowed_traits(&keep);
+        let mut request = self.base.clone();
+        request.traits = narrowed.traits;
+        request.rfm = narrowed.rfm;
+        request.parent_columns = narrowed.parent_columns;
+        request.derived.clear();
+        request.segments.clear();
+        request.outputs.clear();
+        request.as_of = instant.instant;
+        request.extensions = Vec::new();
+        for model in models {
+            let run = model.prepare(instant, self, self.progress)?;
+            request.extensions.push(run as Arc<dyn TableExtension>);
+        }
+        request.extensions.push(capture);
+        let _span = tracing::info_span!("cutoff", as_of = %instant.to_rfc3339()).entered();
+        self.exec.block_on(segmenta_query::evaluate(&request)).map_err(query_error)?;
+        Ok(())
+    }
+}
+
+/// Loads every entity the plan needs, checks keys, reads static lists, prepares the models and
+/// evaluates: everything of a run but writing it.
+pub(crate) fn evaluate(
+    exec: &Exec,
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Evaluated> {
+    let started = std::time::Instant::now();
+    let threads = options.threads.filter(|&n| n > 0).unwrap_or_else(|| exec.threads());
+    let as_of = options.as_of.or(plan.as_of).unwrap_or_else(AsOf::now);
+    let cancel = &options.cancel;
+    let mut rejects = Rejects { rows: Vec::new() };
+
+    // Entity tables, the project's entity first.
+    let mut entities = Vec::with_capacity(plan.entities.len());
+    let mut entity_rows = Vec::with_capacity(plan.entities.len());
+    for entity in &plan.entities {
+        check_cancelled(cancel)?;
+        progress.step(&format!("reading {}", entity.spec.display));
+        let _span = tracing::info_span!("read_entity", entity = %entity.name).entered();
+        let loaded = ingest::load_table(&entity.spec, options.bad_rows)?;
+        let read = loaded.rows_read;
+        let table = check_keys(loaded, &entity.spec, &entity.key, options.bad_rows, &mut rejects)?;
+        entity_rows.push(EntityRows {
+            entity: entity.name.clone(),
+            file: entity.spec.display.clone(),
+            read,
+            used: rows(&table.batches),
+            rejected: rejects.count(&entity.spec.display),
+        });
+        entities.push(EntityData {
+            name: entity.name.clone(),
+            source: entity.spec.display.clone(),
+            table,
+            key: entity.key.clone(),
+            parent: entity.parent.clone(),
+            hierarchy: entity.hierarchy.clone(),
+        });
+        progress.done();
+    }
+
+    let mut event_rows_read = None;
+    let events = match &plan.events {
+        None => None,
+        Some(e) => {
+            let input = if e.spec.format == SourceFormat::Parquet {
+                EventsInput::Parquet { path: e.spec.path.clone(), schema: e.schema.clone() }
+            } else {
+                check_cancelled(cancel)?;
+                progress.step(&format!("reading {}", e.spec.display));
+                let _span = tracing::info_span!("read_events").entered();
+                let loaded = ingest::load_table(&e.spec, options.bad_rows)?;
+                event_rows_read = Some(loaded.rows_read);
+                rejects.add(&e.spec.display, loaded.rejected);
+                progress.done();
+                EventsInput::Table(Table { schema: loaded.schema, batches: loaded.batches })
+            };
+            Some(EventsRequest { input, entity: e.entity.clone(), key: e.key.clone(), time: e.time.clone() })
+        }
+    };
+
+    // Static lists: their ids.
+    let mut derived = plan.derived.clone();
+    for item in &mut derived {
+        if let Derived::Static { name, ids } = item {
+            let spec = plan
+                .static_lists
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, spec)| spec)
+                .ok_or_else(|| Error::Internal(format!("static list `{name}` has no file")))?;
+            *ids = read_static_list(spec)?;
+        }
+    }
+
+    let base = EvalRequest {
+        entities,
+        entity: plan.entity.clone(),
+        parent_columns: plan.parent_columns.clone(),
+        events,
+        traits: plan.traits.clone(),
+        rfm: plan.rfm.clone(),
+        derived,
+        outputs: plan.outputs.clone(),
+        segments: plan.segments.clone(),
+        as_of: as_of.instant,
+        threads,
+        extensions: Vec::new(),
+        cancel: cancel.clone(),
+        pool: Some(exec.pool().clone()),
+    };
+
+    // Models: prepared in planning order (churn trains on evaluations as of earlier cutoffs).
+    let cutoffs = CutoffEvaluations { exec, plan, base: &base, progress };
+    let mut runs: Vec<Arc<dyn ModelRun>> = Vec::with_capacity(plan.models.len());
+    for model in &plan.models {
+        check_cancelled(cancel)?;
+        let _span = tracing::info_span!("prepare_model", model = model.section()).entered();
+        runs.push(model.prepare(as_of, &cutoffs, progress)?);
+    }
+
+    check_cancelled(cancel)?;
+    let steps = format!("computing {} traits and {} segments", plan.outputs.len(), plan.segments.len());
+    progress.step(&steps);
+    let mut request = base;
+    request.extensions.extend(runs.iter().map(|run| run.clone() as Arc<dyn TableExtension>));
+    let output = {
+        let _span = tracing::info_span!("evaluate", as_of = %as_of.to_rfc3339(), threads).entered();
+        exec.block_on(segmenta_query::evaluate(&request)).map_err(query_error)?
+    };
+    drop(request);
+    let outcomes: Vec<Arc<dyn Outcome>> = runs.iter().filter_map(|run| run.outcome()).collect();
+    progress.done();
+
+    let share = |size: u64| if output.entities == 0 { 0.0 } else { size as f64 / output.entities as f64 };
+    let segments: Vec<SegmentSize> = output
+        .segment_sizes
+        .iter()
+        .map(|(name, size)| SegmentSize { name: name.clone(), size: *size, share: share(*size) })
+        .collect();
+    let summary = summary::run_summary(&summary::SummaryInput {
+        plan,
+        output: &output,
+        segments: &segments,
+        as_of,
+        entity_rows,
+        event_rows_read,
+        rejected_rows: rejects.len() as u64,
+        events_rejected: plan.events.as_ref().map_or(0, |e| rejects.count(&e.spec.display)),
+        threads,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        outcomes: &outcomes,
+    });
+    Ok(Evaluated { output, summary, segments, as_of, rejects, outcomes })
+}
+
+/// An evaluation error; a model's error passes through a table extension as it was raised.
+fn query_error(error: segmenta_query::Error) -> Error {
+    match error {
+        segmenta_query::Error::Extension(inner) => match inner.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(other) => Error::Internal(other.to_string()),
+        },
+        other => Error::Query(other),
+    }
+}
+
+/// The ids of a static list file (its `entity_id` column), in file order.
+fn read_static_list(spec: &SourceSpec) -> Result<Vec<String>> {
+    let loaded = ingest::load_table(spec, BadRows::Strict)?;
+    let mut ids = Vec::with_capacity(loaded.num_rows());
+    for batch in &loaded.batches {
+        let column = batch
+            .column_by_name(STATIC_LIST_COLUMN)
+            .ok_or_else(|| Error::Internal(format!("{} lost its id column", spec.display)))?;
+        let column = arrow::compute::cast(column, &DataType::Utf8).map_err(segmenta_query::Error::from)?;
+        ids.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
+    }
+    Ok(ids)
+}
