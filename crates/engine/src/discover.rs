@@ -64,7 +64,7 @@ pub struct SaveSegments {
     pub prefix: String,
 }
 
-/// Options of [`discover`].
+/// Options of [`crate::Engine::discover`].
 #[derive(Debug, Clone)]
 pub struct DiscoverOptions {
     /// Attributes, traits, scores, schemes or `parent.x` columns to cluster on.

@@ -297,3 +297,32 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(out.status.success(), "{:?}: {}", out.status, text(&out.stderr));
     assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn issue_10_verbose_prints_the_stages_of_a_run() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("utf-8 path");
+    let out = segmenta(&["run", "-v", "--project", project, "--as-of", "2024-06-30"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    for stage in ["validate", "read_entity", "scan", "entity_table", "derived_columns", "evaluate", "write"] {
+        assert!(log.contains(stage), "no `{stage}` span in:\n{log}");
+    }
+    assert!(log.contains("time.busy"), "spans report their time:\n{log}");
+    // Without -v or RUST_LOG nothing is logged; the table goes to standard output as before.
+    let quiet = Command::new(env!("CARGO_BIN_EXE_segmenta"))
+        .args(["run", "--project", project, "--as-of", "2024-06-30"])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs");
+    assert!(quiet.status.success());
+    assert!(!text(&quiet.stderr).contains("time.busy"), "{}", text(&quiet.stderr));
+    // RUST_LOG chooses what is logged.
+    let only_query = Command::new(env!("CARGO_BIN_EXE_segmenta"))
+        .args(["run", "--project", project, "--as-of", "2024-06-30"])
+        .env("RUST_LOG", "segmenta_query=info")
+        .output()
+        .expect("the binary runs");
+    let log = text(&only_query.stderr);
+    assert!(log.contains("scan") && !log.contains(" write"), "{log}");
+}

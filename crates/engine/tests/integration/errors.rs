@@ -199,3 +199,42 @@ fn failed_run_leaves_earlier_output_intact() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn issue_10_validate_reports_every_problem_it_finds() {
+    // A non-numeric RFM amount (a schema problem: validation used to stop there), a trait over a
+    // column that is not in the events and a rule on a misspelt attribute: all reported.
+    let toml = TOML
+        .replace("n = \"count()\"", "n = \"count()\"\nbad_sum = \"sum(nope)\"")
+        .replace("[segments.big]", "[rfm]\npurchase = \"true\"\namount = \"account_id\"\n\n[segments.big]")
+        .replace("rule = \"employees >= 100\"", "rule = \"employess >= 100\"");
+    let p = TempProject::new(&[("segmenta.toml", &toml), ("accounts.csv", ACCOUNTS), ("events.csv", EVENTS)]);
+    let error = segmenta_engine::validate(&p.load().expect("loads")).expect_err("three problems");
+    let message = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::User);
+    assert!(message.contains("[rfm] amount: column `account_id` of events.csv is string, not a number"), "{message}");
+    assert!(message.contains("trait `bad_sum`"), "{message}");
+    assert!(message.contains("did you mean `employees`?"), "{message}");
+}
+
+#[test]
+fn issue_10_names_with_the_reserved_prefix_are_located_errors() {
+    // A trait and a segment named with the hidden columns' prefix: located in segmenta.toml.
+    let toml = TOML
+        .replace("n = \"count()\"", "n = \"count()\"\n__segmenta_n = \"count()\"")
+        .replace("[segments.big]", "[segments.__segmenta_big]");
+    let p = TempProject::new(&[("segmenta.toml", &toml), ("accounts.csv", ACCOUNTS), ("events.csv", EVENTS)]);
+    let error = segmenta_engine::validate(&p.load().expect("loads")).expect_err("reserved names");
+    let message = error.to_string();
+    assert_eq!(error.code(), "invalid_config", "{message}");
+    assert!(message.contains("segmenta.toml:17:16: trait `__segmenta_n`"), "the trait's line: {message}");
+    assert!(message.contains("trait `__segmenta_n` starts with `__segmenta`"), "{message}");
+    assert!(message.contains("segmenta.toml:20:8: segment `__segmenta_big`"), "{message}");
+    // A column of a data file with the prefix: the file and column are named.
+    let accounts = "account_id,employees,__segmenta_key\nA1,10,x\n";
+    let p = TempProject::new(&[("segmenta.toml", TOML), ("accounts.csv", accounts), ("events.csv", EVENTS)]);
+    let error = segmenta_engine::validate(&p.load().expect("loads")).expect_err("a reserved column");
+    let message = error.to_string();
+    assert_eq!(error.kind(), ErrorKind::User);
+    assert!(message.contains("accounts.csv: the column `__segmenta_key` starts with `__segmenta`"), "{message}");
+}
