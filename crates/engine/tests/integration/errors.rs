@@ -212,7 +212,10 @@ fn issue_10_validate_reports_every_problem_it_finds() {
     let error = segmenta_engine::validate(&p.load().expect("loads")).expect_err("three problems");
     let message = error.to_string();
     assert_eq!(error.kind(), ErrorKind::User);
-    assert!(message.contains("[rfm] amount: column `account_id` of events.csv is string, not a number"), "{message}");
+    assert!(
+        message.contains("[rfm] amount: column `account_id` of events.csv is string, not a number"),
+        "{message}"
+    );
     assert!(message.contains("trait `bad_sum`"), "{message}");
     assert!(message.contains("did you mean `employees`?"), "{message}");
 }
@@ -236,5 +239,8 @@ fn issue_10_names_with_the_reserved_prefix_are_located_errors() {
     let error = segmenta_engine::validate(&p.load().expect("loads")).expect_err("a reserved column");
     let message = error.to_string();
     assert_eq!(error.kind(), ErrorKind::User);
-    assert!(message.contains("accounts.csv: the column `__segmenta_key` starts with `__segmenta`"), "{message}");
+    assert!(
+        message.contains("accounts.csv: the column `__segmenta_key` starts with `__segmenta`"),
+        "{message}"
+    );
 }
