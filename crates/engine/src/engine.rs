@@ -4,7 +4,6 @@
 //! reports. It is `Send + Sync`: a server shares one engine between its handlers; long calls
 //! stop cleanly when their request's `cancel` token is cancelled.
 
-use crate::as_of::AsOf;
 use crate::commands::churn::{ChurnCommand, ChurnCommandReport};
 use crate::commands::clv::{ClvCommand, ClvCommandReport};
 use crate::discover::{DiscoverOptions, DiscoverReport};
@@ -105,11 +104,6 @@ impl Engine {
     ) -> Result<ChurnCommandReport> {
         let _span = tracing::info_span!("predict_churn", project = %project.config.project.name).entered();
         crate::commands::churn::churn_command(&self.exec, project, options, progress)
-    }
-
-    /// The as-of instant a run of `plan` with `options` evaluates.
-    pub fn as_of(&self, plan: &Plan, options: &RunOptions) -> AsOf {
-        options.as_of.or(plan.as_of).unwrap_or_else(AsOf::now)
     }
 }
 

@@ -67,6 +67,11 @@ impl Rejects {
         self.rows.len()
     }
 
+    /// True when no row was set aside.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     fn add(&mut self, file: &str, rows: Vec<RejectedRow>) {
         self.rows.extend(rows.into_iter().map(|r| (file.to_string(), r)));
     }

@@ -55,7 +55,7 @@ fn write_run_folder(
         (files::MEMBERSHIPS, OutputFile::Parquet(output.memberships)),
         summary.output()?,
     ];
-    if rejects.len() > 0 {
+    if !rejects.is_empty() {
         outputs.push((files::REJECTS, OutputFile::Bytes(rejects.to_csv()?)));
     }
     outputs.push((files::TABLE, OutputFile::Parquet(output.table)));

@@ -38,7 +38,7 @@ use crate::ingest::arrow_type;
 use crate::lower::{EventColumns, LoweredTrait, lower_points, lower_trait, membership};
 use crate::request::{
     Aggregate, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput,
-    EventsRequest, RfmColumns, StaticListReport, TraitSource, TraitSpec,
+    EventsRequest, RfmColumns, StaticListReport, TraitSource, TraitSpec, check_cancelled,
 };
 use crate::scan::{self, ScanResult};
 use crate::{Error, Location, Result};
@@ -514,14 +514,9 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
     Ok((frame, segments))
 }
 
-/// Stops with [`Error::Cancelled`] when the caller asked to.
-fn check_cancelled(request: &EvalRequest) -> Result<()> {
-    if request.cancel.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
-}
-
 /// Evaluates traits and segments.
 pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
-    check_cancelled(request)?;
+    check_cancelled(&request.cancel)?;
     let mut evaluator = Evaluator { ctx: session(request.threads), request, counts: None, next_column: 0 };
     let entity = request.entity_data(&request.entity)?;
     let entity_count = entity.table.batches.iter().map(|b| b.num_rows() as u64).sum();
@@ -542,7 +537,7 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     }
     .instrument(stage)
     .await?;
-    check_cancelled(request)?;
+    check_cancelled(&request.cancel)?;
 
     // Stage 2: RFM, model columns and static lists.
     let stage = tracing::info_span!("model_columns", extensions = request.extensions.len()).entered();
@@ -554,7 +549,7 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         table = add_columns(&table, std::mem::take(&mut added))?;
     }
     for extension in &request.extensions {
-        check_cancelled(request)?;
+        check_cancelled(&request.cancel)?;
         let columns = extension.columns(&table).map_err(Error::Extension)?;
         table = add_columns(&table, columns)?;
     }
@@ -569,7 +564,7 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     }
     table = add_columns(&table, added)?;
     drop(stage);
-    check_cancelled(request)?;
+    check_cancelled(&request.cancel)?;
 
     // Stage 3: derived columns.
     let stage = tracing::info_span!("derived_columns", derived = request.derived.len());
@@ -579,7 +574,7 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     }
     .instrument(stage)
     .await?;
-    check_cancelled(request)?;
+    check_cancelled(&request.cancel)?;
     let _stage = tracing::info_span!("outputs", segments = request.segments.len()).entered();
 
     // Traits table.

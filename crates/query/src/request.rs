@@ -15,6 +15,12 @@ use segmenta_rules::ast::{TypedExpr, TypedTrait};
 use crate::ingest::TableSchema;
 use crate::{Error, ExtensionError, Result};
 
+/// Stops with [`Error::Cancelled`] when `cancel` was cancelled (the evaluation's stages and the
+/// scan's units check it).
+pub(crate) fn check_cancelled(cancel: &Cancel) -> Result<()> {
+    if cancel.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
+}
+
 /// The output column holding entity ids.
 pub const ENTITY_ID: &str = "entity_id";
 

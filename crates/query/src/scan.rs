@@ -41,7 +41,7 @@ use segmenta_rules::ast::{AggFunc, TypedExpr};
 
 use crate::ingest::{TableSchema, arrow_type};
 use crate::lower::UTC;
-use crate::request::{Aggregate, DayPart, EventCounts};
+use crate::request::{Aggregate, DayPart, EventCounts, check_cancelled};
 use crate::vector::{Columns, evaluate};
 use crate::{Error, Location, Result};
 
@@ -1011,7 +1011,6 @@ pub(crate) fn scan(
             &own_pool
         }
     };
-    let cancelled = || if spec.cancel.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) };
     // Worker `t` takes units t, t + threads, ...: which unit goes to which worker (and so the
     // merge order) depends on the thread count only, never on timing or on the pool's size.
     let parquet = match source {
@@ -1023,13 +1022,13 @@ pub(crate) fn scan(
         match (source, &parquet) {
             (Source::Batches(batches), _) => {
                 for batch in batches.iter().skip(t).step_by(threads) {
-                    cancelled()?;
+                    check_cancelled(spec.cancel)?;
                     worker.process(batch)?;
                 }
             }
             (Source::Parquet { path, schema }, Some(file)) => {
                 for &(group, start, rows) in file.units.iter().skip(t).step_by(threads) {
-                    cancelled()?;
+                    check_cancelled(spec.cancel)?;
                     let input = File::open(path)
                         .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
                     let selection =

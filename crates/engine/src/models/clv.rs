@@ -70,11 +70,11 @@ impl Model for Clv {
         for (i, name) in plan.names.iter().enumerate() {
             planner.add_output(name, if i == 0 { ValueType::Int } else { ValueType::Float });
         }
-        let share = |s: Option<f64>, default: f64| (s.unwrap_or(default) * 100.0).round();
+        let percent = |share: f64| (share * 100.0).round();
         let description = format!(
             "bottom {}% by current value (clv_value), top {}% by predicted CLV",
-            share(config.bottom_value_share, 0.8),
-            share(config.top_clv_share, 0.2)
+            percent(plan.diamonds.bottom_value_share),
+            percent(plan.diamonds.top_clv_share)
         );
         let flag = ColumnInfo {
             column: hidden::CLV_DIAMOND.into(),
