@@ -2,6 +2,7 @@
 //! grouped aggregation, and evaluating segment rules as Arrow boolean columns.
 #![warn(missing_docs)]
 
+mod accumulator;
 mod error;
 pub mod ingest;
 

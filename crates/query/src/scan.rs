@@ -22,26 +22,26 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, Scalar, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, Scalar, StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::compute::cast;
 use arrow::compute::kernels::cmp;
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
-use hashbrown::{HashMap, HashSet};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use hashbrown::HashMap;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
 };
 use parquet::basic::{Encoding, PageType};
 use rayon::prelude::*;
-use segmenta_core::{Cancel, MICROS_PER_DAY, ValueType};
-use segmenta_rules::ast::{AggFunc, TypedExpr};
+use segmenta_core::Cancel;
+use segmenta_rules::ast::TypedExpr;
 
+use crate::accumulator::{Accumulator, Input, Make, recipe};
 use crate::ingest::{TableSchema, arrow_type};
 use crate::lower::UTC;
-use crate::request::{Aggregate, DayPart, EventCounts, check_cancelled};
+use crate::request::{Aggregate, EventCounts, check_cancelled};
 use crate::vector::{Columns, evaluate};
 use crate::{Error, Location, Result};
 
@@ -145,38 +145,15 @@ pub(crate) struct ScanResult {
     pub counts: EventCounts,
 }
 
-/// How one aggregate reads a row.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    CountRows,
-    CountValues,
-    Sum,
-    Avg,
-    Min,
-    Max,
-    CountDistinct,
-    FirstSeen,
-    LastSeen,
-    DaysSinceFirst,
-    DaysSinceLast,
-    Share,
-    Points { points: f64, half_life: Option<f64> },
-    Days(DayPart),
-}
-
 /// One aggregate, planned: which window and conditions it needs (indexes into the plan's
-/// lists), which argument column and what it outputs.
-#[derive(Debug, Clone)]
+/// lists), which columns it reads, and how to make its accumulator.
 struct Planned {
-    kind: Kind,
     window: usize,
     filter: Option<usize>,
-    share: Option<usize>,
+    condition: Option<usize>,
     arg: Option<String>,
-    arg_type: ValueType,
-    output: ValueType,
-    /// The amount column of purchase-day totals (read with its NULLs).
     amount: Option<String>,
+    make: Make,
 }
 
 /// The distinct windows and conditions of all aggregates, each evaluated once per batch.
@@ -190,171 +167,30 @@ struct Plan<'a> {
 fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
     let mut windows: Vec<i64> = Vec::new();
     let mut conditions: Vec<&'a TypedExpr> = Vec::new();
-    let mut window_index = |start: i64| match windows.iter().position(|w| *w == start) {
-        Some(i) => i,
-        None => {
-            windows.push(start);
-            windows.len() - 1
-        }
-    };
-    let mut condition_index = |expr: &'a TypedExpr| match conditions.iter().position(|c| **c == *expr) {
-        Some(i) => i,
-        None => {
-            conditions.push(expr);
-            conditions.len() - 1
-        }
-    };
     let mut aggregates = Vec::with_capacity(spec.aggregates.len());
     for aggregate in &spec.aggregates {
-        let planned = match aggregate {
-            Aggregate::Trait(t) => {
-                let start = t.within.map_or(i64::MIN, |w| spec.as_of.saturating_sub(w.micros()));
-                let kind = match (t.agg, &t.arg) {
-                    (AggFunc::Count, None) => Kind::CountRows,
-                    (AggFunc::Count, Some(_)) => Kind::CountValues,
-                    (AggFunc::Sum, _) => Kind::Sum,
-                    (AggFunc::Avg, _) => Kind::Avg,
-                    (AggFunc::Min, _) => Kind::Min,
-                    (AggFunc::Max, _) => Kind::Max,
-                    (AggFunc::CountDistinct, _) => Kind::CountDistinct,
-                    (AggFunc::FirstSeen, _) => Kind::FirstSeen,
-                    (AggFunc::LastSeen, _) => Kind::LastSeen,
-                    (AggFunc::DaysSinceFirst, _) => Kind::DaysSinceFirst,
-                    (AggFunc::DaysSinceLast, _) => Kind::DaysSinceLast,
-                    (AggFunc::Share, _) => Kind::Share,
-                };
-                let needs_arg = matches!(
-                    kind,
-                    Kind::CountValues | Kind::Sum | Kind::Avg | Kind::Min | Kind::Max | Kind::CountDistinct
-                );
-                if needs_arg && t.arg.is_none() {
-                    return Err(Error::Internal(format!("{} without an argument", t.agg.name())));
-                }
-                Planned {
-                    kind,
-                    window: window_index(start),
-                    filter: t.filter.as_ref().map(&mut condition_index),
-                    share: t.condition.as_ref().map(&mut condition_index),
-                    arg: t.arg.as_ref().map(|a| a.column.clone()),
-                    arg_type: t.arg.as_ref().map_or(ValueType::Int, |a| a.ty),
-                    output: t.output,
-                    amount: None,
-                }
-            }
-            Aggregate::Days(d) => Planned {
-                kind: Kind::Days(d.part),
-                window: window_index(i64::MIN),
-                filter: d.condition.as_ref().map(&mut condition_index),
-                share: None,
-                // The amount is read without masking NULLs out: a purchase without an amount
-                // still makes a purchase day.
-                arg: None,
-                arg_type: d.amount.as_ref().map_or(ValueType::Float, |a| a.ty),
-                output: match d.part {
-                    DayPart::Distinct | DayPart::First | DayPart::Last => ValueType::Int,
-                    DayPart::Total | DayPart::FirstDayTotal => ValueType::Float,
-                },
-                amount: d.amount.as_ref().map(|a| a.column.clone()),
-            },
-            Aggregate::Points(p) => {
-                let start = p.within.map_or(i64::MIN, |w| spec.as_of.saturating_sub(w.micros()));
-                Planned {
-                    kind: Kind::Points {
-                        points: p.points,
-                        half_life: p.half_life.map(|h| h.micros() as f64),
-                    },
-                    window: window_index(start),
-                    filter: p.condition.as_ref().map(&mut condition_index),
-                    share: None,
-                    arg: None,
-                    arg_type: ValueType::Float,
-                    output: ValueType::Float,
-                    amount: None,
-                }
-            }
-        };
-        aggregates.push(planned);
+        let recipe = recipe(aggregate, spec.as_of)?;
+        let window = intern(&mut windows, recipe.start);
+        let mut condition_index = |expr: &'a TypedExpr| intern(&mut conditions, expr);
+        aggregates.push(Planned {
+            window,
+            filter: recipe.filter.map(&mut condition_index),
+            condition: recipe.condition.map(&mut condition_index),
+            arg: recipe.arg,
+            amount: recipe.amount,
+            make: recipe.make,
+        });
     }
     Ok(Plan { windows, conditions, aggregates })
 }
 
-/// Per-entity state of one aggregate.
-enum Acc {
-    Count(Vec<u64>),
-    SumInt(Vec<i64>),
-    SumFloat(Vec<f64>),
-    Avg(Vec<f64>, Vec<u64>),
-    /// Min or max of integers, dates and timestamps (as i64).
-    ExtremeInt {
-        values: Vec<i64>,
-        seen: Vec<bool>,
-        max: bool,
-    },
-    /// Min or max of floats, in IEEE total order like Arrow's kernels.
-    ExtremeFloat {
-        values: Vec<f64>,
-        seen: Vec<bool>,
-        max: bool,
-    },
-    /// (entity, value code) pairs; string values are interned per worker.
-    Distinct {
-        pairs: HashSet<(u32, u64)>,
-        strings: Option<Interner>,
-    },
-    Share(Vec<u64>, Vec<u64>),
-    Points(Vec<f64>),
-    /// The first purchase day and the amount spent on it.
-    FirstDay {
-        day: Vec<i64>,
-        total: Vec<f64>,
-        seen: Vec<bool>,
-    },
-}
-
-/// Strings to small codes, per worker; merged by string.
-#[derive(Default)]
-struct Interner {
-    codes: HashMap<Box<str>, u64>,
-    strings: Vec<Box<str>>,
-}
-
-impl Interner {
-    fn code(&mut self, s: &str) -> u64 {
-        if let Some(code) = self.codes.get(s) {
-            return *code;
-        }
-        let code = self.strings.len() as u64;
-        self.strings.push(Box::from(s));
-        self.codes.insert(Box::from(s), code);
-        code
-    }
-}
-
-fn new_acc(planned: &Planned, n: usize) -> Acc {
-    let extreme_int = |max| Acc::ExtremeInt { values: vec![0; n], seen: vec![false; n], max };
-    match planned.kind {
-        Kind::CountRows | Kind::CountValues => Acc::Count(vec![0; n]),
-        Kind::Sum if planned.output == ValueType::Int => Acc::SumInt(vec![0; n]),
-        Kind::Sum => Acc::SumFloat(vec![0.0; n]),
-        Kind::Avg => Acc::Avg(vec![0.0; n], vec![0; n]),
-        Kind::Min | Kind::Max if planned.arg_type == ValueType::Float => {
-            Acc::ExtremeFloat { values: vec![0.0; n], seen: vec![false; n], max: planned.kind == Kind::Max }
-        }
-        Kind::Min | Kind::Max => extreme_int(planned.kind == Kind::Max),
-        Kind::FirstSeen | Kind::DaysSinceFirst => extreme_int(false),
-        Kind::LastSeen | Kind::DaysSinceLast => extreme_int(true),
-        Kind::CountDistinct => Acc::Distinct {
-            pairs: HashSet::new(),
-            strings: (planned.arg_type == ValueType::String).then(Interner::default),
-        },
-        Kind::Share => Acc::Share(vec![0; n], vec![0; n]),
-        Kind::Points { .. } => Acc::Points(vec![0.0; n]),
-        Kind::Days(DayPart::Distinct) => Acc::Distinct { pairs: HashSet::new(), strings: None },
-        Kind::Days(DayPart::First) => extreme_int(false),
-        Kind::Days(DayPart::Last) => extreme_int(true),
-        Kind::Days(DayPart::Total) => Acc::SumFloat(vec![0.0; n]),
-        Kind::Days(DayPart::FirstDayTotal) => {
-            Acc::FirstDay { day: vec![0; n], total: vec![0.0; n], seen: vec![false; n] }
+/// The index of `item` in `items`, added if new.
+fn intern<T: PartialEq>(items: &mut Vec<T>, item: T) -> usize {
+    match items.iter().position(|i| *i == item) {
+        Some(i) => i,
+        None => {
+            items.push(item);
+            items.len() - 1
         }
     }
 }
@@ -376,7 +212,7 @@ struct Worker<'a, 'p> {
     spec: &'a ScanSpec<'p>,
     plan: &'a Plan<'p>,
     keys: &'a KeyMap,
-    accs: Vec<Acc>,
+    accs: Vec<Box<dyn Accumulator>>,
     counts: EventCounts,
     /// Events before the as-of instant with a time (known or not).
     before: u64,
@@ -389,7 +225,7 @@ struct Worker<'a, 'p> {
 
 impl<'a, 'p> Worker<'a, 'p> {
     fn new(spec: &'a ScanSpec<'p>, plan: &'a Plan<'p>, keys: &'a KeyMap) -> Worker<'a, 'p> {
-        let accs = plan.aggregates.iter().map(|p| new_acc(p, spec.entities)).collect();
+        let accs = plan.aggregates.iter().map(|p| (p.make)(spec.entities)).collect();
         Worker { spec, plan, keys, accs, counts: EventCounts::default(), before: 0, key_dictionary: None }
     }
 
@@ -508,372 +344,11 @@ impl<'a, 'p> Worker<'a, 'p> {
                 Some(name) => Some(column(name)?),
                 None => None,
             };
-            let input =
-                Input { index: &index, arg, amount, times, as_of: self.spec.as_of, conditions: &conditions };
-            accumulate(planned, acc, &mask, &input)?;
+            let condition = planned.condition.map(|c| &conditions[c]);
+            acc.update(&mask, &Input { index: &index, arg, amount, times, condition })?;
         }
         Ok(())
     }
-}
-
-/// What a batch offers an aggregate.
-struct Input<'b> {
-    /// Entity index per row.
-    index: &'b [u32],
-    /// The argument column.
-    arg: Option<&'b ArrayRef>,
-    /// The amount column of purchase days.
-    amount: Option<&'b ArrayRef>,
-    /// Event times.
-    times: &'b [i64],
-    as_of: i64,
-    /// TRUE rows of each condition of the plan.
-    conditions: &'b [BooleanBuffer],
-}
-
-/// Amounts as floats, NULL as 0 (purchase-day totals); all zeros without an amount column.
-fn amounts(amount: Option<&ArrayRef>, n: usize) -> Result<Vec<f64>> {
-    let Some(array) = amount else { return Ok(vec![0.0; n]) };
-    let values = cast(array, &DataType::Float64)?;
-    let values = values.as_primitive::<Float64Type>();
-    Ok((0..n).map(|i| if values.is_null(i) { 0.0 } else { values.value(i) }).collect())
-}
-
-/// Adds the rows of `mask` to one aggregate.
-fn accumulate(planned: &Planned, acc: &mut Acc, mask: &BooleanBuffer, input: &Input<'_>) -> Result<()> {
-    let Input { index, arg, times, as_of, conditions, .. } = *input;
-    let need_arg = || arg.ok_or_else(|| Error::Internal("an aggregate lost its argument".into()));
-    if let Kind::Days(part) = planned.kind {
-        return accumulate_days(part, acc, mask, input);
-    }
-    match acc {
-        Acc::Count(counts) => {
-            for i in mask.set_indices() {
-                counts[index[i] as usize] += 1;
-            }
-        }
-        Acc::SumInt(sums) => {
-            let values = cast(need_arg()?, &DataType::Int64)?;
-            let values = values.as_primitive::<Int64Type>().values();
-            for i in mask.set_indices() {
-                let e = index[i] as usize;
-                sums[e] = sums[e].checked_add(values[i]).ok_or_else(|| {
-                    Error::bad_input(Location::default(), "a sum is too large for a 64-bit integer", None)
-                })?;
-            }
-        }
-        Acc::SumFloat(sums) => {
-            let values = cast(need_arg()?, &DataType::Float64)?;
-            let values = values.as_primitive::<Float64Type>().values();
-            for i in mask.set_indices() {
-                sums[index[i] as usize] += values[i];
-            }
-        }
-        Acc::Avg(sums, counts) => {
-            let values = cast(need_arg()?, &DataType::Float64)?;
-            let values = values.as_primitive::<Float64Type>().values();
-            for i in mask.set_indices() {
-                let e = index[i] as usize;
-                sums[e] += values[i];
-                counts[e] += 1;
-            }
-        }
-        Acc::ExtremeInt { values: best, seen, max } => {
-            let owned: Vec<i64>;
-            let values: &[i64] = match arg {
-                None => times,
-                Some(array) => match array.data_type() {
-                    DataType::Date32 => {
-                        owned = array
-                            .as_primitive::<arrow::datatypes::Date32Type>()
-                            .values()
-                            .iter()
-                            .map(|d| i64::from(*d))
-                            .collect();
-                        &owned
-                    }
-                    DataType::Timestamp(_, _) => {
-                        array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().values()
-                    }
-                    _ => {
-                        owned = cast(array, &DataType::Int64)?.as_primitive::<Int64Type>().values().to_vec();
-                        &owned
-                    }
-                },
-            };
-            let max = *max;
-            for i in mask.set_indices() {
-                let e = index[i] as usize;
-                let v = values[i];
-                if !seen[e] || (max && v > best[e]) || (!max && v < best[e]) {
-                    best[e] = v;
-                    seen[e] = true;
-                }
-            }
-        }
-        Acc::ExtremeFloat { values: best, seen, max } => {
-            let values = cast(need_arg()?, &DataType::Float64)?;
-            let values = values.as_primitive::<Float64Type>().values();
-            let max = *max;
-            for i in mask.set_indices() {
-                let e = index[i] as usize;
-                let v = values[i];
-                let better = if max { v.total_cmp(&best[e]).is_gt() } else { v.total_cmp(&best[e]).is_lt() };
-                if !seen[e] || better {
-                    best[e] = v;
-                    seen[e] = true;
-                }
-            }
-        }
-        Acc::Distinct { pairs, strings } => {
-            let array = need_arg()?;
-            match strings {
-                Some(interner) => {
-                    // Dictionary values are interned once per batch; plain strings per row.
-                    if let DataType::Dictionary(_, _) = array.data_type() {
-                        let dictionary = array.as_any_dictionary();
-                        let text = cast(dictionary.values(), &DataType::Utf8)?;
-                        let text = text.as_string::<i32>();
-                        let codes: Vec<u64> =
-                            text.iter().map(|v| interner.code(v.unwrap_or_default())).collect();
-                        let keys = cast(dictionary.keys(), &DataType::UInt32)?;
-                        let keys = keys.as_primitive::<arrow::datatypes::UInt32Type>().values();
-                        for i in mask.set_indices() {
-                            pairs.insert((index[i], codes[keys[i] as usize]));
-                        }
-                    } else {
-                        let text = cast(array, &DataType::Utf8View)?;
-                        let text = text.as_string_view();
-                        for i in mask.set_indices() {
-                            pairs.insert((index[i], interner.code(text.value(i))));
-                        }
-                    }
-                }
-                None => {
-                    let bits = value_bits(array)?;
-                    for i in mask.set_indices() {
-                        pairs.insert((index[i], bits[i]));
-                    }
-                }
-            }
-        }
-        Acc::Share(yes, rows) => {
-            let condition = planned
-                .share
-                .map(|c| &conditions[c])
-                .ok_or_else(|| Error::Internal("share() without a condition".into()))?;
-            for i in mask.set_indices() {
-                let e = index[i] as usize;
-                rows[e] += 1;
-                if condition.value(i) {
-                    yes[e] += 1;
-                }
-            }
-        }
-        Acc::FirstDay { .. } => {
-            return Err(Error::Internal("a first-day total outside purchase days".into()));
-        }
-        Acc::Points(totals) => {
-            let Kind::Points { points, half_life } = planned.kind else {
-                return Err(Error::Internal("points without points".into()));
-            };
-            for i in mask.set_indices() {
-                let value = match half_life {
-                    None => points,
-                    Some(h) => points * (-((as_of - times[i]) as f64) / h).exp2(),
-                };
-                totals[index[i] as usize] += value;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn accumulate_days(part: DayPart, acc: &mut Acc, mask: &BooleanBuffer, input: &Input<'_>) -> Result<()> {
-    let Input { index, times, .. } = *input;
-    let day = |i: usize| times[i].div_euclid(MICROS_PER_DAY);
-    match (part, acc) {
-        (DayPart::Distinct, Acc::Distinct { pairs, .. }) => {
-            for i in mask.set_indices() {
-                pairs.insert((index[i], day(i) as u64));
-            }
-        }
-        (DayPart::First | DayPart::Last, Acc::ExtremeInt { values, seen, max }) => {
-            let max = *max;
-            for i in mask.set_indices() {
-                let (e, d) = (index[i] as usize, day(i));
-                if !seen[e] || (max && d > values[e]) || (!max && d < values[e]) {
-                    values[e] = d;
-                    seen[e] = true;
-                }
-            }
-        }
-        (DayPart::Total, Acc::SumFloat(sums)) => {
-            let amounts = amounts(input.amount, times.len())?;
-            for i in mask.set_indices() {
-                sums[index[i] as usize] += amounts[i];
-            }
-        }
-        (DayPart::FirstDayTotal, Acc::FirstDay { day: first, total, seen }) => {
-            let amounts = amounts(input.amount, times.len())?;
-            for i in mask.set_indices() {
-                let (e, d) = (index[i] as usize, day(i));
-                if !seen[e] || d < first[e] {
-                    first[e] = d;
-                    total[e] = amounts[i];
-                    seen[e] = true;
-                } else if d == first[e] {
-                    total[e] += amounts[i];
-                }
-            }
-        }
-        _ => return Err(Error::Internal("purchase days with the wrong accumulator".into())),
-    }
-    Ok(())
-}
-
-/// The values of a non-string column as exact 64-bit codes (for distinct counts).
-fn value_bits(array: &ArrayRef) -> Result<Vec<u64>> {
-    Ok(match array.data_type() {
-        DataType::Float64 => array
-            .as_primitive::<Float64Type>()
-            .values()
-            .iter()
-            // One NaN, one zero: distinct counts follow value equality of the total order.
-            .map(|v| if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() })
-            .collect(),
-        DataType::Boolean => array.as_boolean().values().iter().map(u64::from).collect(),
-        DataType::Date32 => {
-            array.as_primitive::<arrow::datatypes::Date32Type>().values().iter().map(|v| *v as u64).collect()
-        }
-        _ => cast(array, &DataType::Int64)?
-            .as_primitive::<Int64Type>()
-            .values()
-            .iter()
-            .map(|v| *v as u64)
-            .collect(),
-    })
-}
-
-/// Folds `other` (a later worker) into `acc`.
-fn merge(acc: &mut Acc, other: Acc) -> Result<()> {
-    match (acc, other) {
-        (Acc::Count(a), Acc::Count(b)) => a.iter_mut().zip(b).for_each(|(a, b)| *a += b),
-        (Acc::SumInt(a), Acc::SumInt(b)) => {
-            for (a, b) in a.iter_mut().zip(b) {
-                *a = a.checked_add(b).ok_or_else(|| {
-                    Error::bad_input(Location::default(), "a sum is too large for a 64-bit integer", None)
-                })?;
-            }
-        }
-        (Acc::SumFloat(a), Acc::SumFloat(b)) | (Acc::Points(a), Acc::Points(b)) => {
-            a.iter_mut().zip(b).for_each(|(a, b)| *a += b)
-        }
-        (Acc::Avg(sa, ca), Acc::Avg(sb, cb)) => {
-            sa.iter_mut().zip(sb).for_each(|(a, b)| *a += b);
-            ca.iter_mut().zip(cb).for_each(|(a, b)| *a += b);
-        }
-        (Acc::Share(ya, ra), Acc::Share(yb, rb)) => {
-            ya.iter_mut().zip(yb).for_each(|(a, b)| *a += b);
-            ra.iter_mut().zip(rb).for_each(|(a, b)| *a += b);
-        }
-        (Acc::ExtremeInt { values, seen, max }, Acc::ExtremeInt { values: v2, seen: s2, .. }) => {
-            for e in 0..values.len() {
-                if s2[e] && (!seen[e] || (*max && v2[e] > values[e]) || (!*max && v2[e] < values[e])) {
-                    values[e] = v2[e];
-                    seen[e] = true;
-                }
-            }
-        }
-        (Acc::ExtremeFloat { values, seen, max }, Acc::ExtremeFloat { values: v2, seen: s2, .. }) => {
-            for e in 0..values.len() {
-                let better = if *max {
-                    v2[e].total_cmp(&values[e]).is_gt()
-                } else {
-                    v2[e].total_cmp(&values[e]).is_lt()
-                };
-                if s2[e] && (!seen[e] || better) {
-                    values[e] = v2[e];
-                    seen[e] = true;
-                }
-            }
-        }
-        (Acc::Distinct { pairs, strings }, Acc::Distinct { pairs: other_pairs, strings: other_strings }) => {
-            match (strings, other_strings) {
-                (Some(global), Some(local)) => {
-                    let remap: Vec<u64> = local.strings.iter().map(|s| global.code(s)).collect();
-                    pairs.extend(other_pairs.into_iter().map(|(e, code)| (e, remap[code as usize])));
-                }
-                _ => pairs.extend(other_pairs),
-            }
-        }
-        (Acc::FirstDay { day, total, seen }, Acc::FirstDay { day: d2, total: t2, seen: s2 }) => {
-            for e in 0..day.len() {
-                if !s2[e] {
-                    continue;
-                }
-                if !seen[e] || d2[e] < day[e] {
-                    day[e] = d2[e];
-                    total[e] = t2[e];
-                    seen[e] = true;
-                } else if d2[e] == day[e] {
-                    total[e] += t2[e];
-                }
-            }
-        }
-        _ => return Err(Error::Internal("merging different aggregates".into())),
-    }
-    Ok(())
-}
-
-/// The finished column of an aggregate.
-fn finish(planned: &Planned, acc: Acc, n: usize, as_of: i64) -> Result<ArrayRef> {
-    let ints = |values: Vec<i64>| -> ArrayRef { Arc::new(Int64Array::from(values)) };
-    Ok(match acc {
-        Acc::Count(counts) => ints(counts.into_iter().map(|c| c as i64).collect()),
-        Acc::SumInt(sums) => ints(sums),
-        Acc::SumFloat(sums) | Acc::Points(sums) => Arc::new(Float64Array::from(sums)),
-        Acc::Avg(sums, counts) => Arc::new(
-            sums.iter().zip(&counts).map(|(s, c)| (*c > 0).then(|| s / *c as f64)).collect::<Float64Array>(),
-        ),
-        Acc::Share(yes, rows) => Arc::new(
-            yes.iter()
-                .zip(&rows)
-                .map(|(y, r)| (*r > 0).then(|| *y as f64 / *r as f64))
-                .collect::<Float64Array>(),
-        ),
-        Acc::ExtremeFloat { values, seen, .. } => {
-            Arc::new(values.iter().zip(&seen).map(|(v, s)| s.then_some(*v)).collect::<Float64Array>())
-        }
-        Acc::ExtremeInt { values, seen, .. } => {
-            let present = values.iter().zip(&seen).map(|(v, s)| s.then_some(*v));
-            match planned.kind {
-                Kind::DaysSinceFirst | Kind::DaysSinceLast => Arc::new(
-                    // Events are strictly before the as-of instant: integer division is the floor.
-                    present.map(|t| t.map(|t| (as_of - t) / MICROS_PER_DAY)).collect::<Int64Array>(),
-                ),
-                _ => match planned.output {
-                    ValueType::Timestamp => {
-                        Arc::new(present.collect::<TimestampMicrosecondArray>().with_timezone(UTC))
-                    }
-                    ValueType::Date => {
-                        Arc::new(present.map(|d| d.map(|d| d as i32)).collect::<arrow::array::Date32Array>())
-                    }
-                    _ => Arc::new(present.collect::<Int64Array>()),
-                },
-            }
-        }
-        Acc::FirstDay { total, seen, .. } => {
-            Arc::new(total.iter().zip(&seen).map(|(t, s)| s.then_some(*t)).collect::<Float64Array>())
-        }
-        Acc::Distinct { pairs, .. } => {
-            let mut counts = vec![0i64; n];
-            for (e, _) in pairs {
-                counts[e as usize] += 1;
-            }
-            ints(counts)
-        }
-    })
 }
 
 /// A Parquet file opened for the scan: its metadata (with string columns typed as dictionaries
@@ -1067,16 +542,11 @@ pub(crate) fn scan(
         counts.ignored_no_time += worker.counts.ignored_no_time;
         before += worker.before;
         for (acc, other) in accs.iter_mut().zip(worker.accs) {
-            merge(acc, other)?;
+            acc.merge(other)?;
         }
     }
     counts.ignored_unknown_entity = before - counts.used;
-    let columns = plan
-        .aggregates
-        .iter()
-        .zip(accs)
-        .map(|(planned, acc)| finish(planned, acc, spec.entities, spec.as_of))
-        .collect::<Result<Vec<_>>>()?;
+    let columns = accs.into_iter().map(|acc| acc.finish()).collect::<Result<Vec<_>>>()?;
     Ok(ScanResult { columns, counts })
 }
 
@@ -1110,8 +580,10 @@ pub(crate) fn key_map_through(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::DaysSpec;
-    use arrow::array::StringViewArray;
+    use crate::request::{DayPart, DaysSpec};
+    use arrow::array::{Float64Array, StringViewArray};
+    use arrow::datatypes::{Float64Type, Int64Type};
+    use segmenta_core::{MICROS_PER_DAY, ValueType};
     use segmenta_rules::ast::{ColumnInfo, ColumnSource};
 
     #[test]
