@@ -11,7 +11,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use segmenta_engine::{
-    AsOf, BadRows, Engine, EngineOptions, Error, ErrorCode, ErrorKind, Progress, Project, RunOptions, formats,
+    AsOf, BadRows, Engine, EngineOptions, Error, ErrorCode, ErrorKind, MembersFormat, MembersQuery, Progress,
+    Project, RunOptions, formats,
 };
 use serde_json::json;
 
@@ -64,7 +65,8 @@ enum Command {
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
-        /// Evaluate as of this date (the whole day counts) or RFC 3339 instant. Default: now.
+        /// Evaluate as of this date (the whole day counts) or RFC 3339 instant. Default: the
+        /// project's `[project] as_of`, else now.
         #[arg(long)]
         as_of: Option<String>,
         /// Output folder. Default: a new run folder in the project's store.
@@ -76,6 +78,10 @@ enum Command {
         /// Worker threads. Default: all cores.
         #[arg(long)]
         threads: Option<usize>,
+        /// Fail (exit 2) when more than `[project] max_unknown_share` (default 1%) of the events
+        /// or of a child entity's rows have a key that matches no entity, instead of warning.
+        #[arg(long)]
+        strict: bool,
     },
     /// Write the demo company (a realistic B2B SaaS customer base) as a project in DIR, and run
     /// it.
@@ -98,11 +104,29 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Check the project file, the data files' columns, every trait and every rule.
+    /// Write a starter segmenta.toml for the data files of a folder (entities and keys, the
+    /// events' time and type, starter traits, RFM, two segments), then validate it.
+    Init {
+        /// The project folder to write segmenta.toml into.
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// The folder holding the data files. Default: the project folder.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Replace an existing segmenta.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the project file, the data files' columns, every trait and every rule, and read
+    /// the first 10,000 events as a run would (values that will not parse, unknown keys).
     Validate {
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
+        /// Fail (exit 2) when more than `[project] max_unknown_share` of the sampled events have
+        /// a key that matches no entity, instead of warning.
+        #[arg(long)]
+        strict: bool,
     },
     /// Static lists: import ids as a segment, or freeze a segment's current members.
     List {
@@ -155,6 +179,10 @@ centroids are kept in the project's store and matched on the next discovery. See
         /// Prefix of the segment names --save writes.
         #[arg(long, default_value = segmenta_engine::DEFAULT_SEGMENT_PREFIX)]
         prefix: String,
+        /// With --save, also save the rules the discovery warns about (a rule that matches every
+        /// entity or none, or whose fidelity is below 70%); without it such a save is refused.
+        #[arg(long, requires = "save")]
+        force: bool,
         /// Ignore the centroids kept by the last discovery on these features: ids follow cluster
         /// size, largest first (the new centroids are kept for next time).
         #[arg(long)]
@@ -175,7 +203,13 @@ horizon, expected spend per purchase and discounted CLV.
 Options override the project's [clv] section (--purchase and --amount are required when it has \
 none). Writes OUT/clv_params.json (the fitted parameters, log-likelihoods, convergence) and \
 OUT/clv.parquet (entity_id and the [clv] traits). The same values are traits of every run of a \
-project with [clv]. See docs/predictive.md.")]
+project with [clv].
+
+With --holdout H, the models are also fitted on the purchases before as-of minus H and their \
+predicted repeat purchases in H compared with the purchase days that followed, per customer \
+(OUT/holdout.parquet: entity_id, frequency_cal, recency_cal, T_cal, predicted, actual) and in \
+total and by calibration repeat purchases (OUT/holdout.json), as lifetimes' \
+calibration_and_holdout_data does. See docs/predictive.md.")]
     Clv {
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
@@ -202,6 +236,11 @@ project with [clv]. See docs/predictive.md.")]
         /// Monthly discount rate of CLV. Default: 0.01.
         #[arg(long)]
         discount_rate: Option<f64>,
+        /// Holdout check: also fit on the purchases before as-of minus this (N time units, or a
+        /// window of days or weeks such as 39w) and compare the predicted repeat purchases in it
+        /// with the actual ones (OUT/holdout.json, OUT/holdout.parquet).
+        #[arg(long)]
+        holdout: Option<String>,
         /// Output folder. Default: a new folder in the project store's clv/.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -235,7 +274,29 @@ project with [clv]. See docs/predictive.md.")]
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
+        /// Columns of the run to add after `entity_id` (attributes, traits, scores, schemes,
+        /// RFM values), comma-separated: `--with plan,orders`.
+        #[arg(long, value_delimiter = ',')]
+        with: Vec<String>,
+        /// Output format. Default: one id per line, or `csv` with `--with`.
+        #[arg(long, value_enum)]
+        format: Option<MembersFormatArg>,
+        /// Write to this file (replaced whole once complete) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MembersFormatArg {
+    /// One id per line (no `--with`).
+    Lines,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// A Parquet file (needs `--output`).
+    Parquet,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -254,10 +315,13 @@ enum PredictCommand {
 trained on the features as of T-2W of the entities active then (an event before, no churn event \
 before), labelled by whether they churned within W after; it is evaluated (AUC, calibration) on \
 the entities active at T-W against what happened by T; and it scores every entity active at T \
-with its top drivers.
+with its top drivers. With --inactive N (or [churn] inactive), churned means no activity event \
+for N (which is also W): active means an activity event within N before, and churned within W \
+after means none in it. A holdout with fewer than 30 churned or 30 retained entities gets a \
+warning: its AUC is too uncertain to read.
 
-Options override the project's [churn] section (--churned and --features are required when it \
-has none). Writes OUT/churn_model.json (coefficients, cutoffs, AUC, calibration table) and \
+Options override the project's [churn] section (--churned or --inactive, and --features, are \
+required when it has none). Writes OUT/churn_model.json (coefficients, cutoffs, AUC, calibration table) and \
 OUT/churn.parquet (entity_id, churn_risk, churn_drivers). Runs of a project with [churn] compute \
 the same churn_risk and churn_drivers traits. See docs/predictive.md.")]
     Churn {
@@ -271,6 +335,14 @@ the same churn_risk and churn_drivers traits. See docs/predictive.md.")]
         /// The condition over event columns of the event that marks a churn.
         #[arg(long)]
         churned: Option<String>,
+        /// Churn by inactivity instead: churned means no activity for this long (e.g. 90d), which
+        /// is also the window.
+        #[arg(long)]
+        inactive: Option<String>,
+        /// With --inactive: the condition over event columns of an activity event. Default:
+        /// every event.
+        #[arg(long)]
+        activity: Option<String>,
         /// Features, comma-separated: attributes and traits (numbers, booleans, or strings, which
         /// are one-hot encoded).
         #[arg(long, value_delimiter = ',', num_args = 1..)]
@@ -435,6 +507,13 @@ impl Drop for Spinner {
     }
 }
 
+/// Warnings on standard error, each with its hint.
+fn print_warnings(warnings: &[segmenta_engine::formats::Warning]) {
+    for warning in warnings {
+        eprintln!("warning: {}\n  hint: {}", warning.message, warning.hint);
+    }
+}
+
 fn print_segments(report: &segmenta_engine::RunReport) {
     let width = report.segments.iter().map(|s| s.name.len()).max().unwrap_or(7).max(7);
     out!("{:<width$}  {:>10}  {:>7}", "segment", "size", "share");
@@ -443,6 +522,7 @@ fn print_segments(report: &segmenta_engine::RunReport) {
     }
     let summary = &report.summary;
     out!();
+    print_warnings(&summary.warnings);
     for list in report.static_lists.iter().filter(|l| l.unknown > 0) {
         eprintln!(
             "warning: static list `{}`: {} of its {} ids are not entities (e.g. {})",
@@ -512,6 +592,14 @@ fn print_discovery(report: &segmenta_engine::DiscoverReport, entity: &str) {
         report.document.seed
     );
     out!("{}", wrap(&d.selection.explanation, "  ", "  ", 100));
+    // The discovery's warnings about the k choice (`None`) or a cluster, each with its hint.
+    let warnings = |cluster: Option<u32>, indent: &str| {
+        for w in report.document.warnings.iter().filter(|w| w.cluster == cluster) {
+            let continued = format!("{indent}  ");
+            out!("{}", wrap(&format!("warning: {}", w.message), indent, &continued, 100));
+            out!("{}", wrap(&format!("hint: {}", w.hint), &continued, &format!("{continued}  "), 100));
+        }
+    };
     if d.selection.table.len() > 1 {
         out!(
             "  {:>3}  {:>10}  {:>17}  {:>14}  {:>14}",
@@ -535,6 +623,7 @@ fn print_discovery(report: &segmenta_engine::DiscoverReport, entity: &str) {
             );
         }
     }
+    warnings(None, "");
     out!("preprocessing:");
     for feature in &d.preprocessing {
         out!("{}", wrap(&format!("{}: {}", feature.name, feature.summary), "  ", "    ", 100));
@@ -560,6 +649,7 @@ fn print_discovery(report: &segmenta_engine::DiscoverReport, entity: &str) {
             c.precision * 100.0,
             c.recall * 100.0
         );
+        warnings(Some(c.id), "  ");
         if let Some(saved) = report.saved.iter().find(|s| s.cluster == c.id) {
             out!("  saved as segment `{}`", saved.name);
         }
@@ -592,6 +682,7 @@ fn run_options(
         bad_rows: bad_rows(on_bad_rows),
         threads,
         cancel: segmenta_engine::Cancel::new(),
+        strict: false,
     })
 }
 
@@ -665,7 +756,42 @@ fn print_clv(report: &segmenta_engine::ClvCommandReport) {
         p.diamonds_in_the_rough.members,
         p.diamonds_in_the_rough.segment
     );
+    if let Some(h) = &report.holdout {
+        print_clv_holdout(h);
+    }
     out!("wrote {} ({} entities)", report.output.display(), report.entities);
+}
+
+/// The holdout check: the calibration fit, the totals and lifetimes' calibration / holdout
+/// table (its first 7 groups, as lifetimes plots them).
+fn print_clv_holdout(h: &formats::ClvHoldout) {
+    let bg = &h.calibration.bg_nbd;
+    out!(
+        "holdout check: fitted on the purchases before {}, predicting the {} after ({} customers)",
+        h.calibration_end,
+        h.holdout,
+        h.customers
+    );
+    out!("  BG/NBD       r = {:.6}  alpha = {:.6}  a = {:.6}  b = {:.6}", bg.r, bg.alpha, bg.a, bg.b);
+    out!(
+        "  repeat purchases in the holdout: predicted {:.1}, actual {}; mean absolute error {:.4} per customer",
+        h.total_predicted,
+        h.total_actual,
+        h.mean_absolute_error
+    );
+    out!("  {:>14}  {:>9}  {:>9}  {:>9}", "calibration", "customers", "actual", "predicted");
+    for g in h.by_frequency.iter().take(7) {
+        out!(
+            "  {:>14}  {:>9}  {:>9.3}  {:>9.3}",
+            g.frequency_cal,
+            g.customers,
+            g.mean_actual,
+            g.mean_predicted
+        );
+    }
+    if h.by_frequency.len() > 7 {
+        out!("  ({} more groups in holdout.json)", h.by_frequency.len() - 7);
+    }
 }
 
 fn print_churn(report: &segmenta_engine::ChurnCommandReport) {
@@ -703,13 +829,15 @@ fn print_churn(report: &segmenta_engine::ChurnCommandReport) {
     for (id, risk, drivers) in &report.top {
         out!("    {id:<16} {risk:.3}  {drivers}");
     }
+    print_warnings(&m.warnings);
     out!("wrote {}", report.output.display());
 }
 
 fn execute(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
-        Command::Run { project, as_of, output, on_bad_rows, threads } => {
-            let options = run_options(as_of, output, *on_bad_rows, *threads)?;
+        Command::Run { project, as_of, output, on_bad_rows, threads, strict } => {
+            let mut options = run_options(as_of, output, *on_bad_rows, *threads)?;
+            options.strict = *strict;
             let project = Project::load(project)?;
             let engine = engine(options.threads)?;
             let report = with_spinner(cli, |spinner| engine.run(&project, &options, spinner))?;
@@ -765,9 +893,42 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Validate { project } => {
+        Command::Init { project, from, force } => {
+            let options =
+                segmenta_engine::InitOptions { project: project.clone(), from: from.clone(), force: *force };
+            let report = segmenta_engine::init(&options)?;
+            if cli.json {
+                let entities: Vec<_> = report
+                    .entities
+                    .iter()
+                    .map(|(name, file, key)| json!({ "name": name, "source": file, "key": key }))
+                    .collect();
+                out!(
+                    "{}",
+                    json!({ "file": report.file, "entities": entities, "events": report.events, "traits": report.plan.outputs.len(), "segments": report.plan.segments })
+                );
+            } else {
+                out!("wrote {}", report.file.display());
+                for (name, file, key) in &report.entities {
+                    out!("  entity {name}: {file}, key {key}");
+                }
+                match &report.events {
+                    Some(events) => out!("  events: {events}"),
+                    None => out!("  no events file (a file with a time column and an entity's key)"),
+                }
+                out!(
+                    "valid ({} traits, {} segments); edit it, then run: segmenta run --project {}",
+                    report.plan.outputs.len(),
+                    report.plan.segments.len(),
+                    project.display()
+                );
+            }
+        }
+        Command::Validate { project, strict } => {
             let project = Project::load(project)?;
             let validated = segmenta_engine::validate(&project)?;
+            let sample = segmenta_engine::check_sample(&validated, *strict)?;
+            print_warnings(&sample.warnings);
             if cli.json {
                 let traits: Vec<_> =
                     validated.outputs.iter().map(|(n, ty)| json!({"name": n, "type": ty.name()})).collect();
@@ -809,6 +970,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             output,
             save,
             prefix,
+            force,
             reset_ids,
             on_bad_rows,
             threads,
@@ -828,7 +990,8 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             options.seed = *seed;
             options.as_of = as_of.as_deref().map(AsOf::parse).transpose()?;
             options.output = output.clone();
-            options.save = save.then(|| segmenta_engine::SaveSegments { prefix: prefix.clone() });
+            options.save =
+                save.then(|| segmenta_engine::SaveSegments { prefix: prefix.clone(), force: *force });
             if *reset_ids {
                 options.ids = segmenta_engine::ClusterIds::BySize;
             }
@@ -866,6 +1029,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             horizon,
             months,
             discount_rate,
+            holdout,
             output,
             on_bad_rows,
             threads,
@@ -880,23 +1044,41 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 horizon: horizon.clone(),
                 months: *months,
                 discount_rate: *discount_rate,
+                holdout: holdout.clone(),
                 run: run_options(as_of, output, *on_bad_rows, *threads)?,
             };
             let project = Project::load(project)?;
             let engine = engine(options.run.threads)?;
             let report = with_spinner(cli, |spinner| engine.clv(&project, &options, spinner))?;
             if cli.json {
-                out!("{}", json!({ "output": report.output, "params": report.params }));
+                let mut value = json!({ "output": report.output, "params": report.params });
+                if let Some(holdout) = &report.holdout {
+                    value["holdout"] = json!(holdout);
+                }
+                out!("{value}");
             } else {
                 print_clv(&report);
             }
         }
         Command::Predict {
             command:
-                PredictCommand::Churn { project, as_of, churned, features, window, output, on_bad_rows, threads },
+                PredictCommand::Churn {
+                    project,
+                    as_of,
+                    churned,
+                    inactive,
+                    activity,
+                    features,
+                    window,
+                    output,
+                    on_bad_rows,
+                    threads,
+                },
         } => {
             let options = segmenta_engine::ChurnCommand {
                 churned: churned.clone(),
+                inactive: inactive.clone(),
+                activity: activity.clone(),
                 features: features.clone(),
                 window: window.clone(),
                 run: run_options(as_of, output, *on_bad_rows, *threads)?,
@@ -938,7 +1120,41 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Members { segment, project } => {
+        Command::Members { segment, project, with, format, output }
+            if format.is_some() || output.is_some() || !with.is_empty() =>
+        {
+            let project = Project::load(project)?;
+            let format = match format.unwrap_or(if with.is_empty() {
+                MembersFormatArg::Lines
+            } else {
+                MembersFormatArg::Csv
+            }) {
+                MembersFormatArg::Lines => MembersFormat::Lines,
+                MembersFormatArg::Csv => MembersFormat::Csv,
+                MembersFormatArg::Jsonl => MembersFormat::JsonLines,
+                MembersFormatArg::Parquet if output.is_none() => {
+                    return Err(Error::Usage {
+                        message: "--format parquet writes a binary file".into(),
+                        hint: Some("give it a file with --output members.parquet".into()),
+                    });
+                }
+                MembersFormatArg::Parquet => MembersFormat::Parquet,
+            };
+            let query = MembersQuery { segment: segment.clone(), with: with.clone() };
+            let bytes = segmenta_engine::members_export(&project, &query, format)?;
+            match output {
+                Some(path) => write_whole(path, &bytes)?,
+                None => {
+                    use std::io::Write as _;
+                    let mut stdout = std::io::stdout().lock();
+                    stdout
+                        .write_all(&bytes)
+                        .and_then(|()| stdout.flush())
+                        .unwrap_or_else(|e| stdout_failed(e));
+                }
+            }
+        }
+        Command::Members { segment, project, .. } => {
             let project = Project::load(project)?;
             let members = segmenta_engine::members(&project, segment)?;
             if cli.json {
@@ -954,6 +1170,17 @@ fn execute(cli: &Cli) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Writes a file whole: into a temporary file beside it, then renamed over it.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
+    written.map_err(|source| {
+        let _ = std::fs::remove_file(&temp);
+        Error::Io { path: path.to_path_buf(), source }
+    })
 }
 
 fn main() -> ExitCode {

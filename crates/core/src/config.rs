@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::rfm::{RfmFrequency, Scoring, Thresholds};
 use crate::{TimeUnit, ValueType, Window};
 
 /// A problem in the project file, with its position.
@@ -87,6 +88,26 @@ pub struct ProjectConfig {
     pub clv: Option<ClvConfig>,
     /// `[churn]`: churn propensity (logistic regression on traits) as a trait.
     pub churn: Option<ChurnConfig>,
+    /// `[lookups.NAME]`: enrichment tables joined to an entity by one of its columns, in file
+    /// order.
+    pub lookups: IndexMap<String, LookupConfig>,
+}
+
+/// `[lookups.NAME]`: a table of facts about a value (postcode → lifestyle group, industry code
+/// → sector, country → region) whose columns become attributes of an entity, joined by the
+/// entity's `on` column to the table's `key`.
+#[derive(Debug, Clone)]
+pub struct LookupConfig {
+    /// Data file, relative to the project folder.
+    pub source: Spanned<String>,
+    /// The lookup table's key column (unique).
+    pub key: String,
+    /// The entity it enriches; default: the project's entity.
+    pub entity: Option<Spanned<String>>,
+    /// The entity's column holding the key; default: a column named as `key`.
+    pub on: Option<String>,
+    /// Type overrides of the lookup table; other columns are inferred.
+    pub columns: IndexMap<String, Spanned<ValueType>>,
 }
 
 /// `[project]`.
@@ -103,13 +124,33 @@ pub struct ProjectSection {
     /// The as-of date or instant of runs that do not give `--as-of` (default: now).
     #[serde(default)]
     pub as_of: Option<Spanned<String>>,
+    /// The share of events (or of a child entity's rows) whose key matches no entity above
+    /// which `run` and `validate` warn (default [`DEFAULT_MAX_UNKNOWN_SHARE`], 1%).
+    #[serde(default)]
+    pub max_unknown_share: Option<Spanned<f64>>,
+    /// Unknown keys above that share are errors rather than warnings, as with `--strict`.
+    #[serde(default)]
+    pub strict: bool,
+}
+
+/// The default of `[project] max_unknown_share`.
+pub const DEFAULT_MAX_UNKNOWN_SHARE: f64 = 0.01;
+
+impl ProjectSection {
+    /// `max_unknown_share`, or its default.
+    pub fn max_unknown_share(&self) -> f64 {
+        self.max_unknown_share.as_ref().map_or(DEFAULT_MAX_UNKNOWN_SHARE, |s| *s.get_ref())
+    }
 }
 
 /// `[entities.NAME]`: a table of customers (accounts, contacts, ...).
 #[derive(Debug, Clone)]
 pub struct EntityConfig {
-    /// Data file, relative to the project folder.
+    /// Data file, relative to the project folder (with `from_events`: the events' file).
     pub source: Spanned<String>,
+    /// The entity's rows are the distinct keys of the events (`key` is the events'
+    /// `entity_key`): a project from a transaction log alone, without a file of customers.
+    pub from_events: bool,
     /// Column holding the unique entity id.
     pub key: String,
     /// Type overrides; other columns are inferred.
@@ -135,6 +176,9 @@ pub struct EventsConfig {
     pub time: String,
     /// Event type column (informational; usable in conditions like any column).
     pub event_type: Option<String>,
+    /// How the time column reads when it is not ISO 8601: `epoch_seconds`, `epoch_millis` or a
+    /// strftime pattern (`%Y%m%d`); checked by validation.
+    pub time_format: Option<Spanned<String>>,
     /// Type overrides; other columns are inferred.
     pub columns: IndexMap<String, Spanned<ValueType>>,
 }
@@ -320,8 +364,8 @@ pub struct TierConfig {
     pub description: Option<String>,
 }
 
-/// `[rfm]`: recency, frequency and monetary value over purchase events, quintile scores and the
-/// standard named RFM segments.
+/// `[rfm]`: recency, frequency and monetary value over purchase events, scores (quintiles, or
+/// fixed cut points per dimension) and the standard named RFM segments.
 #[derive(Debug, Clone)]
 pub struct RfmConfig {
     /// The condition (over event columns) that makes an event a purchase.
@@ -330,6 +374,39 @@ pub struct RfmConfig {
     pub amount: Spanned<String>,
     /// Only purchases within this window count (e.g. `365d`); default: all.
     pub within: Option<Spanned<Window>>,
+    /// What `rfm_frequency` counts (default: purchase events).
+    pub frequency: Option<Spanned<RfmFrequency>>,
+    /// `[rfm.thresholds]`: fixed cut points per dimension; a dimension without stays quintiles.
+    pub thresholds: RfmThresholds,
+}
+
+impl RfmConfig {
+    /// What `rfm_frequency` counts (default `purchases`).
+    pub fn frequency(&self) -> RfmFrequency {
+        self.frequency.as_ref().map_or_else(RfmFrequency::default, |f| *f.get_ref())
+    }
+}
+
+/// `[rfm.thresholds]`: four ascending cut points per dimension, each the inclusive upper end of
+/// a band (see [`Thresholds`]).
+#[derive(Debug, Clone, Default)]
+pub struct RfmThresholds {
+    /// Of `rfm_recency_days`: `[30, 90, 180, 365]` scores R = 5 up to 30 days, 1 above 365.
+    pub recency_days: Option<Spanned<Thresholds>>,
+    /// Of `rfm_frequency`: `[1, 2, 4, 8]` scores F = 1 for 1 purchase, 5 above 8.
+    pub frequency: Option<Spanned<Thresholds>>,
+    /// Of `rfm_monetary`: `[100, 500, 1000, 5000]` scores M = 1 up to 100, 5 above 5000.
+    pub monetary: Option<Spanned<Thresholds>>,
+}
+
+impl RfmThresholds {
+    /// How each dimension is scored: (recency, frequency, monetary).
+    pub fn scoring(&self) -> (Scoring, Scoring, Scoring) {
+        let scoring = |t: &Option<Spanned<Thresholds>>| {
+            t.as_ref().map_or(Scoring::Quintiles, |t| Scoring::Thresholds(*t.get_ref()))
+        };
+        (scoring(&self.recency_days), scoring(&self.frequency), scoring(&self.monetary))
+    }
 }
 
 /// `[clv]`: purchase summaries (Fader, Hardie & Lee 2005), the BG/NBD and Gamma-Gamma models
@@ -403,14 +480,22 @@ impl ClvConfig {
 
 /// `[churn]`: a label from what followed a past cutoff, a model trained on the traits as of that
 /// cutoff, its quality on a later holdout, and a `churn_risk` trait (see `docs/predictive.md`).
+///
+/// Churn is defined by exactly one of `churned` (a churn event) and `inactive` (a period
+/// without activity); [`ChurnConfig::definition`] gives the one a parsed project has.
 #[derive(Debug, Clone)]
 pub struct ChurnConfig {
     /// The condition (over event columns) of the event that marks a churn (a cancellation).
-    pub churned: Spanned<String>,
+    pub churned: Option<Spanned<String>>,
+    /// Churned means no activity for this long (`90d`); it is also the window.
+    pub inactive: Option<Spanned<Window>>,
+    /// With `inactive`: the condition (over event columns) an event meets to count as activity;
+    /// default: every event.
+    pub activity: Option<Spanned<String>>,
     /// Attributes and traits of the project's entity the model reads (numbers and booleans).
     pub features: Vec<Spanned<String>>,
     /// "Churned within the next window" (default `90d`); also the spacing of the cutoffs. At
-    /// most [`MAX_CHURN_WINDOW_DAYS`].
+    /// most [`MAX_CHURN_WINDOW_DAYS`]. Not given with `inactive`, which is the window then.
     pub window: Option<Spanned<Window>>,
     /// L2 penalty of the logistic regression on standardised features (default 1.0).
     pub l2_penalty: Option<f64>,
@@ -418,10 +503,46 @@ pub struct ChurnConfig {
     pub drivers: Option<usize>,
 }
 
+/// What makes an entity churned (`[churn] churned` or `[churn] inactive`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ChurnDefinition<'a> {
+    /// A churn event: the condition over event columns (a cancellation).
+    Event(&'a Spanned<String>),
+    /// No activity for `period`: no event (meeting `activity`, when given) in that long.
+    Inactive {
+        /// How long without activity makes a churn; also the window.
+        period: Window,
+        /// What counts as activity; `None`: every event.
+        activity: Option<&'a Spanned<String>>,
+    },
+}
+
 impl ChurnConfig {
-    /// The churn window (default `90d`).
+    /// The churn window: the `inactive` period, else `window` (default `90d`).
     pub fn window(&self) -> Window {
-        self.window.as_ref().map_or(DEFAULT_MODEL_WINDOW, |w| *w.get_ref())
+        match &self.inactive {
+            Some(period) => *period.get_ref(),
+            None => self.window.as_ref().map_or(DEFAULT_MODEL_WINDOW, |w| *w.get_ref()),
+        }
+    }
+
+    /// How churn is defined; always `Some` in a project [`parse_project`] accepted.
+    pub fn definition(&self) -> Option<ChurnDefinition<'_>> {
+        match (&self.churned, &self.inactive) {
+            (Some(condition), None) => Some(ChurnDefinition::Event(condition)),
+            (None, Some(period)) => Some(ChurnDefinition::Inactive {
+                period: *period.get_ref(),
+                activity: self.activity.as_ref(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Where problems of the section as a whole are reported: its definition, else its features.
+    fn span(&self) -> Option<Range<usize>> {
+        let definition =
+            self.churned.as_ref().map(Spanned::span).or(self.inactive.as_ref().map(Spanned::span));
+        definition.or_else(|| self.features.first().map(Spanned::span))
     }
 }
 
@@ -511,12 +632,30 @@ struct RawProject {
     clv: Option<RawClv>,
     #[serde(default)]
     churn: Option<RawChurn>,
+    #[serde(default)]
+    lookups: IndexMap<String, RawLookup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLookup {
+    source: Spanned<String>,
+    key: String,
+    #[serde(default)]
+    entity: Option<Spanned<String>>,
+    #[serde(default)]
+    on: Option<String>,
+    #[serde(default)]
+    columns: IndexMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntity {
-    source: Spanned<String>,
+    #[serde(default)]
+    source: Option<Spanned<String>>,
+    #[serde(default)]
+    from_events: Option<Spanned<bool>>,
     key: String,
     #[serde(default)]
     columns: IndexMap<String, Spanned<String>>,
@@ -537,6 +676,8 @@ struct RawEvents {
     #[serde(default, rename = "type")]
     event_type: Option<String>,
     #[serde(default)]
+    time_format: Option<Spanned<String>>,
+    #[serde(default)]
     columns: IndexMap<String, Spanned<String>>,
 }
 
@@ -547,6 +688,24 @@ struct RawRfm {
     amount: Spanned<String>,
     #[serde(default)]
     within: Option<Spanned<String>>,
+    #[serde(default)]
+    frequency: Option<Spanned<String>>,
+    #[serde(default)]
+    thresholds: Option<RawRfmThresholds>,
+}
+
+/// Cut points as written: a list of numbers, each with its position.
+type RawCuts = Option<Spanned<Vec<Spanned<f64>>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRfmThresholds {
+    #[serde(default)]
+    recency_days: RawCuts,
+    #[serde(default)]
+    frequency: RawCuts,
+    #[serde(default)]
+    monetary: RawCuts,
 }
 
 #[derive(Deserialize)]
@@ -573,7 +732,12 @@ struct RawClv {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChurn {
-    churned: Spanned<String>,
+    #[serde(default)]
+    churned: Option<Spanned<String>>,
+    #[serde(default)]
+    inactive: Option<Spanned<String>>,
+    #[serde(default)]
+    activity: Option<Spanned<String>>,
     features: Vec<Spanned<String>>,
     #[serde(default)]
     window: Option<Spanned<String>>,
@@ -648,6 +812,96 @@ fn parse_window(
     }
 }
 
+/// `[rfm]` typed: the frequency's name and the cut points checked, each problem kept in
+/// `rejected` under `rfm.frequency` or `rfm.thresholds` (the value is then left out).
+fn typed_rfm(
+    ct: &ConfigText<'_>,
+    rfm: RawRfm,
+    within: Option<Spanned<Window>>,
+    rejected: &mut Rejected,
+) -> RfmConfig {
+    let frequency = rfm.frequency.and_then(|text| match text.get_ref().parse::<RfmFrequency>() {
+        Ok(parsed) => Some(Spanned::new(text.span(), parsed)),
+        Err(message) => {
+            rejected.push(
+                "rfm.frequency",
+                ct.error_at(
+                    Some(text.span()),
+                    format!("[rfm] frequency: {message}"),
+                    Some("use `purchases` (purchase events, the default) or `repeat_days` (purchase days after the first, as clv_frequency)".into()),
+                ),
+            );
+            None
+        }
+    });
+    let mut cuts = |raw: RawCuts, key: &str, min: Option<f64>, example: &str| {
+        let raw = raw?;
+        let values: Vec<f64> = raw.get_ref().iter().map(|v| *v.get_ref()).collect();
+        match Thresholds::new(&values, min) {
+            Ok(thresholds) => Some(Spanned::new(raw.span(), thresholds)),
+            Err(error) => {
+                let span = error.index.and_then(|i| raw.get_ref().get(i)).map_or(raw.span(), |v| v.span());
+                rejected.push(
+                    "rfm.thresholds",
+                    ct.error_at(
+                        Some(span),
+                        format!("[rfm.thresholds] {key}: {}", error.message),
+                        Some(format!(
+                            "give 4 ascending cut points, each the upper end (inclusive) of a band, e.g. {key} = {example}"
+                        )),
+                    ),
+                );
+                None
+            }
+        }
+    };
+    let thresholds = match rfm.thresholds {
+        Some(t) => RfmThresholds {
+            recency_days: cuts(t.recency_days, "recency_days", Some(0.0), "[30, 90, 180, 365]"),
+            frequency: cuts(t.frequency, "frequency", Some(0.0), "[1, 2, 4, 8]"),
+            monetary: cuts(t.monetary, "monetary", None, "[100, 500, 1000, 5000]"),
+        },
+        None => RfmThresholds::default(),
+    };
+    RfmConfig { purchase: rfm.purchase, amount: rfm.amount, within, frequency, thresholds }
+}
+
+/// `[churn]` as written: exactly one of `churned` and `inactive`, `activity` only with
+/// `inactive`, and no `window` with `inactive` (the period is the window). Problems are kept in
+/// `rejected` under `churn.definition`.
+fn check_churn_definition(ct: &ConfigText<'_>, churn: &RawChurn, rejected: &mut Rejected) {
+    let mut problem = |span: Option<Range<usize>>, message: &str, hint: &str| {
+        rejected.push("churn.definition", ct.error_at(span, message.into(), Some(hint.into())));
+    };
+    match (&churn.churned, &churn.inactive) {
+        (Some(_), Some(inactive)) => problem(
+            Some(inactive.span()),
+            "[churn] has both `churned` and `inactive`",
+            "churn is either a churn event (churned = \"event_type = 'cancel'\") or a period without activity (inactive = \"90d\"): keep one",
+        ),
+        (None, None) => problem(
+            churn.features.first().map(Spanned::span).or_else(|| ct.0.find("[churn]").map(|i| i..i + 7)),
+            "[churn] does not say what churn is",
+            "add churned = \"CONDITION\" (the event of a cancellation) or inactive = \"90d\" (no activity for 90 days)",
+        ),
+        _ => {}
+    }
+    if let (Some(activity), None) = (&churn.activity, &churn.inactive) {
+        problem(
+            Some(activity.span()),
+            "[churn] activity is only read with `inactive`",
+            "add inactive = \"90d\" (churned = no activity for 90 days), or remove activity",
+        );
+    }
+    if let (Some(window), Some(_)) = (&churn.window, &churn.inactive) {
+        problem(
+            Some(window.span()),
+            "[churn] window cannot be given with `inactive`: the inactivity period is the window",
+            "remove window: inactive = \"90d\" predicts who goes 90 days without activity",
+        );
+    }
+}
+
 /// Parses the values of the raw file into their types. A value that does not parse is left out
 /// of the result and its error kept in `rejected`.
 fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> ProjectConfig {
@@ -709,11 +963,9 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
         };
         scores.insert(name, typed);
     }
-    let rfm = raw.rfm.map(|rfm| RfmConfig {
-        purchase: rfm.purchase,
-        amount: rfm.amount,
-        within: window(rfm.within, as_written, "[rfm] within", "rfm.within"),
-    });
+    let mut raw_rfm = raw.rfm;
+    let rfm_within = raw_rfm.as_mut().and_then(|rfm| rfm.within.take());
+    let rfm_within = window(rfm_within, as_written, "[rfm] within", "rfm.within");
     let clv = raw.clv.map(|clv| ClvConfig {
         purchase: clv.purchase,
         amount: clv.amount,
@@ -727,33 +979,92 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
     });
     let churn_window = raw.churn.as_ref().and_then(|c| c.window.clone());
     let churn_window = window(churn_window, trimmed, "[churn] window", "churn.window");
-    let churn = raw.churn.map(|churn| ChurnConfig {
-        churned: churn.churned,
-        features: churn.features,
-        window: churn_window.filter(|w| {
-            let too_long = w.get_ref().micros() > MAX_CHURN_WINDOW_DAYS * crate::MICROS_PER_DAY;
-            if too_long {
-                let text = churn.window.as_ref().map_or("", |w| w.get_ref().as_str());
-                rejected.push(
-                    "churn.window",
-                    ct.error_at(
-                        Some(w.span()),
-                        format!("[churn] window `{text}` is longer than {MAX_CHURN_WINDOW_DAYS} days"),
-                        Some("the model trains on what happened within two windows before the as-of date: use e.g. 90d".into()),
-                    ),
-                );
-            }
-            !too_long
-        }),
-        l2_penalty: churn.l2_penalty,
-        drivers: churn.drivers,
+    let churn_inactive = raw.churn.as_ref().and_then(|c| c.inactive.clone());
+    let churn_inactive = window(churn_inactive, trimmed, "[churn] inactive", "churn.window");
+    let churn = raw.churn.map(|churn| {
+        let mut not_too_long = |value: Option<Spanned<Window>>, raw: &Option<Spanned<String>>, key: &str| {
+            value.filter(|w| {
+                let too_long = w.get_ref().micros() > MAX_CHURN_WINDOW_DAYS * crate::MICROS_PER_DAY;
+                if too_long {
+                    let text = raw.as_ref().map_or("", |w| w.get_ref().as_str());
+                    rejected.push(
+                        "churn.window",
+                        ct.error_at(
+                            Some(w.span()),
+                            format!("[churn] {key} `{text}` is longer than {MAX_CHURN_WINDOW_DAYS} days"),
+                            Some("the model trains on what happened within two windows before the as-of date: use e.g. 90d".into()),
+                        ),
+                    );
+                }
+                !too_long
+            })
+        };
+        let window = not_too_long(churn_window, &churn.window, "window");
+        let inactive = not_too_long(churn_inactive, &churn.inactive, "inactive");
+        check_churn_definition(ct, &churn, rejected);
+        ChurnConfig {
+            churned: churn.churned,
+            inactive,
+            activity: churn.activity,
+            features: churn.features,
+            window,
+            l2_penalty: churn.l2_penalty,
+            drivers: churn.drivers,
+        }
     });
+    let rfm = raw_rfm.map(|rfm| typed_rfm(ct, rfm, rfm_within, rejected));
+    let events_source = raw.events.as_ref().map(|e| (e.source.clone(), e.entity_key.clone()));
     let entities = raw
         .entities
         .into_iter()
         .map(|(name, entity)| {
+            let key = format!("entities.{name}.columns");
+            let from_events = entity.from_events.as_ref().is_some_and(|f| *f.get_ref());
+            let source = match (entity.source, &entity.from_events, &events_source) {
+                (Some(source), None, _) => source,
+                (Some(source), Some(flag), _) => {
+                    if *flag.get_ref() {
+                        rejected.push(&key, ct.error_at(
+                            Some(flag.span()),
+                            format!("entity `{name}` has both a `source` and `from_events = true`"),
+                            Some("keep `source` for a file of entities, or `from_events` for the distinct keys of the events".into()),
+                        ));
+                    }
+                    source
+                }
+                (None, Some(flag), Some((events, entity_key))) if *flag.get_ref() => {
+                    if *entity_key != entity.key {
+                        rejected.push(&key, ct.error_at(
+                            Some(flag.span()),
+                            format!(
+                                "entity `{name}` takes its rows from the events, so its key is the events' entity_key `{entity_key}`, not `{}`",
+                                entity.key
+                            ),
+                            Some(format!("write key = \"{entity_key}\"")),
+                        ));
+                    }
+                    events.clone()
+                }
+                (None, Some(flag), None) if *flag.get_ref() => {
+                    rejected.push(&key, ct.error_at(
+                        Some(flag.span()),
+                        format!("entity `{name}` takes its rows from the events, but there is no [events] section"),
+                        Some("add [events] with source, entity_key and time".into()),
+                    ));
+                    Spanned::new(flag.span(), String::new())
+                }
+                (None, flag, _) => {
+                    rejected.push(&key, ct.error_at(
+                        flag.as_ref().map(|f| f.span()),
+                        format!("entity `{name}` has no `source`"),
+                        Some("name its data file (source = \"customers.csv\"), or write from_events = true to take its rows from the distinct keys of the events".into()),
+                    ));
+                    Spanned::new(0..0, String::new())
+                }
+            };
             let typed = EntityConfig {
-                source: entity.source,
+                source,
+                from_events,
                 key: entity.key,
                 columns: columns(entity.columns, &format!("entities.{name}.columns"), rejected),
                 parent: entity.parent,
@@ -768,9 +1079,25 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
         entity: events.entity,
         time: events.time,
         event_type: events.event_type,
+        time_format: events.time_format,
         columns: columns(events.columns, "events.columns", rejected),
     });
+    let lookups = raw
+        .lookups
+        .into_iter()
+        .map(|(name, lookup)| {
+            let typed = LookupConfig {
+                source: lookup.source,
+                key: lookup.key,
+                entity: lookup.entity,
+                on: lookup.on,
+                columns: columns(lookup.columns, &format!("lookups.{name}.columns"), rejected),
+            };
+            (name, typed)
+        })
+        .collect();
     ProjectConfig {
+        lookups,
         project: raw.project,
         entities,
         events,
@@ -810,6 +1137,29 @@ impl ConfigText<'_> {
         if simple { span.start + 1 + offset_in_value } else { span.start }
     }
 
+    /// The text of the line holding byte `offset`.
+    fn line_of(&self, offset: usize) -> &str {
+        let offset = self.0.floor_char_boundary(offset.min(self.0.len()));
+        let start = self.0[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let end = self.0[offset..].find('\n').map_or(self.0.len(), |i| offset + i);
+        &self.0[start..end]
+    }
+
+    /// The 1-based line, before `before`, where `key` is first defined: as a key (`key = ...`) or
+    /// as the last part of a table header (`[segments.key]`).
+    fn first_definition(&self, key: &str, before: usize) -> Option<usize> {
+        let head = &self.0[..self.0.floor_char_boundary(before.min(self.0.len()))];
+        head.lines()
+            .position(|line| {
+                let line = line.trim();
+                let as_key = line.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='));
+                let as_header = line.starts_with('[')
+                    && line.trim_end_matches(']').trim_start_matches('[').rsplit('.').next() == Some(key);
+                as_key || as_header
+            })
+            .map(|i| i + 1)
+    }
+
     fn error_at(&self, span: Option<Range<usize>>, message: String, hint: Option<String>) -> ConfigError {
         let (line, column) = match span {
             Some(span) => {
@@ -842,11 +1192,35 @@ fn from_toml_error(text: &ConfigText<'_>, err: &toml::de::Error) -> ConfigError 
             None => format!("the keys allowed here are: {}", candidates.join(", ")),
         });
     }
-    let message = message
+    let mut message = message
         .split_once(", expected")
         .filter(|_| hint.is_some())
         .map_or(message.clone(), |(head, _)| head.to_string());
-    text.error_at(err.span(), message, hint)
+    let span = err.span();
+    let line_text = span.as_ref().map(|s| text.line_of(s.start)).unwrap_or_default();
+    if message == "duplicate key"
+        && let Some(span) = &span
+    {
+        let key = text.0.get(span.clone()).unwrap_or("").trim_matches(|c| c == '"' || c == '\'');
+        message = format!("duplicate key `{key}`");
+        if let Some(first) = text.first_definition(key, span.start) {
+            hint = Some(format!("`{key}` is first defined at line {first}; merge the two or rename one"));
+        }
+    } else if hint.is_none() && line_text.matches('"').count() > 2 && line_text.contains("= \"") {
+        hint = Some(
+            "a double quote inside a double-quoted value ends the value: quote strings in rules with single quotes (plan = 'pro'), or write the whole value as a TOML literal string in single quotes"
+                .into(),
+        );
+    }
+    if !line_text.trim().is_empty()
+        && let Some(span) = &span
+    {
+        let (_, column) = text.line_col(span.start);
+        let shown: String = line_text.chars().take(120).collect();
+        let caret = " ".repeat(column.saturating_sub(1).min(120));
+        message = format!("{message}\n  {shown}\n  {caret}^");
+    }
+    text.error_at(span, message, hint)
 }
 
 /// Parses `segmenta.toml` text and checks what can be checked without data.
@@ -874,6 +1248,15 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
     if !config.entities.contains_key(config.project.entity.get_ref()) {
         errors.push(unknown_entity(&config.project.entity, "project entity"));
     }
+    if let Some(share) = &config.project.max_unknown_share
+        && !(0.0..=1.0).contains(share.get_ref())
+    {
+        errors.push(ct.error_at(
+            Some(share.span()),
+            format!("max_unknown_share = {} is not a share between 0 and 1", share.get_ref()),
+            Some("write it as a fraction: 0.01 warns when more than 1% of keys match no entity".into()),
+        ));
+    }
     let check_source = |source: &Spanned<String>, errors: &mut Vec<ConfigError>| {
         if SourceFormat::from_path(source.get_ref()).is_none() {
             errors.push(ct.error_at(
@@ -884,7 +1267,9 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
         }
     };
     for (name, entity) in &config.entities {
-        check_source(&entity.source, &mut errors);
+        if !entity.source.get_ref().is_empty() && !entity.from_events {
+            check_source(&entity.source, &mut errors);
+        }
         rejected.report(&format!("entities.{name}.columns"), &mut errors);
         if let Some(parent) = &entity.parent {
             if !config.entities.contains_key(parent.get_ref()) {
@@ -896,6 +1281,13 @@ pub fn parse_project(text: &str) -> Result<ProjectConfig, Vec<ConfigError>> {
                     None,
                 ));
             }
+        }
+    }
+    for (name, lookup) in &config.lookups {
+        check_source(&lookup.source, &mut errors);
+        rejected.report(&format!("lookups.{name}.columns"), &mut errors);
+        if let Some(entity) = lookup.entity.as_ref().filter(|e| !config.entities.contains_key(e.get_ref())) {
+            errors.push(unknown_entity(entity, &format!("entity of lookup `{name}`")));
         }
     }
     if let Some(events) = &config.events {
@@ -1149,6 +1541,8 @@ fn check_derived(
             ));
         }
         rejected.report("rfm.within", errors);
+        rejected.report("rfm.frequency", errors);
+        rejected.report("rfm.thresholds", errors);
     }
     if let Some(clv) = &config.clv {
         check_clv(ct, config, clv, rejected, errors);
@@ -1256,7 +1650,8 @@ fn check_churn(
     rejected: &mut Rejected,
     errors: &mut Vec<ConfigError>,
 ) {
-    let at = Some(churn.churned.span());
+    let at = churn.span();
+    rejected.report("churn.definition", errors);
     if config.events.is_none() {
         errors.push(ct.error_at(
             at.clone(),
@@ -1540,6 +1935,19 @@ rule = "employees > 100"
         if let Some(within) = config.rfm.as_ref().and_then(|r| r.within.as_ref()) {
             out.push(format!("rfm within {}", within.get_ref()));
         }
+        if let Some(rfm) = &config.rfm {
+            let t = &rfm.thresholds;
+            for (key, cuts) in
+                [("recency_days", &t.recency_days), ("frequency", &t.frequency), ("monetary", &t.monetary)]
+            {
+                if let Some(cuts) = cuts {
+                    out.push(format!("rfm thresholds {key} {:?}", cuts.get_ref().cuts()));
+                }
+            }
+            if rfm.frequency.is_some() {
+                out.push(format!("rfm frequency {}", rfm.frequency()));
+            }
+        }
         for (name, score) in &config.scores {
             for line in &score.events {
                 let show = |w: &Option<Spanned<Window>>| w.as_ref().map(|w| w.get_ref().to_string());
@@ -1555,6 +1963,9 @@ rule = "employees > 100"
         }
         if let Some(churn) = &config.churn {
             out.push(format!("churn {}", churn.window()));
+            if let Some(ChurnDefinition::Inactive { period, activity }) = churn.definition() {
+                out.push(format!("churn inactive {period} activity {:?}", activity.map(|a| a.get_ref())));
+            }
         }
         out.join("\n")
     }
@@ -1673,6 +2084,112 @@ churn 8w
 26:10: [rfm] within: invalid window `1y`
   hint: write a whole number followed by h, d or w, e.g. 90d
 ",
+        );
+    }
+
+    const RFM: &str = "[rfm]\npurchase = \"event_type = 'purchase'\"\namount = \"amount\"\n";
+
+    // Issue #11: fixed RFM cut points per dimension, and what the frequency counts.
+    #[test]
+    fn issue_11_rfm_thresholds_and_frequency_parse() {
+        check(
+            &format!(
+                "{MINIMAL}{RFM}frequency = \"repeat_days\"\n[rfm.thresholds]\n\
+                 recency_days = [30, 90, 180, 365]\nmonetary = [100, 500.5, 1000, 5000]\n"
+            ),
+            "
+account.employees: Int
+rfm thresholds recency_days [30.0, 90.0, 180.0, 365.0]
+rfm thresholds monetary [100.0, 500.5, 1000.0, 5000.0]
+rfm frequency repeat_days
+",
+        );
+        // Absent: quintiles everywhere, purchases counted.
+        let config = parse_project(&format!("{MINIMAL}{RFM}")).expect("valid");
+        let rfm = config.rfm.expect("[rfm]");
+        assert_eq!(rfm.frequency(), RfmFrequency::Purchases);
+        assert_eq!(rfm.thresholds.scoring(), (Scoring::Quintiles, Scoring::Quintiles, Scoring::Quintiles));
+    }
+
+    #[test]
+    fn issue_11_bad_rfm_thresholds_are_located_errors() {
+        // Each error points at the offending cut point, or at the list when its length is wrong;
+        // every problem is reported.
+        check(
+            &format!(
+                "{MINIMAL}{RFM}frequency = \"orders\"\n[rfm.thresholds]\nrecency_days = [30, 90, 90, 365]\n\
+                 frequency = [1, 2, 4]\nmonetary = [100, 50, 1000, 5000]\n"
+            ),
+            "
+26:13: [rfm] frequency: `orders` is not a frequency
+  hint: use `purchases` (purchase events, the default) or `repeat_days` (purchase days after the first, as clv_frequency)
+28:25: [rfm.thresholds] recency_days: cut point 90 is not above the one before it (90)
+  hint: give 4 ascending cut points, each the upper end (inclusive) of a band, e.g. recency_days = [30, 90, 180, 365]
+29:13: [rfm.thresholds] frequency: 3 cut points given, 4 needed (one between each two of the 5 scores)
+  hint: give 4 ascending cut points, each the upper end (inclusive) of a band, e.g. frequency = [1, 2, 4, 8]
+30:18: [rfm.thresholds] monetary: cut point 50 is not above the one before it (100)
+  hint: give 4 ascending cut points, each the upper end (inclusive) of a band, e.g. monetary = [100, 500, 1000, 5000]
+",
+        );
+        check(
+            &format!("{MINIMAL}{RFM}[rfm.thresholds]\nrecency_days = [-30, 90, 180, 365]\n"),
+            "27:17: [rfm.thresholds] recency_days: cut point -30 is below 0\n  hint: give 4 ascending cut points, each the upper end (inclusive) of a band, e.g. recency_days = [30, 90, 180, 365]",
+        );
+        check_error(
+            &format!("{MINIMAL}{RFM}[rfm.thresholds]\nrecency = [30, 90, 180, 365]\n"),
+            "unknown field `recency`",
+            Some("did you mean `recency_days`?"),
+            27,
+        );
+    }
+
+    const INACTIVE: &str = "[churn]\ninactive = \"60d\"\nfeatures = [\"employees\"]\n";
+
+    // Issue #11: churn as a period without activity, for businesses without a cancellation event.
+    #[test]
+    fn issue_11_churn_by_inactivity_parses() {
+        check(
+            &format!("{MINIMAL}{INACTIVE}activity = \"event_type = 'purchase'\"\n"),
+            "account.employees: Int\nchurn 60d\nchurn inactive 60d activity Some(\"event_type = 'purchase'\")",
+        );
+        check(
+            &format!("{MINIMAL}{INACTIVE}"),
+            "account.employees: Int\nchurn 60d\nchurn inactive 60d activity None",
+        );
+        let config = parse_project(&format!("{MINIMAL}{CHURN}")).expect("valid");
+        let churn = config.churn.expect("[churn]");
+        assert!(
+            matches!(churn.definition(), Some(ChurnDefinition::Event(c)) if c.get_ref() == "event_type = 'cancel'")
+        );
+    }
+
+    #[test]
+    fn issue_11_churn_definition_errors_are_located() {
+        check(
+            &format!("{MINIMAL}{INACTIVE}churned = \"event_type = 'cancel'\"\nwindow = \"30d\"\n"),
+            "
+24:12: [churn] has both `churned` and `inactive`
+  hint: churn is either a churn event (churned = \"event_type = 'cancel'\") or a period without activity (inactive = \"90d\"): keep one
+27:10: [churn] window cannot be given with `inactive`: the inactivity period is the window
+  hint: remove window: inactive = \"90d\" predicts who goes 90 days without activity
+",
+        );
+        check(
+            &format!("{MINIMAL}[churn]\nfeatures = [\"employees\"]\nactivity = \"event_type = 'login'\"\n"),
+            "
+24:13: [churn] does not say what churn is
+  hint: add churned = \"CONDITION\" (the event of a cancellation) or inactive = \"90d\" (no activity for 90 days)
+25:12: [churn] activity is only read with `inactive`
+  hint: add inactive = \"90d\" (churned = no activity for 90 days), or remove activity
+",
+        );
+        check(
+            &format!("{MINIMAL}{}", INACTIVE.replace("60d", "ninety")),
+            "24:12: [churn] inactive: invalid window `ninety`\n  hint: write a whole number followed by h, d or w, e.g. 90d",
+        );
+        check(
+            &format!("{MINIMAL}{}", INACTIVE.replace("60d", "2000w")),
+            "24:12: [churn] inactive `2000w` is longer than 10000 days\n  hint: the model trains on what happened within two windows before the as-of date: use e.g. 90d",
         );
     }
 

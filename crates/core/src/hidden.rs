@@ -87,6 +87,9 @@ pub const CHURN_LABEL: &str = "__segmenta_churn_label";
 pub const CHURN_BEFORE: &str = "__segmenta_churn_before";
 /// Churn: events before the evaluation instant.
 pub const CHURN_SEEN: &str = "__segmenta_churn_seen";
+/// Churn by inactivity: activity events within the inactivity period before the evaluation
+/// instant.
+pub const CHURN_ACTIVE: &str = "__segmenta_churn_active";
 
 #[cfg(test)]
 mod tests {
@@ -112,6 +115,7 @@ mod tests {
             CHURN_LABEL,
             CHURN_BEFORE,
             CHURN_SEEN,
+            CHURN_ACTIVE,
         ];
         for name in names {
             assert!(is_reserved(name), "{name}");

@@ -10,6 +10,8 @@ pub mod hidden;
 pub mod rfm;
 pub mod suggest;
 mod types;
+mod within;
 
 pub use cancel::Cancel;
 pub use types::{MICROS_PER_DAY, MICROS_PER_HOUR, TimeUnit, ValueType, WINDOW_HINT, Window, WindowUnit};
+pub use within::{Bounds, MAX_CALENDAR_YEARS, WITHIN_HINT, Within};

@@ -33,9 +33,33 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, candidate)| candidate)
 }
 
+/// The longest name a message shows whole.
+pub const SHOWN_NAME: usize = 64;
+
+/// A name as messages show it: whole up to [`SHOWN_NAME`] characters, else its beginning and
+/// its length, so that a message stays short whatever the input (a 20,000-character header).
+pub fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    let length = name.chars().count();
+    if length <= SHOWN_NAME {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let head: String = name.chars().take(SHOWN_NAME - 4).collect();
+    std::borrow::Cow::Owned(format!("{head}… ({length} characters)"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::closest;
+    use super::{closest, shown};
+
+    #[test]
+    fn long_names_are_shown_by_their_beginning_and_length() {
+        assert_eq!(shown("plan"), "plan");
+        let long = "x".repeat(20_000);
+        let text = shown(&long);
+        assert!(text.len() < 100, "{text}");
+        assert!(text.ends_with("… (20000 characters)"), "{text}");
+        assert_eq!(shown(&"é".repeat(64)), "é".repeat(64), "64 characters, not bytes, are shown whole");
+    }
 
     #[test]
     fn suggests_typos() {

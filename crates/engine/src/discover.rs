@@ -4,7 +4,8 @@
 //! thread option, and the result is written as a discovery folder (`clusters.parquet`,
 //! `discovery.json`). The centroids are kept in the store so that the next discovery on the same
 //! features keeps its cluster ids; `--save` adds every cluster's rule to `segmenta.toml` as a
-//! segment.
+//! segment, unless a rule does not describe its cluster (it matches every entity or none, or
+//! its fidelity is below `LOW_FIDELITY`) and the save is not forced.
 //!
 //! Every value crossing into `segmenta_ml` is converted here: the ml types do not derive
 //! `Serialize` (persisted and printed forms are decisions of the store and of this module).
@@ -17,11 +18,12 @@ use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use segmenta_core::ValueType;
 use segmenta_ml::cluster::{
     self, CenterValue, Centroid, ClusterReport, DiscoveryOptions, FeatureCenter, FeatureColumn,
-    FeatureReport, KSelection, LogTransform, Persona, Preparation,
+    FeatureReport, KSelection, LOW_FIDELITY, LogTransform, Persona, Preparation, Warning,
 };
 use segmenta_query::ingest::BadRows;
 use segmenta_rules::AttributeCatalog;
 use segmenta_rules::ast::{ColumnSource, ExprKind, Ident, ValueKind};
+use segmenta_store::formats::discovery::{DiscoveryWarning, DiscoveryWarningCode};
 use segmenta_store::formats::{self, DiscoveryReport, Document, FormatVersion};
 use segmenta_store::{
     CENTROIDS_FORMAT_VERSION, CentroidsKey, OutputFile, Store, StoredCenter, StoredCentroid, StoredCentroids,
@@ -62,6 +64,9 @@ pub enum ClusterIds {
 pub struct SaveSegments {
     /// Saved names are `PREFIX_ID_NAME`, NAME the slug of the persona's name.
     pub prefix: String,
+    /// Save the rules the discovery warns about too (a rule that matches every entity or none,
+    /// or whose fidelity is below [`LOW_FIDELITY`]); without it such a save is refused.
+    pub force: bool,
 }
 
 /// Options of [`crate::Engine::discover`].
@@ -125,7 +130,8 @@ pub struct SavedSegment {
     pub rule: String,
 }
 
-/// What a discovery produced.
+/// What a discovery produced. Its warnings are `discovery.warnings` (typed) and
+/// `document.warnings` (with messages and hints, as `discovery.json` holds them).
 #[derive(Debug, Clone)]
 pub struct DiscoverReport {
     /// The discovery folder.
@@ -390,14 +396,6 @@ fn from_stored(stored: &StoredCentroid) -> Centroid {
     Centroid { id: stored.id, features }
 }
 
-/// Entities for which the rule is TRUE, from the reported counts: with `tp = recall x size` and
-/// `agree = fidelity x n` (both integers), `rule size = n - size + 2 tp - agree`.
-fn rule_size(cluster: &ClusterReport, entities: usize) -> u64 {
-    let true_positives = (cluster.recall * cluster.size as f64).round() as i64;
-    let agree = (cluster.fidelity * entities as f64).round() as i64;
-    (entities as i64 - cluster.size as i64 + 2 * true_positives - agree).max(0) as u64
-}
-
 /// A segment-name fragment of a persona name: lowercase ASCII letters, digits and `_`, at most
 /// [`SLUG_MAX`] characters, made of the name's whole facts (the comma-separated parts) while they
 /// fit, else the first fact cut at a word boundary.
@@ -630,11 +628,7 @@ fn stored_persona(persona: &Persona) -> formats::Persona {
     }
 }
 
-fn stored_cluster(
-    cluster: &ClusterReport,
-    entities: usize,
-    saved: Option<&SavedSegment>,
-) -> formats::ClusterSummary {
+fn stored_cluster(cluster: &ClusterReport, saved: Option<&SavedSegment>) -> formats::ClusterSummary {
     formats::ClusterSummary {
         id: cluster.id,
         size: cluster.size as u64,
@@ -644,7 +638,7 @@ fn stored_cluster(
         fidelity: cluster.fidelity,
         precision: cluster.precision,
         recall: cluster.recall,
-        rule_size: rule_size(cluster, entities),
+        rule_size: cluster.rule_size as u64,
         segment: saved.map(|s| s.name.clone()),
         centroid: cluster.centroid.iter().map(stored_center).collect(),
     }
@@ -707,10 +701,105 @@ fn document(input: &DocumentInput<'_>, elapsed_ms: u64) -> DiscoveryReport {
         clusters: discovery
             .clusters
             .iter()
-            .map(|c| stored_cluster(c, entities, saved.iter().find(|s| s.cluster == c.id)))
+            .map(|c| stored_cluster(c, saved.iter().find(|s| s.cluster == c.id)))
             .collect(),
         elapsed_ms,
+        warnings: stored_warnings(discovery, options),
     }
+}
+
+/// A warning with its message and hint, in the words of the command's options.
+fn stored_warning(warning: &Warning, discovery: &Discovery, options: &DiscoverOptions) -> DiscoveryWarning {
+    let rule = |id: u32| discovery.clusters.iter().find(|c| c.id == id).map_or("", |c| c.rule.as_str());
+    let other_features = "the features cannot tell this cluster apart with a short rule: try other --features \
+                          or another --k";
+    let refused = "--save refuses it unless --force";
+    let (code, message, hint) = match *warning {
+        Warning::KAtRangeEdge { k, smallest, largest } => {
+            let asked_max = match options.k {
+                KChoice::Auto { max, .. } => max,
+                KChoice::Fixed(k) => k,
+            };
+            let (which, hint) = if k == smallest && smallest > 2 {
+                (
+                    "smallest",
+                    format!(
+                        "fewer clusters may score better: try a range that starts lower, e.g. --k 2..{largest}"
+                    ),
+                )
+            } else if k == smallest {
+                (
+                    "smallest",
+                    "2 is the fewest clusters automatic k can choose and a coarse split often scores best: look at \
+                     the selection table, or pass --k N for N clusters"
+                        .to_string(),
+                )
+            } else if largest < asked_max {
+                (
+                    "largest",
+                    format!("there are only {} entities, so k stops at {largest}", discovery.labels.len()),
+                )
+            } else {
+                (
+                    "largest",
+                    format!(
+                        "more clusters may score better: try a wider range, e.g. --k {smallest}..{}",
+                        2 * largest
+                    ),
+                )
+            };
+            (
+                DiscoveryWarningCode::KAtRangeEdge,
+                format!("automatic k chose k = {k}, the {which} k tried ({smallest} to {largest})"),
+                hint,
+            )
+        }
+        Warning::RuleMatchesAll { cluster } => (
+            DiscoveryWarningCode::RuleMatchesAll,
+            format!(
+                "the rule of cluster {cluster} (`{}`) matches every entity: it does not describe the cluster",
+                rule(cluster)
+            ),
+            format!("{other_features}; {refused}"),
+        ),
+        Warning::RuleMatchesNone { cluster } => (
+            DiscoveryWarningCode::RuleMatchesNone,
+            format!("the rule of cluster {cluster} (`{}`) matches no entity", rule(cluster)),
+            format!("{other_features}; {refused}"),
+        ),
+        Warning::LowFidelity { cluster, fidelity } => (
+            DiscoveryWarningCode::LowFidelity,
+            format!(
+                "the rule of cluster {cluster} agrees with the cluster on {:.1}% of the entities, below {:.0}%",
+                fidelity * 100.0,
+                LOW_FIDELITY * 100.0
+            ),
+            format!("the rule is a poor stand-in for the cluster; {other_features}; {refused}"),
+        ),
+    };
+    DiscoveryWarning { code, cluster: warning.cluster(), message, hint }
+}
+
+/// The warnings `discovery.json` and the report hold.
+fn stored_warnings(discovery: &Discovery, options: &DiscoverOptions) -> Vec<DiscoveryWarning> {
+    discovery.warnings.iter().map(|w| stored_warning(w, discovery, options)).collect()
+}
+
+/// Refuses to save the rules the discovery warns about (those of a cluster), unless forced.
+fn check_rules_to_save(warnings: &[DiscoveryWarning], save: &SaveSegments) -> Result<()> {
+    let reasons: Vec<&str> =
+        warnings.iter().filter(|w| w.cluster.is_some()).map(|w| w.message.as_str()).collect();
+    if save.force || reasons.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage {
+        message: format!("not saving the clusters as segments: {}", reasons.join("; ")),
+        hint: Some(
+            "pass --force to save these rules anyway, or look at the discovery without --save and cluster on \
+             other --features or another --k"
+                .into(),
+        ),
+    })
 }
 
 /// `entity_id` (Utf8) and `cluster` (Int64), in the evaluation table's order (by `entity_id`).
@@ -857,6 +946,7 @@ pub(crate) fn discover(
         bad_rows: options.bad_rows,
         threads: options.threads,
         cancel: options.cancel.clone(),
+        strict: false,
     };
     let evaluated = evaluation::evaluate(exec, &validated, &run_options, progress)?;
     let as_of = evaluated.as_of;
@@ -893,6 +983,9 @@ pub(crate) fn discover(
     check_rules(&validated, &discovery)?;
 
     // Everything that can be refused is checked before anything is written.
+    if let Some(save) = &options.save {
+        check_rules_to_save(&stored_warnings(&discovery, options), save)?;
+    }
     let saved = options.save.as_ref().map(|s| saved_segments(&s.prefix, &discovery)).unwrap_or_default();
     let edited = match &options.save {
         Some(_) => Some(project_with_segments(&validated, &discovery, &saved, options, as_of)?),
@@ -989,29 +1082,5 @@ mod tests {
         assert_eq!(parse_feature_name("`order count`"), ident(None, "order count"));
         assert_eq!(parse_feature_name("order count"), ident(None, "order count"));
         assert_eq!(parse_feature_name("a or b"), ident(None, "a or b"));
-    }
-
-    #[test]
-    fn rule_sizes_follow_from_fidelity_and_recall() {
-        // n = 10, cluster of 4, rule TRUE for 5 entities of which 3 in the cluster:
-        // precision 3/5, recall 3/4, agreement = 3 + (10 - 4 - 2) = 7.
-        let persona = cluster::Persona {
-            name: String::new(),
-            description: String::new(),
-            numeric: Vec::new(),
-            categories: Vec::new(),
-        };
-        let report = ClusterReport {
-            id: 0,
-            size: 4,
-            share: 0.4,
-            centroid: Vec::new(),
-            persona,
-            rule: "x > 1".into(),
-            fidelity: 0.7,
-            precision: 0.6,
-            recall: 0.75,
-        };
-        assert_eq!(rule_size(&report, 10), 5);
     }
 }

@@ -40,7 +40,10 @@ pub struct RuleProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No `segmenta.toml` where the user pointed.
-    #[error("no project file at {path}")]
+    #[error(
+        "no project file at {}\n  hint: run the command in a project folder or pass --project DIR; start a project from your data files with `segmenta init --from DATA_DIR`, or try `segmenta demo DIR`",
+        path.display()
+    )]
     ProjectNotFound {
         /// The path looked for.
         path: PathBuf,
@@ -72,6 +75,14 @@ pub enum Error {
     /// Reading or evaluating data failed.
     #[error("{}", render_query(.0))]
     Query(#[from] segmenta_query::Error),
+    /// A bad row of a data file, with where the project file declares the file and column.
+    #[error("{}\n  note: {note}", render_query(error))]
+    Data {
+        /// The bad row.
+        error: Box<segmenta_query::Error>,
+        /// Which lines of the project file declare the file and the column.
+        note: String,
+    },
     /// The run store failed.
     #[error(transparent)]
     Store(#[from] segmenta_store::Error),
@@ -89,6 +100,27 @@ pub enum Error {
         /// The name given.
         name: String,
         /// Did you mean.
+        hint: Option<String>,
+    },
+    /// A segment the project declares but the latest run did not compute.
+    #[error(
+        "segment `{name}` is not in the latest run ({}, as of {as_of}): it was added to the project after that run\n  hint: run `segmenta run` to compute its members",
+        run.display()
+    )]
+    SegmentNotInRun {
+        /// The segment.
+        name: String,
+        /// The latest run's folder.
+        run: PathBuf,
+        /// The run's as-of instant.
+        as_of: String,
+    },
+    /// A column asked for by name that the data does not have.
+    #[error("{message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    UnknownColumn {
+        /// What, naming the column.
+        message: String,
+        /// Did you mean, or what there is.
         hint: Option<String>,
     },
     /// A command was used wrongly (a name that exists, a missing option).
@@ -113,6 +145,16 @@ pub enum Error {
         count: u64,
         /// The first few, sorted.
         sample: Vec<String>,
+    },
+    /// A data file the project names is not there.
+    #[error("no file {path} (named at {declared})\n  hint: {hint}")]
+    MissingFile {
+        /// The path, from where the user stands.
+        path: String,
+        /// `segmenta.toml:LINE:COLUMN` of the name.
+        declared: String,
+        /// Did you mean, or how paths are read.
+        hint: String,
     },
     /// A file of the project could not be read.
     #[error("cannot read {path}: {source}")]
@@ -167,6 +209,16 @@ pub enum Error {
         /// How to fix it.
         hint: Option<String>,
     },
+    /// Keys that match no entity, above `[project] max_unknown_share`, with `--strict` or
+    /// `[project] strict`.
+    #[error(
+        "{}\n  (an error because of --strict or [project] strict; without it these are warnings)",
+        render_warnings(warnings)
+    )]
+    UnknownKeys {
+        /// What was found, as the warnings would have said it.
+        warnings: Vec<segmenta_store::formats::Warning>,
+    },
     /// The caller cancelled the work; nothing was written.
     #[error("cancelled")]
     Cancelled,
@@ -187,6 +239,12 @@ impl Error {
             _ => Some(Error::Invalid(problems)),
         }
     }
+}
+
+/// Warnings as lines of text with their hints (an error's text, the CLI's warning lines).
+pub fn render_warnings(warnings: &[segmenta_store::formats::Warning]) -> String {
+    let lines: Vec<String> = warnings.iter().map(|w| format!("{}\n  hint: {}", w.message, w.hint)).collect();
+    lines.join("\n")
 }
 
 fn render_many(problems: &[Error]) -> String {
@@ -245,13 +303,17 @@ impl ErrorCode for Error {
             Error::Query(segmenta_query::Error::Io { .. }) => "io",
             Error::Query(segmenta_query::Error::Cancelled) | Error::Cancelled => "cancelled",
             Error::Query(_) => "internal",
+            Error::Data { .. } => "bad_input",
             Error::Store(segmenta_store::Error::NoRun(_)) => "no_run",
             Error::Store(_) => "store",
             Error::AsOf { .. } => "invalid_as_of",
             Error::UnknownSegment { .. } => "unknown_segment",
+            Error::SegmentNotInRun { .. } => "segment_not_in_run",
+            Error::UnknownColumn { .. } => "unknown_column",
             Error::Usage { .. } => "usage",
             Error::UnknownIds { .. } => "unknown_ids",
             Error::Io { .. } => "io",
+            Error::MissingFile { .. } => "file_not_found",
             Error::Demo(segmenta_demo::Error::Options(_)) => "usage",
             Error::Demo(_) => "io",
             Error::UnknownFeature { .. } => "unknown_feature",
@@ -260,6 +322,11 @@ impl ErrorCode for Error {
             Error::Clv(source) => source.code(),
             Error::Churn { source, .. } => source.code(),
             Error::Invalid(problems) => problems.first().map_or("invalid_project", |p| p.code()),
+            Error::UnknownKeys { warnings } => match warnings.first().map(|w| w.code.as_str()) {
+                Some("unknown_parent_keys") => "unknown_parent_keys",
+                Some("unknown_hierarchy_parents") => "unknown_hierarchy_parents",
+                _ => "unknown_event_keys",
+            },
             Error::Internal(_) => "internal",
         }
     }
@@ -272,8 +339,12 @@ impl ErrorCode for Error {
             | Error::Schema { .. }
             | Error::AsOf { .. }
             | Error::UnknownSegment { .. }
+            | Error::SegmentNotInRun { .. }
+            | Error::UnknownColumn { .. }
             | Error::Usage { .. }
             | Error::UnknownIds { .. }
+            | Error::UnknownKeys { .. }
+            | Error::MissingFile { .. }
             | Error::UnknownFeature { .. }
             | Error::UnsupportedFeature { .. }
             // Every discovery error is about the features or options the user chose.
@@ -284,6 +355,7 @@ impl ErrorCode for Error {
             | Error::Churn { .. }
             | Error::Demo(segmenta_demo::Error::Options(_))
             | Error::Query(segmenta_query::Error::BadInput { .. })
+            | Error::Data { .. }
             | Error::Store(segmenta_store::Error::NoRun(_))
             // Whoever cancelled asked for it.
             | Error::Cancelled

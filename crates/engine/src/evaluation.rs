@@ -22,6 +22,8 @@ use segmenta_store::formats::{EntityRows, RunSummary};
 use crate::as_of::AsOf;
 use crate::error::{Error, Result};
 use crate::exec::{Exec, check_cancelled};
+use crate::hints;
+use crate::keys::{self, KeyPolicy};
 use crate::model::{Cutoffs, ModelRun, Outcome, PlannedModel};
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -41,6 +43,9 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// Asks the run to stop between stages and scan units (clones share the flag).
     pub cancel: Cancel,
+    /// Keys that match no entity (above `[project] max_unknown_share`) are an error rather
+    /// than a warning; `[project] strict` sets it too.
+    pub strict: bool,
 }
 
 /// What a run produced.
@@ -150,6 +155,139 @@ fn check_keys(
     Ok(Table { schema, batches: out })
 }
 
+/// An entity's table with the columns of its lookups joined on (NULL where the entity's value
+/// matches no key of the lookup); unmatched values above the share are a warning.
+fn join_lookups(
+    mut table: Table,
+    entity: &crate::sources::PlannedEntity,
+    bad_rows: BadRows,
+    rejects: &mut Rejects,
+    policy: &KeyPolicy,
+    warnings: &mut Vec<segmenta_store::formats::Warning>,
+) -> Result<Table> {
+    for lookup in &entity.lookups {
+        let loaded = ingest::load_table(&lookup.spec, bad_rows)?;
+        let lookup_table = check_keys(loaded, &lookup.spec, &lookup.key, bad_rows, rejects)?;
+        let rows = arrow::compute::concat_batches(&lookup_table.schema.arrow_schema(), &lookup_table.batches)
+            .map_err(segmenta_query::Error::from)?;
+        let keys = column_text(&rows, &lookup.key)?;
+        let index: std::collections::HashMap<&str, u32> = keys
+            .as_string::<i32>()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| (k, i as u32)))
+            .collect();
+        let (mut present, mut unmatched, mut sample) = (0u64, 0u64, std::collections::BTreeSet::new());
+        let mut batches = Vec::with_capacity(table.batches.len());
+        for batch in &table.batches {
+            let on = column_text(batch, &lookup.on)?;
+            let on = on.as_string::<i32>();
+            let indices: arrow::array::UInt32Array = on
+                .iter()
+                .map(|value| {
+                    let value = value?;
+                    present += 1;
+                    let found = index.get(value).copied();
+                    if found.is_none() {
+                        unmatched += 1;
+                        sample.insert(value.to_string());
+                        if sample.len() > 5 {
+                            sample.pop_last();
+                        }
+                    }
+                    found
+                })
+                .collect();
+            let mut columns = batch.columns().to_vec();
+            for (name, _) in &lookup.columns {
+                let column = rows.column_by_name(name).ok_or_else(|| {
+                    Error::Internal(format!("lookup `{}` lost its column `{name}`", lookup.name))
+                })?;
+                columns.push(
+                    arrow::compute::take(column.as_ref(), &indices, None)
+                        .map_err(segmenta_query::Error::from)?,
+                );
+            }
+            batches.push(columns);
+        }
+        let mut schema = table.schema.clone();
+        schema.columns.extend(lookup.columns.iter().cloned());
+        let arrow_schema = schema.arrow_schema();
+        table = Table {
+            batches: batches
+                .into_iter()
+                .map(|columns| RecordBatch::try_new(arrow_schema.clone(), columns))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(segmenta_query::Error::from)?,
+            schema,
+        };
+        if unmatched > 0 && unmatched as f64 > policy.max_unknown_share * present as f64 {
+            let sample: Vec<String> = sample.into_iter().collect();
+            warnings.push(segmenta_store::formats::Warning {
+                code: "unknown_lookup_keys".into(),
+                message: format!(
+                    "lookup `{}`: {unmatched} of {present} rows of {} ({:.1}%) have a `{}` that {} does not hold: {}{}",
+                    lookup.name,
+                    entity.spec.display,
+                    unmatched as f64 * 100.0 / present as f64,
+                    lookup.on,
+                    lookup.spec.display,
+                    sample.join(", "),
+                    if unmatched > sample.len() as u64 { ", ..." } else { "" }
+                ),
+                hint: format!(
+                    "their lookup columns are NULL; add the missing keys to {} or check `{}`'s spelling",
+                    lookup.spec.display, lookup.on
+                ),
+            });
+        }
+    }
+    Ok(table)
+}
+
+/// A column of a batch as text.
+fn column_text(batch: &RecordBatch, name: &str) -> Result<arrow::array::ArrayRef> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::Internal(format!("column `{name}` missing from loaded data")))?;
+    Ok(arrow::compute::cast(column, &DataType::Utf8).map_err(segmenta_query::Error::from)?)
+}
+
+/// The table of an entity whose rows are the distinct keys of the events: its key column only,
+/// typed as declared, keys in order of first appearance (events without a key add none).
+fn keys_of_events(
+    entity: &crate::sources::PlannedEntity,
+    events: &crate::sources::PlannedEvents,
+    loaded: Option<&LoadedTable>,
+) -> Result<Table> {
+    let batches: Vec<RecordBatch> = match loaded {
+        Some(loaded) => loaded.batches.clone(),
+        None => {
+            vec![segmenta_store::read_parquet_columns(&events.spec.path, std::slice::from_ref(&events.key))?]
+        }
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut keys: Vec<String> = Vec::new();
+    for batch in &batches {
+        let column = batch
+            .column_by_name(&events.key)
+            .ok_or_else(|| Error::Internal(format!("the events lost their key column `{}`", events.key)))?;
+        let text = arrow::compute::cast(column, &DataType::Utf8).map_err(segmenta_query::Error::from)?;
+        for key in text.as_string::<i32>().iter().flatten() {
+            if seen.insert(key.to_string()) {
+                keys.push(key.to_string());
+            }
+        }
+    }
+    let schema = entity.schema.clone();
+    let ty = schema.get(&entity.key).ok_or_else(|| Error::Internal("an entity without its key".into()))?;
+    let text: arrow::array::ArrayRef = Arc::new(arrow::array::StringArray::from(keys));
+    let column = arrow::compute::cast(&text, &ingest::arrow_type(ty)).map_err(segmenta_query::Error::from)?;
+    let batch =
+        RecordBatch::try_new(schema.arrow_schema(), vec![column]).map_err(segmenta_query::Error::from)?;
+    Ok(Table { schema, batches: vec![batch] })
+}
+
 fn rows(batches: &[RecordBatch]) -> u64 {
     batches.iter().map(|b| b.num_rows() as u64).sum()
 }
@@ -224,22 +362,81 @@ pub(crate) fn evaluate(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<Evaluated> {
+    evaluate_plan(exec, plan, options, progress).map_err(|error| plan.project.locate(error))
+}
+
+fn evaluate_plan(
+    exec: &Exec,
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Evaluated> {
     let started = std::time::Instant::now();
     let threads = options.threads.filter(|&n| n > 0).unwrap_or_else(|| exec.threads());
     let as_of = options.as_of.or(plan.as_of).unwrap_or_else(AsOf::now);
     let cancel = &options.cancel;
     let mut rejects = Rejects { rows: Vec::new() };
+    let project = &plan.project.config.project;
+    let policy = KeyPolicy {
+        max_unknown_share: project.max_unknown_share(),
+        strict: options.strict || project.strict,
+    };
+
+    // Events loaded whole (CSV, JSON Lines), read once for the events and for an entity whose
+    // rows are their keys.
+    let mut loaded_events: Option<LoadedTable> = None;
+    let load_events = |slot: &mut Option<LoadedTable>, e: &crate::sources::PlannedEvents| -> Result<()> {
+        if slot.is_none() {
+            check_cancelled(cancel)?;
+            progress.step(&format!("reading {}", e.spec.display));
+            let _span = tracing::info_span!("read_events").entered();
+            *slot = Some(ingest::load_table(&e.spec, options.bad_rows)?);
+            progress.done();
+        }
+        Ok(())
+    };
 
     // Entity tables, the project's entity first.
+    let mut lookup_warnings = Vec::new();
     let mut entities = Vec::with_capacity(plan.entities.len());
     let mut entity_rows = Vec::with_capacity(plan.entities.len());
     for entity in &plan.entities {
         check_cancelled(cancel)?;
+        if entity.from_events {
+            let events = plan.events.as_ref().ok_or_else(|| {
+                Error::Internal(format!("entity `{}` from events without events", entity.name))
+            })?;
+            if events.spec.format != SourceFormat::Parquet {
+                load_events(&mut loaded_events, events)?;
+            }
+            let table = keys_of_events(entity, events, loaded_events.as_ref())?;
+            let table =
+                join_lookups(table, entity, options.bad_rows, &mut rejects, &policy, &mut lookup_warnings)?;
+            let rows = rows(&table.batches);
+            entity_rows.push(EntityRows {
+                entity: entity.name.clone(),
+                file: entity.spec.display.clone(),
+                read: rows,
+                used: rows,
+                rejected: 0,
+            });
+            entities.push(EntityData {
+                name: entity.name.clone(),
+                source: entity.spec.display.clone(),
+                table,
+                key: entity.key.clone(),
+                parent: None,
+                hierarchy: None,
+            });
+            continue;
+        }
         progress.step(&format!("reading {}", entity.spec.display));
         let _span = tracing::info_span!("read_entity", entity = %entity.name).entered();
         let loaded = ingest::load_table(&entity.spec, options.bad_rows)?;
         let read = loaded.rows_read;
         let table = check_keys(loaded, &entity.spec, &entity.key, options.bad_rows, &mut rejects)?;
+        let table =
+            join_lookups(table, entity, options.bad_rows, &mut rejects, &policy, &mut lookup_warnings)?;
         entity_rows.push(EntityRows {
             entity: entity.name.clone(),
             file: entity.spec.display.clone(),
@@ -258,6 +455,12 @@ pub(crate) fn evaluate(
         progress.done();
     }
 
+    let mut warnings = policy.judge(keys::link_warnings(&entities, &policy)?)?;
+    warnings.extend(policy.judge(lookup_warnings)?);
+    if let Some(entity) = entities.first() {
+        warnings.extend(hints::case_warnings(&plan.derived, entity)?);
+    }
+
     let mut event_rows_read = None;
     let events = match &plan.events {
         None => None,
@@ -265,13 +468,12 @@ pub(crate) fn evaluate(
             let input = if e.spec.format == SourceFormat::Parquet {
                 EventsInput::Parquet { path: e.spec.path.clone(), schema: e.schema.clone() }
             } else {
-                check_cancelled(cancel)?;
-                progress.step(&format!("reading {}", e.spec.display));
-                let _span = tracing::info_span!("read_events").entered();
-                let loaded = ingest::load_table(&e.spec, options.bad_rows)?;
+                load_events(&mut loaded_events, e)?;
+                let loaded = loaded_events
+                    .take()
+                    .ok_or_else(|| Error::Internal("the events were not loaded".into()))?;
                 event_rows_read = Some(loaded.rows_read);
                 rejects.add(&e.spec.display, loaded.rejected);
-                progress.done();
                 EventsInput::Table(Table { schema: loaded.schema, batches: loaded.batches })
             };
             Some(EventsRequest { input, entity: e.entity.clone(), key: e.key.clone(), time: e.time.clone() })
@@ -331,6 +533,29 @@ pub(crate) fn evaluate(
     let outcomes: Vec<Arc<dyn Outcome>> = runs.iter().filter_map(|run| run.outcome()).collect();
     progress.done();
 
+    if let Some(events) = &plan.events {
+        let missing = keys::missing_event_keys(
+            &output.event_keys,
+            &events.spec.display,
+            &events.key,
+            options.bad_rows,
+        )?;
+        rejects.add(&events.spec.display, missing);
+        let owner = plan.entities.iter().find(|e| e.name == events.entity);
+        if let Some(owner) = owner
+            && let Some(warning) = keys::event_warning(
+                &output.events,
+                &output.event_keys,
+                &events.spec.display,
+                &events.key,
+                (&owner.spec.display, &owner.key),
+                &policy,
+            )
+        {
+            warnings.extend(policy.judge(vec![warning])?);
+        }
+    }
+
     let share = |size: u64| if output.entities == 0 { 0.0 } else { size as f64 / output.entities as f64 };
     let segments: Vec<SegmentSize> = output
         .segment_sizes
@@ -349,6 +574,7 @@ pub(crate) fn evaluate(
         threads,
         elapsed_ms: started.elapsed().as_millis() as u64,
         outcomes: &outcomes,
+        warnings: &warnings,
     });
     Ok(Evaluated { output, summary, segments, as_of, rejects, outcomes })
 }

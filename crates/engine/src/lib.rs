@@ -14,6 +14,9 @@ mod engine;
 mod error;
 mod evaluation;
 mod exec;
+mod hints;
+mod init;
+mod keys;
 mod latest;
 mod lists;
 mod model;
@@ -24,13 +27,14 @@ mod preview;
 mod progress;
 mod project;
 mod run;
+mod sample;
 mod sources;
 mod summary;
 mod validate;
 
 pub use as_of::AsOf;
 pub use commands::churn::{CHURN_FILE, CHURN_MODEL_FILE, ChurnCommand, ChurnCommandReport};
-pub use commands::clv::{CLV_FILE, ClvCommand, ClvCommandReport};
+pub use commands::clv::{CLV_FILE, ClvCommand, ClvCommandReport, HOLDOUT_FILE};
 pub use demo::{
     AS_OF as DEMO_AS_OF, DEFAULT_ACCOUNTS as DEMO_DEFAULT_ACCOUNTS, DemoOptions, DemoReport, demo,
 };
@@ -40,19 +44,21 @@ pub use discover::{
     scaling_name,
 };
 pub use engine::{Engine, EngineOptions};
-pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem};
+pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem, render_warnings};
 pub use evaluation::{RunOptions, RunReport};
-pub use latest::{latest_summary, members};
+pub use init::{InitOptions, InitReport, init};
+pub use latest::{MembersFormat, MembersQuery, latest_summary, members, members_export, natural_order};
 pub use lists::{ListReport, UnknownIds, freeze_segment, import_list};
 pub use plan::Plan;
 pub use preview::{Preview, preview};
 pub use progress::{NoProgress, Progress};
 pub use project::{PROJECT_FILE, Project};
+pub use sample::{SAMPLE_ROWS, SampleReport, check_sample};
 pub use segmenta_core::Cancel;
 pub use segmenta_query::ingest::BadRows;
 pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, TraitSpec};
 pub use segmenta_store::formats;
-pub use sources::{PlannedEntity, PlannedEvents};
+pub use sources::{PlannedEntity, PlannedEvents, PlannedLookup};
 pub use summary::SegmentSize;
 pub use validate::validate;
 

@@ -95,6 +95,7 @@ fn read_ids(file: &Path, column: Option<&str>, key: &str) -> Result<Vec<String>>
         format: SourceFormat::Csv,
         overrides: Vec::new(),
         infer_rows: ingest::DEFAULT_INFER_ROWS,
+        time_formats: Vec::new(),
     };
     let schema = ingest::read_schema(&spec)?;
     let names: Vec<&str> = schema.names().collect();

@@ -15,7 +15,7 @@ use toml::Spanned;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result, RuleProblem};
 use crate::project::Project;
-use crate::sources::{PlannedEntity, PlannedEvents, SegmentInfo};
+use crate::sources::{PlannedEntity, PlannedEvents, PlannedLookup, SegmentInfo};
 
 pub(crate) fn require_column(
     schema: &TableSchema,
@@ -25,9 +25,15 @@ pub(crate) fn require_column(
 ) -> Result<ValueType> {
     schema.get(column).ok_or_else(|| {
         let names: Vec<&str> = schema.columns.iter().map(|(n, _)| n.as_str()).collect();
+        let listed: Vec<String> =
+            names.iter().map(|n| segmenta_core::suggest::shown(n).into_owned()).collect();
         let hint = match config::did_you_mean(column, names.iter().copied()) {
-            Some(best) => format!("did you mean `{best}`? the file's columns are: {}", names.join(", ")),
-            None => format!("the file's columns are: {}", names.join(", ")),
+            Some(best) => format!(
+                "did you mean `{}`? the file's columns are: {}",
+                segmenta_core::suggest::shown(best),
+                listed.join(", ")
+            ),
+            None => format!("the file's columns are: {}", listed.join(", ")),
         };
         Error::Schema {
             message: format!("{file}: the {role} column `{column}` is not in the file"),
@@ -241,6 +247,73 @@ pub(crate) fn rollup_problem(t: &TypedTrait) -> Option<&'static str> {
         .then_some("this aggregate needs event times")
 }
 
+/// Reads the identifier columns (keys, links to parents, hierarchies) of a text file as strings
+/// unless their type is declared: inference would read `00123` as the integer 123, and the keys
+/// of one file would silently stop matching the keys of another. Parquet files declare their
+/// own types. Columns the file lacks are left to the caller's checks.
+pub(crate) fn read_as_identifiers(
+    spec: &mut ingest::SourceSpec,
+    schema: &mut TableSchema,
+    columns: &[&String],
+) {
+    if spec.format == config::SourceFormat::Parquet {
+        return;
+    }
+    for column in columns {
+        let declared = spec.overrides.iter().any(|(name, _)| name == *column);
+        let Some(slot) = schema.columns.iter_mut().find(|(name, _)| name == *column) else { continue };
+        if !declared {
+            slot.1 = ValueType::String;
+            spec.overrides.push(((*column).clone(), ValueType::String));
+        }
+    }
+}
+
+/// A lookup of an entity: its file's schema read, its key and the entity's `on` column checked
+/// (present, one type), its other columns added to the entity's schema (no clash).
+fn plan_lookup(
+    project: &Project,
+    entity_file: &str,
+    schema: &mut TableSchema,
+    name: &str,
+    lookup: &config::LookupConfig,
+) -> Result<PlannedLookup> {
+    let mut spec = project.source_spec(&lookup.source, &lookup.columns, &[]);
+    let mut lookup_schema = project.read_schema(&spec, &lookup.source)?;
+    read_as_identifiers(&mut spec, &mut lookup_schema, &[&lookup.key]);
+    let key_ty =
+        require_column(&lookup_schema, &spec.display, &lookup.key, &format!("key (of lookup `{name}`)"))?;
+    let on = lookup.on.clone().unwrap_or_else(|| lookup.key.clone());
+    let on_ty = require_column(schema, entity_file, &on, &format!("lookup `{name}`"))?;
+    if on_ty != key_ty {
+        return Err(Error::Schema {
+            message: format!(
+                "lookup `{name}`: `{on}` of {entity_file} is {on_ty}, but the key `{}` of {} is {key_ty}",
+                lookup.key, spec.display
+            ),
+            hint: Some(format!(
+                "keys of different types never match; declare one type for both, e.g. columns = {{ {} = \"{on_ty}\" }} in [lookups.{name}]",
+                lookup.key
+            )),
+        });
+    }
+    let mut columns = Vec::new();
+    for (column, ty) in lookup_schema.columns.iter().filter(|(c, _)| *c != lookup.key) {
+        if schema.get(column).is_some() {
+            return Err(Error::Schema {
+                message: format!(
+                    "lookup `{name}`: the column `{column}` of {} is also a column of {entity_file}",
+                    spec.display
+                ),
+                hint: Some("rename one of them: a lookup's columns become attributes of the entity".into()),
+            });
+        }
+        columns.push((column.clone(), *ty));
+    }
+    schema.columns.extend(columns.iter().cloned());
+    Ok(PlannedLookup { name: name.to_string(), spec, key: lookup.key.clone(), on, columns })
+}
+
 /// The schema of an entity, read once into `entities`.
 fn read_entity(
     project: &Project,
@@ -255,18 +328,50 @@ fn read_entity(
         .entities
         .get(name)
         .ok_or_else(|| Error::Internal(format!("entity `{name}` vanished after parsing")))?;
-    let spec = project.source_spec(&config.source, &config.columns, &[]);
-    let schema = ingest::read_schema(&spec)?;
-    require_column(&schema, &spec.display, &config.key, "key")?;
-    let parent = match &config.parent {
+    let parent_key = match &config.parent {
         None => None,
-        Some(parent) => {
-            let parent_key = &project
+        Some(parent) => Some(
+            &project
                 .config
                 .entities
                 .get(parent.get_ref())
                 .ok_or_else(|| Error::Internal(format!("parent `{}` vanished", parent.get_ref())))?
-                .key;
+                .key,
+        ),
+    };
+    let project_entity = project.config.project.entity.get_ref();
+    let lookups: Vec<(&String, &config::LookupConfig)> = project
+        .config
+        .lookups
+        .iter()
+        .filter(|(_, l)| l.entity.as_ref().map_or(project_entity, |e| e.get_ref()) == name)
+        .collect();
+    let lookup_columns: Vec<&String> = lookups.iter().map(|(_, l)| l.on.as_ref().unwrap_or(&l.key)).collect();
+    let identifiers: Vec<&String> = std::iter::once(&config.key)
+        .chain(parent_key)
+        .chain(config.hierarchy.as_ref().map(|h| h.get_ref()))
+        .chain(lookup_columns.iter().copied())
+        .collect();
+    let (spec, schema) = match (&project.config.events, config.from_events) {
+        (Some(events), true) => {
+            // The distinct keys of the events: one column, typed as the events' key.
+            let time = [(events.time.clone(), ValueType::Timestamp)];
+            let mut spec = project.source_spec(&events.source, &events.columns, &time);
+            let mut schema = project.read_schema(&spec, &events.source)?;
+            read_as_identifiers(&mut spec, &mut schema, &[&events.entity_key]);
+            let ty = require_column(&schema, &spec.display, &events.entity_key, "entity_key")?;
+            (spec, TableSchema { columns: vec![(config.key.clone(), ty)] })
+        }
+        _ => {
+            let mut spec = project.source_spec(&config.source, &config.columns, &[]);
+            let mut schema = project.read_schema(&spec, &config.source)?;
+            read_as_identifiers(&mut spec, &mut schema, &identifiers);
+            (spec, schema)
+        }
+    };
+    require_column(&schema, &spec.display, &config.key, "key")?;
+    let parent = match (&config.parent, parent_key) {
+        (Some(parent), Some(parent_key)) => {
             require_column(
                 &schema,
                 &spec.display,
@@ -275,13 +380,14 @@ fn read_entity(
             )?;
             Some(ParentLink { entity: parent.get_ref().clone(), column: parent_key.clone() })
         }
+        _ => None,
     };
     let hierarchy = match &config.hierarchy {
         None => None,
         Some(column) => {
             let ty = require_column(&schema, &spec.display, column.get_ref(), "hierarchy")?;
             let key_ty = schema.get(&config.key);
-            if Some(ty) != key_ty && ty != ValueType::String && key_ty != Some(ValueType::String) {
+            if Some(ty) != key_ty {
                 return Err(Error::Schema {
                     message: format!(
                         "{}: the hierarchy column `{}` is {ty} but the key `{}` is {}",
@@ -290,14 +396,31 @@ fn read_entity(
                         config.key,
                         key_ty.map_or("missing", ValueType::name)
                     ),
-                    hint: Some("the hierarchy column holds keys of the same table".into()),
+                    hint: Some(format!(
+                        "the hierarchy column holds keys of the same table: declare both the same type, e.g. columns = {{ {} = \"{}\" }}",
+                        column.get_ref(),
+                        key_ty.map_or("string", ValueType::name)
+                    )),
                 });
             }
             Some(column.get_ref().clone())
         }
     };
-    let entity =
-        PlannedEntity { name: name.to_string(), spec, schema, key: config.key.clone(), parent, hierarchy };
+    let mut schema = schema;
+    let mut planned_lookups = Vec::with_capacity(lookups.len());
+    for (lookup_name, lookup) in lookups {
+        planned_lookups.push(plan_lookup(project, &spec.display, &mut schema, lookup_name, lookup)?);
+    }
+    let entity = PlannedEntity {
+        lookups: planned_lookups,
+        name: name.to_string(),
+        spec,
+        schema,
+        key: config.key.clone(),
+        parent,
+        hierarchy,
+        from_events: config.from_events,
+    };
     entities.insert(name.to_string(), entity.clone());
     Ok(entity)
 }

@@ -109,7 +109,82 @@ impl Project {
             format: SourceFormat::from_path(&display).unwrap_or(SourceFormat::Csv),
             overrides,
             infer_rows: ingest::DEFAULT_INFER_ROWS,
+            time_formats: Vec::new(),
         }
+    }
+
+    /// The schema of a data file the project names at `declared`; a missing file is an error
+    /// that shows the path from where the user stands, the line of the project file that names
+    /// it, and the closest file name in its folder.
+    pub(crate) fn read_schema(
+        &self,
+        spec: &SourceSpec,
+        declared: &Spanned<String>,
+    ) -> Result<ingest::TableSchema> {
+        match ingest::read_schema(spec) {
+            Err(segmenta_query::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                let (line, column) = ConfigText(&self.text).line_col(declared.span().start);
+                let shown = spec.path.strip_prefix(".").unwrap_or(&spec.path).display().to_string();
+                let folder =
+                    spec.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let names: Vec<String> = std::fs::read_dir(folder)
+                    .map(|entries| {
+                        entries
+                            .filter_map(|e| e.ok())
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let wanted =
+                    spec.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let hint = match config::did_you_mean(&wanted, names.iter().map(String::as_str)) {
+                    Some(best) => {
+                        format!("did you mean `{}`?", Path::new(&spec.display).with_file_name(best).display())
+                    }
+                    None => format!("paths in {} are relative to the project folder", self.file.display()),
+                };
+                Err(Error::MissingFile {
+                    path: shown,
+                    declared: format!("{}:{line}:{column}", self.file.display()),
+                    hint,
+                })
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// A bad-row error from a data file, with a note naming the lines of the project file that
+    /// declare the file and the column (so the user sees which declaration the data broke).
+    pub(crate) fn locate(&self, error: Error) -> Error {
+        let Error::Query(segmenta_query::Error::BadInput { location, .. }) = &error else { return error };
+        let config = &self.config;
+        let text = ConfigText(&self.text);
+        let at = |span: std::ops::Range<usize>| {
+            let (line, column) = text.line_col(span.start);
+            format!("{}:{line}:{column}", self.file.display())
+        };
+        let sections = config
+            .entities
+            .iter()
+            .filter(|(_, e)| !e.from_events)
+            .map(|(name, e)| (format!("[entities.{name}]"), &e.source, &e.columns))
+            .chain(config.events.iter().map(|e| ("[events]".to_string(), &e.source, &e.columns)));
+        for (section, source, columns) in sections {
+            if *source.get_ref() != location.file {
+                continue;
+            }
+            let mut note = format!("{} is the source of {section} at {}", location.file, at(source.span()));
+            if let Some(column) = &location.column
+                && let Some(ty) = columns.get(column)
+            {
+                note.push_str(&format!("; `{column}` is declared {} at {}", ty.get_ref(), at(ty.span())));
+            }
+            let Error::Query(inner) = error else { return error };
+            return Error::Data { error: Box::new(inner), note };
+        }
+        error
     }
 
     /// A rule problem located in the project file.

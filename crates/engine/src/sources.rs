@@ -2,6 +2,7 @@
 //! events' file, schema and key columns, and what kind each segment is. Plain types below both
 //! the plan and the planner.
 
+use segmenta_core::ValueType;
 use segmenta_query::ParentLink;
 use segmenta_query::ingest::{SourceSpec, TableSchema};
 use segmenta_store::formats::SegmentKind;
@@ -21,6 +22,25 @@ pub struct PlannedEntity {
     pub parent: Option<ParentLink>,
     /// The column holding the parent row's key in its hierarchy.
     pub hierarchy: Option<String>,
+    /// Its rows are the distinct keys of the events (`spec` is the events' file).
+    pub from_events: bool,
+    /// Lookup tables joined to its rows (their columns are in `schema`, after the file's own).
+    pub lookups: Vec<PlannedLookup>,
+}
+
+/// A lookup table of an entity.
+#[derive(Debug, Clone)]
+pub struct PlannedLookup {
+    /// Its name (`[lookups.NAME]`).
+    pub name: String,
+    /// Where it comes from.
+    pub spec: SourceSpec,
+    /// Its key column.
+    pub key: String,
+    /// The entity's column joined to the key.
+    pub on: String,
+    /// The columns it adds to the entity, in file order.
+    pub columns: Vec<(String, ValueType)>,
 }
 
 /// The events side of a validated project.

@@ -8,6 +8,7 @@ use segmenta_query::EvalOutput;
 use segmenta_store::files;
 use segmenta_store::formats::{
     EntityRows, EventsSummary, FormatVersion, RunSummary, SegmentKind, SegmentSummary, StaticListSummary,
+    Warning,
 };
 
 use crate::as_of::AsOf;
@@ -49,6 +50,8 @@ pub(crate) struct SummaryInput<'a> {
     pub elapsed_ms: u64,
     /// What the models found.
     pub outcomes: &'a [Arc<dyn Outcome>],
+    /// What the run warns about.
+    pub warnings: &'a [Warning],
 }
 
 /// The summary of one evaluation.
@@ -130,6 +133,7 @@ pub(crate) fn run_summary(input: &SummaryInput<'_>) -> RunSummary {
         elapsed_ms: input.elapsed_ms,
         clv: None,
         churn: None,
+        warnings: input.warnings.to_vec(),
     };
     for outcome in input.outcomes {
         outcome.record(&mut summary);

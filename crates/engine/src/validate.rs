@@ -10,19 +10,21 @@
 //! 5. scores' event lines, then scores and schemes join the catalog; reserved and clashing names;
 //! 6. derived columns (segments, schemes and their tiers, models' segments, RFM segments,
 //!    scores), parsed, resolved and ordered by dependency (cycles reported);
-//! 7. the entities a run must read.
+//! 7. the entities a run must read;
+//! 8. the keys matched against each other: one type on both sides.
 
 use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexMap;
 use segmenta_core::config::{self, ConfigText, RFM_TRAITS, RollupTarget};
-use segmenta_core::rfm::RfmSegment;
+use segmenta_core::rfm::{RfmFrequency, RfmSegment};
 use segmenta_core::{ValueType, hidden};
 use segmenta_query::ingest;
-use segmenta_query::{Aggregate, Derived, PointsSpec, RfmColumns, TraitSource};
+use segmenta_query::{Aggregate, DayPart, DaysSpec, Derived, PointsSpec, RfmColumns, TraitSource};
 use segmenta_rules::Diagnostic;
 use segmenta_rules::ast::{AggFunc, ColumnSource, TypedTrait};
 use segmenta_store::formats::SegmentKind;
+use toml::Spanned;
 
 use crate::as_of::AsOf;
 use crate::catalog::Catalog;
@@ -31,7 +33,7 @@ use crate::models;
 use crate::plan::Plan;
 use crate::planner::{Node, Planner, require_column, rollup_problem};
 use crate::project::{Project, STATIC_LIST_COLUMN};
-use crate::sources::{PlannedEvents, SegmentInfo};
+use crate::sources::{PlannedEntity, PlannedEvents, SegmentInfo};
 
 /// Validates a project: schemas, traits, rules, references. Reads only headers and samples of
 /// the data files. Every problem found is reported (one error, or [`Error::Invalid`] with all).
@@ -53,6 +55,7 @@ pub fn validate(project: &Project) -> Result<Plan> {
     plan_names(&mut planner);
     let (derived, static_lists, segment_infos) = plan_derived(&mut planner, score_events, rfm.is_some())?;
     let entities = plan_entities(&mut planner)?;
+    plan_keys(&mut planner, &entities);
 
     let mut errors = std::mem::take(&mut planner.errors);
     if !planner.problems.is_empty() {
@@ -117,12 +120,38 @@ fn plan_events(planner: &mut Planner<'_>) -> Result<()> {
     let config = &project.config;
     let Some(events_config) = &config.events else { return Ok(()) };
     let owner = config.events_entity().unwrap_or(&planner.entity_name).to_string();
-    let spec = project.source_spec(
+    let mut spec = project.source_spec(
         &events_config.source,
         &events_config.columns,
         &[(events_config.time.clone(), ValueType::Timestamp)],
     );
-    let schema = ingest::read_schema(&spec)?;
+    // A time column declared `date` is read as timestamps at midnight UTC, as the docs say of
+    // dates in the time column.
+    for (name, ty) in &mut spec.overrides {
+        if *name == events_config.time && *ty == ValueType::Date {
+            *ty = ValueType::Timestamp;
+        }
+    }
+    if let Some(format) = &events_config.time_format {
+        match ingest::TimeFormat::parse(format.get_ref()) {
+            Ok(parsed) => spec.time_formats.push((events_config.time.clone(), parsed)),
+            Err(message) => {
+                let (line, column) = ConfigText(&project.text).line_col(format.span().start);
+                planner.error(Error::Config {
+                    path: project.file.clone(),
+                    errors: vec![config::ConfigError {
+                        message: format!("[events] time_format: {message}"),
+                        line: Some(line),
+                        column: Some(column),
+                        hint: Some("use epoch_seconds, epoch_millis or a strftime pattern such as %Y%m%d or %d/%m/%Y %H:%M".into()),
+                    }],
+                });
+            }
+        }
+    }
+    let mut schema = project.read_schema(&spec, &events_config.source)?;
+    let identifiers = [&events_config.entity_key, &planner.entity.key];
+    crate::planner::read_as_identifiers(&mut spec, &mut schema, &identifiers);
     require_column(&schema, &spec.display, &events_config.entity_key, "entity_key")?;
     let time_type = require_column(&schema, &spec.display, &events_config.time, "time")?;
     if time_type != ValueType::Timestamp {
@@ -131,7 +160,10 @@ fn plan_events(planner: &mut Planner<'_>) -> Result<()> {
                 "{}: the time column `{}` is {time_type}, not a timestamp",
                 spec.display, events_config.time
             ),
-            "the time column must hold dates or timestamps",
+            &format!(
+                "the time column must hold dates or timestamps; declare it with columns = {{ {} = \"timestamp\" }} (or \"date\") to read its text as times",
+                events_config.time
+            ),
         );
     }
     planner.entity(&owner)?;
@@ -306,7 +338,8 @@ fn plan_rule_catalog(planner: &mut Planner<'_>, trait_types: &TraitTypes) -> Res
     Ok(parent_columns)
 }
 
-/// Step 4: RFM, three traits over purchase events, then scores.
+/// Step 4: RFM, three traits over purchase events (the frequency counts purchase events, or
+/// repeat purchase days as `[clv]` does), then scores (quintiles or fixed cut points).
 fn plan_rfm(planner: &mut Planner<'_>) -> Option<RfmColumns> {
     let project = planner.project;
     let rfm_config = project.config.rfm.as_ref()?;
@@ -324,16 +357,25 @@ fn plan_rfm(planner: &mut Planner<'_>) -> Option<RfmColumns> {
         arg,
         condition: None,
         filter: purchase.clone(),
-        within,
+        within: within.map(segmenta_core::Within::Last),
         output,
     };
+    let frequency = match rfm_config.frequency() {
+        RfmFrequency::Purchases => Aggregate::Trait(rfm_trait(AggFunc::Count, None, ValueType::Int)),
+        RfmFrequency::RepeatDays => Aggregate::Days(DaysSpec {
+            condition: purchase.clone(),
+            amount: None,
+            part: DayPart::RepeatDays,
+            within,
+        }),
+    };
     let raw = [
-        (RFM_TRAITS[0], rfm_trait(AggFunc::DaysSinceLast, None, ValueType::Int)),
-        (RFM_TRAITS[1], rfm_trait(AggFunc::Count, None, ValueType::Int)),
-        (RFM_TRAITS[2], rfm_trait(AggFunc::Sum, Some(amount), amount_type)),
+        (RFM_TRAITS[0], Aggregate::Trait(rfm_trait(AggFunc::DaysSinceLast, None, ValueType::Int))),
+        (RFM_TRAITS[1], frequency),
+        (RFM_TRAITS[2], Aggregate::Trait(rfm_trait(AggFunc::Sum, Some(amount), amount_type))),
     ];
-    for (name, t) in raw {
-        planner.add_event_aggregate(name, Aggregate::Trait(t));
+    for (name, aggregate) in raw {
+        planner.add_event_aggregate(name, aggregate);
     }
     let types = [
         ValueType::Int,
@@ -348,10 +390,14 @@ fn plan_rfm(planner: &mut Planner<'_>) -> Option<RfmColumns> {
     for (name, ty) in RFM_TRAITS.iter().zip(types) {
         planner.add_output(name, ty);
     }
+    let (recency_scoring, frequency_scoring, monetary_scoring) = rfm_config.thresholds.scoring();
     Some(RfmColumns {
         recency: RFM_TRAITS[0].into(),
         frequency: RFM_TRAITS[1].into(),
         monetary: RFM_TRAITS[2].into(),
+        recency_scoring,
+        frequency_scoring,
+        monetary_scoring,
     })
 }
 
@@ -428,17 +474,31 @@ fn reserved_names(planner: &mut Planner<'_>) {
     let text = ConfigText(&project.text);
     let mut errors = Vec::new();
     let mut located = |name: &str, what: &str, at: Option<usize>| {
-        if hidden::is_reserved(name) {
-            let (line, column) = at.map(|offset| text.line_col(offset)).unzip();
-            errors.push(config::ConfigError {
-                message: format!(
+        let problem = if name.trim().is_empty() {
+            Some((
+                format!("a {what} has an empty name"),
+                "give it a name of letters, digits and `_`".to_string(),
+            ))
+        } else if name == segmenta_query::ENTITY_ID {
+            Some((
+                format!("{what} `{name}` takes the name of the id column of every output file"),
+                "rename it; `entity_id` is the first column of traits.parquet, memberships.parquet and table.parquet"
+                    .to_string(),
+            ))
+        } else if hidden::is_reserved(name) {
+            Some((
+                format!(
                     "{what} `{name}` starts with `{}`, which segmenta reserves for its own columns",
                     hidden::PREFIX
                 ),
-                line,
-                column,
-                hint: Some(format!("rename it so that it does not start with `{}`", hidden::PREFIX)),
-            });
+                format!("rename it so that it does not start with `{}`", hidden::PREFIX),
+            ))
+        } else {
+            None
+        };
+        if let Some((message, hint)) = problem {
+            let (line, column) = at.map(|offset| text.line_col(offset)).unzip();
+            errors.push(config::ConfigError { message, line, column, hint: Some(hint) });
         }
     };
     for (name, t) in &config.traits {
@@ -517,7 +577,7 @@ fn plan_derived(planner: &mut Planner<'_>, mut score_events: ScoreEvents, rfm: b
                 &IndexMap::new(),
                 &[(STATIC_LIST_COLUMN.to_string(), ValueType::String)],
             );
-            let schema = ingest::read_schema(&spec)?;
+            let schema = project.read_schema(&spec, list)?;
             if let Err(error) = require_column(&schema, &spec.display, STATIC_LIST_COLUMN, "id") {
                 planner.error(error);
             }
@@ -673,7 +733,7 @@ fn plan_derived(planner: &mut Planner<'_>, mut score_events: ScoreEvents, rfm: b
 
 /// Step 7: the entities a run reads: the project's, its parent (for `parent.*`), the children
 /// that rollups read, and the events' owner (for the accounting).
-fn plan_entities(planner: &mut Planner<'_>) -> Result<Vec<crate::sources::PlannedEntity>> {
+fn plan_entities(planner: &mut Planner<'_>) -> Result<Vec<PlannedEntity>> {
     let mut needed = vec![planner.entity_name.clone()];
     if let Some(link) = &planner.entity.parent {
         needed.push(link.entity.clone());
@@ -696,6 +756,93 @@ fn plan_entities(planner: &mut Planner<'_>) -> Result<Vec<crate::sources::Planne
         needed.push(events.entity.clone());
     }
     needed.iter().map(|name| planner.entity(name)).collect()
+}
+
+/// Step 8: keys that are matched against each other (events to their entity, a child's link to
+/// its parent's key) have one type, and keys are strings or integers. Keys of different types
+/// never match silently: the user converts one explicitly by declaring its type.
+fn plan_keys(planner: &mut Planner<'_>, entities: &[PlannedEntity]) {
+    let project = planner.project;
+    let config = &project.config;
+    let text = ConfigText(&project.text);
+    let mut errors = Vec::new();
+    let mut located = |at: &Spanned<String>, message: String, hint: String| {
+        let (line, column) = text.line_col(at.span().start);
+        errors.push(config::ConfigError {
+            message,
+            line: Some(line),
+            column: Some(column),
+            hint: Some(hint),
+        });
+    };
+    for entity in entities {
+        let Some(entity_config) = config.entities.get(&entity.name) else { continue };
+        if let Some(ty) = entity.schema.get(&entity.key)
+            && !matches!(ty, ValueType::String | ValueType::Int)
+        {
+            located(
+                &entity_config.source,
+                format!(
+                    "the key `{}` of {} is {ty}; keys are strings or integers",
+                    entity.key, entity.spec.display
+                ),
+                format!("declare it as text: columns = {{ {} = \"string\" }}", entity.key),
+            );
+        }
+        let Some(link) = &entity.parent else { continue };
+        let Some(parent) = entities.iter().find(|e| e.name == link.entity) else { continue };
+        if let (Some(child_ty), Some(parent_ty)) =
+            (entity.schema.get(&link.column), parent.schema.get(&parent.key))
+            && child_ty != parent_ty
+        {
+            located(
+                &entity_config.source,
+                format!(
+                    "the link `{}` of {} to its parent is {child_ty}, but the key `{}` of {} is {parent_ty}",
+                    link.column, entity.spec.display, parent.key, parent.spec.display
+                ),
+                convert_hint(&entity.name, &link.column, &parent.name, &parent.key, parent_ty),
+            );
+        }
+    }
+    if let (Some(events), Some(events_config)) = (&planner.events, &config.events) {
+        let mut pairs = vec![(&events.key, events.entity.as_str())];
+        if events.entity != planner.entity_name {
+            pairs.push((&planner.entity.key, planner.entity_name.as_str()));
+        }
+        for (column, owner) in pairs {
+            let Some(owner) = entities.iter().find(|e| e.name == owner) else { continue };
+            if let (Some(event_ty), Some(key_ty)) = (events.schema.get(column), owner.schema.get(&owner.key))
+                && event_ty != key_ty
+            {
+                located(
+                    &events_config.source,
+                    format!(
+                        "the events' key `{column}` in {} is {event_ty}, but the key `{}` of {} is {key_ty}",
+                        events.spec.display, owner.key, owner.spec.display
+                    ),
+                    convert_hint("events", column, &owner.name, &owner.key, key_ty),
+                );
+            }
+        }
+    }
+    if !errors.is_empty() {
+        planner.error(Error::Config { path: project.file.clone(), errors });
+    }
+}
+
+/// How to make two key columns one type: declare either one as the other's type.
+fn convert_hint(from: &str, column: &str, to: &str, key: &str, key_ty: ValueType) -> String {
+    let section =
+        |name: &str| if name == "events" { "[events]".to_string() } else { format!("[entities.{name}]") };
+    let other = if key_ty == ValueType::String { "int" } else { "string" };
+    format!(
+        "keys of different types never match; declare one type for both: columns = {{ {column} = \"{}\" }} in {} \
+         (an integer then reads as its decimal text), or columns = {{ {key} = \"{other}\" }} in {}",
+        key_ty.name(),
+        section(from),
+        section(to)
+    )
 }
 
 /// The span of the `in_segment` reference to `next` in a node's rule, for cycle messages.

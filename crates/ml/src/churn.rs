@@ -23,7 +23,7 @@ use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
 
-pub use metrics::{Calibration, CalibrationBin, auc, calibration};
+pub use metrics::{Calibration, CalibrationBin, MIN_TRUSTED_CLASS, auc, auc_standard_error, calibration};
 
 /// Errors of the churn model. All are user errors (bad input or data the model cannot learn
 /// from) except [`Error::Fit`] and [`Error::NotConverged`], which report the optimiser.
@@ -312,6 +312,24 @@ pub struct Evaluation {
     pub rows: usize,
     /// Holdout rows labelled churned.
     pub positives: usize,
+}
+
+impl Evaluation {
+    /// Holdout rows labelled retained.
+    pub fn negatives(&self) -> usize {
+        self.rows - self.positives
+    }
+
+    /// The standard error of the AUC ([`auc_standard_error`]).
+    pub fn auc_standard_error(&self) -> f64 {
+        auc_standard_error(self.auc, self.positives, self.negatives())
+    }
+
+    /// Whether both classes have at least [`MIN_TRUSTED_CLASS`] rows, so that the AUC is
+    /// worth reading.
+    pub fn auc_is_trusted(&self) -> bool {
+        self.positives >= MIN_TRUSTED_CLASS && self.negatives() >= MIN_TRUSTED_CLASS
+    }
 }
 
 /// Training needs at least this many rows.

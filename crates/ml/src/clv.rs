@@ -10,11 +10,13 @@
 //!
 //! Layout: `summary` (time units, summaries), `bg_nbd` and `gamma_gamma` (likelihoods, fits,
 //! per-customer predictions), `special` (the hypergeometric series), `optimize` (argmin glue),
-//! `predict` (CLV and the parallel batch), `diamonds`.
+//! `predict` (CLV and the parallel batch), `holdout` (predicted against actual purchases after a
+//! calibration period), `diamonds`.
 
 mod bg_nbd;
 mod diamonds;
 mod gamma_gamma;
+mod holdout;
 mod intern;
 mod optimize;
 mod predict;
@@ -24,6 +26,7 @@ mod summary;
 pub use bg_nbd::{BgNbd, BgNbdFit};
 pub use diamonds::{DiamondOptions, diamonds_in_the_rough};
 pub use gamma_gamma::{GammaGamma, GammaGammaFit};
+pub use holdout::{HoldoutCheck, HoldoutCustomer, HoldoutGroup, calibration_and_holdout, holdout_check};
 pub use predict::{ClvOptions, ClvPrediction, PredictOptions, clv, predict_all};
 pub use summary::{CustomerSummary, TimeUnit, summarize};
 

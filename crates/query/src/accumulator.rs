@@ -20,8 +20,9 @@ use arrow::buffer::BooleanBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type, TimestampMicrosecondType, UInt32Type};
 use hashbrown::{HashMap, HashSet};
-use segmenta_core::{MICROS_PER_DAY, ValueType};
-use segmenta_rules::ast::{AggFunc, TypedExpr};
+use segmenta_core::{Bounds, MICROS_PER_DAY, ValueType, Within};
+use segmenta_rules::ast::{AggFunc, Fraction, TypedExpr};
+use segmenta_rules::eval::{percentile_cont, percentile_disc_index};
 
 use crate::lower::UTC;
 use crate::request::{Aggregate, DayPart};
@@ -76,8 +77,8 @@ pub(crate) type Make = Box<dyn Fn(usize) -> Box<dyn Accumulator> + Send + Sync>;
 
 /// What the scan prepares for one aggregate, and its accumulator.
 pub(crate) struct Recipe<'a> {
-    /// The window's start, microseconds (`i64::MIN` for no window).
-    pub start: i64,
+    /// The instants the window keeps (all before the as-of instant for no window).
+    pub bounds: Bounds,
     /// The condition an event must meet.
     pub filter: Option<&'a TypedExpr>,
     /// The aggregate's own condition ([`Input::condition`]).
@@ -97,8 +98,7 @@ fn make<A: Accumulator + 'static>(new: impl Fn(usize) -> A + Send + Sync + 'stat
 
 /// How the scan computes `aggregate` as of `as_of`.
 pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
-    let window_start =
-        |within: Option<segmenta_core::Window>| within.map_or(i64::MIN, |w| as_of.saturating_sub(w.micros()));
+    let bounds = |within: Option<Within>| Within::bounds_of(within, as_of);
     let extreme = |max: bool, source: IntSource, output: IntOutput| {
         make(move |n| ExtremeInt { best: Best::new(n, max), source, output })
     };
@@ -136,6 +136,15 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
                     let strings = arg_type == ValueType::String;
                     make(move |n| Distinct::new(n, DistinctSource::Arg, strings.then(Interner::default)))
                 }
+                AggFunc::Median | AggFunc::Percentile(_) | AggFunc::PercentileDisc(_) => {
+                    let fraction = t.agg.fraction().unwrap_or(Fraction::HALF);
+                    let discrete = matches!(t.agg, AggFunc::PercentileDisc(_));
+                    if discrete && arg_type == ValueType::Int {
+                        make(move |n| Percentile::<i64> { values: vec![Vec::new(); n], fraction, discrete })
+                    } else {
+                        make(move |n| Percentile::<f64> { values: vec![Vec::new(); n], fraction, discrete })
+                    }
+                }
                 AggFunc::Share => {
                     if t.condition.is_none() {
                         return Err(Error::Internal("share() without a condition".into()));
@@ -144,7 +153,7 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
                 }
             };
             Recipe {
-                start: window_start(t.within),
+                bounds: bounds(t.within),
                 filter: t.filter.as_ref(),
                 condition: t.condition.as_ref(),
                 arg: t.arg.as_ref().map(|a| a.column.clone()),
@@ -155,6 +164,7 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
         Aggregate::Days(d) => {
             let make = match d.part {
                 DayPart::Distinct => make(|n| Distinct::new(n, DistinctSource::Days, None)),
+                DayPart::RepeatDays => make(|n| Distinct::new(n, DistinctSource::RepeatDays, None)),
                 DayPart::First => extreme(false, IntSource::Days, IntOutput::Int),
                 DayPart::Last => extreme(true, IntSource::Days, IntOutput::Int),
                 DayPart::Total => make(|n| SumFloat { sums: vec![0.0; n], source: FloatSource::Amount }),
@@ -163,7 +173,7 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
                 }
             };
             Recipe {
-                start: i64::MIN,
+                bounds: bounds(d.within.map(Within::Last)),
                 filter: d.condition.as_ref(),
                 condition: None,
                 // The amount is read without masking NULLs out: a purchase without an amount
@@ -176,7 +186,7 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
         Aggregate::Points(p) => {
             let (points, half_life) = (p.points, p.half_life.map(|h| h.micros() as f64));
             Recipe {
-                start: window_start(p.within),
+                bounds: bounds(p.within.map(Within::Last)),
                 filter: p.condition.as_ref(),
                 condition: None,
                 arg: None,
@@ -201,7 +211,11 @@ fn floats(arg: Option<&ArrayRef>) -> Result<ArrayRef> {
 }
 
 fn too_large() -> Error {
-    Error::bad_input(Location::default(), "a sum is too large for a 64-bit integer", None)
+    Error::bad_input(
+        Location::default(),
+        "the sum is too large for a 64-bit integer",
+        Some("sum a float instead (declare the column as \"float\" in columns), or narrow the trait with where or within".into()),
+    )
 }
 
 /// `count(*)` and `count(col)` (NULL arguments are already out of the mask).
@@ -376,6 +390,85 @@ impl Accumulator for Points {
     }
     fn finish(self: Box<Self>) -> Result<ArrayRef> {
         Ok(Arc::new(Float64Array::from(self.totals)))
+    }
+}
+
+/// A value a percentile collects: integers (a discrete percentile of an int column) or floats.
+trait Collected: Copy + Send + 'static {
+    /// The argument's values (NULL rows are out of the mask).
+    fn read(arg: &ArrayRef) -> Result<Vec<Self>>;
+    /// Sorts ascending (floats in IEEE total order).
+    fn sort(values: &mut [Self]);
+    /// The finished column.
+    fn column(values: Vec<Option<Self>>) -> ArrayRef;
+    /// The continuous percentile of sorted values.
+    fn continuous(sorted: &[Self], fraction: Fraction) -> Result<Option<Self>>;
+}
+
+impl Collected for i64 {
+    fn read(arg: &ArrayRef) -> Result<Vec<i64>> {
+        Ok(cast(arg, &DataType::Int64)?.as_primitive::<Int64Type>().values().to_vec())
+    }
+    fn sort(values: &mut [i64]) {
+        values.sort_unstable();
+    }
+    fn column(values: Vec<Option<i64>>) -> ArrayRef {
+        Arc::new(Int64Array::from(values))
+    }
+    fn continuous(_sorted: &[i64], _fraction: Fraction) -> Result<Option<i64>> {
+        Err(Error::Internal("a continuous percentile collected as integers".into()))
+    }
+}
+
+impl Collected for f64 {
+    fn read(arg: &ArrayRef) -> Result<Vec<f64>> {
+        Ok(floats(Some(arg))?.as_primitive::<Float64Type>().values().to_vec())
+    }
+    fn sort(values: &mut [f64]) {
+        values.sort_unstable_by(f64::total_cmp);
+    }
+    fn column(values: Vec<Option<f64>>) -> ArrayRef {
+        Arc::new(Float64Array::from(values))
+    }
+    fn continuous(sorted: &[f64], fraction: Fraction) -> Result<Option<f64>> {
+        Ok(percentile_cont(sorted, fraction))
+    }
+}
+
+/// `median`, `percentile` and `percentile_disc`: every value per entity, sorted when finished
+/// (the value lists of later workers appended; the order of equal values does not matter).
+struct Percentile<T> {
+    values: Vec<Vec<T>>,
+    fraction: Fraction,
+    discrete: bool,
+}
+
+impl<T: Collected> Accumulator for Percentile<T> {
+    fn update(&mut self, mask: &BooleanBuffer, input: &Input<'_>) -> Result<()> {
+        let arg = input.arg.ok_or_else(|| Error::Internal("an aggregate lost its argument".into()))?;
+        let values = T::read(arg)?;
+        for i in mask.set_indices() {
+            self.values[input.index[i] as usize].push(values[i]);
+        }
+        Ok(())
+    }
+    fn merge(&mut self, other: Box<dyn Accumulator>) -> Result<()> {
+        for (mine, theirs) in self.values.iter_mut().zip(same::<Self>(other)?.values) {
+            mine.extend(theirs);
+        }
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<ArrayRef> {
+        let (fraction, discrete) = (self.fraction, self.discrete);
+        let finished = self.values.into_iter().map(|mut values| {
+            T::sort(&mut values);
+            if discrete {
+                return Ok(percentile_disc_index(values.len(), fraction).map(|i| values[i]));
+            }
+            // `recipe` collects a continuous percentile as floats.
+            T::continuous(&values, fraction)
+        });
+        Ok(T::column(finished.collect::<Result<_>>()?))
     }
 }
 
@@ -568,6 +661,8 @@ enum DistinctSource {
     Arg,
     /// UTC calendar days of the event times (purchase days).
     Days,
+    /// The same days, counted less the first (repeat purchase days; 0 without any).
+    RepeatDays,
 }
 
 /// `count_distinct(col)` and the number of purchase days: one set of (entity, value code)
@@ -589,7 +684,7 @@ impl Accumulator for Distinct {
     fn update(&mut self, mask: &BooleanBuffer, input: &Input<'_>) -> Result<()> {
         let index = input.index;
         let array = match self.source {
-            DistinctSource::Days => {
+            DistinctSource::Days | DistinctSource::RepeatDays => {
                 for i in mask.set_indices() {
                     self.pairs.insert((index[i], input.times[i].div_euclid(MICROS_PER_DAY) as u64));
                 }
@@ -645,12 +740,15 @@ impl Accumulator for Distinct {
         for (e, _) in self.pairs {
             counts[e as usize] += 1;
         }
+        if let DistinctSource::RepeatDays = self.source {
+            counts.iter_mut().for_each(|c| *c = (*c - 1).max(0));
+        }
         Ok(ints(counts))
     }
 }
 
 /// The values of a non-string column as exact 64-bit codes (for distinct counts).
-fn value_bits(array: &ArrayRef) -> Result<Vec<u64>> {
+pub(crate) fn value_bits(array: &ArrayRef) -> Result<Vec<u64>> {
     Ok(match array.data_type() {
         DataType::Float64 => array
             .as_primitive::<Float64Type>()

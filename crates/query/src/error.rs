@@ -30,7 +30,7 @@ impl std::fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad input data: the user must fix the file (or use `--on-bad-rows reject`).
-    #[error("{location}: {message}")]
+    #[error("{}{message}", if location.file.is_empty() { String::new() } else { format!("{location}: ") })]
     BadInput {
         /// Where.
         location: Location,

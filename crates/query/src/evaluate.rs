@@ -4,7 +4,7 @@
 //! 1. per entity, bottom-up (DataFusion):
 //!      events ──(filtered aggregates, GROUP BY key: one pass)──────────► event traits ─┐
 //!      child entity rows ──(filtered aggregates, GROUP BY parent key)──► rollups ──────┤ LEFT JOIN
-//!      descendants in the hierarchy ──(GROUP BY ancestor)──────────────► rollups ──────┤ onto the
+//!      the hierarchy ──(folded bottom-up, or pairs GROUP BY ancestor)──► rollups ──────┤ onto the
 //!      parent entity (attributes and traits) ──────────────────────────► parent.* ─────┘ entity rows
 //! 2. on the collected table (Rust): RFM quintile scores, static-list flags
 //! 3. derived columns in dependency order (DataFusion): scores, schemes, segments
@@ -31,17 +31,18 @@ use segmenta_core::ValueType;
 use segmenta_core::hidden::{
     self, ANCESTOR, CHILD_KEY, DESCENDANT, ENTITY_ID as ID, KEY, PARENT_KEY, SELF_KEY, TEXT_KEY,
 };
-use segmenta_core::rfm::{Better, RfmSegment, quintile_scores};
+use segmenta_core::rfm::{Better, RfmSegment, scores};
 use tracing::Instrument;
 
+use crate::hierarchy::{self, Tree};
 use crate::ingest::arrow_type;
 use crate::lower::{EventColumns, LoweredTrait, lower_points, lower_trait, membership};
 use crate::request::{
-    Aggregate, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts, EventsInput,
+    Aggregate, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts, EventKeys, EventsInput,
     EventsRequest, RfmColumns, StaticListReport, TraitSource, TraitSpec, check_cancelled,
 };
 use crate::scan::{self, ScanResult};
-use crate::{Error, Location, Result};
+use crate::{Error, Result};
 
 fn batch_frame(ctx: &SessionContext, batch: RecordBatch) -> Result<DataFrame> {
     let provider = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
@@ -106,65 +107,12 @@ fn join_on_key(
     )?)
 }
 
-/// The rows of an entity's hierarchy: (ancestor, descendant) pairs of keys as text, for direct
-/// children or for all descendants.
-fn hierarchy_pairs(entity: &EntityData, column: &str, descendants: bool) -> Result<RecordBatch> {
-    let mut keys: Vec<Option<String>> = Vec::new();
-    let mut parents: Vec<Option<String>> = Vec::new();
-    for batch in &entity.table.batches {
-        for (name, out) in [(entity.key.as_str(), &mut keys), (column, &mut parents)] {
-            let array = batch
-                .column_by_name(name)
-                .ok_or_else(|| Error::Internal(format!("column `{name}` missing from {}", entity.source)))?;
-            let array = arrow::compute::cast(array, &DataType::Utf8)?;
-            out.extend(array.as_string::<i32>().iter().map(|v| v.map(str::to_string)));
-        }
-    }
-    let index: HashMap<&str, usize> =
-        keys.iter().enumerate().filter_map(|(i, k)| k.as_deref().map(|k| (k, i))).collect();
-    let parent_of: Vec<Option<usize>> =
-        parents.iter().map(|p| p.as_deref().and_then(|p| index.get(p).copied())).collect();
-    let mut ancestors = Vec::new();
-    let mut members = Vec::new();
-    for (row, key) in keys.iter().enumerate() {
-        let Some(key) = key else { continue };
-        let mut current = parent_of[row];
-        let mut steps = 0;
-        while let Some(ancestor) = current {
-            steps += 1;
-            if ancestor == row || steps > keys.len() {
-                return Err(Error::bad_input(
-                    Location { file: entity.source.clone(), line: None, column: Some(column.to_string()) },
-                    format!("the hierarchy has a cycle through `{key}`"),
-                    Some(format!("`{column}` must point up a tree: no row may be its own ancestor")),
-                ));
-            }
-            if let Some(ancestor_key) = &keys[ancestor] {
-                ancestors.push(ancestor_key.clone());
-                members.push(key.clone());
-            }
-            if !descendants {
-                break;
-            }
-            current = parent_of[ancestor];
-        }
-    }
-    let schema = Schema::new(vec![
-        Field::new(ANCESTOR, DataType::Utf8, false),
-        Field::new(DESCENDANT, DataType::Utf8, false),
-    ]);
-    Ok(RecordBatch::try_new(
-        Arc::new(schema),
-        vec![Arc::new(StringArray::from(ancestors)), Arc::new(StringArray::from(members))],
-    )?)
-}
-
 type FrameFuture<'s> = Pin<Box<dyn Future<Output = Result<(DataFrame, Vec<String>)>> + 's>>;
 
 struct Evaluator<'r> {
     ctx: SessionContext,
     request: &'r EvalRequest,
-    counts: Option<EventCounts>,
+    counts: Option<(EventCounts, EventKeys)>,
     next_column: usize,
 }
 
@@ -220,6 +168,7 @@ impl<'r> Evaluator<'r> {
             key: key_column,
             time: &events.time,
             aggregates: specs.iter().map(|s| &s.aggregate).collect(),
+            names: specs.iter().map(|s| s.name.as_str()).collect(),
             as_of: request.as_of,
             entities: table.num_rows(),
             threads: request.threads,
@@ -269,7 +218,7 @@ impl<'r> Evaluator<'r> {
                     .ok_or_else(|| Error::Internal("event traits without events".into()))?;
                 let result = self.event_traits(entity, &table, events, &event_specs)?;
                 if accounting {
-                    self.counts = Some(result.counts);
+                    self.counts = Some((result.counts, result.keys.clone()));
                 }
                 let names = event_specs.iter().map(|s| s.name.clone());
                 table = add_columns(&table, names.clone().zip(result.columns).collect())?;
@@ -301,27 +250,60 @@ impl<'r> Evaluator<'r> {
                 frame = select_with(frame, &mut visible, finishes)?;
             }
 
-            // Rollups over the hierarchy: one aggregation for children, one for descendants.
-            for descendants in [false, true] {
-                let specs = self.specs(name, |s| *s == TraitSource::Hierarchy { descendants });
-                if specs.is_empty() {
-                    continue;
-                }
+            // Rollups over the hierarchy, children then descendants: the aggregates that
+            // decompose folded bottom-up over the tree (`crate::hierarchy`), the others
+            // aggregated over (ancestor, descendant) pairs; columns in the order of the traits.
+            let hierarchy_specs = self.specs(name, |s| matches!(s, TraitSource::Hierarchy { .. }));
+            if !hierarchy_specs.is_empty() {
                 let column = entity.hierarchy.as_deref().ok_or_else(|| {
                     Error::Internal(format!("hierarchy rollup on `{name}`, which has no hierarchy"))
                 })?;
-                // The rows are read twice (as members and as the table joined to), so they are
-                // materialised once.
-                frame = frame.cache().await?;
-                let pairs = batch_frame(&self.ctx, hierarchy_pairs(entity, column, descendants)?)?;
-                let mut rows: Vec<Expr> = visible.iter().map(ident).collect();
-                rows.push(cast(ident(&entity.key), DataType::Utf8).alias(SELF_KEY));
-                let members = frame.clone().select(rows)?;
-                let joined = pairs.join(members, JoinType::Inner, &[DESCENDANT], &[SELF_KEY], None)?;
-                let (aggregates, finishes) = self.lower_all(&specs, &EventColumns { time: None })?;
-                let per_key = joined.aggregate(vec![col(ANCESTOR).alias(KEY)], aggregates)?;
-                frame = join_on_key(frame, &entity.key, key_type, per_key, Some(ValueType::String))?;
-                frame = select_with(frame, &mut visible, finishes)?;
+                let tree = Tree::new(entity, column)?;
+                for descendants in [false, true] {
+                    let specs = self.specs(name, |s| *s == TraitSource::Hierarchy { descendants });
+                    if specs.is_empty() {
+                        continue;
+                    }
+                    let first = visible.len();
+                    let (folded, paired): (Vec<&TraitSpec>, Vec<&TraitSpec>) =
+                        specs.iter().copied().partition(|s| hierarchy::foldable(&s.aggregate));
+                    if !folded.is_empty() {
+                        let rows = collect_one(frame).await?;
+                        let rows = match tree.alignment(&rows, &entity.key)? {
+                            Some(order) => arrow::compute::take_record_batch(&rows, &order)?,
+                            None => rows,
+                        };
+                        let aggregates: Vec<&Aggregate> = folded.iter().map(|s| &s.aggregate).collect();
+                        let columns = hierarchy::rollups(&tree, &rows, &aggregates, descendants)?;
+                        let names: Vec<String> = folded.iter().map(|s| s.name.clone()).collect();
+                        visible.extend(names.iter().cloned());
+                        frame = batch_frame(
+                            &self.ctx,
+                            add_columns(&rows, names.into_iter().zip(columns).collect())?,
+                        )?;
+                    }
+                    if !paired.is_empty() {
+                        // The rows are read twice (as members and as the table joined to), so
+                        // they are materialised once.
+                        frame = frame.cache().await?;
+                        let pairs = batch_frame(&self.ctx, tree.pairs(descendants)?)?;
+                        let mut rows: Vec<Expr> = visible.iter().map(ident).collect();
+                        rows.push(cast(ident(&entity.key), DataType::Utf8).alias(SELF_KEY));
+                        let members = frame.clone().select(rows)?;
+                        let joined =
+                            pairs.join(members, JoinType::Inner, &[DESCENDANT], &[SELF_KEY], None)?;
+                        let (aggregates, finishes) = self.lower_all(&paired, &EventColumns { time: None })?;
+                        let per_key = joined.aggregate(vec![col(ANCESTOR).alias(KEY)], aggregates)?;
+                        frame = join_on_key(frame, &entity.key, key_type, per_key, Some(ValueType::String))?;
+                        frame = select_with(frame, &mut visible, finishes)?;
+                    }
+                    let in_order: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+                    if visible[first..] != in_order[..] {
+                        visible.truncate(first);
+                        visible.extend(in_order);
+                        frame = frame.select(visible.iter().map(ident).collect::<Vec<_>>())?;
+                    }
+                }
             }
 
             // Parent attributes and traits, as the columns rules read.
@@ -381,21 +363,23 @@ fn add_columns(batch: &RecordBatch, columns: Vec<(String, ArrayRef)>) -> Result<
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
-/// RFM scores from the raw values: quintiles among entities with a purchase, the score
-/// `100 r + 10 f + m` and the named segment.
+/// RFM scores from the raw values among entities with a purchase (quintiles or fixed cut
+/// points per dimension), the score `100 r + 10 f + m` and the named segment.
 fn rfm_columns(batch: &RecordBatch, rfm: &RfmColumns) -> Result<Vec<(String, ArrayRef)>> {
     let as_f64 = |name: &str| -> Result<Vec<Option<f64>>> {
         let array = arrow::compute::cast(column(batch, name)?, &DataType::Float64)?;
         Ok(array.as_primitive::<arrow::datatypes::Float64Type>().iter().collect())
     };
-    let frequency = as_f64(&rfm.frequency)?;
-    let bought: Vec<bool> = frequency.iter().map(|f| f.is_some_and(|f| f > 0.0)).collect();
+    // The recency is present exactly when there is a purchase (the frequency may count repeat
+    // days, 0 for a one-time buyer).
+    let recency = as_f64(&rfm.recency)?;
+    let bought: Vec<bool> = recency.iter().map(Option::is_some).collect();
     let only_buyers = |values: Vec<Option<f64>>| -> Vec<Option<f64>> {
         values.into_iter().zip(&bought).map(|(v, b)| v.filter(|_| *b)).collect()
     };
-    let r = quintile_scores(&only_buyers(as_f64(&rfm.recency)?), Better::Lower);
-    let f = quintile_scores(&only_buyers(frequency), Better::Higher);
-    let m = quintile_scores(&only_buyers(as_f64(&rfm.monetary)?), Better::Higher);
+    let r = scores(&recency, Better::Lower, &rfm.recency_scoring);
+    let f = scores(&only_buyers(as_f64(&rfm.frequency)?), Better::Higher, &rfm.frequency_scoring);
+    let m = scores(&only_buyers(as_f64(&rfm.monetary)?), Better::Higher, &rfm.monetary_scoring);
     let mut score = Vec::with_capacity(r.len());
     let mut segment = Vec::with_capacity(r.len());
     for i in 0..r.len() {
@@ -529,7 +513,7 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
             // The events belong to an entity no trait of this run reads: count them anyway.
             evaluator.entity_frame(&events.entity, false).await?;
         }
-        let counts = evaluator.counts.unwrap_or_default();
+        let counts = evaluator.counts.take().unwrap_or_default();
         let mut exprs = vec![cast(ident(&entity.key), DataType::Utf8).alias(ID)];
         exprs.extend(visible.iter().map(ident));
         let frame = frame.select(exprs)?.sort(vec![col(ID).sort(true, false)])?;
@@ -645,7 +629,8 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         memberships,
         segment_sizes,
         entities: entity_count,
-        events: counts,
+        events: counts.0,
+        event_keys: counts.1,
         static_lists,
         table,
     })
@@ -654,53 +639,6 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::TableSchema;
-    use crate::request::Table;
-
-    fn entity(keys: &[&str], parents: &[Option<&str>]) -> EntityData {
-        let schema =
-            TableSchema { columns: vec![("id".into(), ValueType::String), ("up".into(), ValueType::String)] };
-        let batch = RecordBatch::try_new(
-            schema.arrow_schema(),
-            vec![Arc::new(StringArray::from(keys.to_vec())), Arc::new(StringArray::from(parents.to_vec()))],
-        )
-        .expect("valid batch");
-        EntityData {
-            name: "account".into(),
-            source: "accounts.csv".into(),
-            table: Table { schema, batches: vec![batch] },
-            key: "id".into(),
-            parent: None,
-            hierarchy: Some("up".into()),
-        }
-    }
-
-    fn pairs(entity: &EntityData, descendants: bool) -> Vec<String> {
-        let batch = hierarchy_pairs(entity, "up", descendants).expect("no cycle");
-        let a = batch.column(0).as_string::<i32>();
-        let d = batch.column(1).as_string::<i32>();
-        let mut out: Vec<String> =
-            (0..batch.num_rows()).map(|i| format!("{}>{}", a.value(i), d.value(i))).collect();
-        out.sort();
-        out
-    }
-
-    #[test]
-    fn hierarchy_pairs_children_and_descendants() {
-        // a is the root; b and c are its children; d is b's child; e points to an unknown row.
-        let e = entity(&["a", "b", "c", "d", "e"], &[None, Some("a"), Some("a"), Some("b"), Some("zz")]);
-        assert_eq!(pairs(&e, false), ["a>b", "a>c", "b>d"]);
-        assert_eq!(pairs(&e, true), ["a>b", "a>c", "a>d", "b>d"]);
-    }
-
-    #[test]
-    fn hierarchy_cycles_are_errors() {
-        let e = entity(&["a", "b", "c"], &[Some("c"), Some("a"), Some("b")]);
-        let error = hierarchy_pairs(&e, "up", true).expect_err("a cycle");
-        assert!(error.to_string().contains("the hierarchy has a cycle through `a`"), "{error}");
-        let selfish = entity(&["a"], &[Some("a")]);
-        assert!(hierarchy_pairs(&selfish, "up", false).is_err());
-    }
 
     #[test]
     fn static_lists_report_unknown_ids() {

@@ -8,7 +8,9 @@ pub mod ingest;
 
 pub use error::{Error, ExtensionError, Location, Result};
 pub mod evaluate;
+mod hierarchy;
 pub mod lower;
+mod percentile;
 mod preview;
 pub mod request;
 mod scan;
@@ -18,7 +20,7 @@ pub use evaluate::evaluate;
 pub use preview::{PreviewCount, preview_file};
 pub use request::{
     Aggregate, DayPart, DaysSpec, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts,
-    EventsInput, EventsRequest, ParentLink, PointsSpec, RfmColumns, StaticListReport, Table, TableExtension,
-    TraitSource, TraitSpec,
+    EventKeys, EventsInput, EventsRequest, ParentLink, PointsSpec, RfmColumns, StaticListReport, Table,
+    TableExtension, TraitSource, TraitSpec,
 };
 pub use segmenta_core::hidden::segment_flag;

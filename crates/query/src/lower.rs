@@ -165,7 +165,7 @@ fn finish_days_since(e: Expr, as_of: i64) -> Expr {
 fn row_filter(
     rows: &EventColumns,
     as_of: i64,
-    within: Option<segmenta_core::Window>,
+    within: Option<segmenta_core::Within>,
     condition: Option<&TypedExpr>,
 ) -> Result<Option<Expr>> {
     let mut filter = None;
@@ -173,7 +173,11 @@ fn row_filter(
         let time = ident(time);
         let mut before = time.clone().lt(timestamp_lit(as_of));
         if let Some(window) = within {
-            before = before.and(time.gt_eq(timestamp_lit(as_of.saturating_sub(window.micros()))));
+            let bounds = window.bounds(as_of);
+            if bounds.end < as_of {
+                before = time.clone().lt(timestamp_lit(bounds.end));
+            }
+            before = before.and(time.gt_eq(timestamp_lit(bounds.start)));
         }
         filter = Some(before);
     } else if within.is_some() {
@@ -230,6 +234,12 @@ pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<Lo
         AggFunc::LastSeen => (max(need_time()?), finish_identity),
         AggFunc::DaysSinceFirst => (min(need_time()?), finish_days_since),
         AggFunc::DaysSinceLast => (max(need_time()?), finish_days_since),
+        AggFunc::Median | AggFunc::Percentile(_) | AggFunc::PercentileDisc(_) => {
+            let ty = t.arg.as_ref().map_or(DataType::Float64, |a| arrow_type(a.ty));
+            let fraction = t.agg.fraction().unwrap_or(segmenta_rules::ast::Fraction::HALF);
+            let discrete = matches!(t.agg, AggFunc::PercentileDisc(_));
+            (crate::percentile::percentile(need_arg()?, fraction, discrete, &ty), finish_identity)
+        }
         AggFunc::Share => {
             let condition =
                 t.condition.as_ref().ok_or_else(|| Error::Internal("share() without a condition".into()))?;
@@ -245,7 +255,8 @@ pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<Lo
 
 /// Lowers points per event to one filtered aggregate (finished with a zero for no events).
 pub fn lower_points(spec: &PointsSpec, rows: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
-    let filter = row_filter(rows, as_of, spec.within, spec.condition.as_ref())?;
+    let filter =
+        row_filter(rows, as_of, spec.within.map(segmenta_core::Within::Last), spec.condition.as_ref())?;
     let value = match spec.half_life {
         None => lit(spec.points),
         Some(half_life) => {

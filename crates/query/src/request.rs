@@ -136,6 +136,8 @@ pub struct DaysSpec {
     pub amount: Option<segmenta_rules::ast::ColumnInfo>,
     /// Which fact.
     pub part: DayPart,
+    /// Only purchases within this window before the as-of instant count; default: all.
+    pub within: Option<segmenta_core::Window>,
 }
 
 /// One fact about purchase days.
@@ -151,6 +153,9 @@ pub enum DayPart {
     Total,
     /// The total amount on the first day (float, NULL without purchases).
     FirstDayTotal,
+    /// The number of distinct days minus one, the repeat purchase days (int, 0 with one
+    /// purchase day or none).
+    RepeatDays,
 }
 
 /// Columns computed from the entity table after the traits and RFM (stage 2) by code outside
@@ -174,16 +179,23 @@ pub struct TraitSpec {
     pub aggregate: Aggregate,
 }
 
-/// The columns (traits) holding the raw RFM values; the scores are added after them as
-/// `rfm_r`, `rfm_f`, `rfm_m`, `rfm_score` and `rfm_segment`.
+/// The columns (traits) holding the raw RFM values and how each is scored; the scores are
+/// added after them as `rfm_r`, `rfm_f`, `rfm_m`, `rfm_score` and `rfm_segment`.
 #[derive(Debug, Clone)]
 pub struct RfmColumns {
-    /// Whole days since the last purchase (NULL without one).
+    /// Whole days since the last purchase (NULL without one): an entity is scored when it is
+    /// present.
     pub recency: String,
-    /// Number of purchases.
+    /// Purchases, or repeat purchase days.
     pub frequency: String,
     /// Total amount of the purchases.
     pub monetary: String,
+    /// How recency is scored.
+    pub recency_scoring: segmenta_core::rfm::Scoring,
+    /// How frequency is scored.
+    pub frequency_scoring: segmenta_core::rfm::Scoring,
+    /// How the amount is scored.
+    pub monetary_scoring: segmenta_core::rfm::Scoring,
 }
 
 /// A column computed from the entity table after traits, in dependency order.
@@ -297,6 +309,19 @@ pub struct EventCounts {
     pub ignored_after_as_of: u64,
     /// Events without a time.
     pub ignored_no_time: u64,
+    /// Events without a key (NULL or empty), neither used nor ignored: the caller rejects them
+    /// ([`EventKeys::missing_key_rows`]).
+    pub rejected_no_key: u64,
+}
+
+/// What the events' keys looked like.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventKeys {
+    /// Up to five distinct keys, the smallest, of events before the as-of instant that match
+    /// no entity.
+    pub unknown_sample: Vec<String>,
+    /// 1-based row numbers (of the events as read) of the events without a key, in order.
+    pub missing_key_rows: Vec<u64>,
 }
 
 /// What a static list matched.
@@ -325,6 +350,8 @@ pub struct EvalOutput {
     pub entities: u64,
     /// Event accounting.
     pub events: EventCounts,
+    /// Events without a key and examples of unknown keys.
+    pub event_keys: EventKeys,
     /// Static lists, in request order.
     pub static_lists: Vec<StaticListReport>,
     /// The evaluation table, for previews of ad-hoc rules: `entity_id`, every column rules read

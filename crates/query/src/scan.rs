@@ -35,13 +35,13 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::basic::{Encoding, PageType};
 use rayon::prelude::*;
-use segmenta_core::Cancel;
+use segmenta_core::{Bounds, Cancel};
 use segmenta_rules::ast::TypedExpr;
 
 use crate::accumulator::{Accumulator, Input, Make, recipe};
 use crate::ingest::{TableSchema, arrow_type};
 use crate::lower::UTC;
-use crate::request::{Aggregate, EventCounts, check_cancelled};
+use crate::request::{Aggregate, EventCounts, EventKeys, check_cancelled};
 use crate::vector::{Columns, evaluate};
 use crate::{Error, Location, Result};
 
@@ -124,6 +124,8 @@ pub(crate) struct ScanSpec<'a> {
     pub time: &'a str,
     /// The aggregates, in output order.
     pub aggregates: Vec<&'a Aggregate>,
+    /// Their names (the traits they become), for messages.
+    pub names: Vec<&'a str>,
     /// The as-of instant, microseconds.
     pub as_of: i64,
     /// The number of entities (the length of every output column).
@@ -143,7 +145,61 @@ pub(crate) struct ScanResult {
     pub columns: Vec<ArrayRef>,
     /// Events read, used, ignored.
     pub counts: EventCounts,
+    /// Events without a key, and a sample of keys that match no entity.
+    pub keys: EventKeys,
 }
+
+/// The smallest distinct keys seen among events that match no entity: the same sample
+/// whatever the thread count.
+#[derive(Default)]
+struct UnknownSample {
+    keys: std::collections::BTreeSet<String>,
+}
+
+impl UnknownSample {
+    fn offer(&mut self, key: &str) {
+        if self.keys.len() == UNKNOWN_SAMPLE {
+            match self.keys.last() {
+                Some(largest) if key < largest.as_str() => {}
+                _ => return,
+            }
+        }
+        if self.keys.insert(key.to_string()) && self.keys.len() > UNKNOWN_SAMPLE {
+            self.keys.pop_last();
+        }
+    }
+
+    /// Offers the keys of the `rows` of a key column.
+    fn observe(&mut self, keys: &ArrayRef, rows: &BooleanBuffer) -> Result<()> {
+        match keys.data_type() {
+            DataType::Utf8View => {
+                let keys = keys.as_string_view();
+                rows.set_indices().for_each(|i| self.offer(keys.value(i)));
+            }
+            DataType::Dictionary(_, _) => {
+                let dictionary = keys.as_any_dictionary();
+                let values = cast(dictionary.values(), &DataType::Utf8)?;
+                let values = values.as_string::<i32>();
+                let codes = cast(dictionary.keys(), &DataType::UInt32)?;
+                let codes = codes.as_primitive::<arrow::datatypes::UInt32Type>();
+                rows.set_indices().for_each(|i| self.offer(values.value(codes.value(i) as usize)));
+            }
+            _ => {
+                let text = cast(keys, &DataType::Utf8)?;
+                let text = text.as_string::<i32>();
+                rows.set_indices().for_each(|i| self.offer(text.value(i)));
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, other: UnknownSample) {
+        other.keys.iter().for_each(|key| self.offer(key));
+    }
+}
+
+/// The number of unknown keys a scan keeps as examples.
+const UNKNOWN_SAMPLE: usize = 5;
 
 /// One aggregate, planned: which window and conditions it needs (indexes into the plan's
 /// lists), which columns it reads, and how to make its accumulator.
@@ -158,19 +214,19 @@ struct Planned {
 
 /// The distinct windows and conditions of all aggregates, each evaluated once per batch.
 struct Plan<'a> {
-    /// Window starts (`i64::MIN` for no window).
-    windows: Vec<i64>,
+    /// The windows' bounds (`i64::MIN` to the as-of instant for no window).
+    windows: Vec<Bounds>,
     conditions: Vec<&'a TypedExpr>,
     aggregates: Vec<Planned>,
 }
 
 fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
-    let mut windows: Vec<i64> = Vec::new();
+    let mut windows: Vec<Bounds> = Vec::new();
     let mut conditions: Vec<&'a TypedExpr> = Vec::new();
     let mut aggregates = Vec::with_capacity(spec.aggregates.len());
     for aggregate in &spec.aggregates {
         let recipe = recipe(aggregate, spec.as_of)?;
-        let window = intern(&mut windows, recipe.start);
+        let window = intern(&mut windows, recipe.bounds);
         let mut condition_index = |expr: &'a TypedExpr| intern(&mut conditions, expr);
         aggregates.push(Planned {
             window,
@@ -182,6 +238,22 @@ fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
         });
     }
     Ok(Plan { windows, conditions, aggregates })
+}
+
+/// A bad-input error of aggregate `n` (an integer sum past 64 bits), naming its trait.
+fn named(error: Error, spec: &ScanSpec<'_>, n: usize) -> Error {
+    match error {
+        Error::BadInput { location, message, hint } => {
+            let name = spec.names.get(n).copied().unwrap_or_default();
+            let what = if name.is_empty() || segmenta_core::hidden::is_reserved(name) {
+                "an aggregate of the events".to_string()
+            } else {
+                format!("trait `{name}`")
+            };
+            Error::BadInput { location, message: format!("{what}: {message}"), hint }
+        }
+        other => other,
+    }
 }
 
 /// The index of `item` in `items`, added if new.
@@ -214,8 +286,12 @@ struct Worker<'a, 'p> {
     keys: &'a KeyMap,
     accs: Vec<Box<dyn Accumulator>>,
     counts: EventCounts,
-    /// Events before the as-of instant with a time (known or not).
+    /// Events with a key, before the as-of instant (of known entities or not).
     before: u64,
+    /// 1-based row numbers of the events without a key.
+    missing_key_rows: Vec<u64>,
+    /// The smallest keys of events before the as-of instant that match no entity.
+    unknown_sample: UnknownSample,
     /// The key dictionary last mapped, by the address of its values, and its indexes.
     /// The last key dictionary seen and its entity indexes. The dictionary itself is kept (not
     /// its address): a freed dictionary's buffers can be reused at the same address by a later
@@ -226,7 +302,17 @@ struct Worker<'a, 'p> {
 impl<'a, 'p> Worker<'a, 'p> {
     fn new(spec: &'a ScanSpec<'p>, plan: &'a Plan<'p>, keys: &'a KeyMap) -> Worker<'a, 'p> {
         let accs = plan.aggregates.iter().map(|p| (p.make)(spec.entities)).collect();
-        Worker { spec, plan, keys, accs, counts: EventCounts::default(), before: 0, key_dictionary: None }
+        Worker {
+            spec,
+            plan,
+            keys,
+            accs,
+            counts: EventCounts::default(),
+            before: 0,
+            missing_key_rows: Vec::new(),
+            unknown_sample: UnknownSample::default(),
+            key_dictionary: None,
+        }
     }
 
     /// Entity index per row ([`UNKNOWN`] for unknown and NULL keys).
@@ -276,7 +362,8 @@ impl<'a, 'p> Worker<'a, 'p> {
         Ok(out)
     }
 
-    fn process(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Folds one batch whose first row is row `first_row` (1-based) of the source.
+    fn process(&mut self, batch: &RecordBatch, first_row: u64) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
@@ -286,22 +373,42 @@ impl<'a, 'p> Worker<'a, 'p> {
                 .column_by_name(name)
                 .ok_or_else(|| Error::Internal(format!("event column `{name}` was not read")))
         };
-        let index = self.entity_indexes(column(self.spec.key)?)?;
+        let key_column = column(self.spec.key)?;
+        let index = self.entity_indexes(key_column)?;
         let time = column(self.spec.time)?;
         let time = time
             .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
             .ok_or_else(|| Error::Internal("the time column is not in microseconds".into()))?;
         let as_of = Scalar::new(TimestampMicrosecondArray::from(vec![self.spec.as_of]).with_timezone(UTC));
-        let before = true_bits(&cmp::lt(time, &as_of)?);
+        // Events without a key are the caller's to reject: they are neither used nor ignored.
+        let keyed = valid_bits(key_column.as_ref());
+        let timed = valid_bits(time);
+        let mut before = true_bits(&cmp::lt(time, &as_of)?);
+        let (keyed_count, keyed_with_time) = match &keyed {
+            None => (n, timed.as_ref().map_or(n, BooleanBuffer::count_set_bits)),
+            Some(keyed) => {
+                self.missing_key_rows
+                    .extend((0..n).filter(|&i| !keyed.value(i)).map(|i| first_row + i as u64));
+                before = &before & keyed;
+                let with_time =
+                    timed.as_ref().map_or(keyed.count_set_bits(), |t| (t & keyed).count_set_bits());
+                (keyed.count_set_bits(), with_time)
+            }
+        };
         let known = BooleanBuffer::collect_bool(n, |i| index[i] != UNKNOWN);
         let used = &before & &known;
-        let with_time = n - time.null_count();
         let before_count = before.count_set_bits();
+        let used_count = used.count_set_bits();
         self.counts.read += n as u64;
-        self.counts.ignored_no_time += (n - with_time) as u64;
-        self.counts.ignored_after_as_of += (with_time - before_count) as u64;
+        self.counts.rejected_no_key += (n - keyed_count) as u64;
+        self.counts.ignored_no_time += (keyed_count - keyed_with_time) as u64;
+        self.counts.ignored_after_as_of += (keyed_with_time - before_count) as u64;
         self.before += before_count as u64;
-        self.counts.used += used.count_set_bits() as u64;
+        self.counts.used += used_count as u64;
+        if before_count > used_count {
+            let unknown = &before & &!&known;
+            self.unknown_sample.observe(key_column, &unknown)?;
+        }
 
         // Windows and conditions, once each.
         let times = time.values();
@@ -309,11 +416,15 @@ impl<'a, 'p> Worker<'a, 'p> {
             .plan
             .windows
             .iter()
-            .map(|&start| {
-                if start == i64::MIN {
-                    used.clone()
-                } else {
-                    &used & &BooleanBuffer::collect_bool(n, |i| times[i] >= start)
+            .map(|&Bounds { start, end }| {
+                // Every used event is before the as-of instant; a range may end earlier.
+                match (start == i64::MIN, end >= self.spec.as_of) {
+                    (true, true) => used.clone(),
+                    (false, true) => &used & &BooleanBuffer::collect_bool(n, |i| times[i] >= start),
+                    (true, false) => &used & &BooleanBuffer::collect_bool(n, |i| times[i] < end),
+                    (false, false) => {
+                        &used & &BooleanBuffer::collect_bool(n, |i| times[i] >= start && times[i] < end)
+                    }
                 }
             })
             .collect();
@@ -325,7 +436,7 @@ impl<'a, 'p> Worker<'a, 'p> {
             .map(|c| evaluate(c, &columns).map(|r| true_bits(&r)))
             .collect::<Result<_>>()?;
 
-        for (planned, acc) in self.plan.aggregates.iter().zip(&mut self.accs) {
+        for (n, (planned, acc)) in self.plan.aggregates.iter().zip(&mut self.accs).enumerate() {
             let mut mask = windows[planned.window].clone();
             if let Some(filter) = planned.filter {
                 mask = &mask & &conditions[filter];
@@ -345,7 +456,8 @@ impl<'a, 'p> Worker<'a, 'p> {
                 None => None,
             };
             let condition = planned.condition.map(|c| &conditions[c]);
-            acc.update(&mask, &Input { index: &index, arg, amount, times, condition })?;
+            acc.update(&mask, &Input { index: &index, arg, amount, times, condition })
+                .map_err(|e| named(e, self.spec, n))?;
         }
         Ok(())
     }
@@ -356,8 +468,9 @@ impl<'a, 'p> Worker<'a, 'p> {
 pub(crate) struct ParquetScan {
     pub(crate) metadata: ArrowReaderMetadata,
     pub(crate) projection: ProjectionMask,
-    /// (row group, first row, rows).
-    units: Vec<(usize, usize, usize)>,
+    /// (row group, first row in the group, rows, the 1-based row number in the file of the
+    /// unit's first row).
+    units: Vec<(usize, usize, usize, u64)>,
 }
 
 /// Whether a column chunk is entirely dictionary-encoded with a small dictionary: such a
@@ -430,15 +543,17 @@ pub(crate) fn open_parquet(path: &Path, needed: &[String], threads: usize) -> Re
     let groups = metadata.metadata().row_groups();
     let slices = if groups.len() >= 2 * threads { 1 } else { (2 * threads).div_ceil(groups.len().max(1)) };
     let mut units = Vec::new();
+    let mut file_row = 1u64;
     for (g, group) in groups.iter().enumerate() {
         let rows = group.num_rows().max(0) as usize;
         let size = rows.div_ceil(slices).max(1);
         let mut start = 0;
         while start < rows {
             let len = size.min(rows - start);
-            units.push((g, start, len));
+            units.push((g, start, len, file_row + start as u64));
             start += len;
         }
+        file_row += rows as u64;
     }
     Ok(ParquetScan { metadata, projection, units })
 }
@@ -492,17 +607,28 @@ pub(crate) fn scan(
         Source::Parquet { path, .. } => Some(open_parquet(path, needed, threads)?),
         Source::Batches(_) => None,
     };
+    let batch_starts: Vec<u64> = match source {
+        Source::Batches(batches) => batches
+            .iter()
+            .scan(1u64, |next, batch| {
+                let first = *next;
+                *next += batch.num_rows() as u64;
+                Some(first)
+            })
+            .collect(),
+        Source::Parquet { .. } => Vec::new(),
+    };
     let work = |t: usize| -> Result<Worker<'_, '_>> {
         let mut worker = Worker::new(spec, &plan, keys);
         match (source, &parquet) {
             (Source::Batches(batches), _) => {
-                for batch in batches.iter().skip(t).step_by(threads) {
+                for (batch, first_row) in batches.iter().zip(&batch_starts).skip(t).step_by(threads) {
                     check_cancelled(spec.cancel)?;
-                    worker.process(batch)?;
+                    worker.process(batch, *first_row)?;
                 }
             }
             (Source::Parquet { path, schema }, Some(file)) => {
-                for &(group, start, rows) in file.units.iter().skip(t).step_by(threads) {
+                for &(group, start, rows, first_row) in file.units.iter().skip(t).step_by(threads) {
                     check_cancelled(spec.cancel)?;
                     let input = File::open(path)
                         .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
@@ -516,9 +642,12 @@ pub(crate) fn scan(
                             .with_batch_size(32 * 1024)
                             .build()
                             .map_err(parquet_error(path))?;
+                    let mut next_row = first_row;
                     for batch in reader {
                         let batch = batch.map_err(|e| parquet_error(path)(e.into()))?;
-                        worker.process(&canonical(batch, schema)?)?;
+                        let rows = batch.num_rows() as u64;
+                        worker.process(&canonical(batch, schema)?, next_row)?;
+                        next_row += rows;
                     }
                 }
             }
@@ -535,19 +664,26 @@ pub(crate) fn scan(
     let mut counts = first.counts;
     let mut before = first.before;
     let mut accs = first.accs;
+    let mut missing_key_rows = first.missing_key_rows;
+    let mut unknown_sample = first.unknown_sample;
     for worker in workers {
         counts.read += worker.counts.read;
         counts.used += worker.counts.used;
         counts.ignored_after_as_of += worker.counts.ignored_after_as_of;
         counts.ignored_no_time += worker.counts.ignored_no_time;
+        counts.rejected_no_key += worker.counts.rejected_no_key;
         before += worker.before;
-        for (acc, other) in accs.iter_mut().zip(worker.accs) {
-            acc.merge(other)?;
+        missing_key_rows.extend(worker.missing_key_rows);
+        unknown_sample.merge(worker.unknown_sample);
+        for (n, (acc, other)) in accs.iter_mut().zip(worker.accs).enumerate() {
+            acc.merge(other).map_err(|e| named(e, spec, n))?;
         }
     }
     counts.ignored_unknown_entity = before - counts.used;
     let columns = accs.into_iter().map(|acc| acc.finish()).collect::<Result<Vec<_>>>()?;
-    Ok(ScanResult { columns, counts })
+    missing_key_rows.sort_unstable();
+    let keys = EventKeys { unknown_sample: unknown_sample.keys.into_iter().collect(), missing_key_rows };
+    Ok(ScanResult { columns, counts, keys })
 }
 
 /// A map from the text of keys in an array to their row index.
@@ -628,7 +764,12 @@ mod tests {
         let aggregates: Vec<Aggregate> = parts
             .iter()
             .map(|part| {
-                Aggregate::Days(DaysSpec { condition: None, amount: Some(amount.clone()), part: *part })
+                Aggregate::Days(DaysSpec {
+                    condition: None,
+                    amount: Some(amount.clone()),
+                    part: *part,
+                    within: None,
+                })
             })
             .collect();
         let keys = KeyMap::new(["a", "b", "c"].iter().enumerate().map(|(i, k)| (*k, i as u32)));
@@ -638,6 +779,7 @@ mod tests {
                 key: "k",
                 time: "ts",
                 aggregates: aggregates.iter().collect(),
+                names: Vec::new(),
                 as_of: 20 * DAY,
                 entities: 3,
                 threads,

@@ -5,7 +5,7 @@
 //! evaluators (the DataFusion lowering in segmenta-query, the reference evaluator in
 //! [`crate::eval`]) ever see.
 
-use segmenta_core::{ValueType, Window};
+use segmenta_core::{ValueType, Within};
 
 /// A byte range in the rule or trait text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -237,11 +237,20 @@ pub enum AggFunc {
     /// `share(CONDITION)`: the share of matching rows for which CONDITION is TRUE (a float in
     /// [0, 1]); NULL when no row matches.
     Share,
+    /// `median(col)`: `percentile(col, 0.5)`.
+    Median,
+    /// `percentile(col, p)`: the continuous percentile, interpolated between the two nearest
+    /// values as DuckDB's `quantile_cont` does (a float; NULL without rows).
+    Percentile(Fraction),
+    /// `percentile_disc(col, p)`: the discrete percentile, one of the values, as DuckDB's
+    /// `quantile_disc` (the column's type; NULL without rows).
+    PercentileDisc(Fraction),
 }
 
 impl AggFunc {
-    /// Every function, in documentation order.
-    pub const ALL: [AggFunc; 11] = [
+    /// Every function, in documentation order; the percentiles with the placeholder fraction
+    /// 0.5 (the parser reads the real one from the text).
+    pub const ALL: [AggFunc; 14] = [
         AggFunc::Count,
         AggFunc::Sum,
         AggFunc::Avg,
@@ -253,6 +262,9 @@ impl AggFunc {
         AggFunc::DaysSinceLast,
         AggFunc::DaysSinceFirst,
         AggFunc::Share,
+        AggFunc::Median,
+        AggFunc::Percentile(Fraction::HALF),
+        AggFunc::PercentileDisc(Fraction::HALF),
     ];
 
     /// The function's name as written.
@@ -269,11 +281,72 @@ impl AggFunc {
             AggFunc::DaysSinceLast => "days_since_last",
             AggFunc::DaysSinceFirst => "days_since_first",
             AggFunc::Share => "share",
+            AggFunc::Median => "median",
+            AggFunc::Percentile(_) => "percentile",
+            AggFunc::PercentileDisc(_) => "percentile_disc",
+        }
+    }
+
+    /// The fraction of a percentile (0.5 for the median); `None` for the other aggregates.
+    pub fn fraction(self) -> Option<Fraction> {
+        match self {
+            AggFunc::Median => Some(Fraction::HALF),
+            AggFunc::Percentile(p) | AggFunc::PercentileDisc(p) => Some(p),
+            _ => None,
         }
     }
 }
 
-/// A trait as parsed: `AGG(ARG?) [where CONDITION] [within DURATION]`.
+/// The fraction `p` of a percentile, a number in [0, 1].
+///
+/// It is kept as written when written as a decimal (`0.3` is 3 / 10, not the nearest double):
+/// DuckDB reads such a literal as a DECIMAL and finds the row of `quantile_disc` in exact
+/// integer arithmetic, and segmenta does the same. Written with an exponent (`3e-1`), it is
+/// the double the text denotes, and the row is found in floating point, as in DuckDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fraction {
+    /// The bits of the value as a double (never NaN, never -0.0).
+    bits: u64,
+    /// `(units, scale)`: the value is `units / 10^scale`, when written as a decimal.
+    decimal: Option<(i64, u32)>,
+}
+
+impl Fraction {
+    /// One half, written `0.5`.
+    pub const HALF: Fraction = Fraction { bits: 0x3FE0_0000_0000_0000, decimal: Some((5, 1)) };
+
+    /// The most digits after the point a decimal fraction may have.
+    pub const MAX_SCALE: u32 = 18;
+
+    /// `units / 10^scale`, if it lies in [0, 1] and `scale` is at most [`Fraction::MAX_SCALE`].
+    pub fn from_decimal(units: i64, scale: u32) -> Option<Fraction> {
+        if scale > Fraction::MAX_SCALE || units < 0 || units > 10i64.pow(scale) {
+            return None;
+        }
+        // The double DuckDB uses for the interpolation: the decimal's text read as a double.
+        let text = format!("{units}e-{scale}");
+        let value: f64 = text.parse().ok()?;
+        Some(Fraction { bits: (value + 0.0).to_bits(), decimal: Some((units, scale)) })
+    }
+
+    /// A fraction given as a double, if it lies in [0, 1].
+    pub fn from_f64(value: f64) -> Option<Fraction> {
+        // `+ 0.0` turns -0.0 into 0.0.
+        (0.0..=1.0).contains(&value).then(|| Fraction { bits: (value + 0.0).to_bits(), decimal: None })
+    }
+
+    /// The value as a double.
+    pub fn value(self) -> f64 {
+        f64::from_bits(self.bits)
+    }
+
+    /// `(units, scale)` when written as a decimal: the value is `units / 10^scale`.
+    pub fn decimal(self) -> Option<(i64, u32)> {
+        self.decimal
+    }
+}
+
+/// A trait as parsed: `AGG(ARG?) [where CONDITION] [within DURATION | between DAY and DAY]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraitExpr {
     /// The aggregate.
@@ -286,8 +359,9 @@ pub struct TraitExpr {
     pub condition: Option<Expr>,
     /// The `where` condition over event columns.
     pub filter: Option<Expr>,
-    /// The `within` window.
-    pub within: Option<(Window, Span)>,
+    /// The window (`within 90d`, `within 6mo`, `between 2025-01-01 and 2025-03-31`) and its
+    /// span.
+    pub within: Option<(Within, Span)>,
 }
 
 /// A typed constant. `Date` is days since the epoch; `Timestamp` is microseconds, UTC.
@@ -483,7 +557,7 @@ pub struct TypedTrait {
     /// The condition over event columns.
     pub filter: Option<TypedExpr>,
     /// The window.
-    pub within: Option<Window>,
+    pub within: Option<Within>,
     /// The trait's output type.
     pub output: ValueType,
 }

@@ -60,11 +60,24 @@ impl Diagnostic {
             .map(|c| if c == '\t' || c == '\r' { ' ' } else { c })
             .collect();
         let underlined = text[start..end.min(line_end).max(start)].chars().count().max(1);
+        // A long line is shown as a window around the problem, so the message stays short.
+        const CONTEXT: usize = 60;
+        let skip = (column - 1).saturating_sub(CONTEXT);
+        let shown_underline = underlined.min(2 * CONTEXT);
+        let mut window: String = line.chars().skip(skip).take(CONTEXT + shown_underline + CONTEXT).collect();
+        let mut caret_at = column - 1 - skip;
+        if skip > 0 {
+            window.insert(0, '…');
+            caret_at += 1;
+        }
+        if line.chars().count() > skip + CONTEXT + shown_underline + CONTEXT {
+            window.push('…');
+        }
         out.push_str("\n  ");
-        out.push_str(&line);
+        out.push_str(&window);
         out.push_str("\n  ");
-        out.push_str(&" ".repeat(column - 1));
-        out.push_str(&"^".repeat(underlined));
+        out.push_str(&" ".repeat(caret_at));
+        out.push_str(&"^".repeat(shown_underline));
         if let Some(hint) = &self.hint {
             out.push_str("\n  hint: ");
             out.push_str(hint);
@@ -90,7 +103,7 @@ impl std::error::Error for Diagnostic {}
 /// are no candidates.
 pub(crate) fn suggestion(name: &str, candidates: &[String], what: &str) -> Option<String> {
     if let Some(best) = segmenta_core::suggest::closest(name, candidates.iter().map(String::as_str)) {
-        return Some(format!("did you mean `{best}`?"));
+        return Some(format!("did you mean `{}`?", segmenta_core::suggest::shown(best)));
     }
     if candidates.is_empty() {
         return None;
@@ -99,7 +112,8 @@ pub(crate) fn suggestion(name: &str, candidates: &[String], what: &str) -> Optio
     sorted.sort_unstable();
     sorted.dedup();
     const SHOWN: usize = 8;
-    let listed: Vec<String> = sorted.iter().take(SHOWN).map(|c| format!("`{c}`")).collect();
+    let listed: Vec<String> =
+        sorted.iter().take(SHOWN).map(|c| format!("`{}`", segmenta_core::suggest::shown(c))).collect();
     let more =
         if sorted.len() > SHOWN { format!(" and {} more", sorted.len() - SHOWN) } else { String::new() };
     Some(format!("available {what}: {}{more}", listed.join(", ")))

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::ast::{Expr, ExprKind, Ident, Literal, TraitExpr, Value, ValueKind};
+use crate::ast::{AggFunc, Expr, ExprKind, Fraction, Ident, Literal, TraitExpr, Value, ValueKind};
 use crate::literal::{format_date, format_timestamp};
 use crate::parser::needs_backquotes;
 
@@ -122,6 +122,23 @@ impl fmt::Display for Expr {
     }
 }
 
+impl fmt::Display for Fraction {
+    /// A decimal as written (`0.250`), a double with an exponent (`2.5e-1`), so that the text
+    /// reads back as the same fraction.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.decimal() {
+            Some((units, 0)) => write!(f, "{units}"),
+            Some((units, scale)) => {
+                let scale = scale as usize;
+                let digits = format!("{units:0>width$}", width = scale + 1);
+                let (whole, fraction) = digits.split_at(digits.len() - scale);
+                write!(f, "{whole}.{fraction}")
+            }
+            None => write!(f, "{:e}", self.value()),
+        }
+    }
+}
+
 impl fmt::Display for TraitExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}(", self.agg.name())?;
@@ -131,12 +148,15 @@ impl fmt::Display for TraitExpr {
         if let Some(condition) = &self.condition {
             condition.fmt(f)?;
         }
+        if let AggFunc::Percentile(p) | AggFunc::PercentileDisc(p) = self.agg {
+            write!(f, ", {p}")?;
+        }
         f.write_str(")")?;
         if let Some(filter) = &self.filter {
             write!(f, " where {filter}")?;
         }
         if let Some((window, _)) = &self.within {
-            write!(f, " within {window}")?;
+            write!(f, " {window}")?;
         }
         Ok(())
     }

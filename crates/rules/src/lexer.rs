@@ -21,6 +21,8 @@ pub(crate) enum Tok {
     Number(String),
     /// A number immediately followed by letters (`90d`): a window, or a mistake.
     NumWord(String),
+    /// A bare date `YYYY-MM-DD` (a bound of a trait's `between` range), as written.
+    BareDate(String),
     /// A quoted string, quotes removed.
     Str(String),
     /// `(`
@@ -52,7 +54,7 @@ impl Token {
         let text = match &self.tok {
             Tok::Word(w) => w.clone(),
             Tok::Quoted(q) => format!("`{q}`"),
-            Tok::Number(n) | Tok::NumWord(n) => n.clone(),
+            Tok::Number(n) | Tok::NumWord(n) | Tok::BareDate(n) => n.clone(),
             Tok::Str(s) => format!("'{s}'"),
             Tok::LParen => "(".into(),
             Tok::RParen => ")".into(),
@@ -120,6 +122,11 @@ impl Lexer<'_> {
     }
 
     fn number(&mut self, start: usize) {
+        if let Some(date) = bare_date(&self.text[start..]) {
+            self.pos += date.len();
+            self.push(Tok::BareDate(date.to_string()), start);
+            return;
+        }
         if self.peek_at(0) == Some('-') {
             self.pos += 1;
         }
@@ -275,6 +282,19 @@ impl Lexer<'_> {
     }
 }
 
+/// The bare date `DDDD-DD-DD` at the start of `text`, if it is one and no letter, digit,
+/// `_` or `.` follows it (so `2025-01-01x` stays a mistake of numbers).
+fn bare_date(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let shape = bytes.len() >= 10
+        && bytes[..10]
+            .iter()
+            .enumerate()
+            .all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() });
+    let ends = bytes.get(10).is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.'));
+    (shape && ends).then(|| &text[..10])
+}
+
 /// Splits `text` into tokens ending with [`Tok::Eof`], adding problems to `diagnostics`.
 pub(crate) fn lex(text: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<Token> {
     let mut lexer = Lexer { text, pos: 0, tokens: Vec::new(), diagnostics };
@@ -293,6 +313,16 @@ mod tests {
             tokens.iter().map(|t| format!("{:?}@{}..{}", t.tok, t.span.start, t.span.end)).collect();
         actual.extend(diagnostics.iter().map(|d| format!("!{}@{}", d.code, d.span.start)));
         assert_eq!(actual.join(" "), expected, "input: {input:?}");
+    }
+
+    #[test]
+    fn bare_dates_are_one_token() {
+        check(
+            "between 2025-01-01 and 2025-03-31",
+            r#"Word("between")@0..7 BareDate("2025-01-01")@8..18 Word("and")@19..22 BareDate("2025-03-31")@23..33 Eof@33..33"#,
+        );
+        check("2025-1-01", r#"Number("2025")@0..4 Number("-1")@4..6 Number("-01")@6..9 Eof@9..9"#);
+        check("2025-01-01d", r#"Number("2025")@0..4 Number("-01")@4..7 NumWord("-01d")@7..11 Eof@11..11"#);
     }
 
     #[test]

@@ -21,11 +21,15 @@
 //!            | value                                  a boolean attribute or trait
 //! value     := identifier | literal
 //! literal   := number | string | TRUE | FALSE | DATE 'YYYY-MM-DD' | TIMESTAMP 'RFC 3339'
-//! trait     := AGG "(" [identifier] ")" [WHERE or_expr] [WITHIN duration]
-//!            | SHARE "(" or_expr ")" [WHERE or_expr] [WITHIN duration]
+//! trait     := AGG "(" [identifier] ")" [WHERE or_expr] [window]
+//!            | SHARE "(" or_expr ")" [WHERE or_expr] [window]
+//!            | PCT "(" identifier "," number ")" [WHERE or_expr] [window]
+//! window    := WITHIN duration | BETWEEN day AND day
 //! AGG       := count | sum | avg | min | max | count_distinct | first_seen | last_seen
-//!            | days_since_last | days_since_first
-//! duration  := integer ("h" | "d" | "w")      e.g. 90d, 12w, 36h
+//!            | days_since_last | days_since_first | median
+//! PCT       := percentile | percentile_disc          the number is a fraction from 0 to 1
+//! duration  := integer ("h" | "d" | "w" | "mo" | "y")   e.g. 90d, 12w, 36h, 6mo, 1y
+//! day       := YYYY-MM-DD                     a bare UTC day, e.g. 2025-01-01
 //! ```
 //!
 //! - Keywords are case-insensitive. `and`, `or`, `not`, `in`, `between`, `is`, `null`, `true`,
@@ -39,7 +43,11 @@
 //!   An integer that fits in 64 bits is an int; anything else is a float.
 //! - In `BETWEEN x AND y` the `AND` belongs to `BETWEEN`.
 //! - `TIMESTAMP` without an offset means UTC; a space may replace the `T`.
-//! - Windows are positive and at most about 292,000 years long.
+//! - Windows are positive and at most about 292,000 years long (`mo` and `y`: 200,000 years).
+//!   `Nmo` and `Ny` are calendar months back from the as-of instant, the day clamped to the
+//!   end of a shorter month; `between A and B` keeps the UTC days A to B, both inclusive.
+//! - In a trait's `WHERE` condition, `between` followed by a bare day starts the trait's range,
+//!   not a `BETWEEN` predicate (a predicate's bounds are literals: `DATE '2025-01-01'`).
 //! - Nesting (parentheses, `not`, chains of `and`/`or`) is capped at [`MAX_DEPTH`] levels.
 //!
 //! # Pipeline

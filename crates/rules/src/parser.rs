@@ -5,10 +5,11 @@
 //! it, including `Drop`, is shallow). Literal problems (a bad date, a number out of range) are
 //! collected and parsing goes on; the first syntax error stops it.
 
-use segmenta_core::Window;
+use segmenta_core::Within;
 
 use crate::ast::{
-    AggFunc, Expr, ExprKind, Ident, Literal, Span, SpannedLiteral, StringOp, TraitExpr, Value, ValueKind,
+    AggFunc, Expr, ExprKind, Fraction, Ident, Literal, Span, SpannedLiteral, StringOp, TraitExpr, Value,
+    ValueKind,
 };
 use crate::diagnostic::{Diagnostic, suggestion};
 use crate::lexer::{Tok, Token, lex};
@@ -59,6 +60,9 @@ struct Parser {
     depth: usize,
     /// Problems that do not stop parsing.
     diagnostics: Vec<Diagnostic>,
+    /// Parsing a trait's `where` condition: a `between` followed by a bare date ends it (the
+    /// trait's range follows), rather than starting a `BETWEEN` predicate.
+    in_trait_filter: bool,
 }
 
 fn too_deep(span: Span) -> Diagnostic {
@@ -262,6 +266,11 @@ impl Parser {
             let span = start.to(close.span);
             return Ok(Expr { kind: ExprKind::InList { value, list, negated }, span });
         }
+        let range_follows = matches!(self.peek_at(1).tok, Tok::BareDate(_));
+        if self.in_trait_filter && !negated && self.at_kw("between") && range_follows {
+            // `count() where flag between 2025-01-01 and ...`: the trait's range.
+            return Ok(Expr { span: value.span, kind: ExprKind::Truthy(value) });
+        }
         if self.eat_kw("between") {
             let low = self.literal("a lower bound")?;
             if !self.eat_kw("and") {
@@ -431,6 +440,9 @@ impl Parser {
             return Ok(literal);
         }
         let mut diagnostic = self.number_word().unwrap_or_else(|| self.expected(what));
+        if let Tok::BareDate(text) = &self.peek().tok {
+            diagnostic = diagnostic.with_hint(format!("write a date as DATE '{text}'"));
+        }
         if matches!(self.peek().tok, Tok::Word(_) | Tok::Quoted(_)) && diagnostic.hint.is_none() {
             diagnostic = diagnostic
                 .with_hint("only constants may appear here, such as 'text', 5 or DATE '2024-01-31'");
@@ -489,9 +501,10 @@ impl Parser {
         Ok(expr)
     }
 
-    fn window(&mut self) -> Parsed<(Window, Span)> {
+    /// The length after `within`: `90d`, `6mo`, `1y`.
+    fn window(&mut self) -> Parsed<(Within, Span)> {
         let token = self.peek().clone();
-        let hint = segmenta_core::WINDOW_HINT;
+        let hint = segmenta_core::WITHIN_HINT;
         let text = match &token.tok {
             Tok::NumWord(text) => text.clone(),
             Tok::Number(text) => {
@@ -500,17 +513,75 @@ impl Parser {
                     format!("window `{text}` has no unit"),
                     token.span,
                 )
-                .with_hint(format!("write {text}d (days), {text}h (hours) or {text}w (weeks)")));
+                .with_hint(format!(
+                    "write {text}d (days), {text}h (hours), {text}w (weeks), {text}mo (months) or {text}y (years)"
+                )));
             }
             _ => return Err(self.expected("a window such as 90d").with_hint(hint)),
         };
         self.bump();
-        let window: Window = text.parse().map_err(|message: String| {
+        let window = Within::parse_length(&text).map_err(|message: String| {
             let hint = if message.ends_with("is empty") { "use a positive length, e.g. 1d" } else { hint };
             let diagnostic = Diagnostic::new("invalid_window", message.clone(), token.span);
             if message.ends_with("too long") { diagnostic } else { diagnostic.with_hint(hint) }
         })?;
         Ok((window, token.span))
+    }
+
+    /// One bound of a `between` range: a bare date `YYYY-MM-DD`, as days since the epoch.
+    fn range_day(&mut self, what: &str) -> Parsed<(i32, Span)> {
+        let token = self.peek().clone();
+        let hint = "write between 2025-01-01 and 2025-03-31 (UTC days, both inclusive)";
+        let Tok::BareDate(text) = &token.tok else {
+            return Err(self.expected(what).with_hint(hint));
+        };
+        self.bump();
+        // Years 1 to 9999 only, so that the range prints as it is read.
+        match parse_date(text).filter(|_| !text.starts_with("0000")) {
+            Some(days) => Ok((days, token.span)),
+            None => Err(Diagnostic::new("invalid_window", format!("invalid date `{text}`"), token.span)
+                .with_hint("write a real day as YYYY-MM-DD, e.g. 2025-02-28")),
+        }
+    }
+
+    /// The range after `between`: `2025-01-01 and 2025-03-31`.
+    fn range(&mut self, between: Span) -> Parsed<(Within, Span)> {
+        let (first, _) = self.range_day("the first day of the range, such as 2025-01-01")?;
+        if !self.eat_kw("and") {
+            return Err(self.expected("`and`").with_hint("write between 2025-01-01 and 2025-03-31"));
+        }
+        let (last, last_span) = self.range_day("the last day of the range, such as 2025-03-31")?;
+        let span = between.to(last_span);
+        if last < first {
+            return Err(Diagnostic::new("invalid_window", "the range ends before it starts", span)
+                .with_hint("write the earlier day first"));
+        }
+        Ok((Within::Days { first, last }, span))
+    }
+
+    /// The `, p` of `percentile(col, p)`: a number from 0 to 1.
+    fn fraction(&mut self, agg: AggFunc) -> Parsed<Fraction> {
+        let name = agg.name();
+        let hint = format!("write e.g. {name}(amount, 0.9) for the 90th percentile");
+        if self.peek().tok != Tok::Comma {
+            return Err(self.expected("`,` and a fraction from 0 to 1").with_hint(hint));
+        }
+        self.bump();
+        let token = self.peek().clone();
+        let Tok::Number(text) = &token.tok else {
+            return Err(self.expected("a fraction from 0 to 1").with_hint(hint));
+        };
+        self.bump();
+        fraction(text).ok_or_else(|| {
+            let message = format!("the fraction of {name} must be a number from 0 to 1, found `{text}`");
+            let hint = match text.split_once('.') {
+                Some((_, digits)) if digits.len() > Fraction::MAX_SCALE as usize => {
+                    format!("write the fraction with at most {} decimals", Fraction::MAX_SCALE)
+                }
+                _ => hint,
+            };
+            Diagnostic::new("invalid_fraction", message, token.span).with_hint(hint)
+        })
     }
 
     fn trait_expr(&mut self) -> Parsed<TraitExpr> {
@@ -553,25 +624,61 @@ impl Parser {
             }
             (arg, None)
         };
+        let agg = match agg {
+            AggFunc::Percentile(_) | AggFunc::PercentileDisc(_) => {
+                let fraction = self.fraction(agg)?;
+                if let AggFunc::Percentile(_) = agg {
+                    AggFunc::Percentile(fraction)
+                } else {
+                    AggFunc::PercentileDisc(fraction)
+                }
+            }
+            other => other,
+        };
         self.expect_close(open.span)?;
         let filter = if self.eat_kw("where") {
-            if self.peek().tok == Tok::Eof || self.at_kw("within") {
+            if self.peek().tok == Tok::Eof || self.at_kw("within") || self.at_kw("between") {
                 return Err(self.expected("a condition"));
             }
-            Some(self.or_expr()?.0)
+            self.in_trait_filter = true;
+            let filter = self.or_expr();
+            self.in_trait_filter = false;
+            Some(filter?.0)
         } else {
             None
         };
-        let within = if self.eat_kw("within") { Some(self.window()?) } else { None };
+        let within = if self.eat_kw("within") {
+            Some(self.window()?)
+        } else if self.at_kw("between") {
+            let between = self.bump();
+            Some(self.range(between.span)?)
+        } else {
+            None
+        };
         self.end()?;
         Ok(TraitExpr { agg, agg_span: token.span, arg, condition, filter, within })
     }
 }
 
+/// A percentile's fraction from its text: a decimal (`0.25`, `1`) exactly as written, a number
+/// with an exponent as the double it denotes; `None` outside [0, 1].
+fn fraction(text: &str) -> Option<Fraction> {
+    if text.contains(['e', 'E']) {
+        return Fraction::from_f64(text.parse().ok()?);
+    }
+    let (whole, digits) = text.split_once('.').unwrap_or((text, ""));
+    let scale = u32::try_from(digits.len()).ok()?;
+    if whole.starts_with('-') || scale > Fraction::MAX_SCALE {
+        return None;
+    }
+    let units: i64 = format!("{whole}{digits}").parse().ok()?;
+    Fraction::from_decimal(units, scale)
+}
+
 fn run<T>(text: &str, parse: fn(&mut Parser) -> Parsed<T>) -> Result<T, Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let tokens = lex(text, &mut diagnostics);
-    let mut parser = Parser { tokens, pos: 0, depth: 0, diagnostics: Vec::new() };
+    let mut parser = Parser { tokens, pos: 0, depth: 0, diagnostics: Vec::new(), in_trait_filter: false };
     let result = parse(&mut parser);
     diagnostics.append(&mut parser.diagnostics);
     let parsed = match result {
@@ -775,9 +882,38 @@ mod tests {
         check_trait("days_since_first() where x = 1", "days_since_first() where x = 1");
         check_trait("SHARE(a > 1 or b) where c within 30d", "share(a > 1 or b) where c within 30d");
         check_trait("share()", "!unexpected_token: expected a condition after `(`, found `)`");
+        check_trait("MEDIAN(amount) where a within 30d", "median(amount) where a within 30d");
+        check_trait("percentile(amount, 0.9)", "percentile(amount, 0.9)");
+        check_trait("percentile(amount, 0.250)", "percentile(amount, 0.250)");
+        check_trait("percentile_disc(amount, 1)", "percentile_disc(amount, 1)");
+        check_trait("percentile_disc(amount, 0)", "percentile_disc(amount, 0)");
+        check_trait("percentile(amount, 0.05)", "percentile(amount, 0.05)");
+        check_trait("percentile(amount, 25e-2)", "percentile(amount, 2.5e-1)");
+        check_trait("percentile(amount, 1e0)", "percentile(amount, 1e0)");
+        check_trait(
+            "percentile(amount, 1.5)",
+            "!invalid_fraction: the fraction of percentile must be a number from 0 to 1, found `1.5`",
+        );
+        check_trait(
+            "percentile(amount, -0.5)",
+            "!invalid_fraction: the fraction of percentile must be a number from 0 to 1, found `-0.5`",
+        );
+        check_trait(
+            "percentile(amount, 0.1234567890123456789)",
+            "!invalid_fraction: the fraction of percentile must be a number from 0 to 1, found `0.1234567890123456789`",
+        );
+        check_trait(
+            "percentile(amount)",
+            "!unexpected_token: expected `,` and a fraction from 0 to 1 after `amount`, found `)`",
+        );
+        check_trait(
+            "percentile(amount, p)",
+            "!unexpected_token: expected a fraction from 0 to 1 after `,`, found `p`",
+        );
+        check_trait("median(amount, 0.5)", "!unexpected_token: expected `)` after `amount`, found `,`");
         check_trait("count() within 0d", "!invalid_window: window `0d` is empty");
         check_trait("count() within 90", "!invalid_window: window `90` has no unit");
-        check_trait("count() within 90y", "!invalid_window: invalid window `90y`");
+        check_trait("count() within 90x", "!invalid_window: invalid window `90x`");
         check_trait("count() within 99999999999d", "!invalid_window: window `99999999999d` is too long");
         check_trait("count() within 4294967295w", "!invalid_window: window `4294967295w` is too long");
         check_trait("cnt()", "!unknown_aggregate: unknown aggregate `cnt`");
@@ -785,6 +921,71 @@ mod tests {
         check_trait("count", "!unexpected_token: expected `(` after `count`");
         check_trait("count() within 9d where a", "!unexpected_token: unexpected `where`");
         check_trait("sum(a b)", "!unexpected_token: expected `)` after `a`, found `b`");
+    }
+
+    #[test]
+    fn issue_11_calendar_windows_and_day_ranges_parse_and_print() {
+        check_trait("count() within 6mo", "count() within 6mo");
+        check_trait("count() WITHIN 1Y", "count() within 1y");
+        check_trait("sum(amount) where a within 12MO", "sum(amount) where a within 12mo");
+        check_trait("count() between 2025-01-01 and 2025-03-31", "count() between 2025-01-01 and 2025-03-31");
+        check_trait("count() BETWEEN 2025-01-01 AND 2025-01-01", "count() between 2025-01-01 and 2025-01-01");
+        check_trait(
+            "count() where a = 1 between 2024-02-29 and 2024-03-01",
+            "count() where a = 1 between 2024-02-29 and 2024-03-01",
+        );
+        // A predicate's BETWEEN takes literals; a bare day after `between` is the trait's range.
+        check_trait(
+            "count() where x between 1 and 5 between 2025-01-01 and 2025-03-31",
+            "count() where x between 1 and 5 between 2025-01-01 and 2025-03-31",
+        );
+        check_trait(
+            "count() where flag between 2025-01-01 and 2025-03-31",
+            "count() where flag between 2025-01-01 and 2025-03-31",
+        );
+        check_trait(
+            "count() where d between DATE '2025-01-01' and DATE '2025-02-01' between 2025-01-01 and 2025-03-31",
+            "count() where d between DATE '2025-01-01' and DATE '2025-02-01' between 2025-01-01 and 2025-03-31",
+        );
+    }
+
+    #[test]
+    fn issue_11_bad_calendar_windows_and_ranges_are_reported() {
+        check_trait("count() within 0mo", "!invalid_window: window `0mo` is empty");
+        check_trait("count() within 0y", "!invalid_window: window `0y` is empty");
+        check_trait("count() within 200001y", "!invalid_window: window `200001y` is too long");
+        check_trait("count() within 6m", "!invalid_window: invalid window `6m`");
+        check_trait(
+            "count() between 2025-03-31 and 2025-01-01",
+            "!invalid_window: the range ends before it starts",
+        );
+        check_trait(
+            "count() between 2025-02-30 and 2025-03-01",
+            "!invalid_window: invalid date `2025-02-30`",
+        );
+        check_trait(
+            "count() between 0000-01-01 and 2025-03-01",
+            "!invalid_window: invalid date `0000-01-01`",
+        );
+        check_trait("count() between 2025-01-01", "!unexpected_token: expected `and` after `2025-01-01`");
+        check_trait(
+            "count() between 2025-01-01 and 5",
+            "!unexpected_token: expected the last day of the range, such as 2025-03-31 after `and`, found `5`",
+        );
+        check_trait(
+            "count() between DATE '2025-01-01' and DATE '2025-02-01'",
+            "!unexpected_token: expected the first day of the range, such as 2025-01-01 after `between`, found `DATE`",
+        );
+        check_trait(
+            "count() within 1mo between 2025-01-01 and 2025-03-31",
+            "!unexpected_token: unexpected `between`",
+        );
+        check_trait(
+            "count() where between 2025-01-01 and 2025-01-02",
+            "!unexpected_token: expected a condition after `where`, found `between`",
+        );
+        let rule = parse_rule("d between 2025-01-01 and 2025-03-31").expect_err("bare days are no literals");
+        assert_eq!(rule[0].hint.as_deref(), Some("write a date as DATE '2025-01-01'"));
     }
 
     #[test]

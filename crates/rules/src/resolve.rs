@@ -190,6 +190,12 @@ impl Resolver<'_> {
                         value.span,
                     );
                     diagnostic.hint = suggestion(&text, &self.catalog.names(), "attributes");
+                    // Not a typo of a column: perhaps a text value written without quotes.
+                    if let Some(hint) = diagnostic.hint.as_mut().filter(|h| !h.starts_with("did you mean"))
+                        && !text.contains('.')
+                    {
+                        hint.push_str(&format!("; a text value is written in single quotes: '{text}'"));
+                    }
                     self.diagnostics.push(diagnostic);
                     None
                 }
@@ -448,6 +454,9 @@ pub fn resolve_trait(
                 let (allowed, verb) = match agg {
                     AggFunc::Sum => (ty.is_numeric(), "sum"),
                     AggFunc::Avg => (ty.is_numeric(), "average"),
+                    AggFunc::Median | AggFunc::Percentile(_) | AggFunc::PercentileDisc(_) => {
+                        (ty.is_numeric(), "take a percentile of")
+                    }
                     AggFunc::Min => (ty.is_numeric() || ty.is_temporal(), "take the min of"),
                     AggFunc::Max => (ty.is_numeric() || ty.is_temporal(), "take the max of"),
                     _ => (true, ""),
@@ -455,7 +464,7 @@ pub fn resolve_trait(
                 if allowed {
                     arg = Some(info);
                 } else {
-                    let needs = if matches!(agg, AggFunc::Sum | AggFunc::Avg) {
+                    let needs = if agg.fraction().is_some() || matches!(agg, AggFunc::Sum | AggFunc::Avg) {
                         "a numeric column"
                     } else {
                         "a numeric, date or timestamp column"
@@ -490,9 +499,11 @@ pub fn resolve_trait(
         AggFunc::Count | AggFunc::CountDistinct | AggFunc::DaysSinceLast | AggFunc::DaysSinceFirst => {
             Some(ValueType::Int)
         }
-        AggFunc::Avg | AggFunc::Share => Some(ValueType::Float),
+        AggFunc::Avg | AggFunc::Share | AggFunc::Median | AggFunc::Percentile(_) => Some(ValueType::Float),
         AggFunc::FirstSeen | AggFunc::LastSeen => Some(ValueType::Timestamp),
-        AggFunc::Sum | AggFunc::Min | AggFunc::Max => arg.as_ref().map(|a| a.ty).or(output),
+        AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::PercentileDisc(_) => {
+            arg.as_ref().map(|a| a.ty).or(output)
+        }
     };
     let condition = match &parsed.condition {
         Some(condition) => resolver.expr(condition).map(Some),
@@ -736,7 +747,7 @@ pub(crate) mod tests {
         );
         check(
             "zzz = 1",
-            "!unknown_attribute: unknown attribute `zzz` (available attributes: `arr`, `employees`, `industry`, `is_active`, `last_login`, `parent.industry`, `signup_date`)",
+            "!unknown_attribute: unknown attribute `zzz` (available attributes: `arr`, `employees`, `industry`, `is_active`, `last_login`, `parent.industry`, `signup_date`; a text value is written in single quotes: 'zzz')",
         );
         check(
             "in_segment('c') or in_segment('aa')",
@@ -757,7 +768,7 @@ pub(crate) mod tests {
                 typed.arg.map(|a| a.column).or_else(|| typed.condition.map(|c| show(&c))).unwrap_or_default(),
                 typed.output,
                 typed.filter.map(|f| format!(" where {}", show(&f))).unwrap_or_default(),
-                typed.within.map(|w| format!(" within {w}")).unwrap_or_default(),
+                typed.within.map(|w| format!(" {w}")).unwrap_or_default(),
             ),
             Err(diagnostics) => diagnostics
                 .iter()
@@ -788,6 +799,10 @@ pub(crate) mod tests {
         check_trait("last_seen()", "last_seen() -> timestamp");
         check_trait("days_since_last()", "days_since_last() -> int");
         check_trait("days_since_first()", "days_since_first() -> int");
+        check_trait("median(quantity)", "median(quantity) -> float");
+        check_trait("percentile(amount, 0.9) within 30d", "percentile(amount) -> float within 30d");
+        check_trait("percentile_disc(quantity, 0.25)", "percentile_disc(quantity) -> int");
+        check_trait("percentile_disc(amount, 1)", "percentile_disc(amount) -> float");
         check_trait(
             "share(quantity > 1) where plan = 'pro'",
             "share(quantity > Int(1)) -> float where plan = String(\"pro\")",
@@ -809,6 +824,14 @@ pub(crate) mod tests {
             "!type_mismatch: cannot take the min of `plan` (string) (min needs a numeric, date or timestamp column; count(plan) counts its values)",
         );
         check_trait("sum()", "!missing_argument: sum needs a column, e.g. sum(amount) (-)");
+        check_trait(
+            "median(plan)",
+            "!type_mismatch: cannot take a percentile of `plan` (string) (median needs a numeric column; count(plan) counts its values)",
+        );
+        check_trait(
+            "percentile_disc(ts, 0.5)",
+            "!type_mismatch: cannot take a percentile of `ts` (timestamp) (percentile_disc needs a numeric column; count(ts) counts its values)",
+        );
         check_trait(
             "count_distinct()",
             "!missing_argument: count_distinct needs a column, e.g. count_distinct(product) (-)",

@@ -24,9 +24,9 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 pub use formats::{
-    CENTROIDS_FORMAT_VERSION, CentroidsKey, ChurnModel, ClvParams, DiscoveryReport, Document, FormatVersion,
-    RunSummary, StoredCenter, StoredCentroid, StoredCentroids, from_json, read_churn_model, read_clv_params,
-    read_discovery, read_document, read_run_summary,
+    CENTROIDS_FORMAT_VERSION, CentroidsKey, ChurnModel, ClvHoldout, ClvParams, DiscoveryReport, Document,
+    FormatVersion, RunSummary, StoredCenter, StoredCentroid, StoredCentroids, from_json, read_churn_model,
+    read_clv_holdout, read_clv_params, read_discovery, read_document, read_run_summary,
 };
 
 /// Everything that can go wrong in the store.
@@ -62,7 +62,9 @@ pub enum Error {
         source: arrow::error::ArrowError,
     },
     /// There is no run yet.
-    #[error("no run found in {0}")]
+    #[error(
+        "no run yet in {0}\n  hint: `segmenta run` computes the traits and segments and makes the latest run"
+    )]
     NoRun(PathBuf),
     /// A stored file does not have the layout this version writes.
     #[error("unexpected layout in {path}: {message}")]
@@ -112,6 +114,8 @@ pub mod files {
     pub const DISCOVERY: &str = "discovery.json";
     /// The fitted CLV models of a run with `[clv]` or of `segmenta clv`.
     pub const CLV_PARAMS: &str = "clv_params.json";
+    /// The holdout check of `segmenta clv --holdout`.
+    pub const CLV_HOLDOUT: &str = "holdout.json";
     /// The churn model of a run with `[churn]` or of `segmenta predict churn`.
     pub const CHURN_MODEL: &str = "churn_model.json";
 }
@@ -287,6 +291,16 @@ pub fn write_run(dest: &Path, outputs: &[(&str, OutputFile)]) -> Result<()> {
     Ok(())
 }
 
+/// A batch as the bytes of a Parquet file (Snappy, as the run's own files), for exports.
+pub fn parquet_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let path = PathBuf::from("(export)");
+    let parquet = |source| Error::Parquet { path: path.clone(), source };
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).map_err(parquet)?;
+    writer.write(batch).map_err(parquet)?;
+    writer.into_inner().map_err(parquet)
+}
+
 /// Reads a whole Parquet file as one batch.
 pub fn read_parquet(path: &Path) -> Result<RecordBatch> {
     let file = fs::File::open(path).map_err(io("open", path))?;
@@ -299,6 +313,14 @@ pub fn read_parquet(path: &Path) -> Result<RecordBatch> {
         .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })?;
     arrow::compute::concat_batches(&schema, &batches)
         .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })
+}
+
+/// The column names of a Parquet file, in order.
+pub fn read_parquet_schema(path: &Path) -> Result<Vec<String>> {
+    let file = fs::File::open(path).map_err(io("open", path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|source| Error::Parquet { path: path.to_path_buf(), source })?;
+    Ok(builder.schema().fields().iter().map(|f| f.name().clone()).collect())
 }
 
 /// Reads the named columns of a Parquet file (those it has), as one batch.

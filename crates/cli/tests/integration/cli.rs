@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn segmenta(args: &[&str]) -> Output {
+pub(crate) fn segmenta(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_segmenta")).args(args).output().expect("the binary runs")
 }
 
@@ -12,7 +12,7 @@ fn workspace() -> PathBuf {
 }
 
 /// A copy of the quick-start example in a temporary folder (so runs do not touch the repo).
-fn quickstart() -> tempfile::TempDir {
+pub(crate) fn quickstart() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = workspace().join("examples/quickstart");
     std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
@@ -22,7 +22,7 @@ fn quickstart() -> tempfile::TempDir {
     dir
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -230,6 +230,56 @@ fn discover_prints_json_and_saves_segments_that_run() {
     let out = segmenta(&["discover", "--project", project, "--features", "arr", "--k", "lots"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("invalid --k `lots`"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn discover_save_refuses_a_rule_that_is_true_without_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("demo");
+    let project = target.to_str().expect("utf-8 path");
+    let out = segmenta(&["demo", project, "--accounts", "300", "--no-run", "--threads", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let before = std::fs::read_to_string(target.join("segmenta.toml")).expect("read");
+    let discover = |extra: &[&str]| {
+        let mut args = vec!["discover", "--project", project, "--features", "arr,plan", "--threads", "2"];
+        args.extend_from_slice(extra);
+        segmenta(&args)
+    };
+
+    // One cluster: its rule is `true`.
+    let out = discover(&["--k", "1", "--save"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("the rule of cluster 0 (`true`) matches every entity"), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(target.join("segmenta.toml")).expect("read"), before);
+    // --force only goes with --save.
+    let out = discover(&["--k", "1", "--force"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--save"), "{}", text(&out.stderr));
+
+    // Forced, the rule is saved; the report says what is wrong with it, under its cluster.
+    let out = discover(&["--k", "1", "--save", "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("  rule: true\n"), "{report}");
+    assert!(report.contains("  warning: the rule of cluster 0 (`true`) matches every"), "{report}");
+    assert!(report.contains("saved 1 segments to segmenta.toml"), "{report}");
+    assert!(
+        std::fs::read_to_string(target.join("segmenta.toml")).expect("read").contains(r#"rule = "true""#)
+    );
+
+    // Automatic k at the edge of its range warns in the report and in --json.
+    let out = discover(&["--k", "3..4", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        json["discovery"]["warnings"][0]["code"], "k_at_range_edge",
+        "{}",
+        json["discovery"]["warnings"]
+    );
+    let out = discover(&["--k", "3..4"]);
+    assert!(text(&out.stdout).contains("\nwarning: automatic k chose k = "), "{}", text(&out.stdout));
 }
 
 #[test]

@@ -46,6 +46,51 @@ fn duckdb_agrees_on_random_projects() {
     );
 }
 
+/// Issue 11: the analysts' language (percentiles: `median`, `percentile`, `percentile_disc`)
+/// against DuckDB's `median`, `quantile_cont` and `quantile_disc` on random events with ties,
+/// NULLs and 0, 1, 2, ... events per account, equal to the last bit
+/// (`tests/differential/duckdb_language.py`).
+#[test]
+fn duckdb_agrees_on_percentiles_of_random_events() {
+    let root = Path::new(WORKSPACE);
+    let out = Command::new("python3")
+        .arg(root.join("tests/differential/duckdb_language.py"))
+        .args(["--seed", "1", "--cases", "8", "--segmenta", env!("CARGO_BIN_EXE_segmenta")])
+        .current_dir(root)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("language differential: 8 passed, 0 failed"),
+        "segmenta disagrees with DuckDB (exit {:?})\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 11: trait windows against DuckDB: calendar months and years back from the as-of
+/// instant (`within 6mo` as `ts >= TIMESTAMP as_of - INTERVAL '6 months'`, the day clamped
+/// at month ends), ranges of UTC days (`between A and B` as `CAST(ts AS DATE) BETWEEN`) and
+/// lengths, with events on every window's first microsecond and the one before, as of dates
+/// and instants on months' last days (`tests/differential/duckdb_language.py`, another seed).
+#[test]
+fn duckdb_agrees_on_calendar_windows_and_day_ranges() {
+    let root = Path::new(WORKSPACE);
+    let out = Command::new("python3")
+        .arg(root.join("tests/differential/duckdb_language.py"))
+        .args(["--seed", "11", "--cases", "12", "--segmenta", env!("CARGO_BIN_EXE_segmenta")])
+        .current_dir(root)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("language differential: 12 passed, 0 failed"),
+        "segmenta's windows disagree with DuckDB (exit {:?})\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The benchmark harness at a tiny size, as a smoke test: both sides run the same workload and
 /// must write the same memberships (timings are not looked at).
 #[test]

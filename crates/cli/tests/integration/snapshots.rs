@@ -88,6 +88,15 @@ impl Project {
         self.ok_with(args, true)
     }
 
+    /// Runs a command that must succeed with warnings and returns its redacted standard output
+    /// and standard error (the warnings, each with its hint).
+    fn ok_warned(&self, args: &[&str]) -> (String, String) {
+        let out = self.invoke(args);
+        assert_eq!(out.code, 0, "segmenta {args:?} failed:\n{}", out.stderr);
+        assert!(out.stderr.starts_with("warning: "), "segmenta {args:?} did not warn: {}", out.stderr);
+        (out.stdout, out.stderr)
+    }
+
     /// Runs a command with `--json` that must succeed and returns its output, not redacted.
     fn ok_json_raw(&self, args: &[&str]) -> Value {
         let args = [args, &["--json"]].concat();
@@ -317,8 +326,17 @@ fn demo_clv_and_churn() {
     let clv = ["clv", "--project", p, "--as-of", "2025-12-31", "--threads", "1"];
     insta::assert_snapshot!("demo1000_clv", project.ok(&clv));
     insta::assert_json_snapshot!("demo1000_clv_json", project.ok_json(&clv));
+    // Issue #11: the holdout check, fitted on the purchases before 26 weeks ago.
+    let holdout = [&clv[..], &["--holdout", "26w"]].concat();
+    insta::assert_snapshot!("demo1000_clv_holdout", project.ok(&holdout));
+    let json = project.ok_json(&holdout);
+    assert_eq!(json["holdout"]["calibration_end"], "2025-07-03T00:00:00Z", "{json}");
+    assert_eq!(json["holdout"]["calibration"]["as_of"], json["holdout"]["calibration_end"]);
     let churn = ["predict", "churn", "--project", p, "--as-of", "2025-12-31", "--threads", "1"];
-    insta::assert_snapshot!("demo1000_churn", project.ok(&churn));
+    // Issue #11: 21 churners in the holdout are too few to trust its AUC, and it says so.
+    let (out, warnings) = project.ok_warned(&churn);
+    insta::assert_snapshot!("demo1000_churn", out);
+    insta::assert_snapshot!("demo1000_churn_warnings", warnings);
     insta::assert_json_snapshot!("demo1000_churn_json", project.ok_json(&churn));
 
     // Churn on the small demo, with the model given by options.
@@ -338,7 +356,10 @@ fn demo_clv_and_churn() {
         "--features",
         "arr,logins_30d,plan",
     ];
-    insta::assert_snapshot!("demo_churn_options", project.ok(&churn));
+    // 5 churners in the holdout: the AUC of 0.65 is a guess, and the warning says so.
+    let (out, warnings) = project.ok_warned(&churn);
+    insta::assert_snapshot!("demo_churn_options", out);
+    insta::assert_snapshot!("demo_churn_options_warnings", warnings);
     insta::assert_json_snapshot!("demo_churn_options_json", project.ok_json(&churn));
 }
 

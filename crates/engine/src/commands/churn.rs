@@ -27,8 +27,13 @@ pub const CHURN_FILE: &str = "churn.parquet";
 /// Options of `segmenta predict churn`: each one given overrides the project's `[churn]`.
 #[derive(Debug, Clone, Default)]
 pub struct ChurnCommand {
-    /// The churn event condition.
+    /// The churn event condition (replaces the project's `inactive` and `activity`).
     pub churned: Option<String>,
+    /// Churn by inactivity: the period without activity, e.g. `90d` (replaces the project's
+    /// `churned` and `window`).
+    pub inactive: Option<String>,
+    /// With `inactive`: the condition of an activity event.
+    pub activity: Option<String>,
     /// Features.
     pub features: Option<Vec<String>>,
     /// The window.
@@ -52,8 +57,21 @@ pub struct ChurnCommandReport {
 /// scores are not computed by the command, so they are dropped.
 fn with_churn_options(project: &Project, options: &ChurnCommand) -> Result<Project> {
     project.with_section("churn", &["segments", "schemes", "scores"], |table| {
-        if let Some(churned) = &options.churned {
-            table.insert("churned", toml_edit::value(churned.clone()));
+        // A definition given replaces the project's other one (both given: validation says so).
+        if options.churned.is_some() {
+            table.remove("inactive");
+            table.remove("activity");
+        }
+        if options.inactive.is_some() {
+            table.remove("churned");
+            table.remove("window");
+        }
+        for (key, value) in
+            [("churned", &options.churned), ("inactive", &options.inactive), ("activity", &options.activity)]
+        {
+            if let Some(value) = value {
+                table.insert(key, toml_edit::value(value.clone()));
+            }
         }
         if let Some(window) = &options.window {
             table.insert("window", toml_edit::value(window.clone()));
@@ -63,17 +81,23 @@ fn with_churn_options(project: &Project, options: &ChurnCommand) -> Result<Proje
                 features.iter().map(|f| f.trim()).filter(|f| !f.is_empty()).collect();
             table.insert("features", toml_edit::value(array));
         }
-        let missing =
-            [("churned", "--churned \"event_type = 'cancellation'\""), ("features", "--features a,b,c")]
-                .into_iter()
-                .find(|(key, _)| !table.contains_key(key));
-        match missing {
-            Some((key, flag)) => Err(Error::Usage {
-                message: format!("no churn {key}: the project has no [churn] {key} and it is not given"),
-                hint: Some(format!("pass {flag}")),
-            }),
-            None => Ok(()),
+        if !table.contains_key("churned") && !table.contains_key("inactive") {
+            return Err(Error::Usage {
+                message: "no churn definition: the project has no [churn] churned or inactive and neither is given"
+                    .into(),
+                hint: Some(
+                    "pass --churned \"event_type = 'cancellation'\" (a churn event) or --inactive 90d (no activity for 90 days)"
+                        .into(),
+                ),
+            });
         }
+        if !table.contains_key("features") {
+            return Err(Error::Usage {
+                message: "no churn features: the project has no [churn] features and it is not given".into(),
+                hint: Some("pass --features a,b,c".into()),
+            });
+        }
+        Ok(())
     })
 }
 

@@ -1,9 +1,12 @@
 //! Churn propensity as a model of the engine. With a window W and the as-of instant T, the
 //! project is evaluated three times: as of T - 2W (the training cutoff), T - W (the holdout
-//! cutoff) and T (the run itself). An entity is *active* at a cutoff when it has an event
-//! before it and no churn event (the `[churn] churned` condition) before it; an active entity
-//! is labelled churned when it has a churn event within the window after the cutoff (which the
-//! next evaluation counts as a trait over its last W). The model (regularised logistic
+//! cutoff) and T (the run itself). With a churn event (`[churn] churned`), an entity is
+//! *active* at a cutoff when it has an event before it and no churn event before it, and an
+//! active entity is labelled churned when it has a churn event within the window after the
+//! cutoff (which the next evaluation counts as a trait over its last W). With churn by
+//! inactivity (`[churn] inactive = W`, optionally only events meeting `activity`), an entity is
+//! active at a cutoff when it has an activity event within W before it, and labelled churned
+//! when it has none within W after it. The model (regularised logistic
 //! regression, `segmenta_ml::churn`) is trained on the features as of T - 2W, evaluated (AUC,
 //! calibration) on the features as of T - W against what happened by T, and scores every entity
 //! active at T: the `churn_risk` and `churn_drivers` traits, added to the evaluation table as a
@@ -16,13 +19,13 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use segmenta_core::config::{self, CHURN_TRAITS, ConfigText};
-use segmenta_core::{ValueType, Window, hidden};
+use segmenta_core::config::{self, CHURN_TRAITS, ChurnDefinition, ConfigText};
+use segmenta_core::{ValueType, Window, Within, hidden};
 use segmenta_ml::churn::{self, ChurnModel, Evaluation, FeatureMatrix, FeatureStatus, TrainOptions};
 use segmenta_query::{Aggregate, ExtensionError, TableExtension};
 use segmenta_rules::AttributeCatalog;
 use segmenta_rules::ast::{AggFunc, Ident, TypedExpr, TypedTrait};
-use segmenta_store::formats::{self, FormatVersion, RunSummary};
+use segmenta_store::formats::{self, FormatVersion, RunSummary, Warning};
 use segmenta_store::{Document, OutputFile};
 
 use crate::as_of::AsOf;
@@ -47,11 +50,27 @@ impl Model for Churn {
         if planner.events.is_none() {
             return Ok(None);
         }
-        let churned = planner.event_condition("[churn] churned", &churn_config.churned);
+        let window: Window = churn_config.window();
+        let definition = churn_config
+            .definition()
+            .ok_or_else(|| Error::Internal("[churn] without `churned` or `inactive`".into()))?;
+        let (label, description, activity_text) = match definition {
+            ChurnDefinition::Event(condition) => {
+                let churned = planner.event_condition("[churn] churned", condition);
+                (ChurnLabel::Event(churned), condition.get_ref().clone(), None)
+            }
+            ChurnDefinition::Inactive { period, activity } => {
+                let condition = activity.and_then(|a| planner.event_condition("[churn] activity", a));
+                let description = match activity {
+                    Some(a) => format!("no event matching `{}` for {period}", a.get_ref()),
+                    None => format!("no event for {period}"),
+                };
+                (ChurnLabel::Inactive(condition), description, activity.map(|a| a.get_ref().clone()))
+            }
+        };
         if !planner.require_entity_events("[churn]") {
             return Ok(None);
         }
-        let window: Window = churn_config.window();
         let count = |filter: Option<TypedExpr>, within| TypedTrait {
             agg: AggFunc::Count,
             arg: None,
@@ -60,11 +79,17 @@ impl Model for Churn {
             within,
             output: ValueType::Int,
         };
-        for (name, t) in [
-            (hidden::CHURN_LABEL, count(churned.clone(), Some(window))),
-            (hidden::CHURN_BEFORE, count(churned.clone(), None)),
-            (hidden::CHURN_SEEN, count(None, None)),
-        ] {
+        let counts = match &label {
+            ChurnLabel::Event(churned) => vec![
+                (hidden::CHURN_LABEL, count(churned.clone(), Some(Within::Last(window)))),
+                (hidden::CHURN_BEFORE, count(churned.clone(), None)),
+                (hidden::CHURN_SEEN, count(None, None)),
+            ],
+            ChurnLabel::Inactive(activity) => {
+                vec![(hidden::CHURN_ACTIVE, count(activity.clone(), Some(Within::Last(window))))]
+            }
+        };
+        for (name, t) in counts {
             planner.add_event_aggregate(name, Aggregate::Trait(t));
         }
         let mut features = Vec::new();
@@ -116,10 +141,12 @@ impl Model for Churn {
         }
         Ok(Some(Arc::new(ChurnPlan {
             window,
+            inactive: matches!(label, ChurnLabel::Inactive(_)),
             features,
             l2_penalty: churn_config.l2_penalty.unwrap_or(1.0),
             drivers: churn_config.drivers.unwrap_or(3),
-            churned: churn_config.churned.get_ref().clone(),
+            churned: description,
+            activity: activity_text,
         })))
     }
 }
@@ -135,10 +162,7 @@ impl PlannedModel for ChurnPlan {
 
     /// Its hidden counts and the features' columns.
     fn reads(&self) -> Vec<String> {
-        let mut reads: Vec<String> = [hidden::CHURN_LABEL, hidden::CHURN_BEFORE, hidden::CHURN_SEEN]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut reads: Vec<String> = self.counts().iter().map(|s| s.to_string()).collect();
         reads.extend(self.features.iter().map(|f| f.column.clone()));
         reads
     }
@@ -160,19 +184,42 @@ impl PlannedModel for ChurnPlan {
 /// Equal-count bins of the calibration table.
 const CALIBRATION_BINS: usize = 10;
 
+/// What makes an entity churned, resolved against the events.
+enum ChurnLabel {
+    /// A churn event (`None` when the condition did not resolve: validation fails then).
+    Event(Option<TypedExpr>),
+    /// No activity event within the window; `None`: every event is activity.
+    Inactive(Option<TypedExpr>),
+}
+
 /// `[churn]` resolved.
 #[derive(Debug, Clone)]
 pub struct ChurnPlan {
-    /// The label window and the spacing of the cutoffs.
+    /// The label window and the spacing of the cutoffs (with `inactive`: the period).
     pub window: Window,
+    /// Churn by inactivity (`[churn] inactive`) rather than by a churn event.
+    pub inactive: bool,
     /// Features, in the order given.
     pub features: Vec<ChurnFeature>,
     /// L2 penalty.
     pub l2_penalty: f64,
     /// Drivers listed per entity.
     pub drivers: usize,
-    /// The churn condition, for reports.
+    /// What churned means, for reports: the churn condition, or "no event ... for 90d".
     pub churned: String,
+    /// With `inactive`: the activity condition, if any.
+    pub activity: Option<String>,
+}
+
+impl ChurnPlan {
+    /// The hidden counts the model reads in every evaluation.
+    fn counts(&self) -> &'static [&'static str] {
+        if self.inactive {
+            &[hidden::CHURN_ACTIVE]
+        } else {
+            &[hidden::CHURN_LABEL, hidden::CHURN_BEFORE, hidden::CHURN_SEEN]
+        }
+    }
 }
 
 /// One feature of `[churn]`.
@@ -275,7 +322,8 @@ struct Snapshot {
     features: Vec<Values>,
     /// Active at the evaluation instant.
     active: Vec<bool>,
-    /// A churn event within the window before the instant.
+    /// Churned within the window before the instant: a churn event in it, or (by inactivity) no
+    /// activity in it.
     churned_in_window: Vec<bool>,
 }
 
@@ -307,6 +355,17 @@ impl Snapshot {
                 .ok_or_else(|| Error::Internal(format!("`{name}` is not an int column")))?;
             Ok(array.iter().map(|v| v.unwrap_or(0)).collect())
         };
+        if plan.inactive {
+            // Active: an activity event within the period before the instant; an entity active
+            // at a cutoff has churned by the next one when it has none in the period between.
+            let recent = counts(hidden::CHURN_ACTIVE)?;
+            return Ok(Snapshot {
+                ids,
+                features,
+                active: recent.iter().map(|r| *r > 0).collect(),
+                churned_in_window: recent.iter().map(|r| *r == 0).collect(),
+            });
+        }
         let (seen, before, label) =
             (counts(hidden::CHURN_SEEN)?, counts(hidden::CHURN_BEFORE)?, counts(hidden::CHURN_LABEL)?);
         Ok(Snapshot {
@@ -524,7 +583,35 @@ pub(crate) struct ChurnOutcome {
     as_of: AsOf,
 }
 
+/// The warning code of a holdout too small to trust its AUC.
+pub(crate) const SMALL_HOLDOUT: &str = "churn_holdout_too_small";
+
 impl ChurnOutcome {
+    /// What the model warns about: a holdout with fewer than
+    /// [`churn::MIN_TRUSTED_CLASS`] churners or retained entities, whose AUC is too uncertain
+    /// to read.
+    pub(crate) fn warnings(&self) -> Vec<Warning> {
+        let holdout = &self.report.holdout;
+        if holdout.auc_is_trusted() {
+            return Vec::new();
+        }
+        vec![Warning {
+            code: SMALL_HOLDOUT.into(),
+            message: format!(
+                "the churn holdout has {} churned and {} retained entities, fewer than {} in a class: its AUC {:.3} is uncertain (standard error about {:.2})",
+                holdout.positives,
+                holdout.negatives(),
+                churn::MIN_TRUSTED_CLASS,
+                holdout.auc,
+                holdout.auc_standard_error()
+            ),
+            hint: format!(
+                "the holdout is the entities active as of {} and what happened to them by the as-of instant: a longer window, a later as-of or more entities give it more of both",
+                self.report.holdout_cutoff.to_rfc3339()
+            ),
+        }]
+    }
+
     /// `churn_model.json`.
     pub(crate) fn model_file(&self) -> formats::ChurnModel {
         let (plan, report) = (&self.plan, &self.report);
@@ -539,6 +626,8 @@ impl ChurnOutcome {
             model: formats::ChurnModelKind::LogisticRegression,
             as_of: self.as_of.to_rfc3339(),
             churned: plan.churned.clone(),
+            inactive: plan.inactive.then(|| plan.window.to_string()),
+            activity: plan.activity.clone(),
             window: plan.window.to_string(),
             l2_penalty: plan.l2_penalty,
             train: formats::ChurnTraining {
@@ -581,6 +670,7 @@ impl ChurnOutcome {
                 .collect(),
             scored: report.scored as u64,
             not_scored: report.not_scored as u64,
+            warnings: self.warnings(),
         }
     }
 }
@@ -596,6 +686,7 @@ impl Outcome for ChurnOutcome {
             scored: report.scored as u64,
             not_scored: report.not_scored as u64,
         });
+        summary.warnings.extend(self.warnings());
     }
 
     fn files(&self) -> Result<Vec<(&'static str, OutputFile)>> {

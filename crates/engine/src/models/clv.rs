@@ -63,7 +63,8 @@ impl Model for Clv {
         }
         let Some(amount) = amount else { return Ok(None) };
         for (part, name) in DAY_COLUMNS {
-            let days = DaysSpec { condition: purchase.clone(), amount: Some(amount.clone()), part };
+            let days =
+                DaysSpec { condition: purchase.clone(), amount: Some(amount.clone()), part, within: None };
             planner.add_event_aggregate(name, Aggregate::Days(days));
         }
         let plan = ClvPlan::new(config);
@@ -329,6 +330,11 @@ pub(crate) struct ClvOutcome {
 }
 
 impl ClvOutcome {
+    /// The fitted models.
+    pub(crate) fn model(&self) -> clv::ClvModel {
+        self.report.fit.model()
+    }
+
     /// `clv_params.json`.
     pub(crate) fn params(&self) -> ClvParams {
         let (plan, report) = (&self.plan, &self.report);

@@ -1,13 +1,15 @@
 //! Segment discovery on the demo project (issue #5): outputs, rules that reproduce their reported
-//! fidelity when run as segments, determinism, stable ids, and bad features.
+//! fidelity when run as segments, determinism, stable ids, and bad features; short thresholds,
+//! warnings and `--save` refusing rules that explain nothing (issue 11).
 
-use crate::support::to_json;
+use crate::support::{TempProject, to_json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
+use segmenta_engine::formats::discovery::DiscoveryWarningCode;
 use segmenta_engine::{
     ClusterIds, DemoOptions, DiscoverOptions, DiscoverReport, Error, ErrorCode, ErrorKind, KChoice,
     NoProgress, Project, RunOptions, SaveSegments,
@@ -81,7 +83,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 fn discovered_rules_run_as_segments_with_the_reported_fidelity() {
     let dir = demo_project();
     let mut options = options(&FEATURES, KChoice::Auto { min: 2, max: 6 }, None);
-    options.save = Some(SaveSegments { prefix: "found".into() });
+    options.save = Some(SaveSegments { prefix: "found".into(), force: false });
     let report = discover(dir.path(), &options).expect("discovery runs");
 
     // The default output is a new folder of the store's discoveries.
@@ -97,6 +99,8 @@ fn discovered_rules_run_as_segments_with_the_reported_fidelity() {
     let document = read_json(&report.output.join("discovery.json"));
     let k = document["k"].as_u64().expect("k") as i64;
     assert!((2..=6).contains(&k), "k = {k}");
+    let at_edge = report.document.warnings.iter().any(|w| w.code == DiscoveryWarningCode::KAtRangeEdge);
+    assert_eq!(at_edge, k == 2 || k == 6, "k = {k}: {:?}", report.document.warnings);
     assert_eq!(document["entities"], 600);
     assert_eq!(document["as_of"], "2026-01-01T00:00:00Z", "the project's as_of");
     assert_eq!(document["method"], "kprototypes", "plan is categorical");
@@ -304,7 +308,7 @@ fn parent_columns_are_features_of_contacts() {
     );
     std::fs::write(dir.path().join("segmenta.toml"), toml).expect("write the project file");
     let mut options = options(&["contact_logins_90d", "PARENT.arr", "parent.plan"], KChoice::Fixed(3), None);
-    options.save = Some(SaveSegments { prefix: "c".into() });
+    options.save = Some(SaveSegments { prefix: "c".into(), force: false });
     let report = discover(dir.path(), &options).expect("discovery on contacts");
     let document = to_json(&report.document);
     let features: Vec<&str> = document["features"]
@@ -336,4 +340,101 @@ fn parent_columns_are_features_of_contacts() {
         "some rule reads the parent: {:?}",
         report.discovery.clusters.iter().map(|c| &c.rule).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn auto_k_at_the_edge_of_the_range_warns() {
+    let dir = demo_project();
+    let report = discover(dir.path(), &options(&FEATURES, KChoice::Auto { min: 3, max: 4 }, None))
+        .expect("discovery runs");
+    let k = report.discovery.k;
+    let warning = &report.document.warnings[0];
+    assert_eq!((warning.code, warning.cluster), (DiscoveryWarningCode::KAtRangeEdge, None));
+    let edge = if k == 3 { "smallest" } else { "largest" };
+    assert_eq!(warning.message, format!("automatic k chose k = {k}, the {edge} k tried (3 to 4)"));
+    assert!(warning.hint.contains("--k"), "{}", warning.hint);
+    // discovery.json holds them too.
+    let document = read_json(&report.output.join("discovery.json"));
+    assert_eq!(document["warnings"][0]["code"], "k_at_range_edge");
+    assert!(document["warnings"][0].get("cluster").is_none(), "{}", document["warnings"]);
+}
+
+#[test]
+fn save_refuses_a_rule_that_is_true_without_force() {
+    let dir = demo_project();
+    let before = std::fs::read_to_string(dir.path().join("segmenta.toml")).expect("read");
+    // One cluster: its rule is `true`, it explains nothing.
+    let mut options = options(&FEATURES, KChoice::Fixed(1), None);
+    options.save = Some(SaveSegments { prefix: "all".into(), force: false });
+    let error = discover(dir.path(), &options).expect_err("the rule is `true`");
+    assert_eq!((error.code(), error.kind()), ("usage", ErrorKind::User), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains(
+            "not saving the clusters as segments: the rule of cluster 0 (`true`) matches every entity"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("hint: pass --force"), "{message}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("segmenta.toml")).expect("read"), before);
+    assert!(!dir.path().join(".segmenta/discoveries").exists(), "nothing is written");
+
+    options.save = Some(SaveSegments { prefix: "all".into(), force: true });
+    let report = discover(dir.path(), &options).expect("forced");
+    assert_eq!(report.saved.len(), 1);
+    assert_eq!(report.saved[0].rule, "true");
+    let warning = &report.document.warnings[0];
+    assert_eq!((warning.code, warning.cluster), (DiscoveryWarningCode::RuleMatchesAll, Some(0)));
+    let project = Project::load(dir.path()).expect("loads");
+    assert_eq!(
+        project.config.segments[&report.saved[0].name].rule.as_ref().map(|r| r.get_ref().as_str()),
+        Some("true")
+    );
+    let document = read_json(&report.output.join("discovery.json"));
+    assert_eq!(document["warnings"][0]["code"], "rule_matches_all");
+    assert_eq!(document["warnings"][0]["cluster"], 0);
+    assert_eq!(document["clusters"][0]["rule_size"], 600);
+}
+
+#[test]
+fn thresholds_print_as_the_shortest_decimal_between_neighbours() {
+    // Totals summed from prices: 12.99 + 48.81 is 61.800000000000004 in binary, the next total
+    // up is 61.870000000000005. The rules, discovery.json and the saved segment say 61.84.
+    let toml = r#"[project]
+name = "totals"
+entity = "account"
+as_of = "2024-06-30"
+
+[entities.account]
+source = "accounts.csv"
+key = "account_id"
+columns = { total = "float" }
+"#;
+    let totals =
+        ["61.7", "61.72", "61.76", "61.800000000000004", "61.870000000000005", "61.9", "61.93", "61.95"];
+    let mut accounts = String::from("account_id,total\n");
+    for (i, total) in totals.iter().flat_map(|t| [t; 3]).enumerate() {
+        accounts.push_str(&format!("A{i:02},{total}\n"));
+    }
+    let project = TempProject::new(&[("segmenta.toml", toml), ("accounts.csv", &accounts)]);
+    let mut options = options(&["total"], KChoice::Fixed(2), None);
+    options.save = Some(SaveSegments { prefix: "t".into(), force: false });
+    let report = discover(project.path(), &options).expect("discovery runs");
+    let rules: Vec<&str> = report.discovery.clusters.iter().map(|c| c.rule.as_str()).collect();
+    assert_eq!(rules, ["total <= 61.84", "total > 61.84"]);
+    let text = std::fs::read_to_string(report.output.join("discovery.json")).expect("discovery.json");
+    assert!(text.contains(r#""rule": "total > 61.84""#), "{text}");
+    let toml = std::fs::read_to_string(project.path().join("segmenta.toml")).expect("read");
+    assert!(toml.contains(r#"rule = "total > 61.84""#), "{toml}");
+    // The rules split the data as the clusters do.
+    for cluster in &report.discovery.clusters {
+        assert_eq!((cluster.fidelity, cluster.rule_size), (1.0, 12), "{}", cluster.rule);
+    }
+    let loaded = project.load().expect("the saved project loads");
+    let run_options = RunOptions { threads: Some(2), ..Default::default() };
+    segmenta_engine::run(&loaded, &run_options, &NoProgress).expect("the saved rules run");
+    for saved in &report.saved {
+        let members = segmenta_engine::members(&loaded, &saved.name).expect("members");
+        assert_eq!(members.len(), 12, "{}", saved.rule);
+    }
 }

@@ -1,11 +1,12 @@
 //! Integration tests of the engine: file-driven rule cases, run outputs, bad input, segment
-//! discovery, the `Engine` value and cancellation, and the property test that DataFusion's evaluation equals the reference evaluator.
+//! discovery, the `Engine` value and cancellation, keys that match nothing, and the property test that DataFusion's evaluation equals the reference evaluator.
 
 mod cases;
 mod demo;
 mod discover;
 mod engine;
 mod errors;
+mod keys;
 mod models;
 mod predictive;
 mod reference;

@@ -1,5 +1,8 @@
 //! Segmentation models end to end on small hand-checked data: RFM scores against a table
-//! computed by hand, the run summary of static lists and micro segments.
+//! computed by hand, fixed RFM cut points and repeat-day frequency, the run summary of static
+//! lists and micro segments.
+
+use std::collections::BTreeMap;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
@@ -121,6 +124,138 @@ fn rfm_scores_match_a_hand_computed_table() {
     assert_eq!(members("rfm.no_purchases"), ["N11", "N12"]);
     assert_eq!(members("rfm.cant_lose_them"), ["B08"]);
     assert_eq!(members("best"), ["B02"]);
+}
+
+/// One account's RFM as a run computed it.
+#[derive(Debug, Clone, PartialEq)]
+struct Rfm {
+    frequency: i64,
+    scores: Option<(i64, i64, i64)>,
+    segment: String,
+}
+
+/// Runs RFM as of 2024-06-30 over accounts given as (id, days since the last purchase,
+/// purchases a day apart, total amount carried by the last one), with `rfm_extra` appended to
+/// `[rfm]` (no window), and returns each account's values.
+fn rfm_run(accounts: &[(&str, i64, i64, i64)], rfm_extra: &str) -> BTreeMap<String, Rfm> {
+    let mut ids = String::from("account_id\n");
+    let mut events = String::from("account_id,ts,event_type,amount\n");
+    for (id, recency, frequency, monetary) in accounts {
+        ids.push_str(&format!("{id}\n"));
+        events.push_str(&format!("{id},{},purchase,{monetary}\n", days_ago(*recency)));
+        for k in 1..*frequency {
+            events.push_str(&format!("{id},{},purchase,0\n", days_ago(recency + k)));
+        }
+    }
+    let toml = RFM_TOML.replace("within = \"365d\"\n", rfm_extra);
+    let project =
+        TempProject::new(&[("segmenta.toml", &toml), ("accounts.csv", &ids), ("events.csv", &events)]);
+    project.run("2024-06-30", BadRows::Strict).expect("the run succeeds");
+    let traits = segmenta_store::read_parquet(&project.out().join("traits.parquet")).expect("traits");
+    let column = |name: &str| traits.column_by_name(name).unwrap_or_else(|| panic!("no {name}")).clone();
+    let int = |name: &str| column(name).as_primitive::<Int64Type>().clone();
+    let (ids, segment) = (column("entity_id"), column("rfm_segment"));
+    let (frequency, r, f, m) = (int("rfm_frequency"), int("rfm_r"), int("rfm_f"), int("rfm_m"));
+    (0..traits.num_rows())
+        .map(|row| {
+            let scores = (!r.is_null(row)).then(|| (r.value(row), f.value(row), m.value(row)));
+            let rfm = Rfm {
+                frequency: frequency.value(row),
+                scores,
+                segment: segment.as_string::<i32>().value(row).to_string(),
+            };
+            (ids.as_string::<i32>().value(row).to_string(), rfm)
+        })
+        .collect()
+}
+
+const THRESHOLDS: &str = "[rfm.thresholds]
+recency_days = [30, 90, 180, 365]
+frequency = [1, 2, 4, 8]
+monetary = [100, 500, 1000, 5000]
+";
+
+// Issue #11: a value equal to a cut point falls in the band the cut point closes (the cut
+// points are inclusive upper ends), on every dimension.
+#[test]
+fn issue_11_rfm_thresholds_score_values_equal_to_a_cut_point_in_the_band_it_closes() {
+    let accounts = [
+        // id, recency, frequency, monetary: expected (R, F, M)
+        ("T030", 30, 1, 100),   // 5 1 1
+        ("T031", 31, 2, 101),   // 4 2 2
+        ("T090", 90, 4, 500),   // 4 3 2
+        ("T181", 181, 5, 1000), // 2 4 3
+        ("T365", 365, 8, 5000), // 2 4 4
+        ("T366", 366, 9, 5001), // 1 5 5
+    ];
+    let expected = [(5, 1, 1), (4, 2, 2), (4, 3, 2), (2, 4, 3), (2, 4, 4), (1, 5, 5)];
+    let run = rfm_run(&accounts, THRESHOLDS);
+    for ((id, ..), scores) in accounts.iter().zip(expected) {
+        assert_eq!(run[*id].scores, Some(scores), "{id}");
+    }
+    assert_eq!(run["T366"].segment, "Can't Lose Them");
+    // The same accounts with quintiles: scores follow the ranks instead.
+    let run = rfm_run(&accounts, "");
+    assert_eq!(run["T366"].scores, Some((1, 5, 5)));
+    assert_eq!(run["T030"].scores, Some((5, 1, 1)));
+    assert_eq!(run["T181"].scores, Some((2, 3, 3)));
+}
+
+// Issue #11: on one cohort that stopped buying over a year ago, quintiles still make the best
+// of them champions; fixed recency cut points put every one of them at R = 1.
+#[test]
+fn issue_11_one_cohort_quintiles_call_a_long_lapsed_customer_a_champion_and_thresholds_do_not() {
+    let accounts: Vec<(String, i64, i64, i64)> =
+        (0..10).map(|i| (format!("C{i:02}"), 400 + 30 * (9 - i), 1 + i, 100 * (1 + i))).collect();
+    let accounts: Vec<(&str, i64, i64, i64)> =
+        accounts.iter().map(|(id, r, f, m)| (id.as_str(), *r, *f, *m)).collect();
+    let quintiles = rfm_run(&accounts, "");
+    // C09 last bought 400 days ago, yet ranks first on every axis.
+    assert_eq!(quintiles["C09"].scores, Some((5, 5, 5)));
+    assert_eq!(quintiles["C09"].segment, "Champions");
+    assert_eq!(quintiles["C08"].segment, "Champions");
+    // Only recency gets cut points: F and M stay quintiles.
+    let thresholds = rfm_run(&accounts, "[rfm.thresholds]\nrecency_days = [30, 90, 180, 365]\n");
+    assert_eq!(thresholds["C09"].scores, Some((1, 5, 5)));
+    assert_eq!(thresholds["C09"].segment, "Can't Lose Them");
+    assert!(thresholds.values().all(|rfm| rfm.scores.is_some_and(|s| s.0 == 1)), "{thresholds:?}");
+    assert!(thresholds.values().all(|rfm| rfm.segment != "Champions"));
+}
+
+// Issue #11: `frequency = "repeat_days"` counts purchase days after the first, as clv_frequency
+// does: same-day purchases count once, and a one-time buyer (0) is still scored.
+#[test]
+fn issue_11_rfm_frequency_repeat_days_counts_purchase_days_after_the_first() {
+    // A: three purchase days, with two purchases on the last; B: one purchase; C: two on one day.
+    let mut events = String::from("account_id,ts,event_type,amount\n");
+    for (id, days) in [("A", &[3, 3, 10, 20][..]), ("B", &[5][..]), ("C", &[7, 7][..])] {
+        for day in days {
+            events.push_str(&format!("{id},{},purchase,10\n", days_ago(*day)));
+        }
+    }
+    let run = |extra: &str| {
+        let toml = RFM_TOML.replace("within = \"365d\"\n", extra);
+        let project = TempProject::new(&[
+            ("segmenta.toml", &toml),
+            ("accounts.csv", "account_id\nA\nB\nC\nN\n"),
+            ("events.csv", &events),
+        ]);
+        project.run("2024-06-30", BadRows::Strict).expect("runs");
+        let traits = segmenta_store::read_parquet(&project.out().join("traits.parquet")).expect("traits");
+        let frequency = traits.column_by_name("rfm_frequency").expect("rfm_frequency");
+        let scored = traits.column_by_name("rfm_f").expect("rfm_f");
+        let frequency: Vec<i64> =
+            frequency.as_primitive::<Int64Type>().iter().map(|v| v.expect("0 without")).collect();
+        (frequency, (0..4).map(|row| scored.is_valid(row)).collect::<Vec<bool>>())
+    };
+    assert_eq!(run(""), (vec![4, 1, 2, 0], vec![true, true, true, false]));
+    assert_eq!(run("frequency = \"purchases\"\n"), (vec![4, 1, 2, 0], vec![true, true, true, false]));
+    assert_eq!(run("frequency = \"repeat_days\"\n"), (vec![2, 0, 0, 0], vec![true, true, true, false]));
+    // A window counts the repeat days within it: A's days 3 and 10 (5 days ago is B's).
+    assert_eq!(
+        run("frequency = \"repeat_days\"\nwithin = \"15d\"\n"),
+        (vec![1, 0, 0, 0], vec![true, true, true, false])
+    );
 }
 
 #[test]

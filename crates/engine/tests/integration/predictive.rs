@@ -171,6 +171,120 @@ fn clv_reproduces_the_cdnow_parameters_of_the_paper() {
     assert_eq!(table.num_rows(), 2357);
 }
 
+// Issue #11: RFM's frequency and CLV's frequency were different numbers under similar names;
+// `frequency = "repeat_days"` makes them one definition (purchase days after the first).
+#[test]
+fn issue_11_rfm_repeat_days_frequency_equals_clv_frequency() {
+    let purchase = "purchase = \"event_type = 'purchase'\"\namount = \"amount\"\n";
+    let project = cdnow_project_with(&format!(
+        "[traits]\npurchases = \"count() where event_type = 'purchase'\"\n\
+         [rfm]\n{purchase}frequency = \"repeat_days\"\n[clv]\n{purchase}"
+    ));
+    project.run("1997-09-30", segmenta_engine::BadRows::Strict).expect("runs");
+    let traits = segmenta_store::read_parquet(&project.out().join("traits.parquet")).expect("traits");
+    let (rfm, clv, purchases) = (
+        column_f64(&traits, "rfm_frequency"),
+        column_f64(&traits, "clv_frequency"),
+        column_f64(&traits, "purchases"),
+    );
+    assert_eq!(traits.num_rows(), 2357);
+    for row in 0..traits.num_rows() {
+        assert_eq!(rfm[row], clv[row], "row {row}");
+    }
+    // Purchases (the default) is another number: CDNOW has same-day purchases.
+    let differ = (0..traits.num_rows()).filter(|&row| purchases[row] != clv[row].map(|x| x + 1.0)).count();
+    assert!(differ > 0);
+}
+
+// Issue #11: `segmenta clv --holdout 39w` as of 1998-06-30 is the paper's calibration (to
+// 1997-09-30) and holdout (39 weeks to 1998-06-30). Its per-customer figures equal lifetimes'
+// `calibration_and_holdout_data` as the reference `calibration_and_holdout` computes it (the
+// ml crate's differential test holds that to lifetimes), and its predictions the calibration
+// fit's expected purchases.
+#[test]
+fn issue_11_clv_holdout_check_equals_the_reference_on_cdnow() {
+    let project = cdnow_project();
+    let loaded = project.load().expect("loads");
+    let options = ClvCommand {
+        purchase: Some("event_type = 'purchase'".into()),
+        amount: Some("amount".into()),
+        time_unit: Some("week".into()),
+        holdout: Some("39w".into()),
+        run: RunOptions {
+            as_of: Some(AsOf::parse("1998-06-30").expect("a date")),
+            output: Some(project.path().join("clv")),
+            threads: Some(2),
+            ..RunOptions::default()
+        },
+        ..ClvCommand::default()
+    };
+    let report = segmenta_engine::clv_command(&loaded, &options, &NoProgress).expect("CDNOW fits");
+    let holdout = report.holdout.expect("a holdout check");
+    assert_eq!(holdout.calibration_end, "1997-10-01T00:00:00Z");
+    assert_eq!((holdout.holdout.as_str(), holdout.duration, holdout.customers), ("39w", 39.0, 2357));
+    // The paper's calibration fit, and lifetimes' 1882 repeat purchases in weeks 40 to 78.
+    let bg = &holdout.calibration.bg_nbd;
+    assert!((bg.r - 0.242595).abs() < 1e-5 && (bg.alpha - 4.413621).abs() < 1e-4, "{bg:?}");
+    assert_eq!(holdout.total_actual, 1882.0);
+    // lifetimes' total prediction (1653.41, at its optimum); ours stops a little short of it.
+    assert!((holdout.total_predicted / 1_653.408_724 - 1.0).abs() < 1e-4, "{}", holdout.total_predicted);
+    let written = segmenta_store::read_clv_holdout(&project.path().join("clv")).expect("holdout.json");
+    assert_eq!(written, holdout);
+
+    // Per customer, against the reference built from the raw transactions.
+    let text = std::fs::read_to_string(cdnow_path()).expect("the CDNOW fixture");
+    let day = |date: &str| {
+        let date = chrono::NaiveDate::parse_from_str(date, "%Y%m%d").expect("a date");
+        (date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days()
+    };
+    let mut days: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    for fields in text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).filter(|f| f.len() == 5) {
+        days.entry(format!("C{}", fields[1]))
+            .or_default()
+            .push((day(fields[2]), fields[4].parse().expect("amount")));
+    }
+    let model = BgNbd::new(bg.r, bg.alpha, bg.a, bg.b).expect("valid parameters");
+    let table =
+        segmenta_store::read_parquet(&project.path().join("clv/holdout.parquet")).expect("holdout.parquet");
+    assert_eq!(table.num_rows(), 2357);
+    let (x, tx, t, predicted, actual) = (
+        column_f64(&table, "frequency_cal"),
+        column_f64(&table, "recency_cal"),
+        column_f64(&table, "T_cal"),
+        column_f64(&table, "predicted"),
+        column_f64(&table, "actual"),
+    );
+    let (calibration_end, observation_end) = (day("19970930"), day("19980630"));
+    for (row, id) in ids(&table).iter().enumerate() {
+        let reference = segmenta_ml::clv::calibration_and_holdout(
+            &days[id],
+            calibration_end,
+            observation_end,
+            TimeUnit::Week,
+        )
+        .expect("every CDNOW customer bought in the calibration period");
+        let s = reference.calibration;
+        assert_eq!(
+            (x[row], tx[row], t[row], actual[row]),
+            (Some(s.frequency()), Some(s.recency()), Some(s.t()), Some(reference.actual)),
+            "{id}"
+        );
+        let expected = model.expected_purchases(&s, 39.0).expect("a prediction");
+        let got = predicted[row].expect("a prediction");
+        assert!((got - expected).abs() <= 1e-12 * expected.max(1e-300), "{id}: {got} != {expected}");
+    }
+    // The table by calibration repeat purchases: lifetimes' first point is 1411 one-time buyers
+    // with 0.2367 holdout purchases on average.
+    let first = &holdout.by_frequency[0];
+    assert_eq!((first.frequency_cal, first.customers), (0, 1411));
+    assert!((first.mean_actual - 0.236_711_552).abs() < 1e-9);
+
+    // A holdout in hours is refused: the split is at a day boundary.
+    let options = ClvCommand { holdout: Some("36h".into()), ..options };
+    let error = error_of(segmenta_engine::clv_command(&loaded, &options, &NoProgress));
+    assert_eq!(error.code(), "usage", "{error}");
+}
+
 #[test]
 fn clv_summaries_and_predictions_equal_the_reference_and_the_formulas() {
     let project = cdnow_project();
@@ -403,6 +517,9 @@ fn churn_finds_a_known_signal_and_scores_only_active_accounts() {
     let model = &to_json(&report.model);
     let auc = model["holdout"]["auc"].as_f64().expect("AUC");
     assert!(auc >= 0.8, "holdout AUC {auc}: {model}");
+    // Issue #11: a holdout with enough churners and retained entities has no warning.
+    assert!(model["holdout"]["churned"].as_u64().expect("churned") >= 30, "{model}");
+    assert!(model.get("warnings").is_none(), "{model}");
     assert_eq!(model["train"]["cutoff"], "2025-09-07T00:00:00Z", "as_of - 2 windows");
     assert_eq!(model["holdout"]["cutoff"], "2025-11-02T00:00:00Z", "as_of - 1 window");
     let features = model["features"].as_array().expect("features");
@@ -455,6 +572,169 @@ fn churn_finds_a_known_signal_and_scores_only_active_accounts() {
     assert_eq!(run.segments.iter().find(|s| s.name == "at_risk").map(|s| s.size), Some(at_risk));
     assert!(at_risk > 0);
     assert!(project.out().join("churn_model.json").exists());
+}
+
+/// Accounts whose orders stop at known days, for churn by inactivity (`inactive = "30d"`) as of
+/// 2025-12-31 (the instant T = 2026-01-01): the training cutoff is T - 60 days, the holdout
+/// cutoff T - 30 days. Offsets are days from T; orders at noon unless the account tests a
+/// cutoff's boundary, whose orders lie exactly at midnight. `activity` is appended to `[churn]`.
+fn inactivity_project(activity: &str) -> TempProject {
+    let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+    let mut accounts = String::from("account_id,employees\n");
+    let mut events = String::from("account_id,ts,event_type\n");
+    let mut add = |id: &str, orders: &[i64], logins: &[i64], midnight: bool| {
+        let employees = 10 + (id.bytes().map(u64::from).sum::<u64>() * 37) % 500;
+        writeln!(accounts, "{id},{employees}").expect("write");
+        for (days, kind) in orders.iter().map(|d| (d, "order")).chain(logins.iter().map(|d| (d, "login"))) {
+            let day = t + chrono::Duration::days(*days);
+            let time = if midnight { "00:00:00" } else { "12:00:00" };
+            writeln!(events, "{id},{day}T{time}Z,{kind}").expect("write");
+        }
+    };
+    let every_ten = |from: i64, to: i64| -> Vec<i64> { (from..=to).step_by(10).collect() };
+    for i in 0..30 {
+        add(&format!("K{i:02}"), &every_ten(-200, -10), &[], false); // kept: active everywhere
+    }
+    for i in 0..10 {
+        // Lapsed after the training cutoff: churned in the training label.
+        add(&format!("A{i:02}"), &[every_ten(-200, -70), vec![-65]].concat(), &[], false);
+    }
+    for i in 0..8 {
+        add(&format!("B{i:02}"), &every_ten(-200, -40), &[], false); // lapsed after the holdout cutoff
+    }
+    for i in 0..5 {
+        // Back after a gap: churned in the training label, active (scored) at T.
+        add(&format!("R{i:02}"), &[every_ten(-200, -70), vec![-20]].concat(), &[], false);
+        // Logins only: never active when only orders count.
+        add(&format!("N{i:02}"), &[], &every_ten(-200, -10), false);
+    }
+    // An order exactly at the start of the training period's window (T - 90d) counts; one
+    // exactly at the training cutoff (T - 60d) is after it: active there, not churned by the
+    // holdout cutoff, then churned (nothing in [T - 30d, T)).
+    add("X1", &[-90, -60], &[], true);
+    // An order exactly at the holdout cutoff lies in the holdout's future: churned in the
+    // training label, not active at the holdout cutoff, active at T.
+    add("X3", &[-75, -30], &[], true);
+    let toml = format!(
+        r#"[project]
+name = "inactive"
+entity = "account"
+as_of = "2025-12-31"
+[entities.account]
+source = "accounts.csv"
+key = "account_id"
+[events]
+source = "events.csv"
+entity_key = "account_id"
+time = "ts"
+[traits]
+orders_90d = "count() where event_type = 'order' within 90d"
+[churn]
+inactive = "30d"
+features = ["orders_90d", "employees"]
+{activity}"#
+    );
+    TempProject::new(&[("segmenta.toml", &toml), ("accounts.csv", &accounts), ("events.csv", &events)])
+}
+
+// Issue #11: churn by inactivity. Active at a cutoff = an activity event within the period
+// before it; churned = no activity event within the period after it; the window's start is
+// inclusive and its end exclusive, as for every trait window.
+#[test]
+fn issue_11_churn_by_inactivity_labels_entities_without_activity_in_the_window() {
+    let project = inactivity_project("activity = \"event_type = 'order'\"\n");
+    let loaded = project.load().expect("loads");
+    let run =
+        RunOptions { output: Some(project.path().join("churn")), threads: Some(2), ..RunOptions::default() };
+    let report = segmenta_engine::churn_command(
+        &loaded,
+        &ChurnCommand { run, ..ChurnCommand::default() },
+        &NoProgress,
+    )
+    .expect("trains");
+    let model = to_json(&report.model);
+    assert_eq!(model["train"]["cutoff"], "2025-11-02T00:00:00Z");
+    assert_eq!(model["holdout"]["cutoff"], "2025-12-02T00:00:00Z");
+    // Training: K, A, B, R, X1, X3 are active; A, R and X3 had no order in the next 30 days.
+    assert_eq!((&model["train"]["rows"], &model["train"]["churned"]), (&55.into(), &16.into()), "{model}");
+    // Holdout: K, B and X1 are active; B and X1 ordered nothing since.
+    assert_eq!((&model["holdout"]["rows"], &model["holdout"]["churned"]), (&39.into(), &9.into()), "{model}");
+    // Scored: active at T (K, R, X3).
+    assert_eq!((&model["scored"], &model["not_scored"]), (&36.into(), &24.into()), "{model}");
+    assert_eq!(model["inactive"], "30d");
+    assert_eq!(model["window"], "30d");
+    assert_eq!(model["activity"], "event_type = 'order'");
+    assert_eq!(model["churned"], "no event matching `event_type = 'order'` for 30d");
+    let table =
+        segmenta_store::read_parquet(&project.path().join("churn/churn.parquet")).expect("churn.parquet");
+    let risk = column_f64(&table, "churn_risk");
+    for (row, id) in ids(&table).iter().enumerate() {
+        let scored = id.starts_with('K') || id.starts_with('R') || id == "X3";
+        assert_eq!(risk[row].is_some(), scored, "{id}");
+    }
+
+    // The command's options: --churned replaces the project's inactivity, --inactive sets it.
+    let options = ChurnCommand {
+        inactive: Some("20d".into()),
+        run: RunOptions {
+            output: Some(project.path().join("churn20")),
+            threads: Some(2),
+            ..RunOptions::default()
+        },
+        ..ChurnCommand::default()
+    };
+    let report = segmenta_engine::churn_command(&loaded, &options, &NoProgress).expect("trains");
+    assert_eq!(report.model.window, "20d");
+    assert_eq!(report.model.train.cutoff, "2025-11-22T00:00:00Z");
+    // K, B and X1 ordered in [T - 60d, T - 40d); only X1 ordered nothing in [T - 40d, T - 20d).
+    assert_eq!((report.model.train.rows, report.model.train.churned), (39, 1));
+    assert_eq!((report.model.holdout.rows, report.model.holdout.churned), (39, 9));
+    let options = ChurnCommand { churned: Some("event_type = 'cancel'".into()), ..ChurnCommand::default() };
+    let error = error_of(segmenta_engine::churn_command(&loaded, &options, &NoProgress));
+    assert_eq!(error.code(), "churn_one_class", "{error}");
+
+    // Without `activity`, every event is activity: the login-only accounts are active (and
+    // retained) at every cutoff.
+    let project = inactivity_project("");
+    let loaded = project.load().expect("loads");
+    let run =
+        RunOptions { output: Some(project.path().join("churn")), threads: Some(2), ..RunOptions::default() };
+    let report = segmenta_engine::churn_command(
+        &loaded,
+        &ChurnCommand { run, ..ChurnCommand::default() },
+        &NoProgress,
+    )
+    .expect("trains");
+    let model = to_json(&report.model);
+    assert_eq!((&model["train"]["rows"], &model["train"]["churned"]), (&60.into(), &16.into()), "{model}");
+    assert_eq!((&model["holdout"]["rows"], &model["holdout"]["churned"]), (&44.into(), &9.into()), "{model}");
+    assert_eq!(model["churned"], "no event for 30d");
+    assert!(model.get("activity").is_none(), "{model}");
+}
+
+// Issue #11: a holdout with fewer than 30 churned (or 30 retained) entities gets a warning in
+// churn_model.json and in the run's summary; its AUC is too uncertain to read.
+#[test]
+fn issue_11_churn_warns_when_the_holdout_has_too_few_churners_to_trust_its_auc() {
+    let project = inactivity_project("activity = \"event_type = 'order'\"\n");
+    let run = project.run("2025-12-31", segmenta_engine::BadRows::Strict).expect("runs");
+    let summary = to_json(&run.summary);
+    let warnings = summary["warnings"].as_array().expect("warnings");
+    let warning = warnings.iter().find(|w| w["code"] == "churn_holdout_too_small").expect("a churn warning");
+    let message = warning["message"].as_str().expect("a message");
+    assert!(
+        message.starts_with(
+            "the churn holdout has 9 churned and 30 retained entities, fewer than 30 in a class"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("standard error about"), "{message}");
+    assert!(warning["hint"].as_str().expect("a hint").contains("2025-12-02T00:00:00Z"), "{warning}");
+    let written: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(project.out().join("churn_model.json")).expect("churn_model.json"),
+    )
+    .expect("JSON");
+    assert_eq!(written["warnings"][0], *warning);
 }
 
 fn error_of(result: segmenta_engine::Result<impl std::fmt::Debug>) -> segmenta_engine::Error {

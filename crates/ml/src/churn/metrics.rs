@@ -45,6 +45,26 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> Result<f64> {
     Ok((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
 }
 
+/// The fewest churners, and the fewest retained entities, a holdout needs before its AUC is
+/// worth reading: with fewer in either class, the AUC's standard error is above about 0.05
+/// (Hanley & McNeil's approximation at an AUC of 0.75 with 30 positives and many negatives,
+/// [`auc_standard_error`]), a 95% interval of about ±0.1.
+pub const MIN_TRUSTED_CLASS: usize = 30;
+
+/// The standard error of an AUC of `auc` measured on `positives` and `negatives` rows, by
+/// Hanley & McNeil (1982): `sqrt((A (1 - A) + (n1 - 1)(Q1 - A²) + (n0 - 1)(Q2 - A²)) / (n1 n0))`
+/// with `Q1 = A / (2 - A)` and `Q2 = 2 A² / (1 + A)`. NaN when a class is empty.
+pub fn auc_standard_error(auc: f64, positives: usize, negatives: usize) -> f64 {
+    if positives == 0 || negatives == 0 {
+        return f64::NAN;
+    }
+    let (a, n1, n0) = (auc, positives as f64, negatives as f64);
+    let q1 = a / (2.0 - a);
+    let q2 = 2.0 * a * a / (1.0 + a);
+    let variance = (a * (1.0 - a) + (n1 - 1.0) * (q1 - a * a) + (n0 - 1.0) * (q2 - a * a)) / (n1 * n0);
+    variance.max(0.0).sqrt()
+}
+
 /// One bin of a reliability table.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CalibrationBin {
@@ -117,6 +137,18 @@ pub fn calibration(probabilities: &[f64], labels: &[bool], bins: usize) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auc_standard_error_follows_hanley_and_mcneil() {
+        // A = 0.75 with 30 and 30 cases: Q1 = 0.6, Q2 = 0.642857, variance 3.6054 / 900.
+        assert!((auc_standard_error(0.75, 30, 30) - 0.063293).abs() < 1e-6);
+        // The documented threshold: 30 positives and many negatives, about 0.05.
+        let se = auc_standard_error(0.75, MIN_TRUSTED_CLASS, 10_000);
+        assert!((0.045..0.055).contains(&se), "{se}");
+        // Fewer rows, wider; an empty class has none.
+        assert!(auc_standard_error(0.75, 10, 10_000) > se);
+        assert!(auc_standard_error(0.75, 0, 10).is_nan());
+    }
 
     fn check_auc(scores: &[f64], labels: &[bool], expected: f64) {
         let got = auc(scores, labels).expect("valid input");

@@ -8,12 +8,12 @@ use super::kmeans::{self, KMeansConfig, Rows, init_rng};
 use super::kprototypes::{self, KPrototypesConfig};
 use super::matching::min_cost_matching;
 use super::metrics::{adjusted_rand_index, calinski_harabasz, davies_bouldin, sample_rows, silhouette_many};
-use super::persona::{Population, number, persona};
+use super::persona::{Population, distinct_names, number, persona};
 use super::preprocess::{Prepared, prepare};
 use super::rules::{RuleLearner, TreeOptions};
 use super::{
     Algorithm, CenterValue, Centroid, ClusterReport, Discovery, DiscoveryOptions, Error, FeatureCenter,
-    FeatureColumn, KChoice, KScore, KSelection, Method, Preparation, Stability,
+    FeatureColumn, KChoice, KScore, KSelection, LOW_FIDELITY, Method, Preparation, Stability, Warning,
 };
 
 /// Rule trees are fitted on at most this many entities (a seeded sample); fidelity, precision
@@ -283,9 +283,11 @@ pub fn discover(columns: &[FeatureColumn], options: &DiscoveryOptions) -> Result
             fidelity: quality.fidelity,
             precision: quality.precision,
             recall: quality.recall,
+            rule_size: quality.matched,
         });
     }
-    disambiguate_names(&mut clusters);
+    distinct_names(&mut clusters);
+    let warnings = discovery_warnings(options.k, &ks, k, &clusters, n);
 
     // Stability: resample, recluster, label everyone, compare.
     let stability = (options.bootstrap_rounds > 0)
@@ -318,7 +320,36 @@ pub fn discover(columns: &[FeatureColumn], options: &DiscoveryOptions) -> Result
         stability,
         id_assignment,
         centroids,
+        warnings,
     })
+}
+
+/// The warnings of a discovery: k at the edge of the range tried, then the rules that do not
+/// describe their cluster (see [`Warning`]).
+fn discovery_warnings(
+    choice: KChoice,
+    tried: &[usize],
+    k: usize,
+    clusters: &[ClusterReport],
+    n: usize,
+) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    if let (KChoice::Auto { .. }, [smallest, .., largest]) = (choice, tried)
+        && (k == *smallest || k == *largest)
+    {
+        warnings.push(Warning::KAtRangeEdge { k, smallest: *smallest, largest: *largest });
+    }
+    for cluster in clusters {
+        let id = cluster.id;
+        if cluster.rule_size == n {
+            warnings.push(Warning::RuleMatchesAll { cluster: id });
+        } else if cluster.rule_size == 0 {
+            warnings.push(Warning::RuleMatchesNone { cluster: id });
+        } else if cluster.fidelity < LOW_FIDELITY {
+            warnings.push(Warning::LowFidelity { cluster: id, fidelity: cluster.fidelity });
+        }
+    }
+    warnings
 }
 
 /// The column restricted to `rows`.
@@ -585,14 +616,4 @@ fn assign_ids(
         text.push_str(&format!("; {new} new clusters took unused ids, largest first"));
     }
     (ids, text)
-}
-
-/// Makes persona names unique by appending the cluster id to repeated names.
-fn disambiguate_names(clusters: &mut [ClusterReport]) {
-    let names: Vec<String> = clusters.iter().map(|c| c.persona.name.clone()).collect();
-    for cluster in clusters.iter_mut() {
-        if names.iter().filter(|n| **n == cluster.persona.name).count() > 1 {
-            cluster.persona.name = format!("{} (cluster {})", cluster.persona.name, cluster.id);
-        }
-    }
 }

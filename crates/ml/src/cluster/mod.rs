@@ -11,6 +11,7 @@
 //!   ──choose k──► labels ──matching (previous centroids)──► stable ids
 //!   ──persona──► names, descriptions      ──rules (one-vs-rest trees on original values)──► rules
 //!   ──bootstrap + metrics::adjusted_rand_index──► stability
+//!   k at the edge of its range, rules that match all / none / with low fidelity ──► warnings
 //! ```
 //!
 //! **Invariant:** no I/O, synchronous; parallel work runs on the caller's rayon pool and its
@@ -150,6 +151,10 @@ pub const PERSONA_MIN_SHARE: f64 = 0.2;
 /// ... and it is at least this many times as common as in the population.
 pub const PERSONA_MIN_LIFT: f64 = 1.5;
 
+/// A rule whose fidelity is below this describes its cluster poorly: the discovery warns
+/// ([`Warning::LowFidelity`]).
+pub const LOW_FIDELITY: f64 = 0.7;
+
 /// Options of [`discover`]; [`Default`] gives the documented defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscoveryOptions {
@@ -230,6 +235,65 @@ pub struct Discovery {
     pub id_assignment: String,
     /// The centroids to pass as `previous_centroids` next time, by id.
     pub centroids: Vec<Centroid>,
+    /// What the reader should know before trusting the clusters or saving their rules: the k
+    /// choice first, then by cluster id.
+    pub warnings: Vec<Warning>,
+}
+
+/// Something a discovery warns about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Warning {
+    /// [`KChoice::Auto`] chose the smallest or the largest k it tried (among two or more): the
+    /// scores might keep improving beyond the range.
+    KAtRangeEdge {
+        /// The k chosen.
+        k: usize,
+        /// The smallest k tried.
+        smallest: usize,
+        /// The largest k tried (the range's `max`, or one below the number of entities).
+        largest: usize,
+    },
+    /// The cluster's rule is TRUE for every entity (the rule `true`, typically): it does not
+    /// describe the cluster.
+    RuleMatchesAll {
+        /// The cluster id.
+        cluster: u32,
+    },
+    /// The cluster's rule is TRUE for no entity.
+    RuleMatchesNone {
+        /// The cluster id.
+        cluster: u32,
+    },
+    /// The cluster's rule has a fidelity below [`LOW_FIDELITY`] (not reported for a rule that
+    /// matches all or none).
+    LowFidelity {
+        /// The cluster id.
+        cluster: u32,
+        /// The rule's fidelity.
+        fidelity: f64,
+    },
+}
+
+impl Warning {
+    /// A stable snake_case code for the warning.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Warning::KAtRangeEdge { .. } => "k_at_range_edge",
+            Warning::RuleMatchesAll { .. } => "rule_matches_all",
+            Warning::RuleMatchesNone { .. } => "rule_matches_none",
+            Warning::LowFidelity { .. } => "low_fidelity",
+        }
+    }
+
+    /// The cluster the warning is about, for the warnings about a cluster's rule.
+    pub fn cluster(&self) -> Option<u32> {
+        match self {
+            Warning::KAtRangeEdge { .. } => None,
+            Warning::RuleMatchesAll { cluster }
+            | Warning::RuleMatchesNone { cluster }
+            | Warning::LowFidelity { cluster, .. } => Some(*cluster),
+        }
+    }
 }
 
 /// The k-selection table.
@@ -329,6 +393,8 @@ pub struct ClusterReport {
     pub precision: f64,
     /// Share of the cluster that matches the rule.
     pub recall: f64,
+    /// Entities for which the rule is TRUE (the size of the segment it makes).
+    pub rule_size: usize,
 }
 
 /// A cluster centroid (used both for reporting and to keep ids stable between runs).

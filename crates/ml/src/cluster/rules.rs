@@ -12,8 +12,10 @@
 //! **Tree.** CART with Gini impurity on the **original** values (thresholds in original units,
 //! missing values left missing), grown level by level to `max_depth`; every leaf keeps at least
 //! `min_leaf` entities; a node splits only if the split lowers the impurity. Numeric splits are
-//! `x <= t` with `t` the shortest decimal between the two neighbouring values, and the
-//! entities missing `x` go to whichever side is better (or are split off alone: `x is null`).
+//! `x <= t` between two neighbouring values `low < high` of the node, with `t` the number of
+//! shortest text in `[low, high)` (nearest the midpoint among those; see [`split_threshold`]),
+//! so the rule splits the data exactly as the tree did; the entities missing `x` go to
+//! whichever side is better (or are split off alone: `x is null`).
 //! Categorical splits send a set of categories (the missing category included) to each side.
 //! Sibling leaves with the same prediction are merged.
 //!
@@ -100,6 +102,8 @@ pub struct RuleQuality {
     pub precision: f64,
     /// Share of the set that matches the rule (1 if the set is empty).
     pub recall: f64,
+    /// Entities matching the rule.
+    pub matched: usize,
 }
 
 /// True when `name` must be backquoted in a rule (the rule language's own test).
@@ -125,34 +129,193 @@ pub fn quote_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// A number literal that reads back as the same `f64`: an integer when the value is a whole
-/// number below 2^53, else Rust's shortest round-trip form (`12.5`, `1e-7`).
+/// A number literal that reads back as the same `f64`: an integer when the value is whole and
+/// below 1e16 in magnitude (every such `f64` is an `i64` exactly), else Rust's shortest
+/// round-trip form (`12.5`, `1e-7`, `1e16`).
 pub fn format_number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
+    if value.fract() == 0.0 && value.abs() < 1e16 {
         format!("{}", value as i64)
     } else {
         format!("{value:?}")
     }
 }
 
-/// The threshold written for a split between neighbouring values `low < high`: the number with
-/// the fewest significant decimals in `[low, high)`, the one nearest the midpoint among those.
-/// Entities with `x <= low` go left and `x >= high` right, whatever the choice.
+/// The threshold written for a split between neighbouring values `low < high` of a node.
+///
+/// The split is `x <= t`, so every `t` with `low <= t < high` sends the same entities each way
+/// (`x <= low` left, `x >= high` right). Of those numbers this is the one whose text
+/// ([`format_number`]) is shortest; among equally short ones, the one with the fewest
+/// significant digits ([`significant_digits`]: `0` before `9`, `50000` before `50928`), then
+/// the one nearest the midpoint (the larger on a tie): `3 | 4` gives `3`, `3 | 10` gives `7`, `45.97 | 45.99` gives `45.98`,
+/// `61.800000000000004 | 61.870000000000005` (sums of prices) gives `61.84`. Two neighbouring
+/// `f64`s leave no choice: the threshold is `low` itself.
+///
+/// Why a search and not a formula: the shortest text is not always the number with the fewest
+/// significant digits (`99` is shorter than `100`), and a multiple of `0.1` computed in binary
+/// (`0.1 * 3`) is not the number its short text reads as. Every candidate here is the `f64` a
+/// decimal text reads as, so what is compared is what the rule will say.
 pub fn split_threshold(low: f64, high: f64) -> f64 {
-    let middle = low + (high - low) / 2.0;
-    for exponent in (-17..=20).rev() {
-        let step = 10f64.powi(exponent);
-        for candidate in [(middle / step).round() * step, (low / step).ceil() * step] {
-            if candidate >= low && candidate < high && candidate.is_finite() {
-                // Clean up representation noise (e.g. 0.30000000000000004 -> 0.3) when the
-                // shorter form is still in range.
-                let digits = (-exponent).max(0) as usize;
-                let tidy: f64 = format!("{candidate:.digits$}").parse().unwrap_or(candidate);
-                return if tidy >= low && tidy < high { tidy } else { candidate };
+    if !(low < high && low.is_finite() && high.is_finite()) {
+        return low;
+    }
+    let mut best = Shortest::new(low, high);
+    best.offer(low);
+    for digit in 0..=9 {
+        best.offer(f64::from(digit));
+    }
+    if best.length == 1 {
+        return best.value;
+    }
+    // No digit lies in [low, high), so no zero: the interval lies on one side of it. The
+    // magnitudes of its numbers lie between `small` (0 when high = 0) and `large`.
+    let negative = high <= 0.0;
+    let (small, large) = if negative { (-high, -low) } else { (low, high) };
+    let top = (large.log10().floor() as i32 + 1).min(309);
+    // 17 digits below the smallest magnitude is every f64's shortest form; an interval that
+    // reaches 0 holds -10^j for every j up to its end, so 20 decades below `large` suffice.
+    let bottom = ((small.max(large * 1e-20).log10().floor() as i32).saturating_sub(17)).max(-345);
+    // With every magnitude >= 1e-4 the texts are decimals: `I.F` with as many F digits as the
+    // exponent says; below 1e-4 Rust writes exponents (`1e-5`, at least 4 characters).
+    let decimal_only = small >= 1e-4;
+    let sign = usize::from(negative);
+    for exponent in (bottom..=top).rev() {
+        if exponent < 0 {
+            let fraction = (2 - exponent) as usize;
+            let shortest_here = if decimal_only { fraction } else { fraction.min(4) } + sign;
+            if best.length < shortest_here {
+                break;
+            }
+        }
+        let (Some(first), Some(after)) = (first_at_least(low, exponent), first_at_least(high, exponent))
+        else {
+            continue;
+        };
+        // The mantissas m with low <= m x 10^exponent < high, on the interval's side of zero.
+        let (from, to) = if negative {
+            (first.max(-MAX_MANTISSA), (after - 1).min(-1))
+        } else {
+            (first.max(1), (after - 1).min(MAX_MANTISSA))
+        };
+        if from > to {
+            continue;
+        }
+        // Mantissas of one digit count have texts of one length: per count, the one nearest
+        // the midpoint.
+        let (least, most) =
+            (from.unsigned_abs().min(to.unsigned_abs()), from.unsigned_abs().max(to.unsigned_abs()));
+        let target = best.middle / 10f64.powi(exponent);
+        for digits in digit_count(least)..=digit_count(most) {
+            let (lowest, highest) = (10i64.pow(digits - 1), 10i64.pow(digits) - 1);
+            let (class_from, class_to) = if negative {
+                (from.max(-highest), to.min(-lowest))
+            } else {
+                (from.max(lowest), to.min(highest))
+            };
+            if class_from > class_to {
+                continue;
+            }
+            let near = if target.is_finite() { target.floor().clamp(-2e17, 2e17) as i64 } else { class_from };
+            for m in [near - 1, near, near + 1, near + 2, class_from, class_to] {
+                best.offer(decimal(m.clamp(class_from, class_to), exponent));
             }
         }
     }
-    low
+    best.value
+}
+
+/// The largest mantissa [`split_threshold`] considers: 17 digits write every `f64`.
+const MAX_MANTISSA: i64 = 99_999_999_999_999_999;
+
+/// `m x 10^exponent` as the `f64` its text reads as.
+fn decimal(m: i64, exponent: i32) -> f64 {
+    format!("{m}e{exponent}").parse().unwrap_or(f64::NAN)
+}
+
+/// The number of decimal digits of `n` (1 for 0).
+fn digit_count(n: u64) -> u32 {
+    n.checked_ilog10().map_or(1, |log| log + 1)
+}
+
+/// The smallest `m` with `decimal(m, exponent) >= target` (reading decimals is monotone in `m`),
+/// or a stand-in beyond +-[`MAX_MANTISSA`] when it lies beyond; `None` when it cannot be found.
+fn first_at_least(target: f64, exponent: i32) -> Option<i64> {
+    let guess = target / 10f64.powi(exponent);
+    if guess.is_nan() {
+        return None;
+    }
+    if guess > 2e17 {
+        return Some(MAX_MANTISSA + 2);
+    }
+    if guess < -2e17 {
+        return Some(-MAX_MANTISSA - 2);
+    }
+    let guess = guess.round() as i64;
+    let at_least = |m: i64| decimal(m, exponent) >= target;
+    // The guess is off by the rounding of one division and of 10^exponent: a few units in the
+    // last place of a 17-digit mantissa at most.
+    let mut slack = (guess.unsigned_abs() / 10_000_000_000_000) as i64 + 2;
+    for _ in 0..8 {
+        let (below, above) = (guess - slack, guess + slack);
+        if !at_least(below) && at_least(above) {
+            let (mut below, mut above) = (below, above);
+            while above - below > 1 {
+                let middle = below + (above - below) / 2;
+                if at_least(middle) {
+                    above = middle;
+                } else {
+                    below = middle;
+                }
+            }
+            return Some(above);
+        }
+        slack *= 4;
+    }
+    None
+}
+
+/// The significant digits of a number's text: `2820` has 3, `0.0055` 2, `1.5e-7` 2, and `0`
+/// none (the roundest number of all: `arr <= 0` rather than `arr <= 9`).
+pub fn significant_digits(text: &str) -> usize {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').trim_end_matches('0').len()
+}
+
+/// The best threshold offered so far (see [`split_threshold`]).
+struct Shortest {
+    low: f64,
+    high: f64,
+    middle: f64,
+    value: f64,
+    length: usize,
+    digits: usize,
+    distance: f64,
+}
+
+impl Shortest {
+    fn new(low: f64, high: f64) -> Self {
+        let middle = low / 2.0 + high / 2.0;
+        let (length, digits, distance) = (usize::MAX, usize::MAX, f64::INFINITY);
+        Shortest { low, high, middle, value: low, length, digits, distance }
+    }
+
+    /// Keeps `t` if it splits the same way and is better: shorter, or as short with fewer
+    /// significant digits, or as those and nearer the midpoint (or as near and larger).
+    fn offer(&mut self, t: f64) {
+        if !(self.low..self.high).contains(&t) {
+            return;
+        }
+        let t = if t == 0.0 { 0.0 } else { t };
+        let text = format_number(t);
+        let (length, digits) = (text.len(), significant_digits(&text));
+        let distance = (t - self.middle).abs();
+        let better = (length, digits) < (self.length, self.digits)
+            || ((length, digits) == (self.length, self.digits)
+                && (distance < self.distance || (distance == self.distance && t > self.value)));
+        if better {
+            *self = Shortest { value: t, length, digits, distance, ..*self };
+        }
+    }
 }
 
 impl Rule {
@@ -209,6 +372,7 @@ impl Rule {
             fidelity: ratio(agree, members.len()),
             precision: ratio(both, matched),
             recall: ratio(both, positives),
+            matched,
         }
     }
 }
@@ -344,9 +508,10 @@ pub struct RuleLearner<'a> {
 
 #[derive(Debug, Clone)]
 enum Split {
-    /// Left: `x <= threshold`. `nulls_left`: the side of the missing values, `None` when the
-    /// node has none (then neither side's condition accepts them).
-    Threshold { feature: usize, threshold: f64, nulls_left: Option<bool> },
+    /// Left: `x <= low`, right: `x >= high`, for neighbouring values `low < high` of the node
+    /// (the rule says `x <= t` with `t` from [`split_threshold`]). `nulls_left`: the side of the
+    /// missing values, `None` when the node has none (then neither side's condition accepts them).
+    Threshold { feature: usize, low: f64, high: f64, nulls_left: Option<bool> },
     /// Left: the missing values.
     Null { feature: usize },
     /// Left: the categories whose flag is set.
@@ -487,9 +652,10 @@ impl<'a> RuleLearner<'a> {
 
     fn goes_left(&self, split: &Split, row: usize) -> bool {
         match split {
-            Split::Threshold { feature, threshold, nulls_left } => match &self.features[*feature] {
+            // Rows of the node have no value between `low` and `high`: `v <= low` is `v <= t`.
+            Split::Threshold { feature, low, nulls_left, .. } => match &self.features[*feature] {
                 Feature::Numeric { values, .. } => {
-                    values[row].map_or(*nulls_left == Some(true), |v| v <= *threshold)
+                    values[row].map_or(*nulls_left == Some(true), |v| v <= *low)
                 }
                 Feature::Categorical { .. } => unreachable!("threshold splits are on numeric features"),
             },
@@ -543,7 +709,7 @@ impl<'a> RuleLearner<'a> {
                     }
                 }
                 // Best threshold per slot as (lo, hi, nulls_left) with its gain; the threshold
-                // itself is only computed for the winner.
+                // itself is only written when a path becomes a rule.
                 let mut left = vec![(0usize, 0usize); open.len()];
                 let mut last = vec![f64::NAN; open.len()];
                 let mut best_bounds: Vec<Option<Bounds>> = vec![None; open.len()];
@@ -577,10 +743,9 @@ impl<'a> RuleLearner<'a> {
                 }
                 for s in 0..open.len() {
                     if let Some((gain, low, high, nulls_left)) = best_bounds[s] {
-                        let threshold = split_threshold(low, high);
                         best[s] = Some(Candidate {
                             gain,
-                            split: Split::Threshold { feature: f, threshold, nulls_left },
+                            split: Split::Threshold { feature: f, low, high, nulls_left },
                         });
                     }
                     let (nulls, null_positives) = null_stats[s];
@@ -668,14 +833,17 @@ impl<'a> RuleLearner<'a> {
     fn condition(&self, split: &Split, left: bool) -> Condition {
         let name = |f: usize| self.columns[f].name().to_string();
         match split {
-            Split::Threshold { feature, threshold, nulls_left } => Condition::Numeric {
-                column: *feature,
-                name: name(*feature),
-                above: (!left).then_some(*threshold),
-                at_most: left.then_some(*threshold),
-                values: true,
-                null: *nulls_left == Some(left),
-            },
+            Split::Threshold { feature, low, high, nulls_left } => {
+                let threshold = split_threshold(*low, *high);
+                Condition::Numeric {
+                    column: *feature,
+                    name: name(*feature),
+                    above: (!left).then_some(threshold),
+                    at_most: left.then_some(threshold),
+                    values: true,
+                    null: *nulls_left == Some(left),
+                }
+            }
             Split::Null { feature } => Condition::Numeric {
                 column: *feature,
                 name: name(*feature),
@@ -805,18 +973,48 @@ mod tests {
         assert_eq!(format_number(-0.5), "-0.5");
         assert_eq!(format_number(1e-7), "1e-7");
         assert_eq!(format_number(1e300), "1e300");
+        assert_eq!(format_number(9_007_199_254_740_994.0), "9007199254740994");
+        assert_eq!(format_number(1e16), "1e16");
     }
 
     #[test]
     fn thresholds_are_short_and_between_the_values() {
-        let cases =
-            [(3.0, 4.0, 3.0), (0.25, 0.75, 0.5), (3.0, 10.0, 7.0), (0.1, 0.2, 0.1), (-2.5, -1.0, -2.0)];
-        for (low, high, expected) in cases {
-            assert_eq!(split_threshold(low, high), expected, "{low}..{high}");
+        let cases = [
+            (3.0, 4.0, "3"),
+            (0.25, 0.75, "0.5"),
+            (3.0, 10.0, "7"),
+            (0.1, 0.2, "0.1"),
+            (-2.5, -1.0, "-2"),
+            (-3.0, 0.0, "-1"),
+            (-0.5, 7.0, "0"),
+            (0.0, 1200.0, "0"),
+            (3.0, 1200.0, "9"),
+            (45.97, 45.99, "45.98"),
+            // Sums of prices: the multiple of 0.1 computed in binary is 61.800000000000004.
+            (12.99 + 48.81, 61.87 + 1e-14, "61.84"),
+            (106.80000000000001, 106.85000000000001, "106.83"),
+            // Shorter text beats fewer significant digits.
+            (99.0, 100.5, "99"),
+            (999.5, 1000.5, "1000"),
+            (0.0051, 0.0059, "0.0055"),
+            (1.5e-7, 2.5e-7, "2e-7"),
+            (2.5e20, 3.5e20, "3e20"),
+            (24_100.0, 24_900.0, "24500"),
+            // As short, fewer significant digits.
+            (49_856.0, 52_000.0, "50000"),
+            (19.5, 21.5, "20"),
+        ];
+        for (text, digits) in [("2820", 3), ("0.0055", 2), ("1.5e-7", 2), ("0", 0), ("-45.98", 4)] {
+            assert_eq!(significant_digits(text), digits, "{text}");
         }
-        let (low, high) = (0.1 + 0.2, f64::from_bits((0.1f64 + 0.2).to_bits() + 1));
-        let t = split_threshold(low, high);
-        assert!(t >= low && t < high);
+        for (low, high, expected) in cases {
+            let t = split_threshold(low, high);
+            assert_eq!(format_number(t), expected, "{low:?}..{high:?}");
+            assert!((low..high).contains(&t), "{low:?}..{high:?}: {t:?}");
+        }
+        // Neighbouring floats leave only the lower one.
+        let (low, high) = (0.1 + 0.2, (0.1f64 + 0.2).next_up());
+        assert_eq!(split_threshold(low, high), low);
     }
 
     fn table() -> Vec<FeatureColumn> {

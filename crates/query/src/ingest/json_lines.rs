@@ -10,10 +10,10 @@ use segmenta_core::ValueType;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::values::{Cell, Inference, TableBuilder, parse_text, quote};
+use super::values::{Cell, Inference, TableBuilder, parse_text, parse_time};
 use super::{
-    BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, TableSchema, apply_overrides, open,
-    value_hint,
+    BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, TableSchema, apply_overrides, open, shorten,
+    shorten_quoted, value_hint,
 };
 use crate::{Error, Result};
 
@@ -72,11 +72,12 @@ impl Line {
         };
         serde_json::from_str::<Object>(text).map_err(|e| {
             // serde's message ends with "at line 1 column N"; every line is parsed alone, so
-            // only the column means anything.
+            // only the column means anything. It may quote the line (`invalid type: string
+            // "..."`), so the quoted part is shortened.
             let full = e.to_string();
             let message = full.rfind(" at line ").map_or(full.as_str(), |i| &full[..i]);
             bad(
-                format!("invalid JSON at column {}: {message}", e.column().max(1)),
+                format!("invalid JSON at column {}: {}", e.column().max(1), shorten_quoted(message)),
                 "write one JSON object per line, or run with --on-bad-rows reject",
             )
         })
@@ -185,7 +186,7 @@ fn observe(inference: &mut Inference, value: &Value) {
 }
 
 /// Reads every line.
-pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
+pub(super) fn load(spec: &SourceSpec, mode: BadRows, limit: Option<u64>) -> Result<LoadedTable> {
     let Resolved { schema, declared } = resolve(spec)?;
     let index: HashMap<&str, usize> =
         schema.columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
@@ -194,6 +195,9 @@ pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
     let mut rejects = Rejects::new(spec, mode);
     let mut rows_read = 0u64;
     while let Some(line) = lines.next_line()? {
+        if limit.is_some_and(|limit| rows_read >= limit) {
+            break;
+        }
         rows_read += 1;
         let object = match line.parse() {
             Ok(object) => object,
@@ -207,7 +211,13 @@ pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
             Err(bad) => rejects.report(bad, || line.raw())?,
         }
     }
-    Ok(LoadedTable { schema, batches: builder.finish()?, rows_read, rejected: rejects.rows })
+    Ok(LoadedTable {
+        schema,
+        batches: builder.finish()?,
+        rows_read,
+        lines_read: lines.number,
+        rejected: rejects.rows,
+    })
 }
 
 /// One value per column from an object's entries; missing keys are NULL.
@@ -227,12 +237,22 @@ fn row_cells<'o>(
                 column: Some(key.clone()),
                 message: format!("unexpected key, not seen in the first {} rows", spec.infer_rows),
                 hint: format!(
-                    "declare it in columns = {{ {key} = \"string\" }} so it is read, or run with --on-bad-rows reject"
+                    "declare it in columns = {{ {} = \"string\" }} so it is read, or run with --on-bad-rows reject",
+                    shorten(key)
                 ),
             });
         };
         let (name, ty) = &schema.columns[i];
-        cells[i] = json_cell(value, *ty, declared[i]).map_err(|message| BadRow {
+        let parsed = match spec.time_formats.iter().find(|(c, _)| c == name) {
+            Some((_, format)) => match value {
+                Value::Null => Ok(Cell::Null),
+                Value::String(text) => parse_time(text, format),
+                Value::Number(n) => parse_time(&n.to_string(), format),
+                other => Err(format!("cannot read {} as a time", shorten(&other.to_string()))),
+            },
+            None => json_cell(value, *ty, declared[i]),
+        };
+        cells[i] = parsed.map_err(|message| BadRow {
             line,
             column: Some(name.clone()),
             message,
@@ -246,11 +266,7 @@ fn row_cells<'o>(
 /// objects become strings in string columns (as JSON text), and numbers/bools convert where
 /// they mean the same thing (an integral float as int, 0/1 as bool).
 fn json_cell(value: &Value, ty: ValueType, declared: bool) -> Result<Cell<'_>, String> {
-    let fail = || {
-        let text = value.to_string();
-        let shown = if text.chars().count() > 60 { quote(&text) } else { text };
-        format!("cannot read {shown} as {ty}")
-    };
+    let fail = || format!("cannot read {} as {ty}", shorten(&value.to_string()));
     match (value, ty) {
         (Value::Null, _) => Ok(Cell::Null),
         (Value::String(s), _) => parse_text(s, ty, declared),
@@ -310,6 +326,7 @@ mod tests {
         assert_eq!(column_strings(&table, "at"), ["null", "2024-01-05T10:00:00Z", "null"]);
         assert_eq!(column_strings(&table, "tags"), ["null", "[1]", "null"]);
         assert_eq!(table.rows_read, 3, "blank lines are not rows");
+        assert_eq!(table.lines_read, 4, "blank lines are lines");
     }
 
     #[test]
@@ -368,5 +385,44 @@ mod tests {
             Ok(Cell::Date(19727))
         );
         assert!(json_cell(&serde_json::json!(19727), ValueType::Date, false).is_err());
+    }
+
+    #[test]
+    fn long_json_text_gives_short_messages() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let long = "s".repeat(1 << 20);
+        let jsonl = format!(
+            "{{\"id\": 1}}\n\"{long}\"\n{{\"id\": [{}0]}}\n{{\"id\": 4, \"{long}\": 1}}\n",
+            "1,".repeat(1000)
+        );
+        let mut spec = spec_for(&dir, "events.jsonl", jsonl.as_bytes());
+        spec.infer_rows = 1;
+        let err = load_table(&spec, BadRows::Strict).expect_err("strict");
+        let message = err.to_string();
+        assert!(message.starts_with("data/events.jsonl:2: invalid JSON at column "), "{message}");
+        assert!(
+            message.ends_with(&format!(
+                ": invalid type: string \"{}…\", expected a JSON object (1048576 characters)",
+                "s".repeat(80)
+            )),
+            "{message}"
+        );
+        let table = load_table(&spec, BadRows::Reject).expect("reject");
+        check_invariants(&table);
+        let reasons: Vec<&str> = table.rejected.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(
+            reasons[1],
+            format!("column `id`: cannot read [{}… (2003 characters) as int", "1,".repeat(39) + "1")
+        );
+        assert_eq!(
+            reasons[2],
+            format!(
+                "column `{}… (1048576 characters)`: unexpected key, not seen in the first 1 rows",
+                "s".repeat(80)
+            )
+        );
+        assert!(reasons.iter().all(|r| r.len() < 200), "{reasons:?}");
+        assert!(table.rejected[0].raw.ends_with('…'));
+        assert_eq!(table.lines_read, 4);
     }
 }

@@ -14,12 +14,19 @@
 //! The formats live in `csv_file`, `json_lines` and `parquet_file`; the value grammar (what
 //! text reads as an int, a date, a timestamp) and type inference live in `values`, so every
 //! format agrees on them.
+//!
+//! Messages never echo unbounded input: user text (a value, a column name, a JSON snippet) is
+//! quoted through `shorten` or `quote`, at most [`MESSAGE_TEXT_CHARS`] characters of it, and a
+//! rejected row's raw text keeps at most [`MAX_RAW_BYTES`].
 
 mod csv_file;
 mod json_lines;
 mod parquet_file;
 mod values;
 
+pub use values::TimeFormat;
+
+use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +43,25 @@ pub const DEFAULT_INFER_ROWS: usize = 10_000;
 
 /// The number of rows per loaded batch.
 pub const BATCH_ROWS: usize = 8192;
+
+/// The most bytes one CSV record (a row, or the header) may hold, from its first byte to its
+/// line end.
+///
+/// A longer record, such as one whose quoted field is never closed, is a bad row: strict mode
+/// stops at it; reject mode sets its first line aside and reads on from the next line.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// The most physical lines one CSV record may span (quoted fields may hold line breaks); past
+/// them, the record is a bad row as for [`MAX_RECORD_BYTES`].
+pub const MAX_RECORD_LINES: u64 = 1_000;
+
+/// The most characters of user text (a value, a column name, a JSON snippet) one message
+/// quotes; longer text is cut there, followed by `…` and its length in characters.
+pub const MESSAGE_TEXT_CHARS: usize = 80;
+
+/// The most bytes of a row's text kept in [`RejectedRow::raw`]; longer text is cut there (on a
+/// character boundary) and followed by `…`.
+pub const MAX_RAW_BYTES: usize = 64 * 1024;
 
 /// How to treat rows that do not fit the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,6 +86,19 @@ pub struct SourceSpec {
     pub overrides: Vec<(String, ValueType)>,
     /// The number of leading rows sampled for type inference (CSV, JSON Lines).
     pub infer_rows: usize,
+    /// Time columns read with a declared format (CSV and JSON Lines; Parquet times are typed).
+    pub time_formats: Vec<(String, TimeFormat)>,
+}
+
+impl SourceSpec {
+    /// The declared time format of each column of `schema` (by position).
+    pub(crate) fn formats_of(&self, schema: &TableSchema) -> Vec<Option<&TimeFormat>> {
+        schema
+            .columns
+            .iter()
+            .map(|(name, _)| self.time_formats.iter().find(|(c, _)| c == name).map(|(_, f)| f))
+            .collect()
+    }
 }
 
 /// The typed columns of a data file, in file order.
@@ -96,8 +135,9 @@ pub struct RejectedRow {
     /// Why, as in the strict-mode message without the file prefix
     /// (``column `employees`: cannot read "12x" as int``).
     pub reason: String,
-    /// The row's text (CSV re-encoded from its fields, the JSON line as written, Parquet
-    /// values joined by commas), with invalid UTF-8 replaced.
+    /// The row's text (CSV re-encoded from its fields, or only its first line for a record cut
+    /// off at a bound; the JSON line as written; Parquet values joined by commas), with invalid
+    /// UTF-8 replaced, at most [`MAX_RAW_BYTES`] of it.
     pub raw: String,
 }
 
@@ -110,6 +150,10 @@ pub struct LoadedTable {
     pub batches: Vec<RecordBatch>,
     /// Data rows read: rows in `batches` plus `rejected.len()`.
     pub rows_read: u64,
+    /// Physical lines read, the header and blank lines included (CSV, JSON Lines; a `\r\n`
+    /// ends one line, a last line without a line end counts; [`load_head`] counts up to the
+    /// last row it read); for Parquet, which has no lines, the rows read.
+    pub lines_read: u64,
     /// Rows set aside ([`BadRows::Reject`] only), in file order.
     pub rejected: Vec<RejectedRow>,
 }
@@ -144,10 +188,20 @@ pub fn read_schema(spec: &SourceSpec) -> Result<TableSchema> {
 
 /// Reads every row of a file into canonical Arrow batches.
 pub fn load_table(spec: &SourceSpec, bad_rows: BadRows) -> Result<LoadedTable> {
+    load_rows(spec, bad_rows, None)
+}
+
+/// Reads the first `rows` data rows (bad ones included in the count) into canonical batches:
+/// what `validate` checks of a file's values without reading it all.
+pub fn load_head(spec: &SourceSpec, bad_rows: BadRows, rows: u64) -> Result<LoadedTable> {
+    load_rows(spec, bad_rows, Some(rows))
+}
+
+fn load_rows(spec: &SourceSpec, bad_rows: BadRows, limit: Option<u64>) -> Result<LoadedTable> {
     match spec.format {
-        SourceFormat::Csv => csv_file::load(spec, bad_rows),
-        SourceFormat::JsonLines => json_lines::load(spec, bad_rows),
-        SourceFormat::Parquet => parquet_file::load(spec, bad_rows),
+        SourceFormat::Csv => csv_file::load(spec, bad_rows, limit),
+        SourceFormat::JsonLines => json_lines::load(spec, bad_rows, limit),
+        SourceFormat::Parquet => parquet_file::load(spec, bad_rows, limit),
     }
 }
 
@@ -223,20 +277,26 @@ fn apply_overrides(spec: &SourceSpec, inferred: Vec<(String, ValueType)>) -> Res
 
 /// The error for a declared column that is not in the file.
 fn missing_column<'a>(spec: &SourceSpec, name: &str, available: impl Iterator<Item = &'a str>) -> Error {
+    /// The most column names the hint lists.
+    const LISTED: usize = 20;
     let available: Vec<&str> = available.collect();
     let mut hint = String::new();
     if let Some(close) = did_you_mean(name, &available) {
-        hint.push_str(&format!("did you mean `{close}`? "));
+        hint.push_str(&format!("did you mean `{}`? ", shorten(close)));
     }
     if available.is_empty() {
         hint.push_str("the file has no columns");
     } else {
-        let listed: Vec<String> = available.iter().map(|n| format!("`{n}`")).collect();
+        let listed: Vec<String> =
+            available.iter().take(LISTED).map(|n| format!("`{}`", shorten(n))).collect();
         hint.push_str(&format!("the file's columns are {}", listed.join(", ")));
+        if available.len() > LISTED {
+            hint.push_str(&format!(", … ({} in all)", available.len()));
+        }
     }
     Error::bad_input(
         Location { file: spec.display.clone(), line: None, column: None },
-        format!("declared column `{name}` is not in the file"),
+        format!("declared column `{}` is not in the file", shorten(name)),
         Some(hint),
     )
 }
@@ -298,8 +358,12 @@ impl<'a> Rejects<'a> {
         Rejects { mode, display: &spec.display, rows: Vec::new() }
     }
 
-    /// Fails in strict mode; records the row (with its raw text) in reject mode.
+    /// Fails in strict mode; records the row (with its raw text, bounded) in reject mode.
+    ///
+    /// The column name is shortened here, for every format; messages and hints shorten the
+    /// user text they quote where they are written.
     fn report(&mut self, bad: BadRow, raw: impl FnOnce() -> String) -> Result<()> {
+        let bad = BadRow { column: bad.column.map(|c| shorten(&c).into_owned()), ..bad };
         match self.mode {
             BadRows::Strict => Err(Error::bad_input(
                 Location { file: self.display.to_string(), line: Some(bad.line), column: bad.column },
@@ -307,7 +371,7 @@ impl<'a> Rejects<'a> {
                 Some(bad.hint),
             )),
             BadRows::Reject => {
-                self.rows.push(RejectedRow { line: bad.line, reason: bad.reason(), raw: raw() });
+                self.rows.push(RejectedRow { line: bad.line, reason: bad.reason(), raw: bound_raw(raw()) });
                 Ok(())
             }
         }
@@ -316,6 +380,7 @@ impl<'a> Rejects<'a> {
 
 /// The hint for a value that does not parse as its column's type.
 fn value_hint(column: &str, declared: bool) -> String {
+    let column = shorten(column);
     if declared {
         format!(
             "fix the value, change the type declared in columns = {{ {column} = \"...\" }}, or run with --on-bad-rows reject"
@@ -325,6 +390,55 @@ fn value_hint(column: &str, declared: bool) -> String {
             "fix the value, declare the column's type in columns = {{ {column} = \"string\" }}, or run with --on-bad-rows reject"
         )
     }
+}
+
+/// User text as a message shows it: whole when short, else its first [`MESSAGE_TEXT_CHARS`]
+/// characters, `…` and its length in characters.
+fn shorten(text: &str) -> Cow<'_, str> {
+    match head(text) {
+        None => Cow::Borrowed(text),
+        Some(head) => Cow::Owned(format!("{head}… ({} characters)", text.chars().count())),
+    }
+}
+
+/// User text in double quotes (escaped as Rust escapes strings), shortened like `shorten`:
+/// `"12x"`, or `"1234"… (1000000 characters)`.
+fn quote(text: &str) -> String {
+    match head(text) {
+        None => format!("{text:?}"),
+        Some(head) => format!("{head:?}… ({} characters)", text.chars().count()),
+    }
+}
+
+/// A parser's message that may quote the input (serde_json's `invalid type: string "…",
+/// expected a JSON object`): the text between its first and last double quote is shortened
+/// like `shorten`, the rest kept; a message without quotes is shortened whole.
+fn shorten_quoted(message: &str) -> Cow<'_, str> {
+    let (Some(open), Some(close)) = (message.find('"'), message.rfind('"')) else {
+        return shorten(message);
+    };
+    let Some(head) = message.get(open + 1..close).and_then(head) else {
+        return if open < close { Cow::Borrowed(message) } else { shorten(message) };
+    };
+    let total = message[open + 1..close].chars().count();
+    Cow::Owned(format!("{}{head}…\"{} ({total} characters)", &message[..=open], &message[close + 1..]))
+}
+
+/// The first [`MESSAGE_TEXT_CHARS`] characters of a longer text.
+fn head(text: &str) -> Option<&str> {
+    if text.len() <= MESSAGE_TEXT_CHARS {
+        return None;
+    }
+    text.char_indices().nth(MESSAGE_TEXT_CHARS).map(|(end, _)| &text[..end])
+}
+
+/// A rejected row's text, cut at [`MAX_RAW_BYTES`] on a character boundary.
+fn bound_raw(mut raw: String) -> String {
+    if raw.len() > MAX_RAW_BYTES {
+        raw.truncate(raw.floor_char_boundary(MAX_RAW_BYTES));
+        raw.push('…');
+    }
+    raw
 }
 
 #[cfg(test)]
@@ -343,6 +457,7 @@ pub(crate) mod test_util {
             format: SourceFormat::from_path(name).expect("test files have known extensions"),
             overrides: Vec::new(),
             infer_rows: DEFAULT_INFER_ROWS,
+            time_formats: Vec::new(),
         }
     }
 
@@ -368,6 +483,8 @@ pub(crate) mod test_util {
             assert_eq!(batch.schema(), schema);
         }
         assert_eq!(table.rows_read, table.num_rows() as u64 + table.rejected.len() as u64);
+        assert!(table.lines_read >= table.rows_read, "every row takes at least one line");
+        assert!(table.rejected.iter().all(|r| r.raw.len() <= MAX_RAW_BYTES + '…'.len_utf8()));
     }
 }
 
@@ -424,5 +541,50 @@ mod tests {
         assert_eq!(text, "line,reason,raw\n3,\"column `a`: cannot read \"\"x\"\" as int\",\"1,x\"\n");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("listable").collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn long_user_text_is_shortened_on_a_char_boundary() {
+        assert_eq!(shorten("plan"), "plan");
+        let exact = "é".repeat(MESSAGE_TEXT_CHARS);
+        assert_eq!(shorten(&exact), exact, "80 two-byte characters are not cut");
+        let long = format!("{exact}x");
+        assert_eq!(shorten(&long), format!("{exact}… (81 characters)"));
+        assert_eq!(quote("a\"b"), "\"a\\\"b\"");
+        assert_eq!(quote(&"x".repeat(100)), format!("{:?}… (100 characters)", "x".repeat(80)));
+
+        let serde = format!("invalid type: string \"{}\", expected a JSON object", "s".repeat(1000));
+        assert_eq!(
+            shorten_quoted(&serde),
+            format!("invalid type: string \"{}…\", expected a JSON object (1000 characters)", "s".repeat(80))
+        );
+        assert_eq!(shorten_quoted("trailing comma"), "trailing comma");
+        let short = "invalid type: string \"a\", expected a JSON object";
+        assert_eq!(shorten_quoted(short), short);
+        assert_eq!(shorten_quoted(&"q".repeat(200)), format!("{}… (200 characters)", "q".repeat(80)));
+    }
+
+    #[test]
+    fn raw_text_is_bounded_on_a_char_boundary() {
+        assert_eq!(bound_raw("1,x".into()), "1,x");
+        let raw = bound_raw(format!("a{}", "é".repeat(MAX_RAW_BYTES)));
+        assert_eq!(raw.len(), MAX_RAW_BYTES - 1 + '…'.len_utf8(), "the cut falls before a half character");
+        assert!(raw.ends_with("é…"));
+    }
+
+    #[test]
+    fn a_missing_column_hint_lists_a_bounded_number_of_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let header: Vec<String> = (0..50).map(|i| format!("column_{i}")).collect();
+        let mut spec = spec_for(&dir, "a.csv", format!("{}\n", header.join(",")).as_bytes());
+        spec.overrides = vec![("x".repeat(500), ValueType::Int)];
+        let err = read_schema(&spec).expect_err("missing column");
+        assert_eq!(
+            err.to_string(),
+            format!("data/a.csv: declared column `{}… (500 characters)` is not in the file", "x".repeat(80))
+        );
+        let hint = err.hint().expect("a hint");
+        assert!(hint.starts_with("the file's columns are `column_0`, `column_1`"), "{hint}");
+        assert!(hint.ends_with("`column_19`, … (50 in all)"), "{hint}");
     }
 }

@@ -104,8 +104,12 @@ pub(super) fn resolve(spec: &SourceSpec) -> Result<(Resolved, Vec<DataType>)> {
 }
 
 /// Reads every row, cast to the canonical types.
-pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
+pub(super) fn load(spec: &SourceSpec, mode: BadRows, limit: Option<u64>) -> Result<LoadedTable> {
     let (builder, Resolved { schema, declared }, sources) = open_reader(spec)?;
+    let builder = match limit {
+        Some(limit) => builder.with_limit(usize::try_from(limit).unwrap_or(usize::MAX)),
+        None => builder,
+    };
     let reader = builder.build().map_err(|e| invalid_parquet(spec, e))?;
     let arrow_schema = schema.arrow_schema();
     let mut rejects = Rejects::new(spec, mode);
@@ -153,7 +157,8 @@ pub(super) fn load(spec: &SourceSpec, mode: BadRows) -> Result<LoadedTable> {
             batches.push(RecordBatch::try_new_with_options(arrow_schema.clone(), kept, &options)?);
         }
     }
-    Ok(LoadedTable { schema, batches, rows_read, rejected: rejects.rows })
+    // Parquet has no lines: its "lines" are its rows.
+    Ok(LoadedTable { schema, batches, rows_read, lines_read: rows_read, rejected: rejects.rows })
 }
 
 /// Casts one column to its canonical type; failing values become NULL and are listed.

@@ -13,7 +13,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use segmenta_core::ValueType;
 
-use super::{BATCH_ROWS, TableSchema};
+use super::{BATCH_ROWS, TableSchema, quote};
 use crate::{Error, Result};
 
 /// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
@@ -70,16 +70,6 @@ pub(super) fn cannot_read(text: &str, ty: ValueType) -> String {
     format!("cannot read {} as {ty}", quote(text))
 }
 
-/// A value in double quotes for messages, shortened when long.
-pub(super) fn quote(text: &str) -> String {
-    const MAX_CHARS: usize = 60;
-    if text.chars().count() <= MAX_CHARS {
-        return format!("{text:?}");
-    }
-    let short: String = text.chars().take(MAX_CHARS).collect();
-    format!("{short:?}…")
-}
-
 /// `true`/`false`/`1`/`0` (any case), plus `yes`/`no` when `lenient`.
 fn parse_bool(text: &str, lenient: bool) -> Option<bool> {
     match text.to_ascii_lowercase().as_str() {
@@ -131,6 +121,79 @@ pub(super) fn parse_timestamp(text: &str) -> Option<i64> {
         }
     }
     None
+}
+
+/// How the text (or number) of a time column reads, when it is not ISO 8601 (`[events]
+/// time_format`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// Seconds since 1970-01-01T00:00:00Z, an integer or a decimal (`1704067200`).
+    EpochSeconds,
+    /// Milliseconds since 1970-01-01T00:00:00Z (`1704067200000`).
+    EpochMillis,
+    /// A strftime pattern (`%Y%m%d`, `%d/%m/%Y %H:%M`): without a time of day it is midnight,
+    /// without an offset UTC.
+    Pattern(String),
+}
+
+impl TimeFormat {
+    /// `epoch_seconds`, `epoch_millis` or a strftime pattern; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<TimeFormat, String> {
+        match text {
+            "epoch_seconds" => return Ok(TimeFormat::EpochSeconds),
+            "epoch_millis" => return Ok(TimeFormat::EpochMillis),
+            _ => {}
+        }
+        let items: Vec<chrono::format::Item<'_>> = chrono::format::StrftimeItems::new(text).collect();
+        if items.iter().any(|i| matches!(i, chrono::format::Item::Error)) {
+            return Err(format!("`{text}` is not a valid strftime pattern"));
+        }
+        let has = |spec: &[&str]| spec.iter().any(|s| text.contains(s));
+        if !has(&["%Y", "%y", "%G", "%s", "%F", "%D", "%x", "%c", "%+"]) {
+            return Err(format!("`{text}` has no year (%Y)"));
+        }
+        Ok(TimeFormat::Pattern(text.to_string()))
+    }
+}
+
+/// Reads a time column's text with its declared format as UTC microseconds.
+pub(super) fn parse_time<'a>(text: &str, format: &TimeFormat) -> Result<Cell<'a>, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(Cell::Null);
+    }
+    let fail = || match format {
+        TimeFormat::EpochSeconds => format!("cannot read {} as epoch seconds", quote(text)),
+        TimeFormat::EpochMillis => format!("cannot read {} as epoch milliseconds", quote(text)),
+        TimeFormat::Pattern(p) => format!("cannot read {} as a time in the format `{p}`", quote(text)),
+    };
+    let micros = match format {
+        TimeFormat::EpochSeconds | TimeFormat::EpochMillis => {
+            let scale = if *format == TimeFormat::EpochSeconds { 1e6 } else { 1e3 };
+            match trimmed.parse::<i64>() {
+                Ok(whole) => whole.checked_mul(scale as i64),
+                Err(_) => trimmed
+                    .parse::<f64>()
+                    .ok()
+                    .map(|v| (v * scale).round())
+                    .filter(|v| v.is_finite() && v.abs() < 9.2e18)
+                    .map(|v| v as i64),
+            }
+        }
+        TimeFormat::Pattern(pattern) => DateTime::parse_from_str(trimmed, pattern)
+            .map(|t| t.timestamp_micros())
+            .ok()
+            .or_else(|| {
+                NaiveDateTime::parse_from_str(trimmed, pattern).ok().map(|t| t.and_utc().timestamp_micros())
+            })
+            .or_else(|| {
+                NaiveDate::parse_from_str(trimmed, pattern)
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc().timestamp_micros())
+            }),
+    };
+    micros.map(Cell::Timestamp).ok_or_else(fail)
 }
 
 /// Type inference for one column: each candidate type stays possible while every non-empty
@@ -433,6 +496,39 @@ mod tests {
     }
 
     #[test]
+    fn a_leap_second_reads_as_the_first_instant_of_the_next_minute() {
+        // 23:59:60 exists only in UTC's leap seconds; segmenta's times have none, so the leap
+        // second is the instant that follows 23:59:59.999999 (chrono folds it the same way).
+        let leap = parse_timestamp("2016-12-31T23:59:60Z").expect("a leap second parses");
+        let next = parse_timestamp("2017-01-01T00:00:00Z").expect("parses");
+        assert_eq!(leap, next);
+        let leap_fraction = parse_timestamp("2016-12-31T23:59:60.5Z").expect("parses");
+        assert_eq!(leap_fraction, next + 500_000);
+        assert_eq!(parse_timestamp("2016-12-31T23:59:61Z"), None, "no second 61");
+    }
+
+    #[test]
+    fn time_formats_read_patterns_and_epochs() {
+        let micros = |text: &str, format: &TimeFormat| match parse_time(text, format) {
+            Ok(Cell::Timestamp(t)) => Some(t),
+            _ => None,
+        };
+        let day = TimeFormat::parse("%Y%m%d").expect("a pattern");
+        assert_eq!(micros("19970101", &day), Some(852_076_800_000_000));
+        assert_eq!(micros("1997-01-01", &day), None);
+        assert_eq!(micros("1.5", &TimeFormat::EpochSeconds), Some(1_500_000));
+        assert_eq!(micros("-1000", &TimeFormat::EpochMillis), Some(-1_000_000));
+        assert_eq!(
+            micros("99999999999999999999", &TimeFormat::EpochSeconds),
+            None,
+            "out of range, not wrapped"
+        );
+        assert!(matches!(parse_time("", &day), Ok(Cell::Null)));
+        assert!(TimeFormat::parse("%H:%M").is_err(), "no year");
+        assert!(TimeFormat::parse("%Q").is_err());
+    }
+
+    #[test]
     fn timestamps_convert_to_utc_micros() {
         let noon = 1_704_456_000_000_000; // 2024-01-05T12:00:00Z
         for text in [
@@ -455,8 +551,10 @@ mod tests {
 
     #[test]
     fn long_values_are_shortened_in_messages() {
-        let long = "x".repeat(100);
-        assert!(quote(&long).ends_with('…'));
-        assert_eq!(quote("a\"b"), "\"a\\\"b\"");
+        let long = "1".repeat(100);
+        assert_eq!(
+            parse_text(&format!("{long}x"), ValueType::Int, false),
+            Err(format!("cannot read \"{}\"… (101 characters) as int", "1".repeat(80)))
+        );
     }
 }

@@ -30,15 +30,15 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use proptest::prelude::*;
-use segmenta_core::{MICROS_PER_DAY, MICROS_PER_HOUR, ValueType};
+use segmenta_core::{MICROS_PER_DAY, MICROS_PER_HOUR, ValueType, Within};
 use segmenta_query::ingest::TableSchema;
 use segmenta_query::lower::{EventColumns, lower_trait};
 use segmenta_query::{
-    Aggregate, EntityData, EvalRequest, EventCounts, EventsInput, EventsRequest, Table, TraitSource,
-    TraitSpec, evaluate,
+    Aggregate, EntityData, EvalRequest, EventCounts, EventKeys, EventsInput, EventsRequest, Table,
+    TraitSource, TraitSpec, evaluate,
 };
-use segmenta_rules::ast::{AggFunc, ColumnInfo, ColumnSource, Ident, Scalar, TypedTrait};
-use segmenta_rules::eval::{Row, eval};
+use segmenta_rules::ast::{AggFunc, ColumnInfo, ColumnSource, Fraction, Ident, Scalar, TypedTrait};
+use segmenta_rules::eval::{Row, eval, percentile};
 use segmenta_rules::{AttributeCatalog, parse_trait, resolve_trait};
 
 /// 2024-07-01T00:00:00Z.
@@ -57,11 +57,35 @@ const INTS: [i64; 8] = [-3, -1, 0, 1, 2, 5, 7, 1_000_000_007];
 const FLOATS: [f64; 8] = [-1.5, -0.25, 0.0, 0.1, 0.5, 1.25, 3.0, 1e9];
 /// 2024-06-29, 2024-06-30, 2024-07-01.
 const DATES: [(&str, i32); 3] = [("2024-06-29", 19_903), ("2024-06-30", 19_904), ("2024-07-01", 19_905)];
-const WINDOWS: [&str; 8] = ["1h", "2h", "36h", "1d", "2d", "1w", "2w", "30d"];
+/// Fractions of percentiles: the ends, decimals (exact) and exponents (floating point).
+const FRACTIONS: [&str; 9] = ["0", "1", "0.5", "0.25", "0.3", "0.9", "0.333", "1e-1", "7.5e-1"];
+/// Windows: lengths, calendar months and years back (2024-06-01, 2024-05-01, 2023-07-01) and
+/// ranges of days: ending before the instant, on its eve, one day, and running past it.
+const WINDOWS: [&str; 15] = [
+    "within 1h",
+    "within 2h",
+    "within 36h",
+    "within 1d",
+    "within 2d",
+    "within 1w",
+    "within 2w",
+    "within 30d",
+    "within 1mo",
+    "within 2mo",
+    "within 1y",
+    "between 2024-06-29 and 2024-06-29",
+    "between 2024-05-01 and 2024-06-30",
+    "between 2024-06-01 and 2024-06-29",
+    "between 2024-06-30 and 2024-07-05",
+];
 
 /// Event times as offsets from the as-of instant: on, just inside and just outside every window
 /// boundary, at and after the instant, and far back.
-const OFFSETS: [i64; 24] = [
+const OFFSETS: [i64; 28] = [
+    -61 * MICROS_PER_DAY,
+    -61 * MICROS_PER_DAY - 1,
+    -366 * MICROS_PER_DAY,
+    -366 * MICROS_PER_DAY - 1,
     0,
     1,
     MICROS_PER_DAY,
@@ -242,7 +266,7 @@ fn trait_text() -> impl Strategy<Value = String> {
         Just("count()".to_string()),
         any_column.clone().prop_map(|c| format!("count({c})")),
         numeric.clone().prop_map(|c| format!("sum({c})")),
-        numeric.prop_map(|c| format!("avg({c})")),
+        numeric.clone().prop_map(|c| format!("avg({c})")),
         ordered.clone().prop_map(|c| format!("min({c})")),
         ordered.prop_map(|c| format!("max({c})")),
         any_column.prop_map(|c| format!("count_distinct({c})")),
@@ -251,6 +275,9 @@ fn trait_text() -> impl Strategy<Value = String> {
         Just("days_since_first()".to_string()),
         Just("days_since_last()".to_string()),
         condition().prop_map(|c| format!("share({c})")),
+        numeric.clone().prop_map(|c| format!("median({c})")),
+        (numeric.clone(), prop::bool::ANY, prop::sample::select(FRACTIONS.to_vec()))
+            .prop_map(|(c, disc, p)| { format!("percentile{}({c}, {p})", if disc { "_disc" } else { "" }) }),
     ];
     (
         aggregate,
@@ -263,7 +290,7 @@ fn trait_text() -> impl Strategy<Value = String> {
                 text.push_str(&format!(" where {filter}"));
             }
             if let Some(window) = window {
-                text.push_str(&format!(" within {window}"));
+                text.push_str(&format!(" {window}"));
             }
             text
         })
@@ -474,11 +501,32 @@ fn columns_of(batch: &RecordBatch, first: usize, traits: usize) -> Values {
 /// before the instant and inside the window, and a TRUE condition.
 fn matches(e: &Event, key: usize, t: &TypedTrait) -> bool {
     let Some(ts) = e.ts else { return false };
-    let start = t.within.map_or(i64::MIN, |w| AS_OF - w.micros());
+    let (start, end) = window_bounds(t.within);
     e.key == Some(key)
         && ts < AS_OF
         && ts >= start
+        && ts < end
         && t.filter.as_ref().is_none_or(|f| eval(f, e) == Some(true))
+}
+
+/// The instants `[start, end)` a window keeps as of [`AS_OF`], computed with chrono's calendar
+/// (not with `Within::bounds`, which the scan and the lowering share).
+fn window_bounds(within: Option<Within>) -> (i64, i64) {
+    let months_back = |months: u32| {
+        let as_of = chrono::DateTime::from_timestamp_micros(AS_OF).expect("the test instant is valid");
+        let start = as_of.checked_sub_months(chrono::Months::new(months)).expect("in range");
+        start.timestamp_micros()
+    };
+    match within {
+        None => (i64::MIN, AS_OF),
+        Some(Within::Last(window)) => (AS_OF - window.micros(), AS_OF),
+        Some(Within::Months(months)) => (months_back(months), AS_OF),
+        Some(Within::Years(years)) => (months_back(12 * years), AS_OF),
+        Some(Within::Days { first, last }) => {
+            let day = |d: i32| i64::from(d) * MICROS_PER_DAY;
+            (day(first), day(last + 1).min(AS_OF))
+        }
+    }
 }
 
 fn numeric(s: &Scalar) -> f64 {
@@ -533,6 +581,10 @@ fn fold(events: &[Event], key: usize, t: &TypedTrait) -> Scalar {
         AggFunc::DaysSinceLast => {
             times.max().map_or(Scalar::Null, |t| Scalar::Int((AS_OF - t) / MICROS_PER_DAY))
         }
+        AggFunc::Median | AggFunc::Percentile(_) | AggFunc::PercentileDisc(_) => {
+            let fraction = t.agg.fraction().unwrap_or(Fraction::HALF);
+            percentile(&args, fraction, matches!(t.agg, AggFunc::PercentileDisc(_)))
+        }
         AggFunc::Share => {
             if rows.is_empty() {
                 return Scalar::Null;
@@ -550,15 +602,31 @@ fn fold(events: &[Event], key: usize, t: &TypedTrait) -> Scalar {
 fn expected_counts(events: &[Event], entities: &[usize]) -> EventCounts {
     let mut counts = EventCounts { read: events.len() as u64, ..EventCounts::default() };
     for e in events {
-        let known = e.key.is_some_and(|k| entities.contains(&k));
+        let Some(key) = e.key else {
+            counts.rejected_no_key += 1;
+            continue;
+        };
         match e.ts {
             None => counts.ignored_no_time += 1,
             Some(ts) if ts >= AS_OF => counts.ignored_after_as_of += 1,
-            Some(_) if known => counts.used += 1,
+            Some(_) if entities.contains(&key) => counts.used += 1,
             Some(_) => counts.ignored_unknown_entity += 1,
         }
     }
     counts
+}
+
+/// The rows without a key, and the five smallest unknown keys of events before the as-of
+/// instant.
+fn expected_keys(events: &[Event], entities: &[usize]) -> EventKeys {
+    let missing_key_rows =
+        events.iter().enumerate().filter(|(_, e)| e.key.is_none()).map(|(i, _)| i as u64 + 1).collect();
+    let unknown: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e.ts.is_some_and(|ts| ts < AS_OF) && e.key.is_some_and(|k| !entities.contains(&k)))
+        .filter_map(|e| e.key_text())
+        .collect();
+    EventKeys { unknown_sample: unknown.into_iter().take(5).map(String::from).collect(), missing_key_rows }
 }
 
 /// DataFusion's grouped aggregation of the traits (`lower_trait`), joined to the entities.
@@ -652,6 +720,7 @@ fn check(
         .block_on(datafusion_values(canonical.clone(), &entities, &traits))
         .map_err(|e| TestCaseError::fail(format!("DataFusion: {e}\n{}", context())))?;
     let counts = expected_counts(&events, &order);
+    let keys = expected_keys(&events, &order);
 
     // The inputs: a Parquet file of small row groups, and batches of a few rows.
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -710,6 +779,7 @@ fn check(
                 .block_on(evaluate(&request))
                 .map_err(|e| TestCaseError::fail(format!("{run}: {e}\n{}", context())))?;
             prop_assert_eq!(output.events, counts, "{}: event accounting\n{}", run, context());
+            prop_assert_eq!(&output.event_keys, &keys, "{}: event keys\n{}", run, context());
             let ids: Vec<Scalar> =
                 (0..output.traits.num_rows()).map(|r| scalar_at(output.traits.column(0), r)).collect();
             let wanted: Vec<Scalar> =

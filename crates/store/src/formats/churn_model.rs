@@ -1,10 +1,14 @@
 //! `churn_model.json` (format version 1): the churn model of a run with `[churn]` or of
 //! `segmenta predict churn`: the training and holdout cutoffs, the holdout's AUC and
 //! calibration, and every feature's standardisation and coefficient.
+//!
+//! `inactive`, `activity` and `warnings` were added within version 1: files without the keys
+//! read as a churn-event model without warnings, and the keys are written only when they have
+//! something to say, so earlier files keep their bytes.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Document, FormatVersion};
+use super::{Document, FormatVersion, Warning};
 
 /// `churn_model.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,8 +19,15 @@ pub struct ChurnModel {
     pub model: ChurnModelKind,
     /// The instant scored (RFC 3339).
     pub as_of: String,
-    /// The churn event condition.
+    /// What churned means: the churn event condition, or with `inactive` a sentence (`no event
+    /// for 90d`, `no event matching `...` for 90d`).
     pub churned: String,
+    /// Churn by inactivity: the period without activity (`90d`), which is also the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive: Option<String>,
+    /// Churn by inactivity: the condition of an activity event (absent: every event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<String>,
     /// The churn window, as a window (`30d`).
     pub window: String,
     /// The L2 penalty of the fit.
@@ -33,6 +44,10 @@ pub struct ChurnModel {
     pub scored: u64,
     /// Entities not scored (churned before, or without events).
     pub not_scored: u64,
+    /// What the model warns about (a holdout too small to trust its AUC). The key is absent
+    /// when there is nothing to warn about.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 impl Document for ChurnModel {
@@ -131,5 +146,26 @@ mod tests {
         let text = serde_json::to_string(&(FeatureStatus::AllMissing, ChurnModelKind::LogisticRegression))
             .expect("serializes");
         assert_eq!(text, r#"["all_missing","logistic_regression"]"#);
+    }
+
+    // Issue #11: the keys added within version 1 are written only when they say something.
+    #[test]
+    fn inactivity_and_warnings_are_written_only_when_present() {
+        let fixture = include_str!("../../../../test-data/churn_model/v1.json");
+        let mut model: ChurnModel = serde_json::from_str(fixture).expect("the fixture reads");
+        let plain = serde_json::to_value(&model).expect("serializes");
+        for key in ["inactive", "activity", "warnings"] {
+            assert!(plain.get(key).is_none(), "{key}");
+        }
+        model.inactive = Some("90d".into());
+        model.activity = Some("event_type = 'order'".into());
+        model.warnings =
+            vec![Warning { code: "churn_holdout_too_small".into(), message: "m".into(), hint: "h".into() }];
+        let text = serde_json::to_string(&model).expect("serializes");
+        let back: ChurnModel = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back, model);
+        let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(value["inactive"], "90d");
+        assert_eq!(value["warnings"][0]["code"], "churn_holdout_too_small");
     }
 }

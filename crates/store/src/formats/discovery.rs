@@ -1,6 +1,9 @@
 //! `discovery.json` (format version 1), a discovery's report: the features and options, the
 //! k-selection table, what preprocessing did to each feature, bootstrap stability, how cluster
-//! ids were assigned, and per cluster its size, persona, rule and centroid.
+//! ids were assigned, per cluster its size, persona, rule and centroid, and the warnings.
+//!
+//! `warnings` was added within version 1: files without the key read as having none, and the
+//! key is written only when there is something to warn about, so earlier files keep their bytes.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +52,38 @@ pub struct DiscoveryReport {
     pub clusters: Vec<ClusterSummary>,
     /// Wall time of the discovery.
     pub elapsed_ms: u64,
+    /// What the discovery warns about: the k choice first, then by cluster. The key is absent
+    /// when there is nothing to warn about.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<DiscoveryWarning>,
+}
+
+/// Something a discovery warns about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveryWarning {
+    /// What kind of warning.
+    pub code: DiscoveryWarningCode,
+    /// The cluster it is about (absent for the k choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<u32>,
+    /// What, with the numbers.
+    pub message: String,
+    /// What to check or change.
+    pub hint: String,
+}
+
+/// The kinds of discovery warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscoveryWarningCode {
+    /// Automatic k chose the smallest or the largest k it tried.
+    KAtRangeEdge,
+    /// A cluster's rule is TRUE for every entity.
+    RuleMatchesAll,
+    /// A cluster's rule is TRUE for no entity.
+    RuleMatchesNone,
+    /// A cluster's rule agrees with the cluster on too few entities.
+    LowFidelity,
 }
 
 impl Document for DiscoveryReport {
@@ -427,6 +462,31 @@ mod tests {
     fn k_is_a_range_or_a_number() {
         check(KSetting::Auto { auto: KRange { min: 2, max: 8 } }, r#"{"auto":{"min":2,"max":8}}"#);
         check(KSetting::Fixed(4), "4");
+    }
+
+    #[test]
+    fn warnings_name_their_cluster_when_they_have_one() {
+        check(
+            vec![
+                DiscoveryWarning {
+                    code: DiscoveryWarningCode::KAtRangeEdge,
+                    cluster: None,
+                    message: "m".into(),
+                    hint: "h".into(),
+                },
+                DiscoveryWarning {
+                    code: DiscoveryWarningCode::LowFidelity,
+                    cluster: Some(2),
+                    message: "m".into(),
+                    hint: "h".into(),
+                },
+            ],
+            r#"[{"code":"k_at_range_edge","message":"m","hint":"h"},{"code":"low_fidelity","cluster":2,"message":"m","hint":"h"}]"#,
+        );
+        check(
+            vec![DiscoveryWarningCode::RuleMatchesAll, DiscoveryWarningCode::RuleMatchesNone],
+            r#"["rule_matches_all","rule_matches_none"]"#,
+        );
     }
 
     #[test]

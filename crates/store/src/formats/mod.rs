@@ -1,6 +1,6 @@
 //! The persisted JSON formats of the store: one typed, versioned document per file
-//! (`summary.json`, `clv_params.json`, `churn_model.json`, `discovery.json` and the kept
-//! centroids), with the version check every reader goes through.
+//! (`summary.json`, `clv_params.json`, `holdout.json`, `churn_model.json`, `discovery.json` and
+//! the kept centroids), with the version check every reader goes through.
 //!
 //! Each document carries a top-level `format_version`. Reading first looks at that key alone, so
 //! a file written by another version of segmenta is refused with [`Error::FormatVersion`]
@@ -11,6 +11,7 @@
 
 pub mod centroids;
 pub mod churn_model;
+pub mod clv_holdout;
 pub mod clv_params;
 pub mod discovery;
 pub mod summary;
@@ -27,6 +28,7 @@ pub use centroids::{CENTROIDS_FORMAT_VERSION, CentroidsKey, StoredCenter, Stored
 pub use churn_model::{
     CalibrationBin, ChurnHoldout, ChurnModel, ChurnModelFeature, ChurnModelKind, ChurnTraining, FeatureStatus,
 };
+pub use clv_holdout::{ClvHoldout, HoldoutGroup};
 pub use clv_params::{BgNbdParams, ClvEntities, ClvParams, DiamondsParams, GammaGammaParams, TimeUnit};
 pub use discovery::{
     Algorithm, CategoryContrast, CategoryShare, ClusterIdAssignment, ClusterIds, ClusterSummary,
@@ -36,6 +38,7 @@ pub use discovery::{
 };
 pub use summary::{
     ChurnSummary, EntityRows, EventsSummary, RunSummary, SegmentKind, SegmentSummary, StaticListSummary,
+    Warning,
 };
 
 /// The `format_version` of a document whose current version is `V`: it always serializes as
@@ -126,6 +129,11 @@ pub fn read_run_summary(run_dir: &Path) -> Result<RunSummary> {
 
 /// Reads the `clv_params.json` of a run folder or of a `segmenta clv` folder.
 pub fn read_clv_params(dir: &Path) -> Result<ClvParams> {
+    read_document(dir)
+}
+
+/// Reads the `holdout.json` of a `segmenta clv --holdout` folder.
+pub fn read_clv_holdout(dir: &Path) -> Result<ClvHoldout> {
     read_document(dir)
 }
 

@@ -47,6 +47,22 @@ pub struct RunSummary {
     /// With `[churn]`: the model's headline figures. The key is absent without `[churn]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<ChurnSummary>,
+    /// What the run warned about (keys that match no entity, ...). The key is absent when
+    /// there was nothing to warn about.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// Something a run found suspicious but did not refuse (with `--strict` it is an error).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// A stable snake_case code (`unknown_event_keys`, `unknown_parent_keys`,
+    /// `unknown_hierarchy_parents`).
+    pub code: String,
+    /// What, with counts and a few example keys.
+    pub message: String,
+    /// What to check or change.
+    pub hint: String,
 }
 
 impl Document for RunSummary {
@@ -198,6 +214,7 @@ mod tests {
             elapsed_ms: 3,
             clv: None,
             churn: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -210,6 +227,7 @@ mod tests {
         let object = value.as_object().expect("an object");
         assert!(object.contains_key("events") && object.contains_key("rejects_file"));
         assert!(!object.contains_key("clv") && !object.contains_key("churn"));
+        assert!(!object.contains_key("warnings"), "no warnings, no key (version 1 files stay as they were)");
         let back: RunSummary = serde_json::from_value(value).expect("reads");
         assert_eq!(back, summary());
     }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use segmenta_store::formats::{Document, KSetting, SegmentKind};
 use segmenta_store::{
-    ChurnModel, ClvParams, DiscoveryReport, Error, RunSummary, StoredCentroids, read_churn_model,
-    read_clv_params, read_discovery, read_run_summary,
+    ChurnModel, ClvHoldout, ClvParams, DiscoveryReport, Error, RunSummary, StoredCentroids, read_churn_model,
+    read_clv_holdout, read_clv_params, read_discovery, read_run_summary,
 };
 
 fn fixture(format: &str, version: u32) -> PathBuf {
@@ -97,10 +97,21 @@ fn clv_params_v1() {
     assert!(params.bg_nbd.converged && params.gamma_gamma.converged);
 }
 
+// Issue #11: `holdout.json` of `segmenta clv --holdout 26w` on the 1,000-account demo.
+#[test]
+fn clv_holdout_v1() {
+    let holdout: ClvHoldout = check("clv_holdout", read_clv_holdout, written);
+    assert!(holdout.customers > 0 && !holdout.by_frequency.is_empty());
+    assert_eq!(holdout.calibration.as_of, holdout.calibration_end);
+}
+
 #[test]
 fn churn_model_v1() {
     let model: ChurnModel = check("churn_model", read_churn_model, written);
     assert!(!model.features.is_empty() && !model.holdout.calibration.is_empty());
+    // Issue #11: files written before churn by inactivity and the holdout warning read as a
+    // churn-event model without warnings (and keep their bytes, as `check` asserts).
+    assert!(model.inactive.is_none() && model.activity.is_none() && model.warnings.is_empty());
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! End-to-end discovery: known clusters recovered, personas and rules on a fixed dataset
-//! (snapshot, with every rule's fidelity recomputed from its text), stable ids, determinism.
+//! (snapshot, with every rule's fidelity recomputed from its text), stable ids, determinism;
+//! short thresholds, the warnings (issue 11) and distinct persona names.
 
 use std::fmt::Write as _;
 
 use segmenta_ml::cluster::metrics::adjusted_rand_index;
+use segmenta_ml::cluster::rules::{RuleLearner, TreeOptions};
 use segmenta_ml::cluster::{
-    Algorithm, CenterValue, Discovery, DiscoveryOptions, FeatureColumn, KChoice, Method, Scaling, discover,
+    Algorithm, CenterValue, Discovery, DiscoveryOptions, FeatureColumn, KChoice, LOW_FIDELITY, Method,
+    Scaling, Warning, discover,
 };
 
 use super::common::{blobs, customers, numeric_columns};
@@ -225,4 +228,99 @@ fn kmeans_with_one_hot_and_robust_scaling_on_the_customers_fixture() {
     let found = discover(&columns, &options).expect("valid input");
     check_rules(&found, &columns, 0.85);
     snapshot("customers_kmeans_robust", &report(&found));
+}
+
+/// Evenly spaced values of one feature `x`, 0 to 19.9.
+fn evenly_spaced() -> Vec<FeatureColumn> {
+    vec![FeatureColumn::Numeric {
+        name: "x".into(),
+        values: (0..200).map(|i| Some(f64::from(i) / 10.0)).collect(),
+    }]
+}
+
+#[test]
+fn thresholds_print_as_the_shortest_decimal_between_neighbours() {
+    // Order totals summed from prices carry binary noise: 12.99 + 48.81 is 61.800000000000004,
+    // and the next total up is 61.870000000000005. Any t in [61.800000000000004,
+    // 61.870000000000005) splits them the same way; the rule says the shortest, 61.84.
+    assert_eq!(12.99 + 48.81, 61.800000000000004);
+    let low = [61.7, 61.72, 61.76, 61.800000000000004];
+    let high = [61.870000000000005, 61.9, 61.93, 61.95];
+    let values: Vec<Option<f64>> = low.iter().chain(&high).flat_map(|&v| [Some(v); 4]).collect();
+    let members: Vec<bool> = (0..values.len()).map(|i| i >= 4 * low.len()).collect();
+    let columns = vec![FeatureColumn::Numeric { name: "total".into(), values }];
+    let rule = RuleLearner::new(&columns).fit(&members, &TreeOptions { max_depth: 3, min_leaf: 1 });
+    assert_eq!(rule.to_text(), "total > 61.84");
+    let quality = rule.quality(&columns, &members);
+    assert_eq!((quality.fidelity, quality.matched), (1.0, 4 * high.len()));
+    // The other side of the split, through a whole discovery.
+    let found = discover(&columns, &DiscoveryOptions { k: KChoice::Fixed(2), ..Default::default() })
+        .expect("valid input");
+    let rules: Vec<&str> = found.clusters.iter().map(|c| c.rule.as_str()).collect();
+    assert_eq!(rules, ["total <= 61.84", "total > 61.84"], "{:?}", found.labels);
+}
+
+#[test]
+fn auto_k_at_the_edge_of_the_range_warns() {
+    let (columns, _) = four_blobs(21);
+    let found = |k| {
+        let options = DiscoveryOptions { k, bootstrap_rounds: 0, ..Default::default() };
+        discover(&columns, &options).expect("valid input")
+    };
+    // Four blobs: k = 4 inside 2..7, at the bottom of 4..7, at the top of 2..4.
+    let inside = found(KChoice::Auto { min: 2, max: 7 });
+    assert_eq!(inside.k, 4);
+    assert!(inside.warnings.is_empty(), "{:?}", inside.warnings);
+    let bottom = found(KChoice::Auto { min: 4, max: 7 });
+    assert_eq!(bottom.warnings, [Warning::KAtRangeEdge { k: 4, smallest: 4, largest: 7 }]);
+    let top = found(KChoice::Auto { min: 2, max: 4 });
+    assert_eq!(top.warnings, [Warning::KAtRangeEdge { k: 4, smallest: 2, largest: 4 }]);
+    assert_eq!(top.warnings[0].code(), "k_at_range_edge");
+    assert_eq!(top.warnings[0].cluster(), None);
+    // A fixed k is no choice, and neither is a range of one k.
+    assert!(found(KChoice::Fixed(4)).warnings.is_empty());
+    assert!(found(KChoice::Auto { min: 4, max: 4 }).warnings.is_empty());
+}
+
+#[test]
+fn a_rule_that_is_true_warns() {
+    let found = discover(
+        &evenly_spaced(),
+        &DiscoveryOptions { k: KChoice::Fixed(1), bootstrap_rounds: 0, ..Default::default() },
+    )
+    .expect("valid input");
+    assert_eq!(found.clusters[0].rule, "true");
+    assert_eq!(found.clusters[0].rule_size, 200);
+    assert_eq!(found.warnings, [Warning::RuleMatchesAll { cluster: 0 }]);
+}
+
+#[test]
+fn a_rule_with_low_fidelity_warns() {
+    // Three groups along x, the middle one largest. A tree of depth 1 cannot cut out the middle
+    // one: its rule is one side of it, which takes in a whole outer group (fidelity 0.68).
+    let groups = [(0.0, 32), (10.0, 36), (20.0, 32)];
+    let values =
+        groups.iter().flat_map(|&(at, size)| (0..size).map(move |j| Some(at + f64::from(j) / 100.0)));
+    let columns = vec![FeatureColumn::Numeric { name: "x".into(), values: values.collect() }];
+    let options =
+        DiscoveryOptions { k: KChoice::Fixed(3), tree_depth: 1, bootstrap_rounds: 0, ..Default::default() };
+    let found = discover(&columns, &options).expect("valid input");
+    let rules: Vec<(&str, f64)> = found.clusters.iter().map(|c| (c.rule.as_str(), c.fidelity)).collect();
+    assert_eq!(found.warnings, [Warning::LowFidelity { cluster: 0, fidelity: 0.68 }], "{rules:?}");
+    assert!(found.clusters[0].fidelity < LOW_FIDELITY);
+    assert_eq!(found.warnings[0].code(), "low_fidelity");
+}
+
+#[test]
+fn personas_have_distinct_names() {
+    // Five bands of one feature: two are "Low x" and two "High x" by the persona's facts; the
+    // mean of x tells them apart.
+    let options = DiscoveryOptions { k: KChoice::Fixed(5), bootstrap_rounds: 0, ..Default::default() };
+    let found = discover(&evenly_spaced(), &options).expect("valid input");
+    let mut names: Vec<&str> = found.clusters.iter().map(|c| c.persona.name.as_str()).collect();
+    assert!(names.iter().any(|n| n.starts_with("Low x, x averaging")), "{names:?}");
+    assert!(names.iter().all(|n| !n.contains("(cluster")), "{names:?}");
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 5, "{names:?}");
 }

@@ -1,6 +1,7 @@
 //! Differential test against `lifetimes` 0.11.3: `tests/differential/clv_lifetimes.py` prints
 //! lifetimes' CDNOW summaries, fits and, for fixed parameters and a handful of customers, its
-//! P(alive), expected purchases, expected spend and CLV; we compare ours.
+//! P(alive), expected purchases, expected spend and CLV, and its calibration / holdout check
+//! of CDNOW; we compare ours.
 //!
 //! Needs `python3` with `lifetimes` (and pandas, numpy, scipy):
 //! `pip install -r tests/differential/requirements.txt`. Reproduce by hand with
@@ -11,11 +12,14 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use segmenta_ml::clv::{
-    self, BgNbd, ClvModel, ClvOptions, CustomerSummary, FitOptions, GammaGamma, PredictOptions, TimeUnit,
+    self, BgNbd, ClvModel, ClvOptions, CustomerSummary, FitOptions, GammaGamma, HoldoutCustomer,
+    PredictOptions, TimeUnit,
 };
 use serde_json::Value;
 
-use super::{cdnow_path, cdnow_summaries, relative_difference};
+use super::{
+    CDNOW_CALIBRATION_END, cdnow_path, cdnow_summaries, cdnow_transactions, day_number, relative_difference,
+};
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -200,4 +204,112 @@ fn predictions_agree_with_lifetimes_formulas() {
             }
         }
     }
+}
+
+/// The largest relative difference of `got` from `expected`, checked against `tolerance`.
+fn check_all(what: &str, got: &[f64], expected: &[f64], tolerance: f64) -> f64 {
+    assert_eq!(got.len(), expected.len(), "{what}: lengths");
+    let mut worst: f64 = 0.0;
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        check(&format!("{what} [{i}]"), Some(*g), *e, tolerance);
+        worst = worst.max(relative_difference(*g, *e));
+    }
+    worst
+}
+
+// Issue #11: the holdout check (`segmenta clv --holdout 39w`) is lifetimes'
+// `calibration_and_holdout_data` and `conditional_expected_number_of_purchases_up_to_time`.
+#[test]
+fn holdout_check_agrees_with_lifetimes_calibration_and_holdout_data() {
+    let expected = &reference()["holdout"];
+    let (y, m, d) = CDNOW_CALIBRATION_END;
+    let (calibration_end, observation_end) = (day_number(y, m, d), day_number(1998, 6, 30));
+    let ours: Vec<(u32, HoldoutCustomer)> = cdnow_transactions()
+        .into_iter()
+        .filter_map(|(id, days)| {
+            Some((id, clv::calibration_and_holdout(&days, calibration_end, observation_end, TimeUnit::Week)?))
+        })
+        .collect();
+    let theirs: Vec<Vec<f64>> =
+        expected["customers"].as_array().expect("customers").iter().map(numbers).collect();
+    assert_eq!(ours.len(), theirs.len());
+    let duration = (observation_end - calibration_end) as f64 / 7.0;
+    assert_eq!(duration, number(&expected["duration"]));
+
+    // The calibration summaries and the holdout purchase days, customer by customer.
+    for ((id, c), row) in ours.iter().zip(&theirs) {
+        assert_eq!(f64::from(*id), row[0]);
+        let s = c.calibration;
+        for (name, got, want) in [
+            ("frequency_cal", s.frequency(), row[1]),
+            ("recency_cal", s.recency(), row[2]),
+            ("T_cal", s.t(), row[3]),
+        ] {
+            assert!(
+                (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "customer {id} {name}: {got} != {want}"
+            );
+        }
+        assert_eq!(c.actual, row[4], "customer {id} frequency_holdout");
+    }
+    let customers: Vec<HoldoutCustomer> = ours.iter().map(|(_, c)| *c).collect();
+    let their_predictions: Vec<f64> = theirs.iter().map(|row| row[5]).collect();
+
+    // The predictions of lifetimes' fitted model, and the aggregates of the check.
+    let p = &expected["params"];
+    let model = BgNbd::new(number(&p["r"]), number(&p["alpha"]), number(&p["a"]), number(&p["b"]))
+        .expect("lifetimes' parameters are valid");
+    let check_with = |model: &BgNbd, label: &str, tolerance: f64| -> f64 {
+        let result = clv::holdout_check(model, &customers, duration).expect("the check runs");
+        let mut worst =
+            check_all(&format!("{label}: predicted"), &result.predicted, &their_predictions, tolerance);
+        for (name, got) in [
+            ("total_predicted", result.total_predicted),
+            ("total_actual", result.total_actual),
+            ("mean_absolute_error", result.mean_absolute_error),
+        ] {
+            check(&format!("{label}: {name}"), Some(got), number(&expected[name]), tolerance);
+            worst = worst.max(relative_difference(got, number(&expected[name])));
+        }
+        let table: Vec<Vec<f64>> =
+            expected["by_frequency"].as_array().expect("by_frequency").iter().map(numbers).collect();
+        assert_eq!(result.by_frequency.len(), table.len());
+        for (group, row) in result.by_frequency.iter().zip(&table) {
+            assert_eq!((f64::from(group.frequency_cal), group.customers as f64), (row[0], row[1]));
+            check(&format!("{label}: mean actual at {}", row[0]), Some(group.mean_actual), row[2], 1e-12);
+            check(
+                &format!("{label}: mean predicted at {}", row[0]),
+                Some(group.mean_predicted),
+                row[3],
+                tolerance,
+            );
+            worst = worst.max(relative_difference(group.mean_predicted, row[3]));
+        }
+        worst
+    };
+    let with_their_fit = check_with(&model, "lifetimes' fit", PREDICTION_TOLERANCE);
+
+    // Our own fit on the calibration summaries. Both optimisers stop near, not at, the
+    // optimum: at the default gradient tolerance (1e-6, what `segmenta clv` uses) ours stops
+    // about 4e-6 (relative) from it in alpha, lifetimes' default (tol 1e-7) 2e-7, and the
+    // predictions then differ by up to 3e-5 (measured; the largest on predictions below 0.01).
+    // The script fits lifetimes to its optimum (tol 1e-10); fitted to a gradient of 1e-8, ours
+    // lands on the same point, and the whole check agrees to 1e-6 (measured: 2.4e-7).
+    let summaries: Vec<CustomerSummary> = customers.iter().map(|c| c.calibration).collect();
+    let tight = FitOptions { gradient_tolerance: 1e-8, ..FitOptions::default() };
+    let fit = BgNbd::fit(&summaries, &tight).expect("the calibration fits");
+    assert!(fit.converged);
+    let m = fit.model;
+    for (name, got) in [("r", m.r()), ("alpha", m.alpha()), ("a", m.a()), ("b", m.b())] {
+        check(&format!("calibration bg_nbd {name}"), Some(got), number(&p[name]), 1e-6);
+    }
+    let with_our_fit = check_with(&m, "our fit", PREDICTION_TOLERANCE);
+    let default = clv::fit(&summaries, TimeUnit::Week, &FitOptions::default()).expect("the calibration fits");
+    let with_default_fit =
+        check_with(&default.bg_nbd.model, "our fit at the default tolerance", FIT_TOLERANCE);
+    eprintln!(
+        "holdout check against lifetimes, largest relative difference: {with_their_fit:.1e} with its \
+         parameters, {with_our_fit:.1e} with our fit to a gradient of 1e-8, {with_default_fit:.1e} \
+         with our fit at the default tolerance"
+    );
 }
