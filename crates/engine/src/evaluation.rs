@@ -170,31 +170,24 @@ fn join_lookups(
         let lookup_table = check_keys(loaded, &lookup.spec, &lookup.key, bad_rows, rejects)?;
         let rows = arrow::compute::concat_batches(&lookup_table.schema.arrow_schema(), &lookup_table.batches)
             .map_err(segmenta_query::Error::from)?;
-        let keys = column_text(&rows, &lookup.key)?;
+        let keys = keys::column_text(&rows, &lookup.key)?;
         let index: std::collections::HashMap<&str, u32> = keys
             .as_string::<i32>()
             .iter()
             .enumerate()
             .filter_map(|(i, k)| k.map(|k| (k, i as u32)))
             .collect();
-        let (mut present, mut unmatched, mut sample) = (0u64, 0u64, std::collections::BTreeSet::new());
+        let mut unmatched = keys::Unmatched::default();
         let mut batches = Vec::with_capacity(table.batches.len());
         for batch in &table.batches {
-            let on = column_text(batch, &lookup.on)?;
+            let on = keys::column_text(batch, &lookup.on)?;
             let on = on.as_string::<i32>();
             let indices: arrow::array::UInt32Array = on
                 .iter()
                 .map(|value| {
                     let value = value?;
-                    present += 1;
                     let found = index.get(value).copied();
-                    if found.is_none() {
-                        unmatched += 1;
-                        sample.insert(value.to_string());
-                        if sample.len() > 5 {
-                            sample.pop_last();
-                        }
-                    }
+                    unmatched.observe(value, found.is_some());
                     found
                 })
                 .collect();
@@ -221,19 +214,19 @@ fn join_lookups(
                 .map_err(segmenta_query::Error::from)?,
             schema,
         };
-        if unmatched > 0 && unmatched as f64 > policy.max_unknown_share * present as f64 {
-            let sample: Vec<String> = sample.into_iter().collect();
+        if policy.above(unmatched.unknown, unmatched.present) {
             warnings.push(segmenta_store::formats::Warning {
                 code: "unknown_lookup_keys".into(),
                 message: format!(
-                    "lookup `{}`: {unmatched} of {present} rows of {} ({:.1}%) have a `{}` that {} does not hold: {}{}",
+                    "lookup `{}`: {} of {} rows of {} ({:.1}%) have a `{}` that {} does not hold: {}",
                     lookup.name,
+                    unmatched.unknown,
+                    unmatched.present,
                     entity.spec.display,
-                    unmatched as f64 * 100.0 / present as f64,
+                    unmatched.percent(),
                     lookup.on,
                     lookup.spec.display,
-                    sample.join(", "),
-                    if unmatched > sample.len() as u64 { ", ..." } else { "" }
+                    unmatched.examples()
                 ),
                 hint: format!(
                     "their lookup columns are NULL; add the missing keys to {} or check `{}`'s spelling",
@@ -243,14 +236,6 @@ fn join_lookups(
         }
     }
     Ok(table)
-}
-
-/// A column of a batch as text.
-fn column_text(batch: &RecordBatch, name: &str) -> Result<arrow::array::ArrayRef> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| Error::Internal(format!("column `{name}` missing from loaded data")))?;
-    Ok(arrow::compute::cast(column, &DataType::Utf8).map_err(segmenta_query::Error::from)?)
 }
 
 /// The table of an entity whose rows are the distinct keys of the events: its key column only,

@@ -36,52 +36,80 @@ impl KeyPolicy {
         Ok(warnings)
     }
 
-    fn above(&self, unknown: u64, total: u64) -> bool {
+    pub(crate) fn above(&self, unknown: u64, total: u64) -> bool {
         unknown > 0 && total > 0 && unknown as f64 / total as f64 > self.max_unknown_share
     }
 }
 
-fn texts(array: &ArrayRef) -> Result<ArrayRef> {
-    Ok(arrow::compute::cast(array, &DataType::Utf8).map_err(segmenta_query::Error::from)?)
-}
-
-fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef> {
-    batch
+/// A column of a batch as text.
+pub(crate) fn column_text(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
+    let column = batch
         .column_by_name(name)
-        .ok_or_else(|| Error::Internal(format!("column `{name}` missing from loaded data")))
+        .ok_or_else(|| Error::Internal(format!("column `{name}` missing from loaded data")))?;
+    Ok(arrow::compute::cast(column, &DataType::Utf8).map_err(segmenta_query::Error::from)?)
 }
 
-/// The keys of an entity's table, as text.
-fn key_set(entity: &EntityData) -> Result<HashSet<String>> {
-    let mut keys = HashSet::new();
-    for batch in &entity.table.batches {
-        let text = texts(column(batch, &entity.key)?)?;
-        keys.extend(text.as_string::<i32>().iter().flatten().map(str::to_string));
+/// The non-NULL values of a column, as text.
+pub(crate) fn text_set(batches: &[RecordBatch], name: &str) -> Result<HashSet<String>> {
+    let mut values = HashSet::new();
+    for batch in batches {
+        let text = column_text(batch, name)?;
+        values.extend(text.as_string::<i32>().iter().flatten().map(str::to_string));
     }
-    Ok(keys)
+    Ok(values)
 }
 
-/// Values of `name` in `entity`'s rows that are not in `keys`: (non-NULL values, unknown values,
-/// the smallest unknown values).
-fn unmatched(entity: &EntityData, name: &str, keys: &HashSet<String>) -> Result<(u64, u64, Vec<String>)> {
-    let (mut present, mut unknown) = (0u64, 0u64);
-    let mut sample = BTreeSet::new();
-    for batch in &entity.table.batches {
-        let text = texts(column(batch, name)?)?;
-        for value in text.as_string::<i32>().iter().flatten() {
-            present += 1;
-            if !keys.contains(value) {
-                unknown += 1;
-                sample.insert(value.to_string());
-                if sample.len() > SAMPLE {
-                    sample.pop_last();
+/// Values looked up in a set of keys: how many, how many matched nothing, and the smallest of
+/// those (the same examples whatever the order of the rows).
+#[derive(Debug, Default)]
+pub(crate) struct Unmatched {
+    /// Non-NULL values seen.
+    pub present: u64,
+    /// Values that matched no key.
+    pub unknown: u64,
+    sample: BTreeSet<String>,
+}
+
+impl Unmatched {
+    /// Counts `value`, which `known` says matched a key.
+    pub(crate) fn observe(&mut self, value: &str, known: bool) {
+        self.present += 1;
+        if !known {
+            self.unknown += 1;
+            if self.sample.len() < SAMPLE || self.sample.last().is_some_and(|last| value < last.as_str()) {
+                self.sample.insert(value.to_string());
+                if self.sample.len() > SAMPLE {
+                    self.sample.pop_last();
                 }
             }
         }
     }
-    Ok((present, unknown, sample.into_iter().collect()))
+
+    /// Every non-NULL value of column `name` of `batches`, looked up in `keys`.
+    pub(crate) fn of(batches: &[RecordBatch], name: &str, keys: &HashSet<String>) -> Result<Unmatched> {
+        let mut unmatched = Unmatched::default();
+        for batch in batches {
+            let text = column_text(batch, name)?;
+            for value in text.as_string::<i32>().iter().flatten() {
+                unmatched.observe(value, keys.contains(value));
+            }
+        }
+        Ok(unmatched)
+    }
+
+    /// The unmatched share in percent.
+    pub(crate) fn percent(&self) -> f64 {
+        if self.present == 0 { 0.0 } else { self.unknown as f64 * 100.0 / self.present as f64 }
+    }
+
+    /// The examples, `, ...` when there are more.
+    pub(crate) fn examples(&self) -> String {
+        let shown: Vec<String> = self.sample.iter().cloned().collect();
+        examples(&shown, self.unknown)
+    }
 }
 
+/// Example values, `, ...` when `unknown` counts more of them.
 fn examples(sample: &[String], unknown: u64) -> String {
     let more = if unknown > sample.len() as u64 { ", ..." } else { "" };
     format!("{}{more}", sample.join(", "))
@@ -99,18 +127,21 @@ pub(crate) fn link_warnings(entities: &[EntityData], policy: &KeyPolicy) -> Resu
         if let Some(link) = &entity.parent
             && let Some(parent) = entities.iter().find(|e| e.name == link.entity)
         {
-            let (present, unknown, sample) = unmatched(entity, &link.column, &key_set(parent)?)?;
-            if policy.above(unknown, present) {
+            let parent_keys = text_set(&parent.table.batches, &parent.key)?;
+            let found = Unmatched::of(&entity.table.batches, &link.column, &parent_keys)?;
+            if policy.above(found.unknown, found.present) {
                 warnings.push(Warning {
                     code: "unknown_parent_keys".into(),
                     message: format!(
-                        "{unknown} of {present} rows of {} ({:.1}%) link to a `{}` that {} does not have: `{}` = {}",
+                        "{} of {} rows of {} ({:.1}%) link to a `{}` that {} does not have: `{}` = {}",
+                        found.unknown,
+                        found.present,
                         entity.source,
-                        percent(unknown, present),
+                        found.percent(),
                         parent.name,
                         parent.source,
                         link.column,
-                        examples(&sample, unknown)
+                        found.examples()
                     ),
                     hint: format!(
                         "rollups and parent columns leave these rows out; check that `{}` of {} holds the keys in `{}` of {}",
@@ -120,14 +151,16 @@ pub(crate) fn link_warnings(entities: &[EntityData], policy: &KeyPolicy) -> Resu
             }
         }
         if let Some(hierarchy) = &entity.hierarchy {
-            let (_, unknown, sample) = unmatched(entity, hierarchy, &key_set(entity)?)?;
-            if unknown > 0 {
+            let own_keys = text_set(&entity.table.batches, &entity.key)?;
+            let found = Unmatched::of(&entity.table.batches, hierarchy, &own_keys)?;
+            if found.unknown > 0 {
                 warnings.push(Warning {
                     code: "unknown_hierarchy_parents".into(),
                     message: format!(
-                        "{unknown} rows of {} name a parent in `{hierarchy}` that is not a row of the file: {}",
+                        "{} rows of {} name a parent in `{hierarchy}` that is not a row of the file: {}",
+                        found.unknown,
                         entity.source,
-                        examples(&sample, unknown)
+                        found.examples()
                     ),
                     hint: format!(
                         "these rows count as roots of the hierarchy; add the parents to {} or clear `{hierarchy}`",

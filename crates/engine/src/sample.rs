@@ -4,15 +4,11 @@
 //! matches no entity are warned about above `[project] max_unknown_share` (an error when
 //! strict). Only `segmenta validate` calls this; a run reads everything anyway.
 
-use std::collections::{BTreeSet, HashSet};
-
-use arrow::array::AsArray;
-use arrow::datatypes::DataType;
 use segmenta_query::ingest::{self, BadRows};
 use segmenta_store::formats::Warning;
 
 use crate::error::{Error, Result};
-use crate::keys::KeyPolicy;
+use crate::keys::{KeyPolicy, Unmatched, text_set};
 use crate::plan::Plan;
 
 /// The number of leading event rows `validate` reads.
@@ -56,39 +52,20 @@ pub fn check_sample(plan: &Plan, strict: bool) -> Result<SampleReport> {
         return Ok(report);
     }
     let entity = ingest::load_table(&owner.spec, BadRows::Reject)?;
-    let mut keys: HashSet<String> = HashSet::new();
-    for batch in &entity.batches {
-        let Some(column) = batch.column_by_name(&owner.key) else { continue };
-        let text = arrow::compute::cast(column, &DataType::Utf8).map_err(segmenta_query::Error::from)?;
-        keys.extend(text.as_string::<i32>().iter().flatten().map(str::to_string));
-    }
-    let (mut with_key, mut unknown, mut sample) = (0u64, 0u64, BTreeSet::new());
-    for batch in &head.batches {
-        let Some(column) = batch.column_by_name(&events.key) else { continue };
-        let text = arrow::compute::cast(column, &DataType::Utf8).map_err(segmenta_query::Error::from)?;
-        for key in text.as_string::<i32>().iter().flatten() {
-            with_key += 1;
-            if !keys.contains(key) {
-                unknown += 1;
-                sample.insert(key.to_string());
-                if sample.len() > 5 {
-                    sample.pop_last();
-                }
-            }
-        }
-    }
-    if unknown > 0 && unknown as f64 > policy.max_unknown_share * with_key as f64 {
-        let sample: Vec<String> = sample.into_iter().collect();
+    let keys = text_set(&entity.batches, &owner.key)?;
+    let found = Unmatched::of(&head.batches, &events.key, &keys)?;
+    if policy.above(found.unknown, found.present) {
         let warning = Warning {
             code: "unknown_event_keys".into(),
             message: format!(
-                "{unknown} of the first {with_key} events of {} ({:.1}%) have a `{}` that is no key of {}: {}{}",
+                "{} of the first {} events of {} ({:.1}%) have a `{}` that is no key of {}: {}",
+                found.unknown,
+                found.present,
                 events.spec.display,
-                unknown as f64 * 100.0 / with_key as f64,
+                found.percent(),
                 events.key,
                 owner.spec.display,
-                sample.join(", "),
-                if unknown > sample.len() as u64 { ", ..." } else { "" }
+                found.examples()
             ),
             hint: format!(
                 "check that `{}` of {} holds the same ids as `{}` of {} (same spelling, no leading zeros lost)",
