@@ -5,14 +5,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use arrow::array::AsArray;
-use arrow::datatypes::DataType;
 use segmenta_core::ValueType;
 use segmenta_query::{Derived, EntityData};
 use segmenta_rules::ast::{CmpOp, ColumnSource, Scalar, TypedExpr, TypedValue};
 use segmenta_store::formats::Warning;
 
 use crate::error::Result;
+use crate::keys::text_set;
 
 /// (what holds the rule, attribute column, compared text), in rule order.
 type Literal = (String, String, String);
@@ -82,16 +81,9 @@ pub(crate) fn case_warnings(derived: &[Derived], entity: &EntityData) -> Result<
     // The distinct values of each column a literal is compared with.
     let mut values: HashMap<&str, HashSet<String>> = HashMap::new();
     for (_, column, _) in &literals {
-        if values.contains_key(column.as_str()) {
-            continue;
+        if !values.contains_key(column.as_str()) {
+            values.insert(column, text_set(&entity.table.batches, column)?);
         }
-        let mut seen = HashSet::new();
-        for batch in &entity.table.batches {
-            let Some(array) = batch.column_by_name(column) else { continue };
-            let text = arrow::compute::cast(array, &DataType::Utf8).map_err(segmenta_query::Error::from)?;
-            seen.extend(text.as_string::<i32>().iter().flatten().map(str::to_string));
-        }
-        values.insert(column, seen);
     }
     let mut warnings = BTreeMap::new();
     for (owner, column, literal) in &literals {

@@ -96,8 +96,12 @@ fn latest_with(project: &Project, segment: &str) -> Result<std::path::PathBuf> {
 
 /// The members of a segment in the project's latest run, in natural order of their ids.
 pub fn members(project: &Project, segment: &str) -> Result<Vec<String>> {
-    let latest = latest_with(project, segment)?;
-    let mut ids = segmenta_store::read_members(&latest, segment)?;
+    sorted_members(&latest_with(project, segment)?, segment)
+}
+
+/// The members of a segment in a run folder, in natural order of their ids.
+fn sorted_members(run: &Path, segment: &str) -> Result<Vec<String>> {
+    let mut ids = segmenta_store::read_members(run, segment)?;
     ids.sort_by(|a, b| natural_order(a, b));
     Ok(ids)
 }
@@ -106,7 +110,7 @@ pub fn members(project: &Project, segment: &str) -> Result<Vec<String>> {
 /// bytes of `format`.
 pub fn members_export(project: &Project, query: &MembersQuery, format: MembersFormat) -> Result<Vec<u8>> {
     let latest = latest_with(project, &query.segment)?;
-    let ids = members(project, &query.segment)?;
+    let ids = sorted_members(&latest, &query.segment)?;
     if format == MembersFormat::Lines {
         if !query.with.is_empty() {
             return Err(Error::Usage {
