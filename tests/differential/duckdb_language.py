@@ -11,8 +11,14 @@ years (`within 6mo`: `ts >= TIMESTAMP instant - INTERVAL '6 months'`) and ranges
 (`between 2024-01-01 and 2024-03-31`: `CAST(ts AS DATE) BETWEEN ...` in UTC). The as-of is a
 date or an instant, often on a month's last days (so that calendar windows clamp), and events
 sit on every window's first microsecond, the one before it, and a range's last microsecond.
+Conditions use arithmetic and functions (`qty * 3 - 1 > 4`, `amount / 2 >= 0.5`, `abs(qty) <= 3`,
+`coalesce(qty, 0) + 1 = 1`), and derived traits compute from the traits and from each other
+(`round((t1 + t3) / t0, 2)`, `coalesce(d0, -1) * 3`), declared in shuffled order so that segmenta
+must order them by dependency; in DuckDB each is its expression over the aggregates, with
+`x / NULLIF(y, 0)` for segmenta's division (NULL for a zero divisor, where DuckDB gives inf).
 `segmenta run` computes the traits, DuckDB computes them from the same CSV file, and every
-value must be equal: exactly, bit for bit, for floats too.
+value must be equal: exactly, bit for bit, for floats too (but 0.0 and -0.0, which segmenta
+holds as 0.0: its values are never -0.0).
 
 Usage:
     python3 tests/differential/duckdb_language.py --segmenta PATH [--seed N] [--cases K]
@@ -96,6 +102,8 @@ class Case:
         self.events: list[dict] = []
         # (name, segmenta text, DuckDB SQL, type, column, DuckDB condition)
         self.traits: list[tuple[str, str, str, str, str, str]] = []
+        # Derived traits: (name, segmenta text, DuckDB SQL over the aggregates' names, type).
+        self.derived: list[tuple[str, str, str, str]] = []
 
     def gen_data(self):
         rng = self.rng
@@ -143,10 +151,26 @@ class Case:
                 sql = f"quantile_{'disc' if disc else 'cont'}(e.{column}, {p})"
                 ty = ("int" if column == "qty" else "float") if disc else "float"
             conds = ["e.account_id IS NOT NULL"]
+            where_texts = []
             if rng.random() < 0.4:
                 kind = rng.choice(KINDS)
-                text += f" where kind = '{kind}'"
+                where_texts.append(f"kind = '{kind}'")
                 conds.append(f"e.kind = '{kind}'")
+            if rng.random() < 0.4:
+                condition, condition_sql = rng.choice([
+                    ("qty * 3 - 1 > 4", "e.qty * 3 - 1 > 4"),
+                    ("amount / 2 >= 0.5", "e.amount / NULLIF(2, 0) >= 0.5"),
+                    ("abs(qty) <= 3", "abs(e.qty) <= 3"),
+                    ("coalesce(qty, 0) + 1 = 1", "coalesce(e.qty, 0) + 1 = 1"),
+                    ("round(amount, 1) between 0 and 1.5", "round(e.amount, 1) BETWEEN 0 AND 1.5"),
+                    ("(qty + 2) * 2 in (4, 6, 18)", "(e.qty + 2) * 2 IN (4, 6, 18)"),
+                    ("(-amount < -0.2 or qty / 4 > 1)", "(-e.amount < -0.2 OR e.qty / NULLIF(4, 0) > 1)"),
+                    ("amount / qty > 0.1", "e.amount / NULLIF(e.qty, 0) > 0.1"),
+                ])
+                where_texts.append(condition)
+                conds.append(condition_sql)
+            if where_texts:
+                text += " where " + " and ".join(where_texts)
             window = rng.random()
             if window < 0.2:
                 days = rng.choice([1, 7, 30])
@@ -169,8 +193,58 @@ class Case:
             where = " AND ".join(conds)
             sql += f" FILTER (WHERE {where})"
             if text.startswith("sum("):
-                sql = f"coalesce({sql}, 0)"
+                # DuckDB sums BIGINTs into a HUGEINT (and divides those differently); segmenta's
+                # sum of ints is a 64-bit int.
+                sql = f"CAST(coalesce({sql}, 0) AS BIGINT)"
             self.traits.append((f"t{i}", text, sql, ty, column, where))
+
+    def gen_value(self, depth: int, names: list[tuple[str, str, str]]) -> tuple[str, str, str]:
+        """A random value over `names` ((name, SQL, type)): its segmenta text, SQL and type.
+        Products have a constant side, and constants are small, so that no int leaves 64 bits
+        and no float overflows."""
+        rng = self.rng
+        if depth == 0 or rng.random() < 0.25:
+            r = rng.random()
+            if r < 0.6 and names:
+                return rng.choice(names)
+            if r < 0.8:
+                k = rng.randint(-7, 7)
+                return (str(k), str(k), "int")
+            f = rng.choice([0.5, 2.25, -1.5, 0.1, 3.0])
+            return (repr(f), f"CAST({f!r} AS DOUBLE)", "float")
+        r = rng.random()
+        a = self.gen_value(depth - 1, names)
+        if r < 0.15:
+            d = rng.choice([-1, 0, 1, 2])
+            return (f"round({a[0]}, {d})", f"round({a[1]}, {d})", a[2])
+        if r < 0.25:
+            return (f"abs({a[0]})", f"abs({a[1]})", a[2])
+        if r < 0.35:
+            k = rng.randint(-3, 3)
+            ty = a[2]
+            return (f"coalesce({a[0]}, {k})", f"coalesce({a[1]}, {k})", ty)
+        if r < 0.42:
+            return (f"-({a[0]})", f"-({a[1]})", a[2])
+        op = rng.choice(["+", "-", "*", "/"])
+        if op == "*":
+            b = self.gen_value(0, [])
+        else:
+            b = self.gen_value(depth - 1, names)
+        ty = "float" if op == "/" or "float" in (a[2], b[2]) else "int"
+        if op == "/":
+            return (f"({a[0]}) / ({b[0]})", f"(({a[1]}) / NULLIF(({b[1]}), 0))", ty)
+        cast = (lambda x, t: f"CAST(({x}) AS DOUBLE)" if ty == "float" and t == "int" else f"({x})")
+        return (f"({a[0]}) {op} ({b[0]})", f"({cast(a[1], a[2])} {op} {cast(b[1], b[2])})", ty)
+
+    def gen_derived(self):
+        rng = self.rng
+        # Only counts and sums of qty are ints here; products of two traits are avoided.
+        names = [(t[0], f'"{t[0]}"', t[3]) for t in self.traits]
+        for i in range(rng.randint(0, 5)):
+            text, sql, ty = self.gen_value(rng.randint(1, 3), names)
+            name = f"d{i}"
+            self.derived.append((name, text, sql, ty))
+            names.append((name, f"({sql})", ty))
 
     def toml(self) -> str:
         lines = [
@@ -181,6 +255,9 @@ class Case:
             "[traits]",
         ]
         lines += [f"{t[0]} = {json.dumps(t[1])}" for t in self.traits]
+        derived = list(self.derived)
+        self.rng.shuffle(derived)
+        lines += [f"{d[0]} = {json.dumps(d[1])}" for d in derived]
         return "\n".join(lines) + "\n"
 
     def write(self, d: str):
@@ -201,6 +278,7 @@ class Case:
 def run_case(case: Case, d: str, segmenta: str) -> list[str]:
     case.gen_traits()
     case.gen_data()
+    case.gen_derived()
     case.write(d)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -210,36 +288,51 @@ def run_case(case: Case, d: str, segmenta: str) -> list[str]:
     con.execute(f"CREATE TABLE accounts AS SELECT * FROM read_csv('{d}/accounts.csv', header = true, "
                 "auto_detect = false, columns = {'account_id': 'VARCHAR'})")
     select = ",\n  ".join(f'{t[2]} AS "{t[0]}"' for t in case.traits)
-    expected = con.execute(
-        f"SELECT a.account_id, {select} FROM accounts a LEFT JOIN "
-        f"(SELECT * FROM events WHERE ts < {sql_ts(case.instant)}) e ON e.account_id = a.account_id "
-        "GROUP BY a.account_id ORDER BY a.account_id"
-    ).fetchall()
+    derived = "".join(f',\n  {d[2]} AS "{d[0]}"' for d in case.derived)
+    try:
+        expected = con.execute(
+            f"SELECT * {derived} FROM (SELECT a.account_id, {select} FROM accounts a LEFT JOIN "
+            f"(SELECT * FROM events WHERE ts < {sql_ts(case.instant)}) e ON e.account_id = a.account_id "
+            "GROUP BY a.account_id) ORDER BY account_id"
+        ).fetchall()
+    except duckdb.OutOfRangeException as e:
+        # A value out of range in DuckDB: segmenta must refuse it too (exit 2).
+        out = os.path.join(d, "out")
+        proc = subprocess.run([segmenta, "run", "--project", d, "--as-of", case.as_of_arg, "--output", out],
+                              capture_output=True, text=True)
+        return [] if proc.returncode == 2 and "too large" in proc.stderr else [
+            f"DuckDB: {e}; segmenta exited with {proc.returncode}: {proc.stderr.strip()}"]
 
     out = os.path.join(d, "out")
     cmd = [segmenta, "run", "--project", d, "--as-of", case.as_of_arg, "--output", out]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         return [f"segmenta exited with {proc.returncode}: {proc.stderr.strip()}"]
-    names = [t[0] for t in case.traits]
+    traits = [t[:4] + (t[4], t[5]) for t in case.traits] + [(n, text, sql, ty, None, None) for n, text, sql, ty in case.derived]
+    names = [t[0] for t in traits]
     cols = ", ".join(f'"{n}"' for n in names)
     actual = con.execute(f"SELECT entity_id, {cols} FROM read_parquet('{out}/traits.parquet') ORDER BY entity_id").fetchall()
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('{out}/traits.parquet'))").fetchall())
     problems = []
-    for name, text, _, ty, _, _ in case.traits:
+    for name, text, _, ty, _, _ in traits:
         want = "BIGINT" if ty == "int" else "DOUBLE"
         if types.get(name) != want:
             problems.append(f"trait {name} = {text!r}: traits.parquet has {types.get(name)}, expected {want}")
     if [r[0] for r in expected] != [r[0] for r in actual]:
         return problems + ["the entity ids differ"]
     for e_row, a_row in zip(expected, actual):
-        for i, (name, text, sql, ty, column, where) in enumerate(case.traits):
+        for i, (name, text, sql, ty, column, where) in enumerate(traits):
             e, a = e_row[i + 1], a_row[i + 1]
-            same = (e is None and a is None) or (
-                e is not None and a is not None and (bits(e) == bits(a) if ty == "float" else e == a))
+            if ty == "float" and e == 0.0 and a == 0.0:
+                same = bits(a) == 0  # never -0.0
+            else:
+                same = (e is None and a is None) or (
+                    e is not None and a is not None and (bits(e) == bits(a) if ty == "float" else e == a))
             if not same:
-                values = con.execute(f"SELECT list(e.{column} ORDER BY e.{column}) FROM events e WHERE {where} "
-                                     f"AND e.ts < {sql_ts(case.instant)} AND e.account_id = ?", [e_row[0]]).fetchone()[0]
+                values = None
+                if column is not None:
+                    values = con.execute(f"SELECT list(e.{column} ORDER BY e.{column}) FROM events e WHERE {where} "
+                                         f"AND e.ts < {sql_ts(case.instant)} AND e.account_id = ?", [e_row[0]]).fetchone()[0]
                 problems.append(f"trait {name} = {text!r} of {e_row[0]}: DuckDB {e!r}, segmenta {a!r}\n"
                                 f"    sql: {sql}\n    values: {values}")
     return problems
@@ -269,7 +362,8 @@ def main() -> int:
             problems = run_case(case, d, segmenta)
         except Exception as e:  # a bug here or DuckDB refusing the SQL
             problems = [f"the harness failed: {type(e).__name__}: {e}"]
-        desc = f"case {i} (seed {args.seed}): {len(case.accounts)} accounts, {len(case.events)} events, {len(case.traits)} traits"
+        desc = (f"case {i} (seed {args.seed}): {len(case.accounts)} accounts, {len(case.events)} events, "
+                f"{len(case.traits)} traits, {len(case.derived)} derived")
         if problems:
             failed += 1
             print(f"{desc}: FAILED (project kept in {d})")

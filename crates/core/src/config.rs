@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::rfm::{RfmFrequency, Scoring, Thresholds};
-use crate::{TimeUnit, ValueType, Window};
+use crate::{TimeUnit, ValueType, Window, Within};
 
 /// A problem in the project file, with its position.
 #[derive(Debug, Clone, PartialEq)]
@@ -372,8 +372,8 @@ pub struct RfmConfig {
     pub purchase: Spanned<String>,
     /// The event column holding the purchase amount.
     pub amount: Spanned<String>,
-    /// Only purchases within this window count (e.g. `365d`); default: all.
-    pub within: Option<Spanned<Window>>,
+    /// Only purchases within this window count (e.g. `365d`, `12mo`, `1y`); default: all.
+    pub within: Option<Spanned<Within>>,
     /// What `rfm_frequency` counts (default: purchase events).
     pub frequency: Option<Spanned<RfmFrequency>>,
     /// `[rfm.thresholds]`: fixed cut points per dimension; a dimension without stays quintiles.
@@ -587,8 +587,8 @@ pub struct ScoreEventConfig {
     pub points: f64,
     /// An event's points halve every `half_life` of age (e.g. `14d`); default: no decay.
     pub half_life: Option<Spanned<Window>>,
-    /// Only events within this window count (e.g. `90d`); default: all.
-    pub within: Option<Spanned<Window>>,
+    /// Only events within this window count (e.g. `90d`, `6mo`); default: all.
+    pub within: Option<Spanned<Within>>,
     /// The points from this line never exceed this.
     pub max: Option<f64>,
 }
@@ -812,12 +812,29 @@ fn parse_window(
     }
 }
 
+/// A window of events before the as-of instant as written in the project file: a length
+/// (`90d`) or calendar months or years (`6mo`, `1y`), as after `within` in a trait.
+fn parse_within(
+    ct: &ConfigText<'_>,
+    value: &Spanned<String>,
+    what: &str,
+) -> Result<Spanned<Within>, ConfigError> {
+    match Within::parse_length(value.get_ref()) {
+        Ok(within) => Ok(Spanned::new(value.span(), within)),
+        Err(message) => Err(ct.error_at(
+            Some(value.span()),
+            format!("{what}: {message}"),
+            Some(crate::WITHIN_HINT.into()),
+        )),
+    }
+}
+
 /// `[rfm]` typed: the frequency's name and the cut points checked, each problem kept in
 /// `rejected` under `rfm.frequency` or `rfm.thresholds` (the value is then left out).
 fn typed_rfm(
     ct: &ConfigText<'_>,
     rfm: RawRfm,
-    within: Option<Spanned<Window>>,
+    within: Option<Spanned<Within>>,
     rejected: &mut Rejected,
 ) -> RfmConfig {
     let frequency = rfm.frequency.and_then(|text| match text.get_ref().parse::<RfmFrequency>() {
@@ -940,6 +957,11 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
     };
     let as_written: fn(&str) -> &str = |t| t;
     let trimmed: fn(&str) -> &str = str::trim;
+    let mut within_errors = Vec::new();
+    let mut within = |value: Option<Spanned<String>>, what: &str, key: &str| {
+        let value = value?;
+        parse_within(ct, &value, what).map_err(|e| within_errors.push((key.to_string(), e))).ok()
+    };
     let mut scores = IndexMap::new();
     for (name, score) in raw.scores {
         let key = format!("scores.{name}.events");
@@ -950,7 +972,7 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
                 condition: line.condition,
                 points: line.points,
                 half_life: window(line.half_life, as_written, &format!("score `{name}`: half_life"), &key),
-                within: window(line.within, as_written, &format!("score `{name}`: within"), &key),
+                within: within(line.within, &format!("score `{name}`: within"), &key),
                 max: line.max,
             })
             .collect();
@@ -965,7 +987,7 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
     }
     let mut raw_rfm = raw.rfm;
     let rfm_within = raw_rfm.as_mut().and_then(|rfm| rfm.within.take());
-    let rfm_within = window(rfm_within, as_written, "[rfm] within", "rfm.within");
+    let rfm_within = within(rfm_within, "[rfm] within", "rfm.within");
     let clv = raw.clv.map(|clv| ClvConfig {
         purchase: clv.purchase,
         amount: clv.amount,
@@ -1012,6 +1034,9 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
             drivers: churn.drivers,
         }
     });
+    for (key, error) in within_errors {
+        rejected.push(&key, error);
+    }
     let rfm = raw_rfm.map(|rfm| typed_rfm(ct, rfm, rfm_within, rejected));
     let events_source = raw.events.as_ref().map(|e| (e.source.clone(), e.entity_key.clone()));
     let entities = raw
@@ -1933,7 +1958,7 @@ rule = "employees > 100"
             }
         }
         if let Some(within) = config.rfm.as_ref().and_then(|r| r.within.as_ref()) {
-            out.push(format!("rfm within {}", within.get_ref()));
+            out.push(format!("rfm {}", within.get_ref()));
         }
         if let Some(rfm) = &config.rfm {
             let t = &rfm.thresholds;
@@ -1950,12 +1975,9 @@ rule = "employees > 100"
         }
         for (name, score) in &config.scores {
             for line in &score.events {
-                let show = |w: &Option<Spanned<Window>>| w.as_ref().map(|w| w.get_ref().to_string());
-                out.push(format!(
-                    "score {name} half_life {:?} within {:?}",
-                    show(&line.half_life),
-                    show(&line.within)
-                ));
+                let half_life = line.half_life.as_ref().map(|w| w.get_ref().to_string());
+                let within = line.within.as_ref().map(|w| w.get_ref().to_string());
+                out.push(format!("score {name} half_life {half_life:?} within {within:?}"));
             }
         }
         if let Some(clv) = &config.clv {
@@ -2037,7 +2059,7 @@ trait contacts over Entity("contact")
 trait tree_revenue over Descendants
 trait kids over Children
 rfm within 365d
-score engagement half_life Some("2w") within Some("36h")
+score engagement half_life Some("2w") within Some("within 36h")
 clv Day 12w 12w
 churn 8w
 "#,
@@ -2073,16 +2095,16 @@ churn 8w
     fn issue_10_bad_windows_and_half_lives_are_located_errors() {
         check(
             &format!(
-                "{MINIMAL}[rfm]\npurchase = \"x\"\namount = \"a\"\nwithin = \"1y\"\n\
+                "{MINIMAL}[rfm]\npurchase = \"x\"\namount = \"a\"\nwithin = \"1x\"\n\
                  [scores.s]\nevents = [{{ where = \"x\", points = 1, half_life = \"14\", within = \"-3d\" }}]\n"
             ),
             "
 28:50: score `s`: half_life: window `14` has no unit
   hint: write a whole number followed by h, d or w, e.g. 90d
 28:65: score `s`: within: invalid window `-3d`
-  hint: write a whole number followed by h, d or w, e.g. 90d
-26:10: [rfm] within: invalid window `1y`
-  hint: write a whole number followed by h, d or w, e.g. 90d
+  hint: write a whole number followed by h, d, w, mo or y, e.g. 90d or 6mo
+26:10: [rfm] within: invalid window `1x`
+  hint: write a whole number followed by h, d, w, mo or y, e.g. 90d or 6mo
 ",
         );
     }

@@ -83,6 +83,21 @@ pub enum Error {
         /// Which lines of the project file declare the file and the column.
         note: String,
     },
+    /// A value a rule, trait or score computes is out of range, at the text that computes it.
+    #[error(
+        "{}{message}\n  hint: {hint}",
+        match position { Some((line, column)) => format!("{}:{line}:{column}: ", path.display()), None => format!("{}: ", path.display()) }
+    )]
+    OutOfRange {
+        /// The project file.
+        path: std::path::PathBuf,
+        /// The line and column of the rule, trait or score.
+        position: Option<(usize, usize)>,
+        /// What, naming the owner and the expression.
+        message: String,
+        /// How to avoid it.
+        hint: String,
+    },
     /// The run store failed.
     #[error(transparent)]
     Store(#[from] segmenta_store::Error),
@@ -302,8 +317,10 @@ impl ErrorCode for Error {
             Error::Query(segmenta_query::Error::BadInput { .. }) => "bad_input",
             Error::Query(segmenta_query::Error::Io { .. }) => "io",
             Error::Query(segmenta_query::Error::Cancelled) | Error::Cancelled => "cancelled",
+            Error::Query(segmenta_query::Error::OutOfRange { .. }) => "value_out_of_range",
             Error::Query(_) => "internal",
             Error::Data { .. } => "bad_input",
+            Error::OutOfRange { .. } => "value_out_of_range",
             Error::Store(segmenta_store::Error::NoRun(_)) => "no_run",
             Error::Store(_) => "store",
             Error::AsOf { .. } => "invalid_as_of",
@@ -355,6 +372,8 @@ impl ErrorCode for Error {
             | Error::Churn { .. }
             | Error::Demo(segmenta_demo::Error::Options(_))
             | Error::Query(segmenta_query::Error::BadInput { .. })
+            | Error::Query(segmenta_query::Error::OutOfRange { .. })
+            | Error::OutOfRange { .. }
             | Error::Data { .. }
             | Error::Store(segmenta_store::Error::NoRun(_))
             // Whoever cancelled asked for it.

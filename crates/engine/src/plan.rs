@@ -95,7 +95,8 @@ impl Plan {
                 .filter(|s| own(s) || entities.contains(&s.entity))
                 .filter_map(|spec| match &spec.source {
                     TraitSource::Rollup { child } => Some(child.clone()),
-                    TraitSource::Hierarchy { .. } => Some(spec.entity.clone()),
+                    // A derived trait reads other traits of its entity: all of them are kept.
+                    TraitSource::Hierarchy { .. } | TraitSource::Derived => Some(spec.entity.clone()),
                     TraitSource::Events => None,
                 })
                 .filter(|e| !entities.contains(e))

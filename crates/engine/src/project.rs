@@ -158,6 +158,14 @@ impl Project {
     /// A bad-row error from a data file, with a note naming the lines of the project file that
     /// declare the file and the column (so the user sees which declaration the data broke).
     pub(crate) fn locate(&self, error: Error) -> Error {
+        if let Error::Query(segmenta_query::Error::OutOfRange { owner, message, hint }) = &error {
+            return Error::OutOfRange {
+                path: self.file.clone(),
+                position: self.owner_position(owner),
+                message: format!("{} `{}`: {message}", owner.kind, owner.name),
+                hint: hint.clone(),
+            };
+        }
         let Error::Query(segmenta_query::Error::BadInput { location, .. }) = &error else { return error };
         let config = &self.config;
         let text = ConfigText(&self.text);
@@ -185,6 +193,28 @@ impl Project {
             return Error::Data { error: Box::new(inner), note };
         }
         error
+    }
+
+    /// The line and column of the text that computes `owner` (a segment's rule, a trait, a
+    /// score's first line, a scheme's first tier) in the project file.
+    fn owner_position(&self, owner: &segmenta_query::Owner) -> Option<(usize, usize)> {
+        let config = &self.config;
+        let span = match owner.kind {
+            "segment" => config.segments.get(&owner.name)?.rule.as_ref()?.span(),
+            "trait" => config.traits.get(&owner.name)?.expr.span(),
+            "score" => {
+                let score = config.scores.get(&owner.name)?;
+                match (score.rules.first(), score.events.first()) {
+                    (Some(rule), _) => rule.rule.span(),
+                    (None, Some(line)) => line.condition.span(),
+                    (None, None) => return None,
+                }
+            }
+            "scheme" => config.schemes.get(&owner.name)?.tiers.first()?.rule.span(),
+            _ => return None,
+        };
+        // Inside the quotes: the text's first character.
+        Some(ConfigText(&self.text).line_col(span.start + 1))
     }
 
     /// A rule problem located in the project file.

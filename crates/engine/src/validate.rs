@@ -214,6 +214,7 @@ fn plan_traits(planner: &mut Planner<'_>) -> Result<TraitTypes> {
             config.traits.iter().filter(|(name, _)| config.trait_entity(name) == Some(owner)).collect();
         let mut types: Vec<(String, ValueType)> = Vec::new();
         let kind = |t: &config::TraitConfig| match t.over.as_ref().map(|o| o.get_ref()) {
+            _ if segmenta_rules::is_derived_trait(t.expr.get_ref()) => 3,
             None => 0,
             Some(RollupTarget::Children | RollupTarget::Descendants) => 2,
             Some(RollupTarget::Entity(_)) => 1,
@@ -304,9 +305,102 @@ fn plan_traits(planner: &mut Planner<'_>) -> Result<TraitTypes> {
                 });
             }
         }
+        let derived: Vec<(&String, &config::TraitConfig)> =
+            own.iter().filter(|(_, t)| kind(t) == 3).copied().collect();
+        plan_derived_traits(planner, owner, &derived, &mut types)?;
         trait_types.insert(owner.clone(), types);
     }
     Ok(trait_types)
+}
+
+/// Step 2, last: an entity's derived traits (values over its attributes and other traits),
+/// parsed, ordered so that each comes after the derived traits it reads (a cycle is a located
+/// error), and resolved against the attributes and the traits before them.
+fn plan_derived_traits(
+    planner: &mut Planner<'_>,
+    owner: &str,
+    derived: &[(&String, &config::TraitConfig)],
+    types: &mut Vec<(String, ValueType)>,
+) -> Result<()> {
+    let project = planner.project;
+    let owner_entity = planner.entity(owner)?;
+    let mut parsed = Vec::new();
+    for (name, t) in derived {
+        let source = format!("trait `{name}`");
+        if let Some(over) = &t.over {
+            let diagnostic = Diagnostic::new(
+                "derived_rollup",
+                format!("trait `{name}` computes a value from other traits, so it cannot roll up over `{}`", over.get_ref()),
+                segmenta_rules::ast::Span::new(0, t.expr.get_ref().len()),
+            )
+            .with_hint("remove `over`: a derived trait reads its own entity's attributes and traits; roll up an aggregate instead");
+            planner.problems.push(project.problem(source, &t.expr, diagnostic));
+            continue;
+        }
+        match segmenta_rules::parse_derived(t.expr.get_ref()) {
+            Ok(value) => parsed.push((*name, *t, value)),
+            Err(diagnostics) => {
+                for d in diagnostics {
+                    planner.problems.push(project.problem(source.clone(), &t.expr, d));
+                }
+            }
+        }
+    }
+    let deps: Vec<(String, Vec<String>)> = parsed
+        .iter()
+        .map(|(name, _, value)| {
+            let reads = value.idents().into_iter().filter(|i| i.qualifier.is_none()).map(|i| i.name.clone());
+            ((*name).clone(), reads.collect())
+        })
+        .collect();
+    let order = match segmenta_rules::order_segments(&deps) {
+        Ok(order) => order,
+        Err(cycle) => {
+            let t = parsed.iter().find(|(name, _, _)| **name == cycle[0]).map_or(parsed[0].1, |(_, t, _)| *t);
+            let diagnostic = Diagnostic::new(
+                "trait_cycle",
+                format!("derived traits read each other in a cycle: {}", cycle.join(" → ")),
+                segmenta_rules::ast::Span::new(0, t.expr.get_ref().len()),
+            )
+            .with_hint("a derived trait may read only traits that do not read it back");
+            planner.problems.push(project.problem(format!("trait `{}`", cycle[0]), &t.expr, diagnostic));
+            return Ok(());
+        }
+    };
+    for i in order {
+        let (name, t, value) = &parsed[i];
+        let source = format!("trait `{name}`");
+        let mut catalog = Catalog::default();
+        catalog.add_schema(&owner_entity.schema, ColumnSource::Attribute);
+        for (trait_name, ty) in types.iter() {
+            catalog.add(trait_name.clone(), trait_name.clone(), *ty, ColumnSource::Trait);
+        }
+        let typed = match segmenta_rules::resolve_derived(value, &catalog) {
+            Ok(typed) => typed,
+            Err(diagnostics) => {
+                for d in diagnostics {
+                    planner.problems.push(project.problem(source.clone(), &t.expr, d));
+                }
+                continue;
+            }
+        };
+        if owner_entity.schema.get(name).is_some() {
+            planner.schema_problem(
+                format!("trait `{name}` has the name of a column of {}", owner_entity.spec.display),
+                "rename the trait",
+            );
+            continue;
+        }
+        let Some(ty) = typed.value_type() else { continue };
+        types.push(((*name).clone(), ty));
+        planner.specs.push(segmenta_query::TraitSpec {
+            name: (*name).clone(),
+            entity: owner.to_string(),
+            source: TraitSource::Derived,
+            aggregate: Aggregate::Value(typed),
+        });
+    }
+    Ok(())
 }
 
 /// Step 3: the catalog of rules starts with the entity's attributes, its traits and the
@@ -357,7 +451,7 @@ fn plan_rfm(planner: &mut Planner<'_>) -> Option<RfmColumns> {
         arg,
         condition: None,
         filter: purchase.clone(),
-        within: within.map(segmenta_core::Within::Last),
+        within,
         output,
     };
     let frequency = match rfm_config.frequency() {

@@ -173,7 +173,7 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
                 }
             };
             Recipe {
-                bounds: bounds(d.within.map(Within::Last)),
+                bounds: bounds(d.within),
                 filter: d.condition.as_ref(),
                 condition: None,
                 // The amount is read without masking NULLs out: a purchase without an amount
@@ -186,7 +186,7 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
         Aggregate::Points(p) => {
             let (points, half_life) = (p.points, p.half_life.map(|h| h.micros() as f64));
             Recipe {
-                bounds: bounds(p.within.map(Within::Last)),
+                bounds: bounds(p.within),
                 filter: p.condition.as_ref(),
                 condition: None,
                 arg: None,
@@ -194,6 +194,7 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
                 make: make(move |n| Points { totals: vec![0.0; n], points, half_life, as_of }),
             }
         }
+        Aggregate::Value(_) => return Err(Error::Internal("a derived trait in the event scan".into())),
     })
 }
 

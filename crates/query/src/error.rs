@@ -39,6 +39,17 @@ pub enum Error {
         /// How to fix it.
         hint: Option<String>,
     },
+    /// A value a rule, trait or score computes is out of range (an int past 64 bits, a float
+    /// past the largest): the user's expression or data to change.
+    #[error("{} `{}`: {message}", owner.kind, owner.name)]
+    OutOfRange {
+        /// What computes it.
+        owner: Owner,
+        /// What, naming the expression: "`a * b` is too large for a 64-bit integer".
+        message: String,
+        /// How to avoid it.
+        hint: String,
+    },
     /// The file could not be opened or read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -50,7 +61,7 @@ pub enum Error {
     },
     /// DataFusion failed while executing a plan.
     #[error("query engine error: {0}")]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(DataFusionError),
     /// Arrow failed while building or converting data.
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
@@ -75,8 +86,54 @@ impl Error {
     pub fn hint(&self) -> Option<&str> {
         match self {
             Error::BadInput { hint, .. } => hint.as_deref(),
+            Error::OutOfRange { hint, .. } => Some(hint),
             _ => None,
         }
+    }
+}
+
+/// What computes a value: a `segment`, `trait`, `score` or `scheme` and its name, for errors.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Owner {
+    /// `segment`, `trait`, `score` or `scheme`; empty when unknown.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+}
+
+impl Owner {
+    /// The owner `kind` `name`.
+    pub fn new(kind: &'static str, name: &str) -> Owner {
+        Owner { kind, name: name.to_string() }
+    }
+}
+
+impl From<DataFusionError> for Error {
+    /// A DataFusion error, or the error a segmenta function raised inside the plan (a value
+    /// out of range), found among its sources.
+    fn from(error: DataFusionError) -> Error {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(current) = source {
+            match current.downcast_ref::<Error>() {
+                Some(Error::BadInput { location, message, hint }) => {
+                    return Error::BadInput {
+                        location: location.clone(),
+                        message: message.clone(),
+                        hint: hint.clone(),
+                    };
+                }
+                Some(Error::OutOfRange { owner, message, hint }) => {
+                    return Error::OutOfRange {
+                        owner: owner.clone(),
+                        message: message.clone(),
+                        hint: hint.clone(),
+                    };
+                }
+                _ => {}
+            }
+            source = current.source();
+        }
+        Error::DataFusion(error)
     }
 }
 

@@ -34,6 +34,7 @@ use segmenta_core::hidden::{
 use segmenta_core::rfm::{Better, RfmSegment, scores};
 use tracing::Instrument;
 
+use crate::error::Owner;
 use crate::hierarchy::{self, Tree};
 use crate::ingest::arrow_type;
 use crate::lower::{EventColumns, LoweredTrait, lower_points, lower_trait, membership};
@@ -69,6 +70,7 @@ fn aggregate_columns(aggregate: &Aggregate, out: &mut Vec<String>) {
             }
             out.extend(d.amount.iter().map(|a| a.column.clone()));
         }
+        Aggregate::Value(v) => out.extend(v.columns().into_iter().map(|c| c.column.clone())),
     }
 }
 
@@ -77,6 +79,7 @@ fn lower_aggregate(aggregate: &Aggregate, rows: &EventColumns, as_of: i64) -> Re
         Aggregate::Trait(t) => lower_trait(t, rows, as_of),
         Aggregate::Points(p) => lower_points(p, rows, as_of),
         Aggregate::Days(_) => Err(Error::Internal("purchase days outside the event scan".into())),
+        Aggregate::Value(_) => Err(Error::Internal("a derived trait lowered as an aggregate".into())),
     }
 }
 
@@ -306,6 +309,16 @@ impl<'r> Evaluator<'r> {
                 }
             }
 
+            // Derived traits, each after those it reads.
+            for spec in self.specs(name, |s| *s == TraitSource::Derived) {
+                let Aggregate::Value(value) = &spec.aggregate else {
+                    return Err(Error::Internal(format!("derived trait `{}` without a value", spec.name)));
+                };
+                let expr = crate::lower::lower_value(value, &Owner::new("trait", &spec.name));
+                frame = frame.with_column(&spec.name, expr)?;
+                visible.push(spec.name.clone());
+            }
+
             // Parent attributes and traits, as the columns rules read.
             if let (true, Some(link)) = (with_parent, &entity.parent)
                 && !request.parent_columns.is_empty()
@@ -440,7 +453,7 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
         let lookup = |segment: &str| segments.get(segment).cloned();
         match item {
             Derived::Segment { name, rule, parent } => {
-                let mut expr = membership(rule, &lookup)?;
+                let mut expr = membership(rule, &lookup, &Owner::new("segment", name))?;
                 if let Some(parent) = parent {
                     let parent = lookup(parent)
                         .ok_or_else(|| Error::Internal(format!("parent segment `{parent}` not computed")))?;
@@ -456,7 +469,7 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
             Derived::Scheme { name, tiers, otherwise } => {
                 let mut case: Option<datafusion::logical_expr::conditional_expressions::CaseBuilder> = None;
                 for (tier, rule) in tiers {
-                    let test = membership(rule, &lookup)?;
+                    let test = membership(rule, &lookup, &Owner::new("scheme", name))?;
                     case = Some(match case {
                         None => when(test, lit(tier.as_str())),
                         Some(mut builder) => builder.when(test, lit(tier.as_str())),
@@ -478,13 +491,18 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
             Derived::Score { name, rules, events, min, max } => {
                 let mut total = lit(0.0f64);
                 for (rule, points) in rules {
-                    total = total + when(membership(rule, &lookup)?, lit(*points)).otherwise(lit(0.0f64))?;
+                    let test = membership(rule, &lookup, &Owner::new("score", name))?;
+                    total = total + when(test, lit(*points)).otherwise(lit(0.0f64))?;
                 }
                 for (column, cap) in events {
                     let points =
                         datafusion::functions::core::expr_fn::coalesce(vec![ident(column), lit(0.0f64)]);
                     total = total + if let Some(cap) = cap { at_most(points, *cap)? } else { points };
                 }
+                // Past the largest float the total is an error naming the score, not `inf`.
+                let owner = Owner::new("score", name);
+                let sum = segmenta_rules::ast::Func::Add;
+                total = crate::arith::call(sum, vec![total, lit(0.0f64)], ValueType::Float, "points", &owner);
                 if let Some(min) = min {
                     total = at_least(total, *min)?;
                 }

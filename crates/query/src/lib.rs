@@ -3,10 +3,11 @@
 #![warn(missing_docs)]
 
 mod accumulator;
+mod arith;
 mod error;
 pub mod ingest;
 
-pub use error::{Error, ExtensionError, Location, Result};
+pub use error::{Error, ExtensionError, Location, Owner, Result};
 pub mod evaluate;
 mod hierarchy;
 pub mod lower;

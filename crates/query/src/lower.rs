@@ -15,6 +15,7 @@ use datafusion::scalar::ScalarValue;
 use segmenta_core::{MICROS_PER_DAY, ValueType};
 use segmenta_rules::ast::{AggFunc, CmpOp, Scalar, StringOp, TypedExpr, TypedTrait, TypedValue};
 
+use crate::error::Owner;
 use crate::ingest::arrow_type;
 use crate::request::PointsSpec;
 use crate::{Error, Result};
@@ -24,28 +25,51 @@ pub const UTC: &str = "UTC";
 
 /// A timestamp literal in segmenta's canonical type.
 pub fn timestamp_lit(micros: i64) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(Some(micros), Some(UTC.into())))
+    lit(scalar_value(&Scalar::Timestamp(micros)))
 }
 
-/// The DataFusion literal for a scalar.
-pub fn scalar_lit(scalar: &Scalar) -> Expr {
-    lit(match scalar {
+/// The DataFusion scalar of a rule's scalar.
+pub(crate) fn scalar_value(scalar: &Scalar) -> ScalarValue {
+    match scalar {
         Scalar::Null => ScalarValue::Null,
         Scalar::String(s) => ScalarValue::Utf8(Some(s.clone())),
         Scalar::Int(v) => ScalarValue::Int64(Some(*v)),
         Scalar::Float(v) => ScalarValue::Float64(Some(*v)),
         Scalar::Bool(v) => ScalarValue::Boolean(Some(*v)),
         Scalar::Date(v) => ScalarValue::Date32(Some(*v)),
-        Scalar::Timestamp(v) => return timestamp_lit(*v),
-    })
+        Scalar::Timestamp(v) => ScalarValue::TimestampMicrosecond(Some(*v), Some(UTC.into())),
+    }
 }
 
-fn value_expr(value: &TypedValue) -> Expr {
+/// The DataFusion literal for a scalar.
+pub fn scalar_lit(scalar: &Scalar) -> Expr {
+    lit(scalar_value(scalar))
+}
+
+/// Lowers a value: a column, a constant, or arithmetic and functions (as segmenta functions
+/// that compute [`segmenta_rules::eval::apply`]). `owner` names what computes it in the error
+/// of a value out of range.
+pub fn lower_value(value: &TypedValue, owner: &Owner) -> Expr {
     match value {
         TypedValue::Literal(scalar) => scalar_lit(scalar),
         TypedValue::Column { column, ty } => {
             let expr = ident(&column.column);
+            // Strings stay as they are read (views or dictionaries): DataFusion compares them.
             if *ty == column.ty { expr } else { cast(expr, arrow_type(*ty)) }
+        }
+        TypedValue::Apply { func, args, ty, text } => {
+            let args = args
+                .iter()
+                .map(|arg| {
+                    let expr = lower_value(arg, owner);
+                    // The functions take plain arrays of their arguments' types.
+                    match arg.value_type() {
+                        Some(arg_ty) => cast(expr, arrow_type(arg_ty)),
+                        None => expr,
+                    }
+                })
+                .collect();
+            crate::arith::call(*func, args, *ty, text, owner)
         }
     }
 }
@@ -62,12 +86,21 @@ fn operator(op: CmpOp) -> Operator {
 }
 
 /// Lowers a rule. `segment_column` names the boolean column holding an earlier segment's
-/// membership, for `in_segment(...)`.
-pub fn lower_rule(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<String>) -> Result<Expr> {
+/// membership, for `in_segment(...)`; `owner` names the rule's owner in errors.
+pub fn lower_rule(
+    expr: &TypedExpr,
+    segment_column: &dyn Fn(&str) -> Option<String>,
+    owner: &Owner,
+) -> Result<Expr> {
+    let value_expr = |value: &TypedValue| lower_value(value, owner);
     Ok(match expr {
-        TypedExpr::Or(a, b) => lower_rule(a, segment_column)?.or(lower_rule(b, segment_column)?),
-        TypedExpr::And(a, b) => lower_rule(a, segment_column)?.and(lower_rule(b, segment_column)?),
-        TypedExpr::Not(a) => not(lower_rule(a, segment_column)?),
+        TypedExpr::Or(a, b) => {
+            lower_rule(a, segment_column, owner)?.or(lower_rule(b, segment_column, owner)?)
+        }
+        TypedExpr::And(a, b) => {
+            lower_rule(a, segment_column, owner)?.and(lower_rule(b, segment_column, owner)?)
+        }
+        TypedExpr::Not(a) => not(lower_rule(a, segment_column, owner)?),
         TypedExpr::Compare { left, op, right } => {
             binary_expr(value_expr(left), operator(*op), value_expr(right))
         }
@@ -80,7 +113,7 @@ pub fn lower_rule(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<Stri
             // this CASE the value is known not to be NULL, so any such rewrite is exact.
             match value {
                 TypedValue::Literal(_) => test,
-                TypedValue::Column { .. } => {
+                TypedValue::Column { .. } | TypedValue::Apply { .. } => {
                     when(tested.is_null(), lit(ScalarValue::Boolean(None))).otherwise(test)?
                 }
             }
@@ -113,8 +146,12 @@ pub fn lower_rule(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<Stri
 }
 
 /// Lowers a rule to its membership test: TRUE, never NULL.
-pub fn membership(expr: &TypedExpr, segment_column: &dyn Fn(&str) -> Option<String>) -> Result<Expr> {
-    Ok(is_true(lower_rule(expr, segment_column)?))
+pub fn membership(
+    expr: &TypedExpr,
+    segment_column: &dyn Fn(&str) -> Option<String>,
+    owner: &Owner,
+) -> Result<Expr> {
+    Ok(is_true(lower_rule(expr, segment_column, owner)?))
 }
 
 /// `count(1)`: counts rows. (DataFusion's `count_all()` comes wrapped in an alias, which
@@ -185,7 +222,7 @@ fn row_filter(
     }
     if let Some(condition) = condition {
         let no_segments = |_: &str| None;
-        let condition = lower_rule(condition, &no_segments)?;
+        let condition = lower_rule(condition, &no_segments, &Owner::default())?;
         filter = Some(match filter {
             Some(f) => f.and(condition),
             None => condition,
@@ -245,7 +282,8 @@ pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<Lo
                 t.condition.as_ref().ok_or_else(|| Error::Internal("share() without a condition".into()))?;
             let no_segments = |_: &str| None;
             let one_if_true =
-                when(is_true(lower_rule(condition, &no_segments)?), lit(1.0f64)).otherwise(lit(0.0f64))?;
+                when(is_true(lower_rule(condition, &no_segments, &Owner::default())?), lit(1.0f64))
+                    .otherwise(lit(0.0f64))?;
             (avg(one_if_true), finish_identity)
         }
     };
@@ -255,8 +293,7 @@ pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<Lo
 
 /// Lowers points per event to one filtered aggregate (finished with a zero for no events).
 pub fn lower_points(spec: &PointsSpec, rows: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
-    let filter =
-        row_filter(rows, as_of, spec.within.map(segmenta_core::Within::Last), spec.condition.as_ref())?;
+    let filter = row_filter(rows, as_of, spec.within, spec.condition.as_ref())?;
     let value = match spec.half_life {
         None => lit(spec.points),
         Some(half_life) => {

@@ -112,6 +112,9 @@ pub enum TraitSource {
         /// All descendants rather than direct children.
         descendants: bool,
     },
+    /// Computed from the entity's attributes and other traits (a derived trait), after all of
+    /// its other traits and after the derived traits it reads.
+    Derived,
 }
 
 /// A per-entity aggregate.
@@ -123,6 +126,8 @@ pub enum Aggregate {
     Points(PointsSpec),
     /// A fact about the UTC calendar days with a matching event (CLV summaries).
     Days(DaysSpec),
+    /// A value computed per entity from its columns (a derived trait).
+    Value(segmenta_rules::ast::TypedValue),
 }
 
 /// Facts about purchase days: the UTC calendar days on which an entity has an event matching
@@ -137,7 +142,7 @@ pub struct DaysSpec {
     /// Which fact.
     pub part: DayPart,
     /// Only purchases within this window before the as-of instant count; default: all.
-    pub within: Option<segmenta_core::Window>,
+    pub within: Option<segmenta_core::Within>,
 }
 
 /// One fact about purchase days.
@@ -371,5 +376,5 @@ pub struct PointsSpec {
     /// The condition over event columns.
     pub condition: Option<TypedExpr>,
     /// Only events within this window count.
-    pub within: Option<segmenta_core::Window>,
+    pub within: Option<segmenta_core::Within>,
 }

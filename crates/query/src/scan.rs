@@ -240,17 +240,18 @@ fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
     Ok(Plan { windows, conditions, aggregates })
 }
 
-/// A bad-input error of aggregate `n` (an integer sum past 64 bits), naming its trait.
+/// A value out of range of aggregate `n` (an integer sum past 64 bits, a value of its
+/// condition out of range), naming its trait.
 fn named(error: Error, spec: &ScanSpec<'_>, n: usize) -> Error {
     match error {
-        Error::BadInput { location, message, hint } => {
+        Error::BadInput { location, message, hint } if location.file.is_empty() => {
             let name = spec.names.get(n).copied().unwrap_or_default();
-            let what = if name.is_empty() || segmenta_core::hidden::is_reserved(name) {
-                "an aggregate of the events".to_string()
-            } else {
-                format!("trait `{name}`")
-            };
-            Error::BadInput { location, message: format!("{what}: {message}"), hint }
+            if name.is_empty() || segmenta_core::hidden::is_reserved(name) {
+                let message = format!("an aggregate of the events: {message}");
+                return Error::BadInput { location, message, hint };
+            }
+            let owner = crate::error::Owner::new("trait", name);
+            Error::OutOfRange { owner, message, hint: hint.unwrap_or_default() }
         }
         other => other,
     }
@@ -368,6 +369,8 @@ impl<'a, 'p> Worker<'a, 'p> {
         if n == 0 {
             return Ok(());
         }
+        let normalized = crate::arith::without_negative_zeros(batch)?;
+        let batch = normalized.as_ref().unwrap_or(batch);
         let column = |name: &str| {
             batch
                 .column_by_name(name)
@@ -433,7 +436,14 @@ impl<'a, 'p> Worker<'a, 'p> {
             .plan
             .conditions
             .iter()
-            .map(|c| evaluate(c, &columns).map(|r| true_bits(&r)))
+            .enumerate()
+            .map(|(i, c)| {
+                evaluate(c, &columns).map(|r| true_bits(&r)).map_err(|e| {
+                    // A value out of range: named after the first trait with this condition.
+                    let uses = |p: &Planned| p.filter == Some(i) || p.condition == Some(i);
+                    named(e, self.spec, self.plan.aggregates.iter().position(uses).unwrap_or(0))
+                })
+            })
             .collect::<Result<_>>()?;
 
         for (n, (planned, acc)) in self.plan.aggregates.iter().zip(&mut self.accs).enumerate() {

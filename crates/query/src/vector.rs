@@ -138,6 +138,36 @@ fn column_vs_literal(column: &ArrayRef, op: CmpOp, literal: &Literal) -> Result<
     })
 }
 
+/// An operand over a batch: an array (a column read as the rule compares it, or a computed
+/// value), or a constant.
+enum Side<'v> {
+    Array(ArrayRef),
+    Literal(&'v Literal),
+}
+
+fn side<'v>(value: &'v TypedValue, columns: &Columns<'_>) -> Result<Side<'v>> {
+    Ok(match value {
+        TypedValue::Literal(literal) => Side::Literal(literal),
+        TypedValue::Column { column, ty } => Side::Array(column_as(columns, &column.column, *ty)?),
+        TypedValue::Apply { func, args, ty, text } => {
+            let mut arrays = Vec::with_capacity(args.len());
+            for arg in args {
+                let arg_type = arg.value_type().unwrap_or(*ty);
+                arrays.push(match side(arg, columns)? {
+                    Side::Array(array) => crate::arith::plain(&array, arg_type)?,
+                    Side::Literal(literal) => crate::arith::plain(
+                        &crate::lower::scalar_value(literal).to_array_of_size(columns.len())?,
+                        arg_type,
+                    )?,
+                });
+            }
+            let result = crate::arith::apply(*func, &arrays, *ty, text)
+                .map_err(|e| crate::arith::out_of_range(e, &crate::error::Owner::default()))?;
+            Side::Array(result)
+        }
+    })
+}
+
 /// Evaluates a resolved condition over a batch: TRUE, FALSE or NULL (unknown) per row.
 pub(crate) fn evaluate(expr: &TypedExpr, columns: &Columns<'_>) -> Result<BooleanArray> {
     let len = columns.len();
@@ -145,26 +175,16 @@ pub(crate) fn evaluate(expr: &TypedExpr, columns: &Columns<'_>) -> Result<Boolea
         TypedExpr::Or(a, b) => or_kleene(&evaluate(a, columns)?, &evaluate(b, columns)?)?,
         TypedExpr::And(a, b) => and_kleene(&evaluate(a, columns)?, &evaluate(b, columns)?)?,
         TypedExpr::Not(a) => not(&evaluate(a, columns)?)?,
-        TypedExpr::Compare { left, op, right } => match (left, right) {
-            (TypedValue::Column { column, ty }, TypedValue::Literal(l)) => {
-                column_vs_literal(&column_as(columns, &column.column, *ty)?, *op, l)?
-            }
-            (TypedValue::Literal(l), TypedValue::Column { column, ty }) => {
-                column_vs_literal(&column_as(columns, &column.column, *ty)?, flip(*op), l)?
-            }
-            (TypedValue::Column { column: a, ty: ta }, TypedValue::Column { column: b, ty: tb }) => {
-                // Both sides whole columns: dictionaries and views are unpacked to plain values.
-                let plain = |array: ArrayRef, ty| -> Result<ArrayRef> {
-                    let target = arrow_type(ty);
-                    if array.data_type() == &target { Ok(array) } else { Ok(cast(&array, &target)?) }
-                };
-                let (a, b) = (
-                    plain(column_as(columns, &a.column, *ta)?, *ta)?,
-                    plain(column_as(columns, &b.column, *tb)?, *tb)?,
-                );
+        TypedExpr::Compare { left, op, right } => match (side(left, columns)?, side(right, columns)?) {
+            (Side::Array(array), Side::Literal(l)) => column_vs_literal(&array, *op, l)?,
+            (Side::Literal(l), Side::Array(array)) => column_vs_literal(&array, flip(*op), l)?,
+            (Side::Array(a), Side::Array(b)) => {
+                // Both sides whole arrays: dictionaries and views are unpacked to plain values.
+                let ty = |v: &TypedValue| v.value_type().unwrap_or(segmenta_core::ValueType::String);
+                let (a, b) = (crate::arith::plain(&a, ty(left))?, crate::arith::plain(&b, ty(right))?);
                 compare(*op, &a, &b)?
             }
-            (TypedValue::Literal(a), TypedValue::Literal(b)) => {
+            (Side::Literal(a), Side::Literal(b)) => {
                 let ty = a.value_type().or_else(|| b.value_type()).map(arrow_type).unwrap_or(DataType::Null);
                 let (a, b) = (literal_array(a, &ty)?, literal_array(b, &ty)?);
                 broadcast(&compare(*op, &a, &b)?, len)
@@ -175,16 +195,13 @@ pub(crate) fn evaluate(expr: &TypedExpr, columns: &Columns<'_>) -> Result<Boolea
             if *negated { not(&tested)? } else { tested }
         }
         TypedExpr::Between { value, low, high, negated } => {
-            let inside = match value {
-                TypedValue::Column { column, ty } => {
-                    let array = column_as(columns, &column.column, *ty)?;
-                    on_values(&array, &|values: &ArrayRef| {
-                        let low = Scalar::new(literal_array(low, values.data_type())?);
-                        let high = Scalar::new(literal_array(high, values.data_type())?);
-                        Ok(and_kleene(&cmp::gt_eq(values, &low)?, &cmp::lt_eq(values, &high)?)?)
-                    })?
-                }
-                TypedValue::Literal(v) => {
+            let inside = match side(value, columns)? {
+                Side::Array(array) => on_values(&array, &|values: &ArrayRef| {
+                    let low = Scalar::new(literal_array(low, values.data_type())?);
+                    let high = Scalar::new(literal_array(high, values.data_type())?);
+                    Ok(and_kleene(&cmp::gt_eq(values, &low)?, &cmp::lt_eq(values, &high)?)?)
+                })?,
+                Side::Literal(v) => {
                     let ty = v.value_type().map(arrow_type).unwrap_or(DataType::Null);
                     let (v, lo, hi) =
                         (literal_array(v, &ty)?, literal_array(low, &ty)?, literal_array(high, &ty)?);
@@ -194,35 +211,32 @@ pub(crate) fn evaluate(expr: &TypedExpr, columns: &Columns<'_>) -> Result<Boolea
             if *negated { not(&inside)? } else { inside }
         }
         TypedExpr::IsNull { value, negated } => {
-            let nulls = match value {
-                TypedValue::Column { column, .. } => arrow::compute::is_null(columns.get(&column.column)?)?,
-                TypedValue::Literal(l) => BooleanArray::from(vec![matches!(l, Literal::Null); len]),
+            let nulls = match side(value, columns)? {
+                Side::Array(array) => arrow::compute::is_null(&array)?,
+                Side::Literal(l) => BooleanArray::from(vec![matches!(l, Literal::Null); len]),
             };
             if *negated { not(&nulls)? } else { nulls }
         }
         TypedExpr::StringMatch { value, op, pattern, negated } => {
-            let matched = match value {
-                TypedValue::Column { column, ty } => {
-                    let array = column_as(columns, &column.column, *ty)?;
+            let matched = match side(value, columns)? {
+                Side::Array(array) => {
                     on_values(&array, &|values: &ArrayRef| string_match(values, *op, pattern))?
                 }
-                TypedValue::Literal(l) => {
+                Side::Literal(l) => {
                     let one = literal_array(l, &DataType::Utf8)?;
                     broadcast(&string_match(&one, *op, pattern)?, len)
                 }
             };
             if *negated { not(&matched)? } else { matched }
         }
-        TypedExpr::Truthy(value) => match value {
-            TypedValue::Column { column, ty } => {
-                let array = column_as(columns, &column.column, *ty)?;
-                on_values(&array, &|values: &ArrayRef| {
-                    values.as_boolean_opt().cloned().ok_or_else(|| {
-                        Error::Internal(format!("`{}` is not a boolean column", column.column))
-                    })
-                })?
-            }
-            TypedValue::Literal(l) => {
+        TypedExpr::Truthy(value) => match side(value, columns)? {
+            Side::Array(array) => on_values(&array, &|values: &ArrayRef| {
+                values
+                    .as_boolean_opt()
+                    .cloned()
+                    .ok_or_else(|| Error::Internal(format!("`{value:?}` is not a boolean column")))
+            })?,
+            Side::Literal(l) => {
                 let one = literal_array(l, &DataType::Boolean)?;
                 broadcast(one.as_boolean(), len)
             }
@@ -247,9 +261,9 @@ fn in_list(value: &TypedValue, list: &[Literal], columns: &Columns<'_>, len: usi
         }
         Ok(result.unwrap_or_else(|| BooleanArray::from(vec![false; values.len()])))
     };
-    match value {
-        TypedValue::Column { column, ty } => on_values(&column_as(columns, &column.column, *ty)?, &any_equal),
-        TypedValue::Literal(l) => {
+    match side(value, columns)? {
+        Side::Array(array) => on_values(&array, &any_equal),
+        Side::Literal(l) => {
             let ty = l.value_type().map(arrow_type).unwrap_or(DataType::Null);
             Ok(broadcast(&any_equal(&literal_array(l, &ty)?)?, len))
         }
@@ -376,11 +390,19 @@ mod tests {
         let typed = segmenta_rules::resolve_rule(&parsed, &Catalog).expect("resolves");
         let batch = batch();
         let columns = Columns::new(&batch);
-        let actual = evaluate(&typed, &columns).expect("evaluates");
-        for row in 0..batch.num_rows() {
-            let expected = eval(&typed, &Rows(&batch, row));
-            let got = if actual.is_null(row) { None } else { Some(actual.value(row)) };
-            assert_eq!(got, expected, "{rule}, row {row}");
+        let expected: std::result::Result<Vec<Option<bool>>, _> =
+            (0..batch.num_rows()).map(|row| eval(&typed, &Rows(&batch, row))).collect();
+        match (evaluate(&typed, &columns), expected) {
+            (Ok(actual), Ok(expected)) => {
+                for (row, expected) in expected.into_iter().enumerate() {
+                    let got = if actual.is_null(row) { None } else { Some(actual.value(row)) };
+                    assert_eq!(got, expected, "{rule}, row {row}");
+                }
+            }
+            (Err(actual), Err(expected)) => {
+                assert!(actual.to_string().contains(&expected.message), "{rule}: {actual} / {expected}")
+            }
+            (actual, expected) => panic!("{rule}: {actual:?} / {expected:?}"),
         }
     }
 
@@ -405,6 +427,17 @@ mod tests {
             "x > 1e300",
             "kind = 'it''s'",
             "page = ''",
+            "n + 1 > 2 and n * 2 - 1 < 11",
+            "n / 2 = 2.5 or n / 0 is null",
+            "-n < 0 and abs(n - 5) <= 2",
+            "round(n, -1) = 10 or round(n / 3, 2) = 0.33",
+            "coalesce(n, 0) = 0 or coalesce(kind, page, '') contains 'og'",
+            "(n + 1) * 2 in (4, 12) or n * 1.5 between 1 and 7.5",
+            "n * 9223372036854775807 > 0",
+            "x + 1 > 2",
+            "coalesce(x, n) > 1",
+            "coalesce(flag, false) or not coalesce(flag, true)",
+            "n > 2.5 and n < 6.5 and n != 5.5 and n in (5.0, 7.5)",
         ] {
             check(rule);
         }

@@ -119,13 +119,105 @@ pub struct Value {
     pub span: Span,
 }
 
-/// The two kinds of operand.
+impl Value {
+    /// The identifiers the value reads, in text order, repeats kept.
+    pub fn idents(&self) -> Vec<&Ident> {
+        let mut found = Vec::new();
+        // An explicit stack: trees built by hand may be deeper than the parser allows.
+        let mut stack = vec![self];
+        while let Some(value) = stack.pop() {
+            match &value.kind {
+                ValueKind::Ident(ident) => found.push(ident),
+                ValueKind::Literal(_) => {}
+                ValueKind::Arith { left, right, .. } => {
+                    stack.push(right);
+                    stack.push(left);
+                }
+                ValueKind::Neg(inner) => stack.push(inner),
+                ValueKind::Call { args, .. } => stack.extend(args.iter().rev()),
+            }
+        }
+        found
+    }
+}
+
+/// The kinds of operand.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValueKind {
     /// A column of the entity, a trait, or a parent attribute.
     Ident(Ident),
     /// A constant.
     Literal(Literal),
+    /// `left + right`, `left - right`, `left * right`, `left / right`.
+    Arith {
+        /// The operator.
+        op: ArithOp,
+        /// Left operand.
+        left: Box<Value>,
+        /// Right operand.
+        right: Box<Value>,
+    },
+    /// `-value` (a minus before a number is part of the number's literal).
+    Neg(Box<Value>),
+    /// `round(x)`, `round(x, digits)`, `abs(x)`, `coalesce(a, b, ...)`.
+    Call {
+        /// The function.
+        func: CallFunc,
+        /// Its arguments, as written (a `round`'s digits are its second argument).
+        args: Vec<Value>,
+        /// Where its name is.
+        name_span: Span,
+    },
+}
+
+/// An arithmetic operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`: always a float; NULL when the divisor is zero.
+    Div,
+}
+
+impl ArithOp {
+    /// The operator as written.
+    pub fn symbol(self) -> char {
+        match self {
+            ArithOp::Add => '+',
+            ArithOp::Sub => '-',
+            ArithOp::Mul => '*',
+            ArithOp::Div => '/',
+        }
+    }
+}
+
+/// A function of the value language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallFunc {
+    /// `round(x[, digits])`: half away from zero, as DuckDB's `round`.
+    Round,
+    /// `abs(x)`.
+    Abs,
+    /// `coalesce(a, b, ...)`: the first argument that is not NULL.
+    Coalesce,
+}
+
+impl CallFunc {
+    /// Every function.
+    pub const ALL: [CallFunc; 3] = [CallFunc::Round, CallFunc::Abs, CallFunc::Coalesce];
+
+    /// The function's name as written.
+    pub fn name(self) -> &'static str {
+        match self {
+            CallFunc::Round => "round",
+            CallFunc::Abs => "abs",
+            CallFunc::Coalesce => "coalesce",
+        }
+    }
 }
 
 /// A literal with its span (in `IN` lists and `BETWEEN` bounds).
@@ -423,8 +515,8 @@ pub struct ColumnInfo {
 }
 
 /// A resolved operand. Types have been checked and coerced: `ty` is the type the operand is
-/// compared as (an `int` column compared with a float is read as `float`; a `date` compared
-/// with a `timestamp` is read as midnight UTC).
+/// compared as (an `int` column compared with a float column is read as `float`; a `date`
+/// compared with a `timestamp` is read as midnight UTC).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypedValue {
     /// A column, read as `ty` (which may differ from `column.ty` by a widening cast).
@@ -436,14 +528,85 @@ pub enum TypedValue {
     },
     /// A constant of its own type (already coerced).
     Literal(Scalar),
+    /// A computed value: arithmetic, a function, or a widening. Its arguments have the types
+    /// [`Func`] documents.
+    Apply {
+        /// What is computed.
+        func: Func,
+        /// The arguments.
+        args: Vec<TypedValue>,
+        /// The result's type.
+        ty: ValueType,
+        /// The expression as written (canonically), for messages.
+        text: String,
+    },
 }
 
 impl TypedValue {
     /// The type the operand is evaluated as; `None` only for a NULL literal.
     pub fn value_type(&self) -> Option<ValueType> {
         match self {
-            TypedValue::Column { ty, .. } => Some(*ty),
+            TypedValue::Column { ty, .. } | TypedValue::Apply { ty, .. } => Some(*ty),
             TypedValue::Literal(s) => s.value_type(),
+        }
+    }
+
+    /// The columns the value reads, in text order, repeats kept.
+    pub fn columns(&self) -> Vec<&ColumnInfo> {
+        let mut found = Vec::new();
+        let mut stack = vec![self];
+        while let Some(value) = stack.pop() {
+            match value {
+                TypedValue::Column { column, .. } => found.push(column),
+                TypedValue::Literal(_) => {}
+                TypedValue::Apply { args, .. } => stack.extend(args.iter().rev()),
+            }
+        }
+        found
+    }
+}
+
+/// What a [`TypedValue::Apply`] computes. Every function is NULL when an argument is NULL
+/// (but `coalesce`), and every evaluator computes it as [`crate::eval::apply`] does:
+///
+/// - `Add`, `Sub`, `Mul`: two ints (checked: a result past 64 bits is an error) or two floats.
+/// - `Div`: two floats; NULL when the divisor is zero.
+/// - A float result that is not finite is an error ("too large for a float"); a float result
+///   of -0.0 is 0.0, so segmenta never holds a negative zero.
+/// - `Round(d)`: an int (unchanged when `d >= 0`, else to a multiple of `10^-d`, half away
+///   from zero, checked) or a float (DuckDB's `round(x, d)`: `round(x * 10^d) / 10^d`, the input
+///   when that is not finite; for `d < 0`, `round(x / 10^-d) * 10^-d`, 0 when not finite).
+/// - `Abs`: an int (checked) or a float.
+/// - `Coalesce`: arguments of the result's type; the first that is not NULL.
+/// - `Widen`: one argument, an int read as a float or a date as a timestamp (midnight UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Func {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `round(x, digits)`
+    Round(i32),
+    /// `abs(x)`
+    Abs,
+    /// `coalesce(a, b, ...)`
+    Coalesce,
+    /// An int as a float, a date as a timestamp.
+    Widen,
+}
+
+impl Func {
+    /// The function of an arithmetic operator.
+    pub fn of(op: ArithOp) -> Func {
+        match op {
+            ArithOp::Add => Func::Add,
+            ArithOp::Sub => Func::Sub,
+            ArithOp::Mul => Func::Mul,
+            ArithOp::Div => Func::Div,
         }
     }
 }
@@ -519,9 +682,7 @@ impl TypedExpr {
         let mut stack = vec![self];
         while let Some(expr) = stack.pop() {
             let mut value = |v: &TypedValue| {
-                if let TypedValue::Column { column, .. } = v {
-                    columns.push(column.column.clone());
-                }
+                columns.extend(v.columns().into_iter().map(|c| c.column.clone()));
             };
             match expr {
                 TypedExpr::Or(a, b) | TypedExpr::And(a, b) => {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{Expr, ExprKind, Span, Value, ValueKind};
+use crate::ast::{Expr, ExprKind, Span, Value};
 
 /// Names of segments referenced by `in_segment()` in a parsed rule, with spans, in text order.
 pub fn segment_references(expr: &Expr) -> Vec<(String, Span)> {
@@ -30,11 +30,7 @@ pub fn segment_references(expr: &Expr) -> Vec<(String, Span)> {
 pub fn name_references(expr: &Expr) -> Vec<String> {
     let mut found = Vec::new();
     let mut value = |v: &Value| {
-        if let ValueKind::Ident(ident) = &v.kind
-            && ident.qualifier.is_none()
-        {
-            found.push(ident.name.clone());
-        }
+        found.extend(v.idents().into_iter().filter(|i| i.qualifier.is_none()).map(|i| i.name.clone()));
     };
     let mut stack = vec![expr];
     while let Some(expr) = stack.pop() {
@@ -165,5 +161,7 @@ mod tests {
         let expr = crate::parse_rule("x > 1 and (parent.y or not z in (1)) or `w v` is null or 3 = x")
             .expect("valid");
         assert_eq!(name_references(&expr), ["x", "z", "w v", "x"]);
+        let expr = crate::parse_rule("(a + b) * 2 > coalesce(c, -d, parent.e)").expect("valid");
+        assert_eq!(name_references(&expr), ["a", "b", "c", "d"]);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::ast::{AggFunc, Expr, ExprKind, Fraction, Ident, Literal, TraitExpr, Value, ValueKind};
+use crate::ast::{AggFunc, ArithOp, Expr, ExprKind, Fraction, Ident, Literal, TraitExpr, Value, ValueKind};
 use crate::literal::{format_date, format_timestamp};
 use crate::parser::needs_backquotes;
 
@@ -46,11 +46,50 @@ impl fmt::Display for Literal {
     }
 }
 
+/// Binding strength of a value: sums < products < negation < the rest.
+fn value_precedence(kind: &ValueKind) -> u8 {
+    match kind {
+        ValueKind::Arith { op: ArithOp::Add | ArithOp::Sub, .. } => 1,
+        ValueKind::Arith { .. } => 2,
+        ValueKind::Neg(_) => 3,
+        _ => 4,
+    }
+}
+
+/// Writes `value`, in parentheses when it binds less tightly than `min`.
+fn value_operand(f: &mut fmt::Formatter<'_>, value: &Value, min: u8) -> fmt::Result {
+    if value_precedence(&value.kind) < min { write!(f, "({value})") } else { write!(f, "{value}") }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ValueKind::Ident(ident) => ident.fmt(f),
             ValueKind::Literal(literal) => literal.fmt(f),
+            ValueKind::Arith { op, left, right } => {
+                let level = value_precedence(&self.kind);
+                value_operand(f, left, level)?;
+                write!(f, " {} ", op.symbol())?;
+                value_operand(f, right, level + 1)
+            }
+            // `-(5)` keeps the negation of a number apart from the literal `-5`.
+            ValueKind::Neg(inner) if matches!(inner.kind, ValueKind::Literal(Literal::Number { .. })) => {
+                write!(f, "-({inner})")
+            }
+            ValueKind::Neg(inner) => {
+                f.write_str("-")?;
+                value_operand(f, inner, 3)
+            }
+            ValueKind::Call { func, args, .. } => {
+                write!(f, "{}(", func.name())?;
+                for (i, arg) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    arg.fmt(f)?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }

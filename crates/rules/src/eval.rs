@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use segmenta_core::{MICROS_PER_DAY, ValueType};
 
-use crate::ast::{CmpOp, Fraction, Scalar, StringOp, TypedExpr, TypedValue};
+use crate::ast::{CmpOp, Fraction, Func, Scalar, StringOp, TypedExpr, TypedValue};
 
 /// One entity's values, as the evaluator reads them.
 pub trait Row {
@@ -28,11 +28,118 @@ fn widen(scalar: Scalar, ty: ValueType) -> Scalar {
     }
 }
 
-fn value(operand: &TypedValue, row: &dyn Row) -> Scalar {
-    match operand {
+/// An error of evaluation: a value out of range, with the expression that computed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvalError {
+    /// What went wrong, naming the expression: "`a * b` is too large for a 64-bit integer".
+    pub message: String,
+    /// How to avoid it.
+    pub hint: &'static str,
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+/// The error of an int result past 64 bits.
+pub fn int_overflow(text: &str) -> EvalError {
+    EvalError {
+        message: format!("`{text}` is too large for a 64-bit integer"),
+        hint: "compute it in floats (multiply by 1.0 first), or narrow the values it reads",
+    }
+}
+
+/// The error of a float result that is not finite.
+pub fn float_overflow(text: &str) -> EvalError {
+    EvalError {
+        message: format!("`{text}` is too large for a float"),
+        hint: "narrow the values it reads, or divide before multiplying",
+    }
+}
+
+/// A float result: an error if not finite, -0.0 read as 0.0.
+pub fn finite(value: f64, text: &str) -> Result<f64, EvalError> {
+    if value.is_finite() {
+        Ok(value + 0.0)
+    } else if value.is_nan() {
+        Err(EvalError {
+            message: format!("`{text}` is not a number (NaN)"),
+            hint: "a NaN came from a Parquet file: segmenta reads floats as finite numbers, so remove it there",
+        })
+    } else {
+        Err(float_overflow(text))
+    }
+}
+
+/// DuckDB's `round(x, digits)` of a float (before [`finite`]): half away from zero, the input
+/// when `x * 10^digits` is not finite, 0 when `x / 10^-digits` rounds to nothing finite.
+pub fn round_float(x: f64, digits: i32) -> f64 {
+    if digits >= 0 {
+        let scale = 10f64.powf(f64::from(digits));
+        let rounded = (x * scale).round() / scale;
+        if rounded.is_finite() { rounded } else { x }
+    } else {
+        let scale = 10f64.powf(-f64::from(digits));
+        let rounded = (x / scale).round() * scale;
+        if rounded.is_finite() { rounded } else { 0.0 }
+    }
+}
+
+/// `round(x, digits)` of an int: `x` when `digits >= 0`, else the nearest multiple of
+/// `10^-digits`, half away from zero; `None` past 64 bits.
+pub fn round_int(x: i64, digits: i32) -> Option<i64> {
+    if digits >= 0 {
+        return Some(x);
+    }
+    // Past 10^20 every int rounds to 0 (|x| < 9.3 * 10^18 < half of it).
+    let scale = 10i128.pow((-digits).min(20) as u32);
+    let magnitude = (i128::from(x).abs() + scale / 2) / scale * scale;
+    i64::try_from(if x < 0 { -magnitude } else { magnitude }).ok()
+}
+
+/// Computes a [`Func`] of scalar arguments, the reference for every evaluator; `ty` is the
+/// result's type and `text` the expression, for errors.
+pub fn apply(func: Func, args: &[Scalar], ty: ValueType, text: &str) -> Result<Scalar, EvalError> {
+    if func == Func::Coalesce {
+        return Ok(args.iter().find(|a| **a != Scalar::Null).cloned().unwrap_or(Scalar::Null));
+    }
+    if args.contains(&Scalar::Null) {
+        return Ok(Scalar::Null);
+    }
+    let ints = |i: Option<i64>| i.map(Scalar::Int).ok_or_else(|| int_overflow(text));
+    let float = |f: f64| finite(f, text).map(Scalar::Float);
+    match (func, args) {
+        (Func::Widen, [a]) => Ok(widen(a.clone(), ty)),
+        (Func::Add, [Scalar::Int(a), Scalar::Int(b)]) => ints(a.checked_add(*b)),
+        (Func::Sub, [Scalar::Int(a), Scalar::Int(b)]) => ints(a.checked_sub(*b)),
+        (Func::Mul, [Scalar::Int(a), Scalar::Int(b)]) => ints(a.checked_mul(*b)),
+        (Func::Add, [Scalar::Float(a), Scalar::Float(b)]) => float(a + b),
+        (Func::Sub, [Scalar::Float(a), Scalar::Float(b)]) => float(a - b),
+        (Func::Mul, [Scalar::Float(a), Scalar::Float(b)]) => float(a * b),
+        (Func::Div, [Scalar::Float(_), Scalar::Float(b)]) if *b == 0.0 => Ok(Scalar::Null),
+        (Func::Div, [Scalar::Float(a), Scalar::Float(b)]) => float(a / b),
+        (Func::Round(d), [Scalar::Int(a)]) => ints(round_int(*a, d)),
+        (Func::Round(d), [Scalar::Float(a)]) => float(round_float(*a, d)),
+        (Func::Abs, [Scalar::Int(a)]) => ints(a.checked_abs()),
+        (Func::Abs, [Scalar::Float(a)]) => float(a.abs()),
+        _ => Ok(Scalar::Null),
+    }
+}
+
+/// The value of an operand on one row.
+pub fn value(operand: &TypedValue, row: &dyn Row) -> Result<Scalar, EvalError> {
+    Ok(match operand {
         TypedValue::Literal(scalar) => scalar.clone(),
         TypedValue::Column { column, ty } => widen(row.get(&column.column), *ty),
-    }
+        TypedValue::Apply { func, args, ty, text } => {
+            let args = args.iter().map(|a| value(a, row)).collect::<Result<Vec<_>, _>>()?;
+            apply(*func, &args, *ty, text)?
+        }
+    })
 }
 
 /// SQL comparison: unknown when either side is NULL (or the types disagree, which resolution
@@ -52,7 +159,7 @@ fn compare(a: &Scalar, b: &Scalar) -> Option<Ordering> {
     }
 }
 
-fn apply(op: CmpOp, ordering: Ordering) -> bool {
+fn apply_cmp(op: CmpOp, ordering: Ordering) -> bool {
     match op {
         CmpOp::Eq => ordering == Ordering::Equal,
         CmpOp::NotEq => ordering != Ordering::Equal,
@@ -86,17 +193,18 @@ fn negate_if(negated: bool, result: Option<bool>) -> Option<bool> {
 }
 
 /// Evaluates a resolved rule on one row with SQL three-valued logic: `Some(true)`,
-/// `Some(false)`, or `None` for unknown. An entity is a member when this is `Some(true)`.
-pub fn eval(expr: &TypedExpr, row: &dyn Row) -> Option<bool> {
-    match expr {
-        TypedExpr::Or(a, b) => or(eval(a, row), eval(b, row)),
-        TypedExpr::And(a, b) => and(eval(a, row), eval(b, row)),
-        TypedExpr::Not(a) => eval(a, row).map(|b| !b),
+/// `Some(false)`, or `None` for unknown. An entity is a member when this is `Some(true)`. An
+/// error when a value it computes is out of range.
+pub fn eval(expr: &TypedExpr, row: &dyn Row) -> Result<Option<bool>, EvalError> {
+    Ok(match expr {
+        TypedExpr::Or(a, b) => or(eval(a, row)?, eval(b, row)?),
+        TypedExpr::And(a, b) => and(eval(a, row)?, eval(b, row)?),
+        TypedExpr::Not(a) => eval(a, row)?.map(|b| !b),
         TypedExpr::Compare { left, op, right } => {
-            compare(&value(left, row), &value(right, row)).map(|o| apply(*op, o))
+            compare(&value(left, row)?, &value(right, row)?).map(|o| apply_cmp(*op, o))
         }
         TypedExpr::InList { value: operand, list, negated } => {
-            let v = value(operand, row);
+            let v = value(operand, row)?;
             let result = if v == Scalar::Null {
                 None
             } else {
@@ -105,16 +213,16 @@ pub fn eval(expr: &TypedExpr, row: &dyn Row) -> Option<bool> {
             negate_if(*negated, result)
         }
         TypedExpr::Between { value: operand, low, high, negated } => {
-            let v = value(operand, row);
+            let v = value(operand, row)?;
             let above = compare(low, &v).map(|o| o != Ordering::Greater);
             let below = compare(&v, high).map(|o| o != Ordering::Greater);
             negate_if(*negated, and(above, below))
         }
         TypedExpr::IsNull { value: operand, negated } => {
-            Some((value(operand, row) == Scalar::Null) != *negated)
+            Some((value(operand, row)? == Scalar::Null) != *negated)
         }
         TypedExpr::StringMatch { value: operand, op, pattern, negated } => {
-            let result = match value(operand, row) {
+            let result = match value(operand, row)? {
                 Scalar::String(s) => Some(match op {
                     StringOp::Contains => s.contains(pattern.as_str()),
                     StringOp::StartsWith => s.starts_with(pattern.as_str()),
@@ -125,11 +233,11 @@ pub fn eval(expr: &TypedExpr, row: &dyn Row) -> Option<bool> {
             negate_if(*negated, result)
         }
         TypedExpr::InSegment(name) => Some(row.in_segment(name)),
-        TypedExpr::Truthy(operand) => match value(operand, row) {
+        TypedExpr::Truthy(operand) => match value(operand, row)? {
             Scalar::Bool(b) => Some(b),
             _ => None,
         },
-    }
+    })
 }
 
 /// The continuous percentile of `sorted` (ascending, no NULLs), exactly as DuckDB's
@@ -231,6 +339,7 @@ mod tests {
             ("is_active", Scalar::Bool(true)),
             ("signup_date", Scalar::Date(1)),
             ("last_login", Scalar::Null),
+            ("last_login_days", Scalar::Null),
         ]))
     }
 
@@ -239,7 +348,7 @@ mod tests {
     fn check(input: &str, expected: &str) {
         let parsed = parse_rule(input).expect("test rules parse");
         let typed = resolve_rule(&parsed, &TestCatalog::accounts()).expect("test rules resolve");
-        let actual = match eval(&typed, &row()) {
+        let actual = match eval(&typed, &row()).expect("in range") {
             Some(b) => b.to_string(),
             None => "null".to_string(),
         };
@@ -264,6 +373,45 @@ mod tests {
         let range: Vec<Scalar> = ints(&(0..10).collect::<Vec<_>>());
         assert_eq!(percentile(&range, decimal(3, 1), true), Scalar::Int(2));
         assert_eq!(percentile(&range, Fraction::from_f64(0.3).expect("in range"), true), Scalar::Int(2));
+    }
+
+    #[test]
+    fn arithmetic_follows_duckdb() {
+        check("employees + 1 = 51 and employees * 2 - 1 = 99", "true");
+        check("employees / 4 = 12.5", "true");
+        check("employees / 0 is null and arr / 0.0 is null", "true");
+        check("employees + last_login_days > 0", "null");
+        check("round(2.5) = 3 and round(-2.5) = -3 and round(arr) = 2", "true");
+        check("round(1.005, 2) = 1.0 and round(2.345, 2) = 2.35 and round(1250, -2) = 1300", "true");
+        check("round(-1250, -2) = -1300 and round(1234, 2) = 1234 and round(1e308, -400) = 0", "true");
+        check("abs(-employees) = 50 and abs(-1.5) = arr", "true");
+        check("coalesce(last_login_days, employees, 1) = 50 and coalesce(last_login_days) is null", "true");
+        check("-0.0 = 0.0 and 0 * -1.0 = 0.0", "true");
+        assert_eq!(round_int(i64::MAX, -1), None);
+        assert_eq!(round_int(-5, -1), Some(-10));
+        assert_eq!(round_int(4_999_999_999_999_999_999, -19), Some(0));
+        assert_eq!(round_int(5_000_000_000_000_000_000, -19), None);
+        assert_eq!(round_float(0.49999999999999994, 0), 0.0);
+        assert_eq!(round_float(1.5, 400), 1.5);
+        for (rule, message) in [
+            (
+                "employees * 9223372036854775807 > 0",
+                "`employees * 9223372036854775807` is too large for a 64-bit integer",
+            ),
+            (
+                "-(employees - 50 - 9223372036854775807 - 1) > 0",
+                "`-(employees - 50 - 9223372036854775807 - 1)` is too large for a 64-bit integer",
+            ),
+            (
+                "abs(employees - 50 - 9223372036854775807 - 1) > 0",
+                "`abs(employees - 50 - 9223372036854775807 - 1)` is too large for a 64-bit integer",
+            ),
+            ("arr * 1e308 * 2 > 0", "`arr * 1e308 * 2` is too large for a float"),
+        ] {
+            let typed =
+                resolve_rule(&parse_rule(rule).expect("parses"), &TestCatalog::accounts()).expect("resolves");
+            assert_eq!(eval(&typed, &row()).expect_err("out of range").message, message);
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! can go on and find more. Common mistakes borrowed from other languages (`==`, `&&`, `||`,
 //! `!`) are reported with a hint and read as what they were meant to be.
 
-use crate::ast::{CmpOp, Span};
+use crate::ast::{ArithOp, CmpOp, Span};
 use crate::diagnostic::Diagnostic;
 
 /// The most diagnostics the lexer reports; garbage input would otherwise produce thousands.
@@ -17,7 +17,7 @@ pub(crate) enum Tok {
     Word(String),
     /// A backquoted name, backquotes removed.
     Quoted(String),
-    /// A number as written (`-5`, `2.5`, `1e3`).
+    /// A number as written (`5`, `2.5`, `1e3`); a minus before it is its own token.
     Number(String),
     /// A number immediately followed by letters (`90d`): a window, or a mistake.
     NumWord(String),
@@ -35,6 +35,8 @@ pub(crate) enum Tok {
     Dot,
     /// A comparison operator.
     Cmp(CmpOp),
+    /// An arithmetic operator (`-` also negates).
+    Arith(ArithOp),
     /// The end of the text.
     Eof,
 }
@@ -61,6 +63,7 @@ impl Token {
             Tok::Comma => ",".into(),
             Tok::Dot => ".".into(),
             Tok::Cmp(op) => op.symbol().into(),
+            Tok::Arith(op) => op.symbol().into(),
             Tok::Eof => return "the end of the text".into(),
         };
         let short: String = text.chars().take(40).collect();
@@ -126,9 +129,6 @@ impl Lexer<'_> {
             self.pos += date.len();
             self.push(Tok::BareDate(date.to_string()), start);
             return;
-        }
-        if self.peek_at(0) == Some('-') {
-            self.pos += 1;
         }
         let digits = |lexer: &mut Self| {
             while lexer.peek_at(0).is_some_and(|c| c.is_ascii_digit()) {
@@ -252,7 +252,16 @@ impl Lexer<'_> {
                     self.push(Tok::Quoted(content), start);
                 }
                 c if c.is_ascii_digit() => self.number(start),
-                '-' if self.peek_at(1).is_some_and(|d| d.is_ascii_digit()) => self.number(start),
+                '+' | '-' | '*' | '/' => {
+                    self.pos += 1;
+                    let op = match c {
+                        '+' => ArithOp::Add,
+                        '-' => ArithOp::Sub,
+                        '*' => ArithOp::Mul,
+                        _ => ArithOp::Div,
+                    };
+                    self.push(Tok::Arith(op), start);
+                }
                 c if is_ident_start(c) => {
                     while self.peek_at(0).is_some_and(is_ident_char) {
                         self.pos += 1;
@@ -268,8 +277,8 @@ impl Lexer<'_> {
                         Diagnostic::new("invalid_character", format!("unexpected character `{shown}`"), span);
                     let diagnostic = match c {
                         ';' => diagnostic.with_hint("a rule is a single condition; remove the `;`"),
-                        '-' | '+' | '*' | '/' | '%' => {
-                            diagnostic.with_hint("rules compare values; arithmetic is not supported")
+                        '%' => {
+                            diagnostic.with_hint("there is no remainder operator; use + - * / and round()")
                         }
                         '[' | ']' | '{' | '}' => diagnostic.with_hint("group conditions with ( and )"),
                         _ => diagnostic,
@@ -321,13 +330,23 @@ mod tests {
             "between 2025-01-01 and 2025-03-31",
             r#"Word("between")@0..7 BareDate("2025-01-01")@8..18 Word("and")@19..22 BareDate("2025-03-31")@23..33 Eof@33..33"#,
         );
-        check("2025-1-01", r#"Number("2025")@0..4 Number("-1")@4..6 Number("-01")@6..9 Eof@9..9"#);
-        check("2025-01-01d", r#"Number("2025")@0..4 Number("-01")@4..7 NumWord("-01d")@7..11 Eof@11..11"#);
+        check(
+            "2025-1-01",
+            r#"Number("2025")@0..4 Arith(Sub)@4..5 Number("1")@5..6 Arith(Sub)@6..7 Number("01")@7..9 Eof@9..9"#,
+        );
+        check(
+            "2025-01-01d",
+            r#"Number("2025")@0..4 Arith(Sub)@4..5 Number("01")@5..7 Arith(Sub)@7..8 NumWord("01d")@8..11 Eof@11..11"#,
+        );
     }
 
     #[test]
     fn tokens() {
-        check("a>=-5", r#"Word("a")@0..1 Cmp(GtEq)@1..3 Number("-5")@3..5 Eof@5..5"#);
+        check("a>=-5", r#"Word("a")@0..1 Cmp(GtEq)@1..3 Arith(Sub)@3..4 Number("5")@4..5 Eof@5..5"#);
+        check(
+            "a*b/2+-c",
+            r#"Word("a")@0..1 Arith(Mul)@1..2 Word("b")@2..3 Arith(Div)@3..4 Number("2")@4..5 Arith(Add)@5..6 Arith(Sub)@6..7 Word("c")@7..8 Eof@8..8"#,
+        );
         check(
             "x <> 'it''s' 1e3 90d",
             r#"Word("x")@0..1 Cmp(NotEq)@2..4 Str("it's")@5..12 Number("1e3")@13..16 NumWord("90d")@17..20 Eof@20..20"#,

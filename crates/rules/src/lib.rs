@@ -19,8 +19,13 @@
 //!            | value IS [NOT] NULL
 //!            | value [NOT] (CONTAINS | STARTS_WITH | ENDS_WITH) string
 //!            | value                                  a boolean attribute or trait
-//! value     := identifier | literal
-//! literal   := number | string | TRUE | FALSE | DATE 'YYYY-MM-DD' | TIMESTAMP 'RFC 3339'
+//! value     := product { ("+" | "-") product }
+//! product   := factor { ("*" | "/") factor }
+//! factor    := "-" factor | primary
+//! primary   := identifier | literal | "(" value ")" | FUNC "(" value {"," value} ")"
+//! FUNC      := round | abs | coalesce          round(x) or round(x, digits)
+//! literal   := ["-"] number | string | TRUE | FALSE | DATE 'YYYY-MM-DD' | TIMESTAMP 'RFC 3339'
+//! derived   := value                          a trait computed from other traits
 //! trait     := AGG "(" [identifier] ")" [WHERE or_expr] [window]
 //!            | SHARE "(" or_expr ")" [WHERE or_expr] [window]
 //!            | PCT "(" identifier "," number ")" [WHERE or_expr] [window]
@@ -40,7 +45,12 @@
 //! - Identifiers are `[A-Za-z_][A-Za-z0-9_]*`, `parent.name` (the qualifier is
 //!   case-insensitive), or backquoted `` `any name` `` (a backquote inside is doubled).
 //! - Numbers: an optional `-`, digits, an optional fraction and exponent (`-5`, `2.5`, `1e3`).
-//!   An integer that fits in 64 bits is an int; anything else is a float.
+//!   An integer that fits in 64 bits is an int; anything else is a float. `-0.0` is `0.0`.
+//! - A `(` starts a value, not a condition, when its `)` is followed by an arithmetic or
+//!   comparison operator or by a predicate's keyword: `(a + b) * 2 > 10`.
+//! - Arithmetic and the functions are typed and checked as [`ast::Func`] says: int `+ - *`
+//!   give an int (a result past 64 bits is an error), `/` gives a float and is NULL for a zero
+//!   divisor, and a float that overflows is an error.
 //! - In `BETWEEN x AND y` the `AND` belongs to `BETWEEN`.
 //! - `TIMESTAMP` without an offset means UTC; a space may replace the `T`.
 //! - Windows are positive and at most about 292,000 years long (`mo` and `y`: 200,000 years).
@@ -70,8 +80,8 @@ mod resolve;
 
 pub use deps::{name_references, order_segments, segment_references};
 pub use diagnostic::Diagnostic;
-pub use parser::{MAX_DEPTH, needs_backquotes, parse_rule, parse_trait};
-pub use resolve::{resolve_rule, resolve_trait};
+pub use parser::{MAX_DEPTH, is_derived_trait, needs_backquotes, parse_derived, parse_rule, parse_trait};
+pub use resolve::{resolve_derived, resolve_rule, resolve_trait};
 
 /// Names and types of what a rule may reference.
 pub trait AttributeCatalog {

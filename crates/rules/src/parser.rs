@@ -8,8 +8,8 @@
 use segmenta_core::Within;
 
 use crate::ast::{
-    AggFunc, Expr, ExprKind, Fraction, Ident, Literal, Span, SpannedLiteral, StringOp, TraitExpr, Value,
-    ValueKind,
+    AggFunc, ArithOp, CallFunc, Expr, ExprKind, Fraction, Ident, Literal, Span, SpannedLiteral, StringOp,
+    TraitExpr, Value, ValueKind,
 };
 use crate::diagnostic::{Diagnostic, suggestion};
 use crate::lexer::{Tok, Token, lex};
@@ -55,6 +55,8 @@ type Parsed<T> = Result<T, Diagnostic>;
 
 struct Parser {
     tokens: Vec<Token>,
+    /// For each `(`, the index of its `)` (`usize::MAX` when unclosed).
+    matching: Vec<usize>,
     pos: usize,
     /// Current recursion depth of parentheses and `not`.
     depth: usize,
@@ -194,7 +196,7 @@ impl Parser {
     fn predicate(&mut self) -> Parsed<(Expr, usize)> {
         let token = self.peek().clone();
         match &token.tok {
-            Tok::LParen => {
+            Tok::LParen if !self.value_follows_group() => {
                 self.bump();
                 self.enter(token.span)?;
                 let (mut inner, depth) = self.or_expr()?;
@@ -224,6 +226,22 @@ impl Parser {
                 self.predicate_tail(value).map(|e| (e, 1))
             }
         }
+    }
+
+    /// Whether the `(` at the current token groups a value (`(a + b) * 2 > 3`) rather than a
+    /// condition: what follows its `)` continues a value or a predicate.
+    fn value_follows_group(&self) -> bool {
+        let close = self.matching.get(self.pos).copied().unwrap_or(usize::MAX);
+        let Some(after) = close.checked_add(1).and_then(|i| self.tokens.get(i)) else { return false };
+        // In a trait's `where`, `between` and a bare day start the trait's range.
+        let range = self.in_trait_filter
+            && Self::is_kw(after, "between")
+            && matches!(self.tokens.get(close + 2).map(|t| &t.tok), Some(Tok::BareDate(_)));
+        let continues = matches!(after.tok, Tok::Arith(_) | Tok::Cmp(_))
+            || ["in", "between", "is", "contains", "starts_with", "ends_with", "not"]
+                .iter()
+                .any(|k| Self::is_kw(after, k));
+        continues && !range
     }
 
     fn predicate_tail(&mut self, value: Value) -> Parsed<Expr> {
@@ -361,7 +379,14 @@ impl Parser {
         let literal = match &token.tok {
             Tok::Number(text) => {
                 self.bump();
-                self.number(text, token.span)
+                self.number(text, false, token.span)
+            }
+            Tok::Arith(ArithOp::Sub) if matches!(self.peek_at(1).tok, Tok::Number(_)) => {
+                self.bump();
+                let number = self.bump();
+                let Tok::Number(text) = &number.tok else { return None };
+                let span = token.span.to(number.span);
+                return Some(SpannedLiteral { literal: self.number(text, true, span), span });
             }
             Tok::Str(s) => {
                 self.bump();
@@ -391,13 +416,16 @@ impl Parser {
         Some(SpannedLiteral { literal, span: token.span })
     }
 
-    fn number(&mut self, text: &str, span: Span) -> Literal {
+    /// The literal of a number's text, negated when a minus came before it.
+    fn number(&mut self, text: &str, negative: bool, span: Span) -> Literal {
         let integer = !text.contains(['.', 'e', 'E']);
+        let text = if negative { format!("-{text}") } else { text.to_string() };
         if integer && let Ok(int) = text.parse::<i64>() {
             return Literal::Number { value: int as f64, int: Some(int) };
         }
         match text.parse::<f64>() {
-            Ok(value) if value.is_finite() => Literal::Number { value, int: None },
+            // `+ 0.0` reads -0.0 as 0.0: segmenta has no negative zero.
+            Ok(value) if value.is_finite() => Literal::Number { value: value + 0.0, int: None },
             _ => {
                 self.diagnostics.push(Diagnostic::new(
                     "invalid_number",
@@ -460,12 +488,78 @@ impl Parser {
         )
     }
 
+    /// A value: `sum := product {(+|-) product}`, `product := factor {(*|/) factor}`,
+    /// `factor := - factor | primary`, `primary := literal | name | ( sum ) | f(sum, ...)`.
     fn value(&mut self, what: &str) -> Parsed<Value> {
+        Ok(self.sum(what)?.0)
+    }
+
+    fn arith_chain(
+        &mut self,
+        what: &str,
+        ops: [ArithOp; 2],
+        operand: fn(&mut Self, &str) -> Parsed<(Value, usize)>,
+    ) -> Parsed<(Value, usize)> {
+        let (mut left, mut depth) = operand(self, what)?;
+        while let Tok::Arith(op) = self.peek().tok
+            && ops.contains(&op)
+        {
+            let token = self.bump();
+            let (right, right_depth) = operand(self, "a value")?;
+            depth = depth.max(right_depth) + 1;
+            if depth > MAX_DEPTH {
+                return Err(too_deep(token.span));
+            }
+            let span = left.span.to(right.span);
+            left =
+                Value { kind: ValueKind::Arith { op, left: Box::new(left), right: Box::new(right) }, span };
+        }
+        Ok((left, depth))
+    }
+
+    fn sum(&mut self, what: &str) -> Parsed<(Value, usize)> {
+        self.arith_chain(what, [ArithOp::Add, ArithOp::Sub], Self::product)
+    }
+
+    fn product(&mut self, what: &str) -> Parsed<(Value, usize)> {
+        self.arith_chain(what, [ArithOp::Mul, ArithOp::Div], Self::factor)
+    }
+
+    fn factor(&mut self, what: &str) -> Parsed<(Value, usize)> {
+        let token = self.peek().clone();
+        if token.tok == Tok::Arith(ArithOp::Sub) && !matches!(self.peek_at(1).tok, Tok::Number(_)) {
+            self.bump();
+            self.enter(token.span)?;
+            let (inner, depth) = self.factor("a value")?;
+            self.leave();
+            let span = token.span.to(inner.span);
+            return Ok((Value { kind: ValueKind::Neg(Box::new(inner)), span }, depth + 1));
+        }
+        self.primary(what)
+    }
+
+    fn primary(&mut self, what: &str) -> Parsed<(Value, usize)> {
+        let token = self.peek().clone();
+        if token.tok == Tok::LParen {
+            self.bump();
+            self.enter(token.span)?;
+            let (mut inner, depth) = self.sum("a value")?;
+            let close = self.expect_close(token.span)?;
+            self.leave();
+            inner.span = token.span.to(close);
+            return Ok((inner, depth));
+        }
+        if let Tok::Word(word) = &token.tok
+            && self.peek_at(1).tok == Tok::LParen
+            && !RESERVED.iter().any(|k| k.eq_ignore_ascii_case(word))
+        {
+            return self.call(word, token.span);
+        }
         if let Some(SpannedLiteral { literal, span }) = self.try_literal() {
-            return Ok(Value { kind: ValueKind::Literal(literal), span });
+            return Ok((Value { kind: ValueKind::Literal(literal), span }, 1));
         }
         if let Some((ident, span)) = self.ident()? {
-            return Ok(Value { kind: ValueKind::Ident(ident), span });
+            return Ok((Value { kind: ValueKind::Ident(ident), span }, 1));
         }
         if let Some(diagnostic) = self.number_word() {
             return Err(diagnostic);
@@ -475,6 +569,68 @@ impl Parser {
             diagnostic = diagnostic.with_hint("test for null with `x is null`");
         }
         Err(diagnostic)
+    }
+
+    /// `name(arg, ...)`, the current token being the name.
+    fn call(&mut self, word: &str, name_span: Span) -> Parsed<(Value, usize)> {
+        let Some(func) = CallFunc::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(word)) else {
+            let mut diagnostic =
+                Diagnostic::new("unknown_function", format!("unknown function `{word}`"), name_span);
+            diagnostic = if AggFunc::ALL.iter().any(|a| a.name().eq_ignore_ascii_case(word)) {
+                diagnostic.with_hint(format!(
+                    "{word}() is an aggregate: declare it as its own trait (e.g. n = \"{word}(...)\") and use the trait's name here"
+                ))
+            } else {
+                let names: Vec<String> = CallFunc::ALL.iter().map(|f| f.name().to_string()).collect();
+                diagnostic.hint = suggestion(word, &names, "functions");
+                diagnostic
+            };
+            return Err(diagnostic);
+        };
+        self.bump();
+        let open = self.bump();
+        self.enter(open.span)?;
+        let mut args = Vec::new();
+        let mut depth = 0;
+        if self.peek().tok != Tok::RParen {
+            loop {
+                let (arg, arg_depth) = self.sum("an argument")?;
+                depth = depth.max(arg_depth);
+                args.push(arg);
+                if self.peek().tok != Tok::Comma {
+                    break;
+                }
+                self.bump();
+            }
+        }
+        let close = self.expect_close(open.span)?;
+        self.leave();
+        let span = name_span.to(close);
+        Ok((Value { kind: ValueKind::Call { func, args, name_span }, span }, depth + 1))
+    }
+
+    /// A derived trait: one value over other traits and attributes.
+    fn derived(&mut self) -> Parsed<Value> {
+        if self.peek().tok == Tok::Eof {
+            return Err(Diagnostic::new("empty_trait", "the trait is empty", self.peek().span)
+                .with_hint("write e.g. count() where event_type = 'purchase' within 90d"));
+        }
+        let (value, _) = self.sum("a value")?;
+        let token = self.peek();
+        if token.tok != Tok::Eof {
+            let hint = if token.tok == Tok::RParen {
+                "this `)` has no matching `(`"
+            } else {
+                "a derived trait is one value, e.g. revenue / orders"
+            };
+            return Err(Diagnostic::new(
+                "unexpected_token",
+                format!("unexpected {}", token.describe()),
+                token.span,
+            )
+            .with_hint(hint));
+        }
+        Ok(value)
     }
 
     fn end(&mut self) -> Parsed<()> {
@@ -567,10 +723,17 @@ impl Parser {
             return Err(self.expected("`,` and a fraction from 0 to 1").with_hint(hint));
         }
         self.bump();
-        let token = self.peek().clone();
-        let Tok::Number(text) = &token.tok else {
+        let mut token = self.peek().clone();
+        let minus = token.tok == Tok::Arith(ArithOp::Sub) && matches!(self.peek_at(1).tok, Tok::Number(_));
+        if minus {
+            self.bump();
+        }
+        let Tok::Number(text) = &self.peek().tok.clone() else {
             return Err(self.expected("a fraction from 0 to 1").with_hint(hint));
         };
+        token.span = token.span.to(self.peek().span);
+        let text = if minus { format!("-{text}") } else { text.clone() };
+        let text = &text;
         self.bump();
         fraction(text).ok_or_else(|| {
             let message = format!("the fraction of {name} must be a number from 0 to 1, found `{text}`");
@@ -678,7 +841,21 @@ fn fraction(text: &str) -> Option<Fraction> {
 fn run<T>(text: &str, parse: fn(&mut Parser) -> Parsed<T>) -> Result<T, Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let tokens = lex(text, &mut diagnostics);
-    let mut parser = Parser { tokens, pos: 0, depth: 0, diagnostics: Vec::new(), in_trait_filter: false };
+    let mut matching = vec![usize::MAX; tokens.len()];
+    let mut open = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        match token.tok {
+            Tok::LParen => open.push(i),
+            Tok::RParen => {
+                if let Some(o) = open.pop() {
+                    matching[o] = i;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut parser =
+        Parser { tokens, matching, pos: 0, depth: 0, diagnostics: Vec::new(), in_trait_filter: false };
     let result = parse(&mut parser);
     diagnostics.append(&mut parser.diagnostics);
     let parsed = match result {
@@ -705,6 +882,30 @@ pub fn parse_rule(text: &str) -> Result<Expr, Vec<Diagnostic>> {
 /// Parses a trait expression: `AGG(ARG?) [where CONDITION] [within DURATION]`.
 pub fn parse_trait(text: &str) -> Result<TraitExpr, Vec<Diagnostic>> {
     run(text, Parser::trait_expr)
+}
+
+/// Parses a derived trait: one value over the entity's attributes and other traits, such as
+/// `revenue / orders` or `round(coalesce(spend, 0) * 1.2, 2)`.
+pub fn parse_derived(text: &str) -> Result<Value, Vec<Diagnostic>> {
+    run(text, Parser::derived)
+}
+
+/// Whether a trait's text is a derived trait (read by [`parse_derived`]) rather than an
+/// aggregate over rows (read by [`parse_trait`]): it does not start with the name of an
+/// aggregate, nor with another name followed by `(` that is not a function of values (so that
+/// `cnt()` is reported as an unknown aggregate), and it is not empty.
+pub fn is_derived_trait(text: &str) -> bool {
+    let mut diagnostics = Vec::new();
+    let tokens = lex(text, &mut diagnostics);
+    match (&tokens[0].tok, tokens.get(1).map(|t| &t.tok)) {
+        (Tok::Eof, _) => false,
+        (Tok::Word(word), next) => {
+            let aggregate = AggFunc::ALL.iter().any(|a| a.name().eq_ignore_ascii_case(word));
+            let function = CallFunc::ALL.iter().any(|f| f.name().eq_ignore_ascii_case(word));
+            !aggregate && (function || next != Some(&Tok::LParen))
+        }
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -744,6 +945,66 @@ mod tests {
                 assert_eq!(rendered.join("\n"), expected, "input: {input:?}");
             }
         }
+    }
+
+    #[test]
+    fn arithmetic() {
+        check("a + b * c > 1", "a + b * c > 1");
+        check("(a + b) * c > 1", "(a + b) * c > 1");
+        check("a - (b - c) = a - b - c", "a - (b - c) = a - b - c");
+        check("a/b/c = a/(b/c)", "a / b / c = a / (b / c)");
+        check("a -5 > -5", "a - 5 > -5");
+        check("a - -5 > 2 * -b", "a - -5 > 2 * -b");
+        check("-(5) = --5", "-(5) = -(-5)");
+        check("-(a + b) < 0", "-(a + b) < 0");
+        check("((a + 1)) * 2 > 3 and (b or c)", "(a + 1) * 2 > 3 and (b or c)");
+        check("((a) > 1)", "a > 1");
+        check("(a) in (1, -2)", "a in (1, -2)");
+        check("x between -5 and -0.0", "x between -5 and 0.0");
+        check("-9223372036854775808 < a", "-9223372036854775808 < a");
+        check(
+            "ROUND(a, -2) = Abs(b) and coalesce(c, d, 0) is null",
+            "round(a, -2) = abs(b) and coalesce(c, d, 0) is null",
+        );
+        check("coalesce(name, '') contains 'x'", "coalesce(name, '') contains 'x'");
+        check("a +", "!unexpected_token: expected a value after `+`");
+        check("a * * b", "!unexpected_token: expected a value after `*`, found `*`");
+        check("a % 2 = 0", "!invalid_character: unexpected character `%`\n!unexpected_token: unexpected `2`");
+        check("count() > 1", "!unknown_function: unknown function `count`");
+        check("rond(a) > 1", "!unknown_function: unknown function `rond`");
+        check("(a + b > 1", "!unexpected_token: expected `)` after `1`");
+        let deep = format!("{}1{} > 0", "(".repeat(70), ")".repeat(70));
+        check(&deep, "!nesting_too_deep: the rule is nested too deeply");
+        let long = format!("{} > 0", vec!["a"; 100].join(" + "));
+        check(&long, "!nesting_too_deep: the rule is nested too deeply");
+        let diagnostics = parse_rule("rond(a) > 1").expect_err("unknown");
+        assert_eq!(diagnostics[0].hint.as_deref(), Some("did you mean `round`?"));
+        let diagnostics = parse_rule("sum(a) > 1").expect_err("an aggregate");
+        assert!(diagnostics[0].hint.as_deref().is_some_and(|h| h.contains("declare it as its own trait")));
+    }
+
+    #[test]
+    fn derived_traits() {
+        for (text, derived) in [
+            ("revenue / orders", true),
+            ("round(revenue, 2)", true),
+            ("(a + b) / 2", true),
+            ("-a", true),
+            ("5", true),
+            ("count()", false),
+            ("Sum(amount) where x > 1", false),
+            ("cnt()", false),
+            ("count", false),
+            ("", false),
+            ("  ", false),
+        ] {
+            assert_eq!(is_derived_trait(text), derived, "{text:?}");
+        }
+        assert_eq!(parse_derived("revenue/orders").expect("parses").to_string(), "revenue / orders");
+        let errors = parse_derived("revenue / orders within 30d").expect_err("not a value");
+        assert_eq!(errors[0].message, "unexpected `within`");
+        assert_eq!(errors[0].hint.as_deref(), Some("a derived trait is one value, e.g. revenue / orders"));
+        assert_eq!(parse_derived("").expect_err("empty")[0].code, "empty_trait");
     }
 
     #[test]
@@ -866,6 +1127,14 @@ mod tests {
 
     #[test]
     fn traits() {
+        check_trait(
+            "median(qty) where (-amount < -0.2 or qty / 4 > 1) between 2024-01-26 and 2024-04-25",
+            "median(qty) where -amount < -0.2 or qty / 4 > 1 between 2024-01-26 and 2024-04-25",
+        );
+        check_trait(
+            "count() where (qty + 1) * 2 between 1 and 5 within 7d",
+            "count() where (qty + 1) * 2 between 1 and 5 within 7d",
+        );
         check_trait("count()", "count()");
         check_trait(
             "COUNT() WHERE event_type = 'purchase' WITHIN 90d",

@@ -6,16 +6,30 @@ use segmenta_core::ValueType;
 
 use crate::AttributeCatalog;
 use crate::ast::{
-    AggFunc, CmpOp, ColumnInfo, Expr, ExprKind, Ident, Literal, Scalar, Span, TraitExpr, TypedExpr,
-    TypedTrait, TypedValue, Value, ValueKind,
+    AggFunc, ArithOp, CallFunc, CmpOp, ColumnInfo, Expr, ExprKind, Func, Ident, Literal, Scalar, Span,
+    TraitExpr, TypedExpr, TypedTrait, TypedValue, Value, ValueKind,
 };
 use crate::diagnostic::{Diagnostic, suggestion};
 use crate::literal::{parse_date, parse_timestamp};
 
 /// An operand whose name has been looked up.
 enum Operand<'e> {
-    Column { info: ColumnInfo, ident: &'e Ident, span: Span },
-    Literal { literal: &'e Literal, span: Span },
+    Column {
+        info: ColumnInfo,
+        ident: &'e Ident,
+        span: Span,
+    },
+    Literal {
+        literal: &'e Literal,
+        span: Span,
+    },
+    /// Arithmetic or a function, resolved.
+    Computed {
+        value: TypedValue,
+        ty: ValueType,
+        span: Span,
+        text: String,
+    },
 }
 
 /// Families of types that can be compared with each other.
@@ -89,20 +103,32 @@ impl Operand<'_> {
         match self {
             Operand::Column { info, .. } => info.ty,
             Operand::Literal { literal, .. } => literal_type(literal),
+            Operand::Computed { ty, .. } => *ty,
         }
     }
 
     fn span(&self) -> Span {
         match self {
-            Operand::Column { span, .. } | Operand::Literal { span, .. } => *span,
+            Operand::Column { span, .. } | Operand::Literal { span, .. } | Operand::Computed { span, .. } => {
+                *span
+            }
         }
     }
 
-    /// "`industry` (string)" or "5 (int)".
+    /// "`industry` (string)", "5 (int)" or "`a + b` (float)".
     fn describe(&self) -> String {
         match self {
             Operand::Column { ident, info, .. } => format!("`{}` ({})", ident_text(ident), info.ty),
             Operand::Literal { literal, .. } => format!("{literal} ({})", literal_type(literal)),
+            Operand::Computed { text, ty, .. } => format!("`{text}` ({ty})"),
+        }
+    }
+
+    /// A float literal (`2.5`), which an int compares with exactly.
+    fn float_literal(&self) -> Option<f64> {
+        match self {
+            Operand::Literal { literal: Literal::Number { value, int: None }, .. } => Some(*value),
+            _ => None,
         }
     }
 
@@ -130,7 +156,70 @@ impl Operand<'_> {
         match self {
             Operand::Column { info, .. } => Some(TypedValue::Column { column: info.clone(), ty: target }),
             Operand::Literal { literal, .. } => coerce(literal, target).map(TypedValue::Literal),
+            Operand::Computed { value, ty, .. } if *ty == target => Some(value.clone()),
+            Operand::Computed { value, text, .. } => Some(TypedValue::Apply {
+                func: Func::Widen,
+                args: vec![value.clone()],
+                ty: target,
+                text: text.clone(),
+            }),
         }
+    }
+}
+
+/// 2^63 as a float: the ints are the whole numbers in [-2^63, 2^63).
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
+/// `value op f` for an int `value` and a float constant `f`, written as an exact comparison
+/// of ints: the int is not rounded to a float (which would make 2^53 + 1 equal to 2^53).
+fn exact_compare(value: TypedValue, op: CmpOp, f: f64) -> TypedExpr {
+    let int = |i: i64| TypedValue::Literal(Scalar::Int(i));
+    // TRUE and FALSE for every int, NULL for NULL, as the comparison they stand for.
+    let always = |value: TypedValue, truth: bool| TypedExpr::Compare {
+        left: value,
+        op: if truth { CmpOp::GtEq } else { CmpOp::Lt },
+        right: int(i64::MIN),
+    };
+    let floor = f.floor();
+    if f == floor {
+        if floor >= TWO_63 {
+            return always(value, matches!(op, CmpOp::Lt | CmpOp::LtEq | CmpOp::NotEq));
+        }
+        if floor < -TWO_63 {
+            return always(value, matches!(op, CmpOp::Gt | CmpOp::GtEq | CmpOp::NotEq));
+        }
+        return TypedExpr::Compare { left: value, op, right: int(floor as i64) };
+    }
+    // Not whole: never equal; above it means above its floor, below it at most its floor.
+    let above = matches!(op, CmpOp::Gt | CmpOp::GtEq);
+    match op {
+        CmpOp::Eq | CmpOp::NotEq => always(value, op == CmpOp::NotEq),
+        _ if floor >= TWO_63 => always(value, !above),
+        _ if floor < -TWO_63 => always(value, above),
+        _ => TypedExpr::Compare {
+            left: value,
+            op: if above { CmpOp::Gt } else { CmpOp::LtEq },
+            right: int(floor as i64),
+        },
+    }
+}
+
+/// The int bounds `[low, high]` equivalent to float (or int) bounds for an int value; an
+/// empty range (`low > high`) when no int lies between them.
+fn exact_bounds(low: f64, high: f64) -> (i64, i64) {
+    let (low, high) = (low.ceil(), high.floor());
+    if low >= TWO_63 || high < -TWO_63 || low > high {
+        return (i64::MAX, i64::MIN);
+    }
+    let low = if low < -TWO_63 { i64::MIN } else { low as i64 };
+    let high = if high >= TWO_63 { i64::MAX } else { high as i64 };
+    (low, high)
+}
+
+fn literal_float(literal: &Literal) -> Option<f64> {
+    match literal {
+        Literal::Number { value, .. } => Some(*value),
+        _ => None,
     }
 }
 
@@ -180,6 +269,10 @@ impl Resolver<'_> {
     fn operand<'e>(&mut self, value: &'e Value) -> Option<Operand<'e>> {
         match &value.kind {
             ValueKind::Literal(literal) => Some(Operand::Literal { literal, span: value.span }),
+            ValueKind::Arith { .. } | ValueKind::Neg(_) | ValueKind::Call { .. } => {
+                let (value_typed, ty) = self.computed(value)?;
+                Some(Operand::Computed { value: value_typed, ty, span: value.span, text: value.to_string() })
+            }
             ValueKind::Ident(ident) => match self.catalog.lookup(ident) {
                 Some(info) => Some(Operand::Column { info, ident, span: value.span }),
                 None => {
@@ -200,6 +293,147 @@ impl Resolver<'_> {
                     None
                 }
             },
+        }
+    }
+
+    /// A numeric operand of arithmetic or of `round` / `abs`, or a diagnostic.
+    fn numeric<'e>(&mut self, value: &'e Value, what: &str) -> Option<Operand<'e>> {
+        let operand = self.operand(value)?;
+        if operand.ty().is_numeric() {
+            return Some(operand);
+        }
+        let hint = match &operand {
+            Operand::Literal { literal: Literal::String(s), .. } if s.trim().parse::<f64>().is_ok() => {
+                format!("remove the quotes: {}", s.trim())
+            }
+            _ => "arithmetic, round() and abs() take int or float values".to_string(),
+        };
+        self.diagnostics.push(
+            Diagnostic::new("type_mismatch", format!("cannot {what} {}", operand.describe()), value.span)
+                .with_hint(hint),
+        );
+        None
+    }
+
+    /// Resolves arithmetic or a function call: its typed form and type.
+    fn computed(&mut self, value: &Value) -> Option<(TypedValue, ValueType)> {
+        let text = value.to_string();
+        let apply = |func, args, ty| Some((TypedValue::Apply { func, args, ty, text: text.clone() }, ty));
+        match &value.kind {
+            ValueKind::Arith { op, left, right } => {
+                let verb = match op {
+                    ArithOp::Add => "add",
+                    ArithOp::Sub => "subtract",
+                    ArithOp::Mul => "multiply",
+                    ArithOp::Div => "divide",
+                };
+                let (left, right) = (self.numeric(left, verb), self.numeric(right, verb));
+                let (left, right) = (left?, right?);
+                let ty =
+                    if *op == ArithOp::Div || left.ty() == ValueType::Float || right.ty() == ValueType::Float
+                    {
+                        ValueType::Float
+                    } else {
+                        ValueType::Int
+                    };
+                apply(Func::of(*op), vec![left.typed(ty)?, right.typed(ty)?], ty)
+            }
+            ValueKind::Neg(inner) => {
+                let inner = self.numeric(inner, "negate")?;
+                let ty = inner.ty();
+                let zero = if ty == ValueType::Int { Scalar::Int(0) } else { Scalar::Float(0.0) };
+                apply(Func::Sub, vec![TypedValue::Literal(zero), inner.typed(ty)?], ty)
+            }
+            ValueKind::Call { func, args, name_span } => {
+                let name = func.name();
+                let arity = match func {
+                    CallFunc::Round => 1..=2,
+                    CallFunc::Abs => 1..=1,
+                    CallFunc::Coalesce => 1..=usize::MAX,
+                };
+                if !arity.contains(&args.len()) {
+                    let (message, hint) = match func {
+                        CallFunc::Round => (
+                            "round takes a value and an optional number of digits",
+                            "write round(x) or round(x, 2)",
+                        ),
+                        CallFunc::Abs => ("abs takes one value", "write abs(x)"),
+                        CallFunc::Coalesce => ("coalesce takes at least one value", "write coalesce(x, 0)"),
+                    };
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            "invalid_argument",
+                            format!("{message}, found {}", args.len()),
+                            value.span,
+                        )
+                        .with_hint(hint),
+                    );
+                    return None;
+                }
+                match func {
+                    CallFunc::Round | CallFunc::Abs => {
+                        let x = self.numeric(&args[0], &format!("take {name} of"))?;
+                        let ty = x.ty();
+                        let digits = match args.get(1) {
+                            None => 0,
+                            Some(digits) => match &digits.kind {
+                                ValueKind::Literal(Literal::Number { int: Some(d), .. })
+                                    if i32::try_from(*d).is_ok_and(|d| d.abs() <= 1000) =>
+                                {
+                                    *d as i32
+                                }
+                                _ => {
+                                    self.diagnostics.push(
+                                        Diagnostic::new(
+                                            "invalid_argument",
+                                            format!("the digits of round must be a whole number, found `{digits}`"),
+                                            digits.span,
+                                        )
+                                        .with_hint("write e.g. round(x, 2) for two decimals or round(x, -3) for thousands"),
+                                    );
+                                    return None;
+                                }
+                            },
+                        };
+                        let func = if *func == CallFunc::Abs { Func::Abs } else { Func::Round(digits) };
+                        apply(func, vec![x.typed(ty)?], ty)
+                    }
+                    CallFunc::Coalesce => {
+                        let operands: Vec<Option<Operand<'_>>> =
+                            args.iter().map(|a| self.operand(a)).collect();
+                        let operands: Vec<Operand<'_>> = operands.into_iter().collect::<Option<_>>()?;
+                        let anchor =
+                            operands.iter().position(|o| !matches!(o, Operand::Literal { .. })).unwrap_or(0);
+                        let mut ty = operands[anchor].ty();
+                        for operand in &operands {
+                            match operand.compatible_type(operands[anchor].ty()) {
+                                Some(other) => ty = widen(ty, other),
+                                None => {
+                                    self.diagnostics.push(
+                                        Diagnostic::new(
+                                            "type_mismatch",
+                                            format!(
+                                                "the values of coalesce must have one type: {} and {}",
+                                                operands[anchor].describe(),
+                                                operand.describe()
+                                            ),
+                                            operand.span(),
+                                        )
+                                        .with_hint(format!(
+                                            "give {name} values of one type, e.g. coalesce(x, 0) for a number"
+                                        )),
+                                    );
+                                    return None;
+                                }
+                            }
+                        }
+                        let _ = name_span;
+                        let typed: Option<Vec<TypedValue>> = operands.iter().map(|o| o.typed(ty)).collect();
+                        apply(Func::Coalesce, typed?, ty)
+                    }
+                }
+            }
+            ValueKind::Ident(_) | ValueKind::Literal(_) => None,
         }
     }
 
@@ -272,7 +506,7 @@ impl Resolver<'_> {
             .into_iter()
             .map(|v| match v {
                 TypedValue::Literal(scalar) => Some(scalar),
-                TypedValue::Column { .. } => None,
+                TypedValue::Column { .. } | TypedValue::Apply { .. } => None,
             })
             .collect()
     }
@@ -291,8 +525,21 @@ impl Resolver<'_> {
             ExprKind::Compare { left, op, right } => {
                 let (left, right) = (self.operand(left), self.operand(right));
                 let (left, right) = (left?, right?);
+                // An int compared with a float constant: exactly, as ints.
+                if left.ty() == ValueType::Int
+                    && !matches!(left, Operand::Literal { .. })
+                    && let Some(f) = right.float_literal()
+                {
+                    return Some(exact_compare(left.typed(ValueType::Int)?, *op, f));
+                }
+                if right.ty() == ValueType::Int
+                    && !matches!(right, Operand::Literal { .. })
+                    && let Some(f) = left.float_literal()
+                {
+                    return Some(exact_compare(right.typed(ValueType::Int)?, flip(*op), f));
+                }
                 let anchor = usize::from(
-                    matches!(left, Operand::Literal { .. }) && matches!(right, Operand::Column { .. }),
+                    matches!(left, Operand::Literal { .. }) && !matches!(right, Operand::Literal { .. }),
                 );
                 let (ty, mut typed) = self.unify(&[&left, &right], anchor, op.symbol())?;
                 let ordering = !matches!(op, CmpOp::Eq | CmpOp::NotEq);
@@ -307,6 +554,29 @@ impl Resolver<'_> {
             }
             ExprKind::InList { value, list, negated } => {
                 let value = self.operand(value)?;
+                let numbers: Option<Vec<f64>> =
+                    list.iter().map(|item| literal_float(&item.literal)).collect();
+                if value.ty() == ValueType::Int
+                    && !matches!(value, Operand::Literal { .. })
+                    && list.iter().any(|item| matches!(item.literal, Literal::Number { int: None, .. }))
+                    && let Some(numbers) = numbers
+                {
+                    // An int equals only the whole numbers of the list, compared as ints.
+                    let typed = value.typed(ValueType::Int)?;
+                    let ints: Vec<Scalar> = numbers
+                        .iter()
+                        .filter(|f| f.fract() == 0.0 && (-TWO_63..TWO_63).contains(*f))
+                        .map(|f| Scalar::Int(*f as i64))
+                        .collect();
+                    if ints.is_empty() {
+                        return Some(exact_compare(
+                            typed,
+                            if *negated { CmpOp::NotEq } else { CmpOp::Eq },
+                            0.5,
+                        ));
+                    }
+                    return Some(TypedExpr::InList { value: typed, list: ints, negated: *negated });
+                }
                 let items = Self::literals(list);
                 let mut operands = vec![&value];
                 operands.extend(items.iter());
@@ -317,6 +587,22 @@ impl Resolver<'_> {
             }
             ExprKind::Between { value, low, high, negated } => {
                 let value = self.operand(value)?;
+                let any_float =
+                    [low, high].iter().any(|b| matches!(b.literal, Literal::Number { int: None, .. }));
+                if value.ty() == ValueType::Int
+                    && !matches!(value, Operand::Literal { .. })
+                    && any_float
+                    && let (Some(lo), Some(hi)) = (literal_float(&low.literal), literal_float(&high.literal))
+                {
+                    // An int between float bounds: between the ints inside them, exactly.
+                    let (lo, hi) = exact_bounds(lo, hi);
+                    return Some(TypedExpr::Between {
+                        value: value.typed(ValueType::Int)?,
+                        low: Scalar::Int(lo),
+                        high: Scalar::Int(hi),
+                        negated: *negated,
+                    });
+                }
                 let bounds = Self::literals([low, high]);
                 let (ty, mut typed) = self.unify(&[&value, &bounds[0], &bounds[1]], 0, ">=")?;
                 if !orderable(ty) {
@@ -387,6 +673,10 @@ impl Resolver<'_> {
                             format!("{literal} is {}, not a condition", with_article(ty)),
                             "a condition compares values, e.g. employees > 5".to_string(),
                         ),
+                        Operand::Computed { text, .. } => (
+                            format!("`{text}` is {}, not a condition", with_article(ty)),
+                            format!("compare it, e.g. {text} > 0"),
+                        ),
                     };
                     self.diagnostics
                         .push(Diagnostic::new("type_mismatch", message, value.span).with_hint(hint));
@@ -407,6 +697,25 @@ impl Resolver<'_> {
             None => Err(self.diagnostics),
         }
     }
+}
+
+/// The operator with its sides swapped: `a < b` is `b > a`.
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::LtEq => CmpOp::GtEq,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::GtEq => CmpOp::LtEq,
+        other => other,
+    }
+}
+
+/// Resolves a derived trait (see [`crate::parse_derived`]) against the catalog of the entity's
+/// attributes and traits: its typed value, of any type.
+pub fn resolve_derived(value: &Value, catalog: &dyn AttributeCatalog) -> Result<TypedValue, Vec<Diagnostic>> {
+    let mut resolver = Resolver { catalog, diagnostics: Vec::new() };
+    let resolved = resolver.operand(value).and_then(|operand| operand.typed(operand.ty()));
+    resolver.finish(resolved, value.span)
 }
 
 /// Resolves and type-checks a parsed rule against `catalog`, reporting every problem found.
@@ -549,6 +858,7 @@ pub(crate) mod tests {
                     ("is_active", ValueType::Bool, ColumnSource::Attribute),
                     ("signup_date", ValueType::Date, ColumnSource::Attribute),
                     ("last_login", ValueType::Timestamp, ColumnSource::Attribute),
+                    ("last_login_days", ValueType::Int, ColumnSource::Attribute),
                     ("parent.industry", ValueType::String, ColumnSource::ParentAttribute),
                 ],
                 segments: vec!["a", "b"],
@@ -605,6 +915,10 @@ pub(crate) mod tests {
             TypedValue::Column { column, ty } if *ty == column.ty => column.column.clone(),
             TypedValue::Column { column, ty } => format!("{}:{ty}", column.column),
             TypedValue::Literal(scalar) => format!("{scalar:?}"),
+            TypedValue::Apply { func, args, ty, .. } => {
+                let args: Vec<String> = args.iter().map(show_value).collect();
+                format!("{func:?}({}):{ty}", args.join(", "))
+            }
         }
     }
 
@@ -656,7 +970,53 @@ pub(crate) mod tests {
     #[test]
     fn coercions() {
         check("employees = 5", "employees = Int(5)");
-        check("employees = 5.5", "employees:float = Float(5.5)");
+        // An int with a float constant: exactly, as ints.
+        check("employees = 5.5", "employees < Int(-9223372036854775808)");
+        check("employees != 5.5", "employees >= Int(-9223372036854775808)");
+        check("employees > 5.5", "employees > Int(5)");
+        check("employees >= 5.5", "employees > Int(5)");
+        check("employees < -5.5", "employees <= Int(-6)");
+        check("employees <= 5.0", "employees <= Int(5)");
+        check("9007199254740992.0 < employees", "employees > Int(9007199254740992)");
+        check("employees < 1e19", "employees >= Int(-9223372036854775808)");
+        check("employees > 1e19", "employees < Int(-9223372036854775808)");
+        check("employees > -1e19", "employees >= Int(-9223372036854775808)");
+        check("employees * 2 > 2.5", "Mul(employees, Int(2)):int > Int(2)");
+        check("employees between 1.5 and 3.5", "employees between Int(2) and Int(3)");
+        check(
+            "employees between 1.5 and 1.7",
+            "employees between Int(9223372036854775807) and Int(-9223372036854775808)",
+        );
+        check(
+            "employees between 1e19 and 2e19",
+            "employees between Int(9223372036854775807) and Int(-9223372036854775808)",
+        );
+        check("employees between -1e19 and 2", "employees between Int(-9223372036854775808) and Int(2)");
+        check("employees in (2.5)", "employees < Int(-9223372036854775808)");
+        check("employees not in (2.5, 3.5)", "employees >= Int(-9223372036854775808)");
+        check("employees in (1, 2.5, 3.0)", "employees in [Int(1), Int(3)]");
+        check("employees > arr", "employees:float > arr");
+        check("-0.0 = arr", "Float(0.0) = arr");
+        check("arr + employees > 1", "Add(arr, employees:float):float > Float(1.0)");
+        check("employees / 2 = 1", "Div(employees:float, Float(2.0)):float = Float(1.0)");
+        check("-employees = 1", "Sub(Int(0), employees):int = Int(1)");
+        check("round(arr, 2) = abs(-1.5)", "Round(2)(arr):float = Abs(Float(-1.5)):float");
+        check(
+            "coalesce(employees, arr, 0) > 1",
+            "Coalesce(employees:float, arr, Float(0.0)):float > Float(1.0)",
+        );
+        check(
+            "coalesce(signup_date, last_login) > '2024-01-01'",
+            "Coalesce(signup_date:timestamp, last_login):timestamp > Timestamp(1704067200000000)",
+        );
+        check(
+            "coalesce(industry, '') contains 'x'",
+            "Coalesce(industry, String(\"\")):string contains \"x\"",
+        );
+        check(
+            "coalesce(employees, 0) * 1 > arr",
+            "Widen(Mul(Coalesce(employees, Int(0)):int, Int(1)):int):float > arr",
+        );
         check("arr > 5", "arr > Float(5.0)");
         check("5 < employees", "Int(5) < employees");
         check("1 = 1.5", "Float(1.0) = Float(1.5)");
@@ -666,7 +1026,7 @@ pub(crate) mod tests {
         check("signup_date >= '1970-01-02'", "signup_date >= Date(1)");
         check("signup_date >= '1970-01-02 01:00'", "signup_date:timestamp >= Timestamp(90000000000)");
         check("last_login < '1970-01-01T00:00:01Z'", "last_login < Timestamp(1000000)");
-        check("employees in (1, 2.5)", "employees:float in [Float(1.0), Float(2.5)]");
+        check("arr in (1, 2.5)", "arr in [Float(1.0), Float(2.5)]");
         check("employees not in (1, 2)", "employees not in [Int(1), Int(2)]");
         check("arr between 1 and 2", "arr between Float(1.0) and Float(2.0)");
         check(
@@ -747,7 +1107,7 @@ pub(crate) mod tests {
         );
         check(
             "zzz = 1",
-            "!unknown_attribute: unknown attribute `zzz` (available attributes: `arr`, `employees`, `industry`, `is_active`, `last_login`, `parent.industry`, `signup_date`; a text value is written in single quotes: 'zzz')",
+            "!unknown_attribute: unknown attribute `zzz` (available attributes: `arr`, `employees`, `industry`, `is_active`, `last_login`, `last_login_days`, `parent.industry`, `signup_date`; a text value is written in single quotes: 'zzz')",
         );
         check(
             "in_segment('c') or in_segment('aa')",
@@ -790,10 +1150,7 @@ pub(crate) mod tests {
         check_trait("sum(amount) within 36h", "sum(amount) -> float within 36h");
         check_trait("avg(quantity)", "avg(quantity) -> float");
         check_trait("min(ts)", "min(ts) -> timestamp");
-        check_trait(
-            "max(amount) where quantity > 1.5",
-            "max(amount) -> float where quantity:float > Float(1.5)",
-        );
+        check_trait("max(amount) where quantity > 1.5", "max(amount) -> float where quantity > Int(1)");
         check_trait("count_distinct(plan)", "count_distinct(plan) -> int");
         check_trait("first_seen()", "first_seen() -> timestamp");
         check_trait("last_seen()", "last_seen() -> timestamp");

@@ -25,8 +25,24 @@ const MAX_MESSAGE: usize = 16 * 1024;
 const LIMIT: Duration = Duration::from_secs(30);
 
 const COLUMNS: [&str; 6] = ["plan", "n", "x", "d", "flag", "id"];
-const OPERATORS: [&str; 12] =
-    ["=", "!=", "<", "<=", ">", ">=", " in ", " between ", " and ", " or ", " is null", " contains "];
+const OPERATORS: [&str; 16] = [
+    "=",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    " in ",
+    " between ",
+    " and ",
+    " or ",
+    " is null",
+    " contains ",
+    " + ",
+    " * ",
+    " / ",
+    " - ",
+];
 const VALUES: [&str; 14] = [
     "'pro'",
     "'PRO'",
@@ -43,7 +59,10 @@ const VALUES: [&str; 14] = [
     "true",
     "pro",
 ];
-const TRAITS: [&str; 10] = [
+const TRAITS: [&str; 13] = [
+    "t0 / 2",
+    "round(coalesce(t1, 0) * 1e300 * 1e300, 2)",
+    "t0 * 9223372036854775807 + t1",
     "count()",
     "count() where type = 'buy' within 30d",
     "sum(amount)",
@@ -86,7 +105,11 @@ const TIMES: [&str; 8] = [
 
 /// Well-typed conditions over the declared columns (most generated rules are valid, so runs
 /// get past validation and reach the data).
-const TYPED: [&str; 14] = [
+const TYPED: [&str; 18] = [
+    "n * 2 + 1 > 3",
+    "(n + x) / 0 is null",
+    "round(x, 1) = abs(-2.5)",
+    "coalesce(n, 0) * 9223372036854775807 > 1",
     "plan = 'pro'",
     "plan in ('pro', 'free')",
     "plan contains 'r'",

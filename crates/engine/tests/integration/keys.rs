@@ -487,7 +487,10 @@ fn an_integer_sum_past_64_bits_names_the_trait() {
     let error = run_with(&p, BadRows::Strict, false).expect_err("an overflow");
     let message = error.to_string();
     assert_eq!(error.kind(), ErrorKind::User, "{message}");
-    assert!(message.starts_with("trait `units`: the sum is too large for a 64-bit integer"), "{message}");
+    assert!(
+        message.contains("segmenta.toml:19:10: trait `units`: the sum is too large for a 64-bit integer"),
+        "{message}"
+    );
     assert!(message.contains("hint: sum a float instead"), "{message}");
 }
 

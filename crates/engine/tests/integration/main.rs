@@ -1,6 +1,7 @@
 //! Integration tests of the engine: file-driven rule cases, run outputs, bad input, segment
 //! discovery, the `Engine` value and cancellation, keys that match nothing, and the property test that DataFusion's evaluation equals the reference evaluator.
 
+mod arithmetic;
 mod cases;
 mod demo;
 mod discover;

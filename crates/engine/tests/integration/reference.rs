@@ -65,10 +65,34 @@ fn temporal() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A random numeric value: arithmetic and functions over `i`, `f` and constants (products take
+/// a constant side: the values stay small).
+fn arithmetic() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![Just("i".to_string()), Just("f".to_string()), number_lit()];
+    leaf.prop_recursive(3, 8, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), prop::sample::select(vec!["+", "-", "/"]), inner.clone())
+                .prop_map(|(a, op, b)| format!("({a}) {op} ({b})")),
+            (inner.clone(), number_lit()).prop_map(|(a, k)| format!("({a}) * {k}")),
+            (inner.clone(), -2i32..=2).prop_map(|(a, d)| format!("round({a}, {d})")),
+            inner.clone().prop_map(|a| format!("abs({a})")),
+            inner.clone().prop_map(|a| format!("-({a})")),
+            (inner.clone(), number_lit()).prop_map(|(a, k)| format!("coalesce({a}, {k})")),
+        ]
+    })
+}
+
 /// A random well-typed predicate; `@` stands for an `in_segment` reference filled in later.
 fn predicate() -> impl Strategy<Value = String> {
     let numeric = prop_oneof![Just("i".to_string()), Just("f".to_string()), number_lit()];
     prop_oneof![
+        (arithmetic(), cmp(), arithmetic()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        (arithmetic(), any::<bool>(), number_lit(), number_lit())
+            .prop_map(|(v, n, a, b)| format!("{v} {}between {a} and {b}", if n { "not " } else { "" })),
+        (arithmetic(), any::<bool>(), prop::collection::vec(number_lit(), 1..3))
+            .prop_map(|(v, n, l)| format!("{v} {}in ({})", if n { "not " } else { "" }, l.join(", "))),
+        (prop_oneof![Just("s"), Just("'x'")], string_lit())
+            .prop_map(|(a, b)| format!("coalesce(s, {a}) contains {b}")),
         (
             prop_oneof![Just("s".to_string()), string_lit()],
             cmp(),
@@ -179,7 +203,7 @@ fn check(records: Vec<Record>, rules: Vec<String>) -> Result<(), TestCaseError> 
         };
         let mut members = Vec::new();
         for (n, record) in records.iter().enumerate() {
-            let member = eval(typed, &RecordRow { record, segments: &per_row[n] }) == Some(true);
+            let member = eval(typed, &RecordRow { record, segments: &per_row[n] }) == Ok(Some(true));
             per_row[n].insert(name.clone(), member);
             if member {
                 members.push(format!("E{n}"));

@@ -282,7 +282,7 @@ fn json_cell(value: &Value, ty: ValueType, declared: bool) -> Result<Cell<'_>, S
             }
             _ => Err(fail()),
         },
-        (Value::Number(n), ValueType::Float) => n.as_f64().map(Cell::Float).ok_or_else(fail),
+        (Value::Number(n), ValueType::Float) => n.as_f64().map(|f| Cell::Float(f + 0.0)).ok_or_else(fail),
         (Value::Number(n), ValueType::Bool) => match n.as_i64() {
             Some(1) => Ok(Cell::Bool(true)),
             Some(0) => Ok(Cell::Bool(false)),

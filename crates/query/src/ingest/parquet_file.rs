@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array};
 use arrow::compute::{CastOptions, cast, cast_with_options, filter};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Float64Type};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::ProjectionMask;
@@ -185,17 +187,35 @@ fn convert(
     let options = CastOptions { safe: true, ..CastOptions::default() };
     let converted = cast_with_options(array, &target, &options).map_err(cast_error)?;
     let source_nulls = array.logical_null_count();
-    if converted.null_count() <= source_nulls {
-        return Ok((converted, Vec::new()));
+    let mut failures = Vec::new();
+    if converted.null_count() > source_nulls {
+        // A safe cast turns values it cannot convert (an out-of-range UInt64, say) into NULL.
+        let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?;
+        let source_valid = array.logical_nulls();
+        failures = (0..array.len())
+            .filter(|&i| source_valid.as_ref().is_none_or(|n| n.is_valid(i)) && converted.is_null(i))
+            .map(|i| (i, format!("cannot read {} as {ty}", formatter.value(i))))
+            .collect();
     }
-    // A safe cast turns values it cannot convert (an out-of-range UInt64, say) into NULL.
-    let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?;
-    let source_valid = array.logical_nulls();
-    let failures = (0..array.len())
-        .filter(|&i| source_valid.as_ref().is_none_or(|n| n.is_valid(i)) && converted.is_null(i))
-        .map(|i| (i, format!("cannot read {} as {ty}", formatter.value(i))))
+    if ty != ValueType::Float {
+        return Ok((converted, failures));
+    }
+    // Floats as the text formats read them: NaN and infinities are bad values, -0.0 is 0.0.
+    let floats: Float64Array = converted
+        .as_primitive::<Float64Type>()
+        .iter()
+        .enumerate()
+        .map(|(i, value)| match value {
+            Some(f) if f.is_finite() => Some(f + 0.0),
+            Some(f) => {
+                failures.push((i, format!("cannot read {f} as float: not a finite number")));
+                None
+            }
+            None => None,
+        })
         .collect();
-    Ok((converted, failures))
+    failures.sort_by_key(|(i, _)| *i);
+    Ok((Arc::new(floats), failures))
 }
 
 /// A row's original values, joined by commas, for the rejects file.

@@ -53,7 +53,8 @@ pub(super) fn parse_text(text: &str, ty: ValueType, declared: bool) -> Result<Ce
         ValueType::Int => trimmed.parse::<i64>().ok().map(Cell::Int),
         ValueType::Float => {
             return match trimmed.parse::<f64>() {
-                Ok(f) if f.is_finite() => Ok(Cell::Float(f)),
+                // `+ 0.0` reads -0.0 as 0.0: segmenta holds no negative zero.
+                Ok(f) if f.is_finite() => Ok(Cell::Float(f + 0.0)),
                 Ok(_) => Err(format!("cannot read {} as float: not a finite number", quote(text))),
                 Err(_) => Err(cannot_read(text, ty)),
             };

@@ -71,6 +71,14 @@ const TOKENS: &[&str] = &[
     "0d",
     "12w",
     "36h",
+    "+",
+    "-",
+    "*",
+    "/",
+    "round(",
+    "abs",
+    "coalesce(",
+    "-9223372036854775808",
     "é",
     "\u{0}",
     " ",
@@ -81,9 +89,34 @@ fn token_soup() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(TOKENS.to_vec()), 0..40).prop_map(|t| t.join(" "))
 }
 
+/// Numeric values with arithmetic and functions, written with and without parentheses.
+fn value() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("n".to_string()),
+        Just("f".to_string()),
+        (-100i64..100).prop_map(|v| v.to_string()),
+        (-8i64..8).prop_map(|q| format!("{:?}", q as f64 / 4.0)),
+    ];
+    leaf.prop_recursive(3, 10, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), prop::sample::select(vec!["+", "-", "*", "/"]), inner.clone())
+                .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+            (inner.clone(), prop::sample::select(vec!["+", "-", "*", "/"]), inner.clone())
+                .prop_map(|(a, op, b)| format!("({a}) {op} ({b})")),
+            inner.clone().prop_map(|a| format!("-({a})")),
+            inner.clone().prop_map(|a| format!("abs({a})")),
+            (inner.clone(), -3i32..3).prop_map(|(a, d)| format!("ROUND({a}, {d})")),
+            prop::collection::vec(inner, 1..4).prop_map(|l| format!("coalesce({})", l.join(", "))),
+        ]
+    })
+}
+
 /// Valid rule text over the test catalog's columns.
 fn valid_rule() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
+        (value(), prop::sample::select(vec!["=", "<", ">="]), value())
+            .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        (value(), -5i64..5).prop_map(|(a, k)| format!("({a}) between {k} and 7.5")),
         (
             prop::sample::select(vec!["s", "`odd name`", "parent.x"]),
             prop::sample::select(vec!["=", "!=", "<", ">="]),
@@ -206,6 +239,9 @@ proptest! {
         let _ = parse_trait(&text);
         let trait_text = format!("count() where {text}");
         let _ = parse_trait(&trait_text);
+        if let Ok(value) = segmenta_rules::parse_derived(&text) {
+            let _ = segmenta_rules::resolve_derived(&value, &Catalog);
+        }
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub fn evaluate(rule: &str, columns: &[FeatureColumn], row: usize) -> Option<boo
     let typed = segmenta_rules::resolve_rule(&expr, &Features(columns))
         .unwrap_or_else(|e| panic!("`{rule}` does not resolve: {e:?}"));
     segmenta_rules::eval::eval(&typed, &Entity(columns, row))
+        .expect("discovered rules compute nothing out of range")
 }
 
 /// Share of entities on which "the rule is TRUE" and "the label is `id`" agree.
