@@ -143,6 +143,15 @@ class Case:
             elif r < 0.4:
                 column = "qty"
                 text, sql, ty = "sum(qty)", "sum(e.qty)", "int"
+            elif r < 0.47:
+                # Aggregates of computed values.
+                text, sql, ty, column = rng.choice([
+                    ("sum(qty * 3 - 1)", "sum(e.qty * 3 - 1)", "int", "qty"),
+                    ("max(amount / 2)", "max(e.amount / NULLIF(2, 0))", "float", "amount"),
+                    ("median(abs(amount) + 1)", "median(abs(e.amount) + 1)", "float", "amount"),
+                    ("percentile_disc(round(qty, -1), 0.5)", "quantile_disc(round(e.qty, -1), 0.5)", "int", "qty"),
+                    ("min(coalesce(qty, 0) * 2)", "min(coalesce(e.qty, 0) * 2)", "int", "qty"),
+                ])
             else:
                 p = rng.choice(FRACTIONS)
                 disc = r >= 0.6
@@ -192,7 +201,7 @@ class Case:
                 self.boundaries += [start, start + dt.timedelta(days=(end - first).days + 1)]
             where = " AND ".join(conds)
             sql += f" FILTER (WHERE {where})"
-            if text.startswith("sum("):
+            if text.startswith("sum(") and ty == "int":
                 # DuckDB sums BIGINTs into a HUGEINT (and divides those differently); segmenta's
                 # sum of ints is a 64-bit int.
                 sql = f"CAST(coalesce({sql}, 0) AS BIGINT)"

@@ -301,7 +301,7 @@ fn plan_traits(planner: &mut Planner<'_>) -> Result<TraitTypes> {
                     name: (*name).clone(),
                     entity: owner.clone(),
                     source: trait_source,
-                    aggregate: Aggregate::Trait(typed),
+                    aggregate: Aggregate::Trait(Box::new(typed)),
                 });
             }
         }
@@ -445,6 +445,7 @@ fn plan_rfm(planner: &mut Planner<'_>) -> Option<RfmColumns> {
     }
     let amount = amount?;
     let amount_type = amount.ty;
+    let amount_value = segmenta_rules::ast::TypedValue::Column { ty: amount.ty, column: amount };
     let within = rfm_config.within.as_ref().map(|w| *w.get_ref());
     let rfm_trait = |agg: AggFunc, arg, output| TypedTrait {
         agg,
@@ -455,7 +456,9 @@ fn plan_rfm(planner: &mut Planner<'_>) -> Option<RfmColumns> {
         output,
     };
     let frequency = match rfm_config.frequency() {
-        RfmFrequency::Purchases => Aggregate::Trait(rfm_trait(AggFunc::Count, None, ValueType::Int)),
+        RfmFrequency::Purchases => {
+            Aggregate::Trait(Box::new(rfm_trait(AggFunc::Count, None, ValueType::Int)))
+        }
         RfmFrequency::RepeatDays => Aggregate::Days(DaysSpec {
             condition: purchase.clone(),
             amount: None,
@@ -464,9 +467,9 @@ fn plan_rfm(planner: &mut Planner<'_>) -> Option<RfmColumns> {
         }),
     };
     let raw = [
-        (RFM_TRAITS[0], Aggregate::Trait(rfm_trait(AggFunc::DaysSinceLast, None, ValueType::Int))),
+        (RFM_TRAITS[0], Aggregate::Trait(Box::new(rfm_trait(AggFunc::DaysSinceLast, None, ValueType::Int)))),
         (RFM_TRAITS[1], frequency),
-        (RFM_TRAITS[2], Aggregate::Trait(rfm_trait(AggFunc::Sum, Some(amount), amount_type))),
+        (RFM_TRAITS[2], Aggregate::Trait(Box::new(rfm_trait(AggFunc::Sum, Some(amount_value), amount_type)))),
     ];
     for (name, aggregate) in raw {
         planner.add_event_aggregate(name, aggregate);

@@ -21,7 +21,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type, TimestampMicrosecondType, UInt32Type};
 use hashbrown::{HashMap, HashSet};
 use segmenta_core::{Bounds, MICROS_PER_DAY, ValueType, Within};
-use segmenta_rules::ast::{AggFunc, Fraction, TypedExpr};
+use segmenta_rules::ast::{AggFunc, Fraction, TypedExpr, TypedValue};
 use segmenta_rules::eval::{percentile_cont, percentile_disc_index};
 
 use crate::lower::UTC;
@@ -83,8 +83,9 @@ pub(crate) struct Recipe<'a> {
     pub filter: Option<&'a TypedExpr>,
     /// The aggregate's own condition ([`Input::condition`]).
     pub condition: Option<&'a TypedExpr>,
-    /// The argument column; rows where it is NULL are skipped.
-    pub arg: Option<String>,
+    /// The argument (a column, or a value computed from columns); rows where it is NULL are
+    /// skipped.
+    pub arg: Option<&'a TypedValue>,
     /// The amount column, read with its NULLs.
     pub amount: Option<String>,
     /// The accumulator.
@@ -104,7 +105,7 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
     };
     Ok(match aggregate {
         Aggregate::Trait(t) => {
-            let arg_type = t.arg.as_ref().map_or(ValueType::Int, |a| a.ty);
+            let arg_type = t.arg.as_ref().and_then(TypedValue::value_type).unwrap_or(ValueType::Int);
             let output = t.output;
             let needs_arg = !matches!(
                 t.agg,
@@ -156,7 +157,7 @@ pub(crate) fn recipe(aggregate: &Aggregate, as_of: i64) -> Result<Recipe<'_>> {
                 bounds: bounds(t.within),
                 filter: t.filter.as_ref(),
                 condition: t.condition.as_ref(),
-                arg: t.arg.as_ref().map(|a| a.column.clone()),
+                arg: t.arg.as_ref(),
                 amount: None,
                 make,
             }

@@ -54,7 +54,7 @@ fn batch_frame(ctx: &SessionContext, batch: RecordBatch) -> Result<DataFrame> {
 fn aggregate_columns(aggregate: &Aggregate, out: &mut Vec<String>) {
     match aggregate {
         Aggregate::Trait(t) => {
-            out.extend(t.arg.iter().map(|a| a.column.clone()));
+            out.extend(t.arg.iter().flat_map(|a| a.columns()).map(|c| c.column.clone()));
             for expr in t.condition.iter().chain(&t.filter) {
                 out.extend(expr.references().0);
             }

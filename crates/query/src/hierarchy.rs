@@ -38,7 +38,7 @@ use arrow::datatypes::{
 };
 use segmenta_core::ValueType;
 use segmenta_core::hidden::{ANCESTOR, DESCENDANT};
-use segmenta_rules::ast::{AggFunc, TypedTrait};
+use segmenta_rules::ast::{AggFunc, TypedTrait, TypedValue};
 
 use crate::accumulator::value_bits;
 use crate::lower::UTC;
@@ -243,7 +243,7 @@ struct CycleAt {
 /// Whether `aggregate` folds over the tree (otherwise it is aggregated over pairs).
 pub(crate) fn foldable(aggregate: &Aggregate) -> bool {
     let Aggregate::Trait(t) = aggregate else { return false };
-    let arg = t.arg.as_ref().map(|a| a.ty);
+    let arg = t.arg.as_ref().and_then(TypedValue::value_type);
     let numeric = matches!(arg, Some(ValueType::Int | ValueType::Float));
     let ordered = numeric || matches!(arg, Some(ValueType::Date | ValueType::Timestamp));
     t.within.is_none()
@@ -277,12 +277,6 @@ pub(crate) fn rollups(
         .collect()
 }
 
-/// A column of `rows` by name.
-fn column<'b>(rows: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef> {
-    rows.column_by_name(name)
-        .ok_or_else(|| Error::Internal(format!("hierarchy rollup column `{name}` missing")))
-}
-
 /// One trait over the tree.
 fn rollup(
     tree: &Tree,
@@ -297,11 +291,12 @@ fn rollup(
         Some(filter) => true_bits(&evaluate(filter, columns)?),
         None => BooleanBuffer::new_set(n),
     };
-    let arg = t.arg.as_ref().map(|a| column(rows, &a.column)).transpose()?;
+    let arg = t.arg.as_ref().map(|a| crate::vector::value_array(a, columns)).transpose()?;
+    let arg = arg.as_ref();
     if let Some(nulls) = arg.and_then(|a| a.logical_nulls()) {
         seen = &seen & nulls.inner();
     }
-    let arg_type = t.arg.as_ref().map(|a| a.ty);
+    let arg_type = t.arg.as_ref().and_then(TypedValue::value_type);
     let floats = || -> Result<Vec<f64>> {
         let values = cast(
             arg.ok_or_else(|| Error::Internal("a rollup lost its argument".into()))?,

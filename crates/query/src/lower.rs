@@ -245,7 +245,7 @@ fn with_filter(aggregate: Expr, filter: Option<Expr>, distinct: bool) -> Result<
 /// `as_of` is the as-of instant in microseconds: only events strictly before it count.
 pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
     let filter = row_filter(rows, as_of, t.within, t.filter.as_ref())?;
-    let arg = t.arg.as_ref().map(|c| ident(&c.column));
+    let arg = t.arg.as_ref().map(|value| lower_value(value, &Owner::default()));
     let need_arg =
         || arg.clone().ok_or_else(|| Error::Internal(format!("{} without an argument", t.agg.name())));
     let need_time = || {
@@ -272,7 +272,7 @@ pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<Lo
         AggFunc::DaysSinceFirst => (min(need_time()?), finish_days_since),
         AggFunc::DaysSinceLast => (max(need_time()?), finish_days_since),
         AggFunc::Median | AggFunc::Percentile(_) | AggFunc::PercentileDisc(_) => {
-            let ty = t.arg.as_ref().map_or(DataType::Float64, |a| arrow_type(a.ty));
+            let ty = t.arg.as_ref().and_then(TypedValue::value_type).map_or(DataType::Float64, arrow_type);
             let fraction = t.agg.fraction().unwrap_or(segmenta_rules::ast::Fraction::HALF);
             let discrete = matches!(t.agg, AggFunc::PercentileDisc(_));
             (crate::percentile::percentile(need_arg()?, fraction, discrete, &ty), finish_identity)

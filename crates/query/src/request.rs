@@ -120,8 +120,8 @@ pub enum TraitSource {
 /// A per-entity aggregate.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Aggregate {
-    /// A trait of the trait language.
-    Trait(TypedTrait),
+    /// A trait of the trait language (boxed: it is much larger than the other kinds).
+    Trait(Box<TypedTrait>),
     /// Points per matching event (a line of an engagement score).
     Points(PointsSpec),
     /// A fact about the UTC calendar days with a matching event (CLV summaries).

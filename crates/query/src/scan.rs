@@ -36,13 +36,13 @@ use parquet::arrow::arrow_reader::{
 use parquet::basic::{Encoding, PageType};
 use rayon::prelude::*;
 use segmenta_core::{Bounds, Cancel};
-use segmenta_rules::ast::TypedExpr;
+use segmenta_rules::ast::{TypedExpr, TypedValue};
 
 use crate::accumulator::{Accumulator, Input, Make, recipe};
 use crate::ingest::{TableSchema, arrow_type};
 use crate::lower::UTC;
 use crate::request::{Aggregate, EventCounts, EventKeys, check_cancelled};
-use crate::vector::{Columns, evaluate};
+use crate::vector::{Columns, evaluate, value_array};
 use crate::{Error, Location, Result};
 
 /// Event keys to entity indexes.
@@ -203,11 +203,11 @@ const UNKNOWN_SAMPLE: usize = 5;
 
 /// One aggregate, planned: which window and conditions it needs (indexes into the plan's
 /// lists), which columns it reads, and how to make its accumulator.
-struct Planned {
+struct Planned<'a> {
     window: usize,
     filter: Option<usize>,
     condition: Option<usize>,
-    arg: Option<String>,
+    arg: Option<&'a TypedValue>,
     amount: Option<String>,
     make: Make,
 }
@@ -217,7 +217,7 @@ struct Plan<'a> {
     /// The windows' bounds (`i64::MIN` to the as-of instant for no window).
     windows: Vec<Bounds>,
     conditions: Vec<&'a TypedExpr>,
-    aggregates: Vec<Planned>,
+    aggregates: Vec<Planned<'a>>,
 }
 
 fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
@@ -451,9 +451,16 @@ impl<'a, 'p> Worker<'a, 'p> {
             if let Some(filter) = planned.filter {
                 mask = &mask & &conditions[filter];
             }
-            let arg = match &planned.arg {
-                Some(name) => {
-                    let array = column(name)?;
+            let computed: ArrayRef;
+            let arg = match planned.arg {
+                Some(value) => {
+                    let array = match value {
+                        TypedValue::Column { column: c, ty } if *ty == c.ty => column(&c.column)?,
+                        _ => {
+                            computed = value_array(value, &columns).map_err(|e| named(e, self.spec, n))?;
+                            &computed
+                        }
+                    };
                     if let Some(valid) = valid_bits(array.as_ref()) {
                         mask = &mask & &valid;
                     }

@@ -168,6 +168,20 @@ fn side<'v>(value: &'v TypedValue, columns: &Columns<'_>) -> Result<Side<'v>> {
     })
 }
 
+/// A value over a batch, one row each: a column as it is read (dictionaries and views kept), a
+/// computed value, or a constant repeated.
+pub(crate) fn value_array(value: &TypedValue, columns: &Columns<'_>) -> Result<ArrayRef> {
+    match (value, side(value, columns)?) {
+        (TypedValue::Column { column, ty }, _) if *ty == column.ty => {
+            Ok(columns.get(&column.column)?.clone())
+        }
+        (_, Side::Array(array)) => Ok(array),
+        (_, Side::Literal(literal)) => {
+            Ok(crate::lower::scalar_value(literal).to_array_of_size(columns.len())?)
+        }
+    }
+}
+
 /// Evaluates a resolved condition over a batch: TRUE, FALSE or NULL (unknown) per row.
 pub(crate) fn evaluate(expr: &TypedExpr, columns: &Columns<'_>) -> Result<BooleanArray> {
     let len = columns.len();

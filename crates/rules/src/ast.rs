@@ -445,8 +445,8 @@ pub struct TraitExpr {
     pub agg: AggFunc,
     /// Span of the aggregate's name.
     pub agg_span: Span,
-    /// The argument column, if any.
-    pub arg: Option<(Ident, Span)>,
+    /// The argument, if any: a column, or a value computed from the row's columns.
+    pub arg: Option<Value>,
     /// The argument condition of `share(CONDITION)`.
     pub condition: Option<Expr>,
     /// The `where` condition over event columns.
@@ -711,8 +711,9 @@ impl TypedExpr {
 pub struct TypedTrait {
     /// The aggregate.
     pub agg: AggFunc,
-    /// The argument column (an event column), if any.
-    pub arg: Option<ColumnInfo>,
+    /// The argument, if any: a column of the rows (an event column), or a value computed from
+    /// them (`price * quantity`).
+    pub arg: Option<TypedValue>,
     /// The argument condition of `share(CONDITION)`.
     pub condition: Option<TypedExpr>,
     /// The condition over event columns.

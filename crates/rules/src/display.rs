@@ -181,7 +181,7 @@ impl fmt::Display for Fraction {
 impl fmt::Display for TraitExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}(", self.agg.name())?;
-        if let Some((arg, _)) = &self.arg {
+        if let Some(arg) = &self.arg {
             arg.fmt(f)?;
         }
         if let Some(condition) = &self.condition {

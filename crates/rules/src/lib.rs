@@ -26,9 +26,9 @@
 //! FUNC      := round | abs | coalesce          round(x) or round(x, digits)
 //! literal   := ["-"] number | string | TRUE | FALSE | DATE 'YYYY-MM-DD' | TIMESTAMP 'RFC 3339'
 //! derived   := value                          a trait computed from other traits
-//! trait     := AGG "(" [identifier] ")" [WHERE or_expr] [window]
+//! trait     := AGG "(" [value] ")" [WHERE or_expr] [window]
 //!            | SHARE "(" or_expr ")" [WHERE or_expr] [window]
-//!            | PCT "(" identifier "," number ")" [WHERE or_expr] [window]
+//!            | PCT "(" value "," number ")" [WHERE or_expr] [window]
 //! window    := WITHIN duration | BETWEEN day AND day
 //! AGG       := count | sum | avg | min | max | count_distinct | first_seen | last_seen
 //!            | days_since_last | days_since_first | median

@@ -781,10 +781,15 @@ impl Parser {
             }
             (None, Some(self.or_expr()?.0))
         } else {
-            let arg = self.ident()?;
-            if arg.is_none() && self.peek().tok != Tok::RParen {
-                return Err(self.expected("a column name or `)`"));
-            }
+            let arg = match self.peek().tok {
+                Tok::RParen => None,
+                Tok::Arith(ArithOp::Mul) if self.peek_at(1).tok == Tok::RParen => {
+                    return Err(self
+                        .expected("a column name or `)`")
+                        .with_hint(format!("write {}() to count the events", agg.name())));
+                }
+                _ => Some(self.value("a column name or `)`")?),
+            };
             (arg, None)
         };
         let agg = match agg {

@@ -746,20 +746,29 @@ pub fn resolve_trait(
     let mut arg = None;
     let mut output = Some(ValueType::Int);
     match &parsed.arg {
-        Some((ident, span)) if !takes_arg => {
+        Some(value) if !takes_arg => {
             resolver.diagnostics.push(
                 Diagnostic::new(
                     "invalid_argument",
-                    format!("{name} takes no argument, found `{}`", ident_text(ident)),
-                    *span,
+                    format!("{name} takes no argument, found `{value}`"),
+                    value.span,
                 )
                 .with_hint(format!("write {name}()")),
             );
         }
-        Some((ident, span)) => {
-            let value = Value { kind: ValueKind::Ident(ident.clone()), span: *span };
-            if let Some(Operand::Column { info, .. }) = resolver.operand(&value) {
-                let ty = info.ty;
+        Some(value) => {
+            let operand = resolver.operand(value);
+            if let Some(Operand::Literal { literal, .. }) = &operand {
+                resolver.diagnostics.push(
+                    Diagnostic::new(
+                        "invalid_argument",
+                        format!("{name} reads a column of the rows, found the constant {literal}"),
+                        value.span,
+                    )
+                    .with_hint("write a column, or a value computed from columns such as price * quantity"),
+                );
+            } else if let Some(operand) = operand {
+                let ty = operand.ty();
                 let (allowed, verb) = match agg {
                     AggFunc::Sum => (ty.is_numeric(), "sum"),
                     AggFunc::Avg => (ty.is_numeric(), "average"),
@@ -771,20 +780,24 @@ pub fn resolve_trait(
                     _ => (true, ""),
                 };
                 if allowed {
-                    arg = Some(info);
+                    arg = operand.typed(ty);
                 } else {
                     let needs = if agg.fraction().is_some() || matches!(agg, AggFunc::Sum | AggFunc::Avg) {
                         "a numeric column"
                     } else {
                         "a numeric, date or timestamp column"
                     };
+                    let shown = match &operand {
+                        Operand::Column { ident, .. } => ident_text(ident),
+                        _ => value.to_string(),
+                    };
                     resolver.diagnostics.push(
                         Diagnostic::new(
                             "type_mismatch",
-                            format!("cannot {verb} `{}` ({ty})", ident_text(ident)),
-                            *span,
+                            format!("cannot {verb} `{shown}` ({ty})"),
+                            value.span,
                         )
-                        .with_hint(format!("{name} needs {needs}; count({}) counts its values", ident)),
+                        .with_hint(format!("{name} needs {needs}; count({value}) counts its values")),
                     );
                 }
             }
@@ -811,7 +824,7 @@ pub fn resolve_trait(
         AggFunc::Avg | AggFunc::Share | AggFunc::Median | AggFunc::Percentile(_) => Some(ValueType::Float),
         AggFunc::FirstSeen | AggFunc::LastSeen => Some(ValueType::Timestamp),
         AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::PercentileDisc(_) => {
-            arg.as_ref().map(|a| a.ty).or(output)
+            arg.as_ref().and_then(TypedValue::value_type).or(output)
         }
     };
     let condition = match &parsed.condition {
@@ -1125,7 +1138,11 @@ pub(crate) mod tests {
             Ok(typed) => format!(
                 "{}({}) -> {}{}{}",
                 typed.agg.name(),
-                typed.arg.map(|a| a.column).or_else(|| typed.condition.map(|c| show(&c))).unwrap_or_default(),
+                typed
+                    .arg
+                    .map(|a| show_value(&a))
+                    .or_else(|| typed.condition.map(|c| show(&c)))
+                    .unwrap_or_default(),
                 typed.output,
                 typed.filter.map(|f| format!(" where {}", show(&f))).unwrap_or_default(),
                 typed.within.map(|w| format!(" {w}")).unwrap_or_default(),

@@ -90,7 +90,7 @@ impl Model for Churn {
             }
         };
         for (name, t) in counts {
-            planner.add_event_aggregate(name, Aggregate::Trait(t));
+            planner.add_event_aggregate(name, Aggregate::Trait(Box::new(t)));
         }
         let mut features = Vec::new();
         let mut errors = Vec::new();

@@ -73,6 +73,7 @@ revenue = "sum(amount)"
 orders = "count()"
 units = "sum(qty)"
 spread = "abs(units - orders * 3) + coalesce(aov, -1)"
+line_total = "sum(amount * qty) where amount * 2 > 1"
 
 [segments.big_baskets]
 rule = "aov * 2 > 30 and units - orders >= 2"
@@ -89,6 +90,7 @@ rule = "aov * 2 > 30 and units - orders >= 2"
         })
         .collect();
     let (aov, rounded, spread) = (floats(&p, "aov"), floats(&p, "aov_rounded"), floats(&p, "spread"));
+    let line_total = floats(&p, "line_total");
     let mut members = Vec::new();
     for id in ["c1", "c2"] {
         let mine: Vec<&(&str, f64, i64)> = rows.iter().filter(|r| r.0 == id).collect();
@@ -98,6 +100,8 @@ rule = "aov * 2 > 30 and units - orders >= 2"
         assert_eq!(aov[id], Some(expected), "{id}");
         assert_eq!(rounded[id], Some((expected * 10.0).round() / 10.0), "{id}");
         assert_eq!(spread[id], Some((units - orders * 3).abs() as f64 + expected), "{id}");
+        let total: f64 = mine.iter().filter(|r| r.1 * 2.0 > 1.0).map(|r| r.1 * r.2 as f64).sum();
+        assert_eq!(line_total[id], Some(total), "{id}");
         if expected * 2.0 > 30.0 && units - orders >= 2 {
             members.push(id.to_string());
         }

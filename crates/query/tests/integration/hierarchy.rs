@@ -129,8 +129,17 @@ fn condition() -> impl Strategy<Value = String> {
 /// A rollup trait of every aggregate that takes entity rows, over every column it accepts.
 fn trait_text() -> impl Strategy<Value = String> {
     let any_column = prop::sample::select(vec!["s", "i", "f", "b", "d", "ts", "id"]);
-    let numeric = prop::sample::select(vec!["i", "f"]);
-    let ordered = prop::sample::select(vec!["i", "f", "d", "ts"]);
+    // Columns, and values computed from them (folded as columns are).
+    let computed =
+        prop::sample::select(vec!["i * 2 - 1", "f / 4", "coalesce(i, 0) + f", "abs(f) * -1", "round(f, 0)"]);
+    let numeric = prop_oneof![
+        2 => prop::sample::select(vec!["i", "f"]).prop_map(String::from),
+        1 => computed.clone().prop_map(String::from),
+    ];
+    let ordered = prop_oneof![
+        2 => prop::sample::select(vec!["i", "f", "d", "ts"]).prop_map(String::from),
+        1 => computed.prop_map(String::from),
+    ];
     let aggregate = prop_oneof![
         Just("count()".to_string()),
         any_column.clone().prop_map(|c| format!("count({c})")),
@@ -318,7 +327,7 @@ fn spec(n: usize, t: &TypedTrait, descendants: bool) -> TraitSpec {
         name: format!("t{n}"),
         entity: "account".into(),
         source: TraitSource::Hierarchy { descendants },
-        aggregate: Aggregate::Trait(t.clone()),
+        aggregate: Aggregate::Trait(Box::new(t.clone())),
     }
 }
 

@@ -283,8 +283,14 @@ fn condition() -> impl Strategy<Value = String> {
 /// A random trait as a user writes it: every aggregate, over every column it accepts.
 fn trait_text() -> impl Strategy<Value = String> {
     let any_column = prop::sample::select(vec!["k", "ts", "s", "p", "i", "f", "b", "d"]);
-    let numeric = prop::sample::select(vec!["i", "f"]);
-    let ordered = prop::sample::select(vec!["i", "f", "d", "ts"]);
+    let numeric = prop_oneof![
+        2 => prop::sample::select(vec!["i".to_string(), "f".to_string()]),
+        1 => arithmetic().prop_filter("a constant is no argument", |v| v.parse::<f64>().is_err()),
+    ];
+    let ordered = prop_oneof![
+        2 => prop::sample::select(vec!["i".to_string(), "f".to_string(), "d".to_string(), "ts".to_string()]),
+        1 => arithmetic().prop_filter("a constant is no argument", |v| v.parse::<f64>().is_err()),
+    ];
     let aggregate = prop_oneof![
         Just("count()".to_string()),
         any_column.clone().prop_map(|c| format!("count({c})")),
@@ -576,7 +582,11 @@ fn order(a: &Scalar, b: &Scalar) -> std::cmp::Ordering {
 fn fold(events: &[Event], key: usize, t: &TypedTrait) -> Scalar {
     let rows: Vec<&Event> = events.iter().filter(|e| matches(e, key, t)).collect();
     let args: Vec<Scalar> = match &t.arg {
-        Some(arg) => rows.iter().map(|e| e.get(&arg.column)).filter(|v| *v != Scalar::Null).collect(),
+        Some(arg) => rows
+            .iter()
+            .map(|e| segmenta_rules::eval::value(arg, *e).expect("values stay in range"))
+            .filter(|v| *v != Scalar::Null)
+            .collect(),
         None => Vec::new(),
     };
     let times = rows.iter().filter_map(|e| e.ts);
@@ -764,7 +774,7 @@ fn check(
             name: format!("t{n}"),
             entity: "account".into(),
             source: TraitSource::Events,
-            aggregate: Aggregate::Trait(t.clone()),
+            aggregate: Aggregate::Trait(Box::new(t.clone())),
         })
         .collect();
     for (input_name, input) in inputs {
