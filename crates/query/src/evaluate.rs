@@ -572,6 +572,9 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     let stage = tracing::info_span!("derived_columns", derived = request.derived.len());
     let (all, segment_columns) = async {
         let (frame, segment_columns) = derive(batch_frame(&evaluator.ctx, table)?, &request.derived)?;
+        // DataFusion spreads a large table over its partitions: sorted again, the outputs are
+        // in entity order (and byte-identical run after run) at any size.
+        let frame = frame.sort(vec![col(ID).sort(true, false)])?;
         Ok::<_, Error>((collect_one(frame).await?, segment_columns))
     }
     .instrument(stage)
