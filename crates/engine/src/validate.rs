@@ -337,6 +337,13 @@ fn plan_derived_traits(
             planner.problems.push(project.problem(source, &t.expr, diagnostic));
             continue;
         }
+        if owner_entity.schema.get(name).is_some() {
+            planner.schema_problem(
+                format!("trait `{name}` has the name of a column of {}", owner_entity.spec.display),
+                "rename the trait",
+            );
+            continue;
+        }
         match segmenta_rules::parse_derived(t.expr.get_ref()) {
             Ok(value) => parsed.push((*name, *t, value)),
             Err(diagnostics) => {
@@ -346,25 +353,31 @@ fn plan_derived_traits(
             }
         }
     }
-    let deps: Vec<(String, Vec<String>)> = parsed
-        .iter()
-        .map(|(name, _, value)| {
-            let reads = value.idents().into_iter().filter(|i| i.qualifier.is_none()).map(|i| i.name.clone());
-            ((*name).clone(), reads.collect())
-        })
-        .collect();
-    let order = match segmenta_rules::order_segments(&deps) {
-        Ok(order) => order,
-        Err(cycle) => {
-            let t = parsed.iter().find(|(name, _, _)| **name == cycle[0]).map_or(parsed[0].1, |(_, t, _)| *t);
-            let diagnostic = Diagnostic::new(
-                "trait_cycle",
-                format!("derived traits read each other in a cycle: {}", cycle.join(" → ")),
-                segmenta_rules::ast::Span::new(0, t.expr.get_ref().len()),
-            )
-            .with_hint("a derived trait may read only traits that do not read it back");
-            planner.problems.push(project.problem(format!("trait `{}`", cycle[0]), &t.expr, diagnostic));
-            return Ok(());
+    // Each cycle is reported (at its first trait) and its traits left out; the rest is planned.
+    let order = loop {
+        let deps: Vec<(String, Vec<String>)> = parsed
+            .iter()
+            .map(|(name, _, value)| {
+                let reads =
+                    value.idents().into_iter().filter(|i| i.qualifier.is_none()).map(|i| i.name.clone());
+                ((*name).clone(), reads.collect())
+            })
+            .collect();
+        match segmenta_rules::order_segments(&deps) {
+            Ok(order) => break order,
+            Err(cycle) => {
+                let Some((_, t, _)) = parsed.iter().find(|(name, _, _)| **name == cycle[0]) else {
+                    break Vec::new();
+                };
+                let diagnostic = Diagnostic::new(
+                    "trait_cycle",
+                    format!("derived traits read each other in a cycle: {}", cycle.join(" → ")),
+                    segmenta_rules::ast::Span::new(0, t.expr.get_ref().len()),
+                )
+                .with_hint("a derived trait may read only traits that do not read it back");
+                planner.problems.push(project.problem(format!("trait `{}`", cycle[0]), &t.expr, diagnostic));
+                parsed.retain(|(name, _, _)| !cycle.contains(name));
+            }
         }
     };
     for i in order {
@@ -384,13 +397,6 @@ fn plan_derived_traits(
                 continue;
             }
         };
-        if owner_entity.schema.get(name).is_some() {
-            planner.schema_problem(
-                format!("trait `{name}` has the name of a column of {}", owner_entity.spec.display),
-                "rename the trait",
-            );
-            continue;
-        }
         let Some(ty) = typed.value_type() else { continue };
         types.push(((*name).clone(), ty));
         planner.specs.push(segmenta_query::TraitSpec {

@@ -11,9 +11,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use arrow::buffer::BooleanBuffer;
 use arrow::compute::kernels::zip::zip;
-use arrow::compute::{cast, is_not_null};
+use arrow::compute::{and_kleene, cast, is_not_null, or_kleene};
 use arrow::datatypes::{Float64Type, Int64Type};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
@@ -54,6 +57,7 @@ fn int_pairs(
     b: &ArrayRef,
     f: impl Fn(i64, i64) -> Option<i64>,
     text: &str,
+    domain: Option<&BooleanBuffer>,
 ) -> std::result::Result<ArrayRef, EvalError> {
     let (Some(a), Some(b)) = (a.as_primitive_opt::<Int64Type>(), b.as_primitive_opt::<Int64Type>()) else {
         return Err(not_of_type(text, "Int64"));
@@ -63,10 +67,19 @@ fn int_pairs(
         out.push(if a.is_null(i) || b.is_null(i) {
             None
         } else {
-            Some(f(a.value(i), b.value(i)).ok_or_else(|| int_overflow(text))?)
+            match f(a.value(i), b.value(i)) {
+                Some(value) => Some(value),
+                None if outside(domain, i) => None,
+                None => return Err(int_overflow(text)),
+            }
         });
     }
     Ok(Arc::new(Int64Array::from(out)))
+}
+
+/// Whether row `i` lies outside the rows whose values count (then out of range is NULL).
+fn outside(domain: Option<&BooleanBuffer>, i: usize) -> bool {
+    domain.is_some_and(|d| !d.value(i))
 }
 
 /// `f(a, b)` of two float arrays row by row, NULL where either is NULL or `f` gives `None`;
@@ -76,6 +89,7 @@ fn float_pairs(
     b: &ArrayRef,
     f: impl Fn(f64, f64) -> Option<f64>,
     text: &str,
+    domain: Option<&BooleanBuffer>,
 ) -> std::result::Result<ArrayRef, EvalError> {
     let (Some(a), Some(b)) = (a.as_primitive_opt::<Float64Type>(), b.as_primitive_opt::<Float64Type>())
     else {
@@ -84,18 +98,25 @@ fn float_pairs(
     let mut out = Vec::with_capacity(a.len());
     for i in 0..a.len() {
         let value = if a.is_null(i) || b.is_null(i) { None } else { f(a.value(i), b.value(i)) };
-        out.push(value.map(|v| finite(v, text)).transpose()?);
+        out.push(match value.map(|v| finite(v, text)).transpose() {
+            Ok(value) => value,
+            Err(_) if outside(domain, i) => None,
+            Err(error) => return Err(error),
+        });
     }
     Ok(Arc::new(Float64Array::from(out)))
 }
 
 /// Computes `func` of `args` (arrays of one length, each of the type [`Func`] documents for
-/// it), giving an array of `ty`. `text` names the expression in errors.
+/// it), giving an array of `ty`. `text` names the expression in errors. With a `domain`, only
+/// its rows count: a value out of range on another row is NULL, not an error (the scan's events
+/// that the run does not use).
 pub(crate) fn apply(
     func: Func,
     args: &[ArrayRef],
     ty: ValueType,
     text: &str,
+    domain: Option<&BooleanBuffer>,
 ) -> std::result::Result<ArrayRef, EvalError> {
     let internal =
         |what: &str| EvalError { message: format!("internal error: {what} of `{text}`"), hint: "" };
@@ -112,17 +133,17 @@ pub(crate) fn apply(
     let int = ty == ValueType::Int;
     match (func, args) {
         (Func::Widen, [a]) => cast(a, &arrow_type(ty)).map_err(|_| internal("a widening")),
-        (Func::Add, [a, b]) if int => int_pairs(a, b, i64::checked_add, text),
-        (Func::Sub, [a, b]) if int => int_pairs(a, b, i64::checked_sub, text),
-        (Func::Mul, [a, b]) if int => int_pairs(a, b, i64::checked_mul, text),
-        (Func::Add, [a, b]) => float_pairs(a, b, |x, y| Some(x + y), text),
-        (Func::Sub, [a, b]) => float_pairs(a, b, |x, y| Some(x - y), text),
-        (Func::Mul, [a, b]) => float_pairs(a, b, |x, y| Some(x * y), text),
-        (Func::Div, [a, b]) => float_pairs(a, b, |x, y| (y != 0.0).then(|| x / y), text),
-        (Func::Round(d), [a]) if int => int_pairs(a, a, |x, _| round_int(x, d), text),
-        (Func::Round(d), [a]) => float_pairs(a, a, |x, _| Some(round_float(x, d)), text),
-        (Func::Abs, [a]) if int => int_pairs(a, a, |x, _| x.checked_abs(), text),
-        (Func::Abs, [a]) => float_pairs(a, a, |x, _| Some(x.abs()), text),
+        (Func::Add, [a, b]) if int => int_pairs(a, b, i64::checked_add, text, domain),
+        (Func::Sub, [a, b]) if int => int_pairs(a, b, i64::checked_sub, text, domain),
+        (Func::Mul, [a, b]) if int => int_pairs(a, b, i64::checked_mul, text, domain),
+        (Func::Add, [a, b]) => float_pairs(a, b, |x, y| Some(x + y), text, domain),
+        (Func::Sub, [a, b]) => float_pairs(a, b, |x, y| Some(x - y), text, domain),
+        (Func::Mul, [a, b]) => float_pairs(a, b, |x, y| Some(x * y), text, domain),
+        (Func::Div, [a, b]) => float_pairs(a, b, |x, y| (y != 0.0).then(|| x / y), text, domain),
+        (Func::Round(d), [a]) if int => int_pairs(a, a, |x, _| round_int(x, d), text, domain),
+        (Func::Round(d), [a]) => float_pairs(a, a, |x, _| Some(round_float(x, d)), text, domain),
+        (Func::Abs, [a]) if int => int_pairs(a, a, |x, _| x.checked_abs(), text, domain),
+        (Func::Abs, [a]) => float_pairs(a, a, |x, _| Some(x.abs()), text, domain),
         _ => Err(internal("an unexpected function")),
     }
 }
@@ -150,6 +171,89 @@ pub(crate) fn without_negative_zeros(batch: &RecordBatch) -> Result<Option<Recor
         })
         .collect();
     Ok(Some(RecordBatch::try_new(batch.schema(), columns)?))
+}
+
+/// `AND` / `OR` of three-valued conditions as a DataFusion function: both sides evaluated on
+/// every row. DataFusion's own operators skip the right side where the left decides (and its
+/// simplifier drops a side that cannot matter), so a value out of range there would go
+/// unnoticed, where the reference evaluator and the scan report it; rules that compute use
+/// these instead.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Connective {
+    name: &'static str,
+    signature: Signature,
+    and: bool,
+}
+
+/// `left AND right` (or `OR`) with both sides evaluated on every row.
+pub(crate) fn eager_connective(and: bool, left: Expr, right: Expr) -> Expr {
+    let name = if and { "segmenta_and" } else { "segmenta_or" };
+    let signature = Signature::exact(vec![DataType::Boolean, DataType::Boolean], Volatility::Immutable);
+    ScalarUDF::from(Connective { name, signature, and }).call(vec![left, right])
+}
+
+impl ScalarUDFImpl for Connective {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (Some(left), Some(right)) = (arrays[0].as_boolean_opt(), arrays[1].as_boolean_opt()) else {
+            return Err(DataFusionError::Internal("a connective of non-booleans".into()));
+        };
+        let result = if self.and { and_kleene(left, right)? } else { or_kleene(left, right)? };
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
+
+/// A scheme's tier as a DataFusion function of every tier's membership test (each TRUE or
+/// FALSE, all evaluated on every row): the first tier whose test is TRUE, else `otherwise`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Tiers {
+    signature: Signature,
+    names: Vec<String>,
+    otherwise: String,
+}
+
+/// The tier of each row from its tests, in priority order.
+pub(crate) fn first_tier(tests: Vec<Expr>, names: Vec<String>, otherwise: &str) -> Expr {
+    let signature = Signature::exact(vec![DataType::Boolean; tests.len()], Volatility::Immutable);
+    ScalarUDF::from(Tiers { signature, names, otherwise: otherwise.to_string() }).call(tests)
+}
+
+impl ScalarUDFImpl for Tiers {
+    fn name(&self) -> &str {
+        "segmenta_tier"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let tests: Vec<&BooleanArray> = arrays.iter().filter_map(|a| a.as_boolean_opt()).collect();
+        let rows = args.number_rows;
+        let tier = |row: usize| {
+            let first = tests.iter().position(|t| t.is_valid(row) && t.value(row));
+            first.map_or(self.otherwise.as_str(), |i| self.names[i].as_str())
+        };
+        let result: StringArray = (0..rows).map(|row| Some(tier(row))).collect();
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
 }
 
 /// A function of the value language as a DataFusion scalar function: [`apply`] over its
@@ -196,7 +300,7 @@ impl ScalarUDFImpl for ValueFunction {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let all_scalars = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let result = apply(self.func, &arrays, self.ty, &self.text)
+        let result = apply(self.func, &arrays, self.ty, &self.text, None)
             .map_err(|e| DataFusionError::External(Box::new(out_of_range(e, &self.owner))))?;
         if all_scalars && result.len() == 1 {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?));

@@ -82,6 +82,19 @@ impl Error {
         Error::BadInput { location, message: message.into(), hint }
     }
 
+    /// A value out of range raised without its owner (a bad-input error of no file), now
+    /// named after `owner`; other errors as they are.
+    pub(crate) fn owned(self, owner: &Owner) -> Error {
+        match self {
+            Error::BadInput { location, message, hint }
+                if location.file.is_empty() && !owner.kind.is_empty() =>
+            {
+                Error::OutOfRange { owner: owner.clone(), message, hint: hint.unwrap_or_default() }
+            }
+            other => other,
+        }
+    }
+
     /// The hint, if any.
     pub fn hint(&self) -> Option<&str> {
         match self {

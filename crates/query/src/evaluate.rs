@@ -74,17 +74,33 @@ fn aggregate_columns(aggregate: &Aggregate, out: &mut Vec<String>) {
     }
 }
 
-fn lower_aggregate(aggregate: &Aggregate, rows: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
+fn lower_aggregate(
+    aggregate: &Aggregate,
+    rows: &EventColumns,
+    as_of: i64,
+    owner: &Owner,
+) -> Result<LoweredTrait> {
     match aggregate {
-        Aggregate::Trait(t) => lower_trait(t, rows, as_of),
+        Aggregate::Trait(t) => lower_trait(t, rows, as_of, owner),
         Aggregate::Points(p) => lower_points(p, rows, as_of),
         Aggregate::Days(_) => Err(Error::Internal("purchase days outside the event scan".into())),
         Aggregate::Value(_) => Err(Error::Internal("a derived trait lowered as an aggregate".into())),
     }
 }
 
+/// The owner named in errors of a trait's values: the trait, or no one for a hidden aggregate.
+fn trait_owner(name: &str) -> Owner {
+    if hidden::is_reserved(name) { Owner::default() } else { Owner::new("trait", name) }
+}
+
 fn session(threads: usize) -> SessionContext {
-    let config = SessionConfig::new().with_target_partitions(threads.max(1)).with_batch_size(8192);
+    // No round-robin repartitioning: the entity table, sorted once in stage 1, keeps its order
+    // through the projections of stage 3 (spread over partitions, it came out in their order,
+    // different from run to run), so the outputs are in entity order with no second sort.
+    let config = SessionConfig::new()
+        .with_target_partitions(threads.max(1))
+        .with_batch_size(8192)
+        .with_round_robin_repartition(false);
     SessionContext::new_with_config(config)
 }
 
@@ -191,7 +207,8 @@ impl<'r> Evaluator<'r> {
         let mut aggregates = Vec::with_capacity(specs.len());
         let mut finishes = Vec::with_capacity(specs.len());
         for spec in specs {
-            let lowered = lower_aggregate(&spec.aggregate, rows, self.request.as_of)?;
+            let lowered =
+                lower_aggregate(&spec.aggregate, rows, self.request.as_of, &trait_owner(&spec.name))?;
             let column = self.column_name();
             aggregates.push(lowered.aggregate.alias(&column));
             finishes.push((lowered.finish)(ident(&column), self.request.as_of).alias(&spec.name));
@@ -276,8 +293,12 @@ impl<'r> Evaluator<'r> {
                             Some(order) => arrow::compute::take_record_batch(&rows, &order)?,
                             None => rows,
                         };
-                        let aggregates: Vec<&Aggregate> = folded.iter().map(|s| &s.aggregate).collect();
-                        let columns = hierarchy::rollups(&tree, &rows, &aggregates, descendants)?;
+                        let mut columns = Vec::with_capacity(folded.len());
+                        for spec in &folded {
+                            let folded = hierarchy::rollups(&tree, &rows, &[&spec.aggregate], descendants)
+                                .map_err(|e| e.owned(&trait_owner(&spec.name)))?;
+                            columns.extend(folded);
+                        }
                         let names: Vec<String> = folded.iter().map(|s| s.name.clone()).collect();
                         visible.extend(names.iter().cloned());
                         frame = batch_frame(
@@ -457,7 +478,7 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
                 if let Some(parent) = parent {
                     let parent = lookup(parent)
                         .ok_or_else(|| Error::Internal(format!("parent segment `{parent}` not computed")))?;
-                    expr = ident(parent).and(expr);
+                    expr = crate::lower::and(ident(parent), expr, crate::lower::computes(rule));
                 }
                 frame = frame.with_column(&hidden::segment_column(i), expr)?;
                 segments.insert(name.clone(), hidden::segment_column(i));
@@ -465,6 +486,17 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
             Derived::Static { name, .. } => {
                 segments.insert(name.clone(), hidden::static_column(statics));
                 statics += 1;
+            }
+            Derived::Scheme { name, tiers, otherwise }
+                if tiers.iter().any(|(_, rule)| crate::lower::computes(rule)) =>
+            {
+                // Every tier's test on every row (a CASE tests a tier only where the earlier ones
+                // failed), so that a value out of range is an error wherever it is.
+                let owner = Owner::new("scheme", name);
+                let tests =
+                    tiers.iter().map(|(_, rule)| membership(rule, &lookup, &owner)).collect::<Result<_>>()?;
+                let names = tiers.iter().map(|(tier, _)| tier.clone()).collect();
+                frame = frame.with_column(name, crate::arith::first_tier(tests, names, otherwise))?;
             }
             Derived::Scheme { name, tiers, otherwise } => {
                 let mut case: Option<datafusion::logical_expr::conditional_expressions::CaseBuilder> = None;
@@ -572,9 +604,6 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     let stage = tracing::info_span!("derived_columns", derived = request.derived.len());
     let (all, segment_columns) = async {
         let (frame, segment_columns) = derive(batch_frame(&evaluator.ctx, table)?, &request.derived)?;
-        // DataFusion spreads a large table over its partitions: sorted again, the outputs are
-        // in entity order (and byte-identical run after run) at any size.
-        let frame = frame.sort(vec![col(ID).sort(true, false)])?;
         Ok::<_, Error>((collect_one(frame).await?, segment_columns))
     }
     .instrument(stage)

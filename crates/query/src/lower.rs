@@ -92,15 +92,59 @@ pub fn lower_rule(
     segment_column: &dyn Fn(&str) -> Option<String>,
     owner: &Owner,
 ) -> Result<Expr> {
+    lower_condition(expr, segment_column, owner, computes(expr))
+}
+
+/// Whether a rule computes a value (arithmetic or a function), which may be out of range.
+pub fn computes(expr: &TypedExpr) -> bool {
+    let mut stack = vec![expr];
+    let computed = |v: &TypedValue| matches!(v, TypedValue::Apply { .. });
+    while let Some(expr) = stack.pop() {
+        match expr {
+            TypedExpr::Or(a, b) | TypedExpr::And(a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            TypedExpr::Not(a) => stack.push(a),
+            TypedExpr::Compare { left, right, .. } => {
+                if computed(left) || computed(right) {
+                    return true;
+                }
+            }
+            TypedExpr::InList { value, .. }
+            | TypedExpr::Between { value, .. }
+            | TypedExpr::IsNull { value, .. }
+            | TypedExpr::StringMatch { value, .. }
+            | TypedExpr::Truthy(value) => {
+                if computed(value) {
+                    return true;
+                }
+            }
+            TypedExpr::InSegment(_) => {}
+        }
+    }
+    false
+}
+
+/// `a AND b`: DataFusion's operator, or, for a rule that computes, a function that evaluates
+/// both sides on every row (so that a value out of range is an error as in the reference).
+pub(crate) fn and(a: Expr, b: Expr, eager: bool) -> Expr {
+    if eager { crate::arith::eager_connective(true, a, b) } else { a.and(b) }
+}
+
+fn lower_condition(
+    expr: &TypedExpr,
+    segment_column: &dyn Fn(&str) -> Option<String>,
+    owner: &Owner,
+    eager: bool,
+) -> Result<Expr> {
     let value_expr = |value: &TypedValue| lower_value(value, owner);
+    let lower = |e: &TypedExpr| lower_condition(e, segment_column, owner, eager);
     Ok(match expr {
-        TypedExpr::Or(a, b) => {
-            lower_rule(a, segment_column, owner)?.or(lower_rule(b, segment_column, owner)?)
-        }
-        TypedExpr::And(a, b) => {
-            lower_rule(a, segment_column, owner)?.and(lower_rule(b, segment_column, owner)?)
-        }
-        TypedExpr::Not(a) => not(lower_rule(a, segment_column, owner)?),
+        TypedExpr::Or(a, b) if eager => crate::arith::eager_connective(false, lower(a)?, lower(b)?),
+        TypedExpr::Or(a, b) => lower(a)?.or(lower(b)?),
+        TypedExpr::And(a, b) => and(lower(a)?, lower(b)?, eager),
+        TypedExpr::Not(a) => not(lower(a)?),
         TypedExpr::Compare { left, op, right } => {
             binary_expr(value_expr(left), operator(*op), value_expr(right))
         }
@@ -204,6 +248,7 @@ fn row_filter(
     as_of: i64,
     within: Option<segmenta_core::Within>,
     condition: Option<&TypedExpr>,
+    owner: &Owner,
 ) -> Result<Option<Expr>> {
     let mut filter = None;
     if let Some(time) = &rows.time {
@@ -222,7 +267,7 @@ fn row_filter(
     }
     if let Some(condition) = condition {
         let no_segments = |_: &str| None;
-        let condition = lower_rule(condition, &no_segments, &Owner::default())?;
+        let condition = lower_rule(condition, &no_segments, owner)?;
         filter = Some(match filter {
             Some(f) => f.and(condition),
             None => condition,
@@ -243,9 +288,9 @@ fn with_filter(aggregate: Expr, filter: Option<Expr>, distinct: bool) -> Result<
 /// Lowers a trait to one aggregate with a FILTER holding its condition and window.
 ///
 /// `as_of` is the as-of instant in microseconds: only events strictly before it count.
-pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
-    let filter = row_filter(rows, as_of, t.within, t.filter.as_ref())?;
-    let arg = t.arg.as_ref().map(|value| lower_value(value, &Owner::default()));
+pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64, owner: &Owner) -> Result<LoweredTrait> {
+    let filter = row_filter(rows, as_of, t.within, t.filter.as_ref(), owner)?;
+    let arg = t.arg.as_ref().map(|value| lower_value(value, owner));
     let need_arg =
         || arg.clone().ok_or_else(|| Error::Internal(format!("{} without an argument", t.agg.name())));
     let need_time = || {
@@ -293,7 +338,7 @@ pub fn lower_trait(t: &TypedTrait, rows: &EventColumns, as_of: i64) -> Result<Lo
 
 /// Lowers points per event to one filtered aggregate (finished with a zero for no events).
 pub fn lower_points(spec: &PointsSpec, rows: &EventColumns, as_of: i64) -> Result<LoweredTrait> {
-    let filter = row_filter(rows, as_of, spec.within, spec.condition.as_ref())?;
+    let filter = row_filter(rows, as_of, spec.within, spec.condition.as_ref(), &Owner::default())?;
     let value = match spec.half_life {
         None => lit(spec.points),
         Some(half_life) => {

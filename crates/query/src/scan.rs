@@ -431,7 +431,9 @@ impl<'a, 'p> Worker<'a, 'p> {
                 }
             })
             .collect();
-        let columns = Columns::new(batch);
+        // Values are computed for every row, but only the events the run uses can be out of
+        // range: those after the as-of instant or of unknown entities read as NULL there.
+        let columns = Columns::with_domain(batch, used.clone());
         let conditions: Vec<BooleanBuffer> = self
             .plan
             .conditions

@@ -14,6 +14,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, Scalar,
     StringArray, TimestampMicrosecondArray, new_null_array,
 };
+use arrow::buffer::BooleanBuffer;
 use arrow::compute::kernels::cmp;
 use arrow::compute::{and_kleene, cast, not, or_kleene, take};
 use arrow::datatypes::DataType;
@@ -27,13 +28,21 @@ use crate::{Error, Result};
 pub(crate) struct Columns<'b> {
     batch: &'b RecordBatch,
     index: HashMap<&'b str, usize>,
+    /// The rows whose computed values count (`None`: all): elsewhere a value out of range is
+    /// NULL rather than an error.
+    domain: Option<BooleanBuffer>,
 }
 
 impl<'b> Columns<'b> {
     pub(crate) fn new(batch: &'b RecordBatch) -> Columns<'b> {
         let index =
             batch.schema_ref().fields().iter().enumerate().map(|(i, f)| (f.name().as_str(), i)).collect();
-        Columns { batch, index }
+        Columns { batch, index, domain: None }
+    }
+
+    /// The columns of `batch`, of which only the rows of `domain` count.
+    pub(crate) fn with_domain(batch: &'b RecordBatch, domain: BooleanBuffer) -> Columns<'b> {
+        Columns { domain: Some(domain), ..Columns::new(batch) }
     }
 
     fn get(&self, name: &str) -> Result<&'b ArrayRef> {
@@ -161,7 +170,7 @@ fn side<'v>(value: &'v TypedValue, columns: &Columns<'_>) -> Result<Side<'v>> {
                     )?,
                 });
             }
-            let result = crate::arith::apply(*func, &arrays, *ty, text)
+            let result = crate::arith::apply(*func, &arrays, *ty, text, columns.domain.as_ref())
                 .map_err(|e| crate::arith::out_of_range(e, &crate::error::Owner::default()))?;
             Side::Array(result)
         }

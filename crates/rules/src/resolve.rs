@@ -204,22 +204,40 @@ fn exact_compare(value: TypedValue, op: CmpOp, f: f64) -> TypedExpr {
     }
 }
 
-/// The int bounds `[low, high]` equivalent to float (or int) bounds for an int value; an
-/// empty range (`low > high`) when no int lies between them.
-fn exact_bounds(low: f64, high: f64) -> (i64, i64) {
-    let (low, high) = (low.ceil(), high.floor());
-    if low >= TWO_63 || high < -TWO_63 || low > high {
-        return (i64::MAX, i64::MIN);
-    }
-    let low = if low < -TWO_63 { i64::MIN } else { low as i64 };
-    let high = if high >= TWO_63 { i64::MAX } else { high as i64 };
-    (low, high)
+/// The int bounds `[low, high]` equivalent to number bounds (ints kept as they are, floats
+/// rounded inwards) for an int value; an empty range (`low > high`) when no int lies between.
+fn exact_bounds(low: Result<i64, f64>, high: Result<i64, f64>) -> (i64, i64) {
+    const EMPTY: (i64, i64) = (i64::MAX, i64::MIN);
+    let low = match low {
+        Ok(int) => int,
+        Err(f) if f.ceil() >= TWO_63 => return EMPTY,
+        Err(f) if f.ceil() < -TWO_63 => i64::MIN,
+        Err(f) => f.ceil() as i64,
+    };
+    let high = match high {
+        Ok(int) => int,
+        Err(f) if f.floor() < -TWO_63 => return EMPTY,
+        Err(f) if f.floor() >= TWO_63 => i64::MAX,
+        Err(f) => f.floor() as i64,
+    };
+    if low > high { EMPTY } else { (low, high) }
 }
 
-fn literal_float(literal: &Literal) -> Option<f64> {
+/// A number literal as an int when it is one, else as a float; `None` for other literals.
+fn literal_number(literal: &Literal) -> Option<Result<i64, f64>> {
     match literal {
-        Literal::Number { value, .. } => Some(*value),
+        Literal::Number { int: Some(int), .. } => Some(Ok(*int)),
+        Literal::Number { value, int: None } => Some(Err(*value)),
         _ => None,
+    }
+}
+
+/// The int a number literal equals, if any: an int, or a whole float inside the ints.
+fn whole(number: Result<i64, f64>) -> Option<i64> {
+    match number {
+        Ok(int) => Some(int),
+        Err(f) if f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f) => Some(f as i64),
+        Err(_) => None,
     }
 }
 
@@ -378,7 +396,7 @@ impl Resolver<'_> {
                             None => 0,
                             Some(digits) => match &digits.kind {
                                 ValueKind::Literal(Literal::Number { int: Some(d), .. })
-                                    if i32::try_from(*d).is_ok_and(|d| d.abs() <= 1000) =>
+                                    if (-1000..=1000).contains(d) =>
                                 {
                                     *d as i32
                                 }
@@ -386,7 +404,7 @@ impl Resolver<'_> {
                                     self.diagnostics.push(
                                         Diagnostic::new(
                                             "invalid_argument",
-                                            format!("the digits of round must be a whole number, found `{digits}`"),
+                                            format!("the digits of round must be a whole number from -1000 to 1000, found `{digits}`"),
                                             digits.span,
                                         )
                                         .with_hint("write e.g. round(x, 2) for two decimals or round(x, -3) for thousands"),
@@ -554,8 +572,8 @@ impl Resolver<'_> {
             }
             ExprKind::InList { value, list, negated } => {
                 let value = self.operand(value)?;
-                let numbers: Option<Vec<f64>> =
-                    list.iter().map(|item| literal_float(&item.literal)).collect();
+                let numbers: Option<Vec<Result<i64, f64>>> =
+                    list.iter().map(|item| literal_number(&item.literal)).collect();
                 if value.ty() == ValueType::Int
                     && !matches!(value, Operand::Literal { .. })
                     && list.iter().any(|item| matches!(item.literal, Literal::Number { int: None, .. }))
@@ -563,11 +581,7 @@ impl Resolver<'_> {
                 {
                     // An int equals only the whole numbers of the list, compared as ints.
                     let typed = value.typed(ValueType::Int)?;
-                    let ints: Vec<Scalar> = numbers
-                        .iter()
-                        .filter(|f| f.fract() == 0.0 && (-TWO_63..TWO_63).contains(*f))
-                        .map(|f| Scalar::Int(*f as i64))
-                        .collect();
+                    let ints: Vec<Scalar> = numbers.into_iter().filter_map(whole).map(Scalar::Int).collect();
                     if ints.is_empty() {
                         return Some(exact_compare(
                             typed,
@@ -592,7 +606,8 @@ impl Resolver<'_> {
                 if value.ty() == ValueType::Int
                     && !matches!(value, Operand::Literal { .. })
                     && any_float
-                    && let (Some(lo), Some(hi)) = (literal_float(&low.literal), literal_float(&high.literal))
+                    && let (Some(lo), Some(hi)) =
+                        (literal_number(&low.literal), literal_number(&high.literal))
                 {
                     // An int between float bounds: between the ints inside them, exactly.
                     let (lo, hi) = exact_bounds(lo, hi);
@@ -1008,6 +1023,20 @@ pub(crate) mod tests {
         check("employees in (2.5)", "employees < Int(-9223372036854775808)");
         check("employees not in (2.5, 3.5)", "employees >= Int(-9223372036854775808)");
         check("employees in (1, 2.5, 3.0)", "employees in [Int(1), Int(3)]");
+        check("employees in (9007199254740993, 0.5)", "employees in [Int(9007199254740993)]");
+        check("employees in (9223372036854775807, 0.5)", "employees in [Int(9223372036854775807)]");
+        check(
+            "employees between -9223372036854775807 and 0.5",
+            "employees between Int(-9223372036854775807) and Int(0)",
+        );
+        check(
+            "employees between 0.5 and 9007199254740993",
+            "employees between Int(1) and Int(9007199254740993)",
+        );
+        check(
+            "round(employees, -2147483648) > 0",
+            "!invalid_argument: the digits of round must be a whole number from -1000 to 1000, found `-2147483648` (write e.g. round(x, 2) for two decimals or round(x, -3) for thousands)",
+        );
         check("employees > arr", "employees:float > arr");
         check("-0.0 = arr", "Float(0.0) = arr");
         check("arr + employees > 1", "Add(arr, employees:float):float > Float(1.0)");

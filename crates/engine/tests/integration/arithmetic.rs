@@ -115,7 +115,8 @@ rule = "aov * 2 > 30 and units - orders >= 2"
 
 #[test]
 fn a_cycle_of_derived_traits_is_a_located_error() {
-    let rest = "[traits]\norders = \"count()\"\na = \"b + orders\"\nb = \"a * 2\"\n";
+    // Two cycles, each reported; the derived trait outside them is still planned and read.
+    let rest = "[traits]\norders = \"count()\"\na = \"b + orders\"\nb = \"a * 2\"\nc = \"d\"\nd = \"c\"\nok = \"orders * 2\"\n\n[segments.s]\nrule = \"ok > 1\"\n";
     let p = project("id\nc1\n", PURCHASES, rest);
     let error = segmenta_engine::validate(&p.load().expect("loads")).expect_err("a cycle");
     let message = error.to_string();
@@ -125,6 +126,13 @@ fn a_cycle_of_derived_traits_is_a_located_error() {
         "{message}"
     );
     assert!(message.contains("segmenta.toml:17:6:"), "at the text of `a`: {message}");
+    assert!(message.contains("derived traits read each other in a cycle: c → d → c"), "{message}");
+    assert!(!message.contains("unknown attribute"), "{message}");
+    // A derived trait named as a column is a clash, not a cycle.
+    let p = project("id,n\nc1,1\n", PURCHASES, "[traits]\nn = \"n * 2\"\n");
+    let message = segmenta_engine::validate(&p.load().expect("loads")).expect_err("a clash").to_string();
+    assert!(message.contains("trait `n` has the name of a column of customers.csv"), "{message}");
+    assert!(!message.contains("cycle"), "{message}");
 }
 
 #[test]
@@ -286,4 +294,38 @@ events = [{ where = "amount > 0", points = 1, within = "2mo" }]
     let message = bad.load().expect_err("a bad window").to_string();
     assert!(message.contains("[rfm] within: invalid window `2months`"), "{message}");
     assert!(message.contains("hint: write a whole number followed by h, d, w, mo or y"), "{message}");
+}
+
+#[test]
+fn a_value_out_of_range_is_an_error_even_where_another_condition_decides() {
+    // `orders < 0` is FALSE for everyone: the product is still computed, as in the reference.
+    let rules = [
+        "[segments.lazy]\nrule = \"orders < 0 and orders * 9223372036854775807 > 1\"\n",
+        "[segments.lazy]\nrule = \"orders >= 0 or orders * 9223372036854775807 > 1\"\n",
+        "[segments.outer]\nrule = \"orders < 0\"\n\n[segments.lazy]\nrule = \"orders * 9223372036854775807 > 1\"\nparent = \"outer\"\n",
+        "[schemes.tiering]\ntiers = [{ name = \"all\", rule = \"orders >= 0\" }, { name = \"big\", rule = \"orders * 9223372036854775807 > 1\" }]\notherwise = \"none\"\n",
+    ];
+    for rule in rules {
+        let rest = format!("[traits]\norders = \"count()\"\n\n{rule}");
+        let p = project("id\nc1\nc2\n", PURCHASES, &rest);
+        let error = p.run(AS_OF, BadRows::Strict).expect_err(rule);
+        assert_eq!(error.code(), "value_out_of_range", "{rule}: {error}");
+        assert!(error.to_string().contains("`orders * 9223372036854775807` is too large"), "{error}");
+    }
+}
+
+#[test]
+fn events_the_run_does_not_use_cannot_be_out_of_range() {
+    // After the as-of instant, or of no known customer: never computed into a trait.
+    let events = "customer_id,ts,qty\n\
+c1,2024-01-01T00:00:00Z,1\n\
+c1,2024-12-01T00:00:00Z,9223372036854775807\n\
+zz,2024-01-01T00:00:00Z,9223372036854775807\n";
+    let rest = "[traits]\nbig = \"sum(qty * 2) where qty * 2 > 0\"\n";
+    let p = project("id\nc1\n", events, rest);
+    p.run(AS_OF, BadRows::Strict).expect("runs");
+    assert_eq!(floats(&p, "big")["c1"], Some(2.0));
+    let used = "customer_id,ts,qty\nc1,2024-01-01T00:00:00Z,9223372036854775807\n";
+    let p = project("id\nc1\n", used, rest);
+    assert_eq!(p.run(AS_OF, BadRows::Strict).expect_err("used").code(), "value_out_of_range");
 }

@@ -300,7 +300,7 @@ async fn over_pairs(table: &Table, traits: &[(TypedTrait, bool)]) -> datafusion:
     for (t, descendants) in traits {
         let pairs = pairs(table, *descendants);
         let pairs = ctx.read_table(Arc::new(MemTable::try_new(pairs.schema(), vec![vec![pairs]])?))?;
-        let lowered = lower_trait(t, &EventColumns { time: None }, AS_OF)
+        let lowered = lower_trait(t, &EventColumns { time: None }, AS_OF, &segmenta_query::Owner::default())
             .map_err(|e| datafusion::error::DataFusionError::External(e.into()))?;
         let grouped = pairs
             .join(rows.clone(), JoinType::Inner, &["member"], &["id"], None)?

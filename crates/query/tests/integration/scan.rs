@@ -679,7 +679,7 @@ async fn datafusion_values(
     let mut aggregates = Vec::new();
     let mut finishes = vec![ident("id")];
     for (n, t) in traits.iter().enumerate() {
-        let lowered = lower_trait(t, &rows, AS_OF)
+        let lowered = lower_trait(t, &rows, AS_OF, &segmenta_query::Owner::default())
             .map_err(|e| datafusion::error::DataFusionError::External(e.into()))?;
         aggregates.push(lowered.aggregate.alias(format!("agg_{n}")));
         finishes.push((lowered.finish)(ident(format!("agg_{n}")), AS_OF).alias(format!("t{n}")));
