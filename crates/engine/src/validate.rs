@@ -289,11 +289,7 @@ fn plan_traits(planner: &mut Planner<'_>) -> Result<TraitTypes> {
                     planner.problems.push(project.problem(source, &t.expr, diagnostic));
                     continue;
                 }
-                if owner_entity.schema.get(name).is_some() {
-                    planner.schema_problem(
-                        format!("trait `{name}` has the name of a column of {}", owner_entity.spec.display),
-                        "rename the trait",
-                    );
+                if clashes_with_column(planner, name, &owner_entity) {
                     continue;
                 }
                 types.push(((*name).clone(), typed.output));
@@ -311,6 +307,18 @@ fn plan_traits(planner: &mut Planner<'_>) -> Result<TraitTypes> {
         trait_types.insert(owner.clone(), types);
     }
     Ok(trait_types)
+}
+
+/// Whether trait `name` takes the name of a column of its entity (recorded as a problem).
+fn clashes_with_column(planner: &mut Planner<'_>, name: &str, owner: &PlannedEntity) -> bool {
+    let clash = owner.schema.get(name).is_some();
+    if clash {
+        planner.schema_problem(
+            format!("trait `{name}` has the name of a column of {}", owner.spec.display),
+            "rename the trait",
+        );
+    }
+    clash
 }
 
 /// Step 2, last: an entity's derived traits (values over its attributes and other traits),
@@ -337,11 +345,7 @@ fn plan_derived_traits(
             planner.problems.push(project.problem(source, &t.expr, diagnostic));
             continue;
         }
-        if owner_entity.schema.get(name).is_some() {
-            planner.schema_problem(
-                format!("trait `{name}` has the name of a column of {}", owner_entity.spec.display),
-                "rename the trait",
-            );
+        if clashes_with_column(planner, name, &owner_entity) {
             continue;
         }
         match segmenta_rules::parse_derived(t.expr.get_ref()) {

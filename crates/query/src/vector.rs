@@ -121,16 +121,6 @@ fn compare(
     })
 }
 
-fn flip(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Lt => CmpOp::Gt,
-        CmpOp::LtEq => CmpOp::GtEq,
-        CmpOp::Gt => CmpOp::Lt,
-        CmpOp::GtEq => CmpOp::LtEq,
-        other => other,
-    }
-}
-
 /// A boolean array of `len` copies of the first (only) value of `one`.
 fn broadcast(one: &BooleanArray, len: usize) -> BooleanArray {
     match (one.is_empty() || one.is_null(0), one.len()) {
@@ -200,7 +190,7 @@ pub(crate) fn evaluate(expr: &TypedExpr, columns: &Columns<'_>) -> Result<Boolea
         TypedExpr::Not(a) => not(&evaluate(a, columns)?)?,
         TypedExpr::Compare { left, op, right } => match (side(left, columns)?, side(right, columns)?) {
             (Side::Array(array), Side::Literal(l)) => column_vs_literal(&array, *op, l)?,
-            (Side::Literal(l), Side::Array(array)) => column_vs_literal(&array, flip(*op), l)?,
+            (Side::Literal(l), Side::Array(array)) => column_vs_literal(&array, op.flipped(), l)?,
             (Side::Array(a), Side::Array(b)) => {
                 // Both sides whole arrays: dictionaries and views are unpacked to plain values.
                 let ty = |v: &TypedValue| v.value_type().unwrap_or(segmenta_core::ValueType::String);

@@ -46,6 +46,17 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// The operator with its sides swapped: `a < b` is `b > a`.
+    pub fn flipped(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::LtEq => CmpOp::GtEq,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::GtEq => CmpOp::LtEq,
+            other => other,
+        }
+    }
+
     /// The operator as written canonically.
     pub fn symbol(self) -> &'static str {
         match self {

@@ -554,7 +554,7 @@ impl Resolver<'_> {
                     && !matches!(right, Operand::Literal { .. })
                     && let Some(f) = left.float_literal()
                 {
-                    return Some(exact_compare(right.typed(ValueType::Int)?, flip(*op), f));
+                    return Some(exact_compare(right.typed(ValueType::Int)?, op.flipped(), f));
                 }
                 let anchor = usize::from(
                     matches!(left, Operand::Literal { .. }) && !matches!(right, Operand::Literal { .. }),
@@ -711,17 +711,6 @@ impl Resolver<'_> {
             }
             None => Err(self.diagnostics),
         }
-    }
-}
-
-/// The operator with its sides swapped: `a < b` is `b > a`.
-fn flip(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Lt => CmpOp::Gt,
-        CmpOp::LtEq => CmpOp::GtEq,
-        CmpOp::Gt => CmpOp::Lt,
-        CmpOp::GtEq => CmpOp::LtEq,
-        other => other,
     }
 }
 
