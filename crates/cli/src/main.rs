@@ -267,13 +267,24 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
     },
-    /// List the members of a segment in the latest run.
+    /// List the project's snapshots: every run, by its as-of instant (a later run as of the same
+    /// instant replaces the earlier one).
+    Snapshots {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
+    /// List the members of a segment in the latest run (or in a past snapshot, with --at).
     Members {
         /// The segment's name.
         segment: String,
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
+        /// Read this snapshot instead of the latest run: its id, or the as-of it was run with
+        /// (a date, as `run --as-of` reads it, or an RFC 3339 instant).
+        #[arg(long)]
+        at: Option<String>,
         /// Columns of the run to add after `entity_id` (attributes, traits, scores, schemes,
         /// RFM values), comma-separated: `--with plan,orders`.
         #[arg(long, value_delimiter = ',')]
@@ -1120,7 +1131,35 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Members { segment, project, with, format, output }
+        Command::Snapshots { project } => {
+            let project = Project::load(project)?;
+            let snapshots = segmenta_engine::snapshots(&project)?;
+            if cli.json {
+                out!("{}", json!({ "snapshots": snapshots }));
+            } else if snapshots.is_empty() {
+                out!("no snapshot yet: `segmenta run` makes one");
+            } else {
+                out!(
+                    "{:>4}  {:<27}  {:<24}  {:>10}  {:>8}",
+                    "id",
+                    "as_of",
+                    "written_at",
+                    "entities",
+                    "segments"
+                );
+                for s in &snapshots {
+                    out!(
+                        "{:>4}  {:<27}  {:<24}  {:>10}  {:>8}",
+                        s.id,
+                        s.as_of,
+                        s.written_at,
+                        s.entities,
+                        s.segments
+                    );
+                }
+            }
+        }
+        Command::Members { segment, project, with, format, output, at }
             if format.is_some() || output.is_some() || !with.is_empty() =>
         {
             let project = Project::load(project)?;
@@ -1140,7 +1179,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
                 MembersFormatArg::Parquet => MembersFormat::Parquet,
             };
-            let query = MembersQuery { segment: segment.clone(), with: with.clone() };
+            let query = MembersQuery { segment: segment.clone(), with: with.clone(), at: at.clone() };
             let bytes = segmenta_engine::members_export(&project, &query, format)?;
             match output {
                 Some(path) => write_whole(path, &bytes)?,
@@ -1154,9 +1193,9 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Members { segment, project, .. } => {
+        Command::Members { segment, project, at, .. } => {
             let project = Project::load(project)?;
-            let members = segmenta_engine::members(&project, segment)?;
+            let members = segmenta_engine::members_at(&project, segment, at.as_deref())?;
             if cli.json {
                 out!("{}", json!({ "segment": segment, "size": members.len(), "members": members }));
             } else {

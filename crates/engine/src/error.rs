@@ -109,6 +109,14 @@ pub enum Error {
         /// What the user gave.
         value: String,
     },
+    /// A snapshot that the catalog does not hold.
+    #[error("no snapshot `{given}`\n  hint: {hint}")]
+    UnknownSnapshot {
+        /// What the user gave.
+        given: String,
+        /// The snapshots there are.
+        hint: String,
+    },
     /// A segment name that the project does not declare.
     #[error("unknown segment `{name}`{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
     UnknownSegment {
@@ -325,6 +333,7 @@ impl ErrorCode for Error {
             Error::Store(_) => "store",
             Error::AsOf { .. } => "invalid_as_of",
             Error::UnknownSegment { .. } => "unknown_segment",
+            Error::UnknownSnapshot { .. } => "unknown_snapshot",
             Error::SegmentNotInRun { .. } => "segment_not_in_run",
             Error::UnknownColumn { .. } => "unknown_column",
             Error::Usage { .. } => "usage",
@@ -356,6 +365,7 @@ impl ErrorCode for Error {
             | Error::Schema { .. }
             | Error::AsOf { .. }
             | Error::UnknownSegment { .. }
+            | Error::UnknownSnapshot { .. }
             | Error::SegmentNotInRun { .. }
             | Error::UnknownColumn { .. }
             | Error::Usage { .. }

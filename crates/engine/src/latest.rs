@@ -38,6 +38,8 @@ pub struct MembersQuery {
     pub segment: String,
     /// Attributes, traits, scores, schemes, RFM values to add after `entity_id`, in order.
     pub with: Vec<String>,
+    /// The snapshot to read (its id or as-of date); default: the latest run.
+    pub at: Option<String>,
 }
 
 /// Compares ids in natural order: runs of digits by their value (`c2` before `c10`), the rest
@@ -84,9 +86,12 @@ fn check_declared(project: &Project, segment: &str) -> Result<()> {
 
 /// The latest run's folder, checked to hold `segment` (a segment added to the project after
 /// the run has no members there yet, which is not the same as none).
-fn latest_with(project: &Project, segment: &str) -> Result<std::path::PathBuf> {
+fn latest_with(project: &Project, segment: &str, at: Option<&str>) -> Result<std::path::PathBuf> {
     check_declared(project, segment)?;
-    let latest = Store::new(project.store_dir()).latest()?;
+    let latest = match at {
+        Some(at) => crate::snapshots::run_at(project, at)?,
+        None => Store::new(project.store_dir()).latest()?,
+    };
     let summary = segmenta_store::read_run_summary(&latest)?;
     if !summary.segments.iter().any(|s| s.name == segment) {
         return Err(Error::SegmentNotInRun { name: segment.to_string(), run: latest, as_of: summary.as_of });
@@ -96,7 +101,13 @@ fn latest_with(project: &Project, segment: &str) -> Result<std::path::PathBuf> {
 
 /// The members of a segment in the project's latest run, in natural order of their ids.
 pub fn members(project: &Project, segment: &str) -> Result<Vec<String>> {
-    sorted_members(&latest_with(project, segment)?, segment)
+    members_at(project, segment, None)
+}
+
+/// The members of a segment in the snapshot `at` (its id or as-of date; `None`: the latest
+/// run), in natural order of their ids.
+pub fn members_at(project: &Project, segment: &str, at: Option<&str>) -> Result<Vec<String>> {
+    sorted_members(&latest_with(project, segment, at)?, segment)
 }
 
 /// The members of a segment in a run folder, in natural order of their ids.
@@ -109,7 +120,7 @@ fn sorted_members(run: &Path, segment: &str) -> Result<Vec<String>> {
 /// The members of a segment with the chosen columns, in natural order of their ids, as the
 /// bytes of `format`.
 pub fn members_export(project: &Project, query: &MembersQuery, format: MembersFormat) -> Result<Vec<u8>> {
-    let latest = latest_with(project, &query.segment)?;
+    let latest = latest_with(project, &query.segment, query.at.as_deref())?;
     let ids = sorted_members(&latest, &query.segment)?;
     if format == MembersFormat::Lines {
         if !query.with.is_empty() {

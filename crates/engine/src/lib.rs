@@ -28,6 +28,7 @@ mod progress;
 mod project;
 mod run;
 mod sample;
+mod snapshots;
 mod sources;
 mod summary;
 mod validate;
@@ -47,7 +48,9 @@ pub use engine::{Engine, EngineOptions};
 pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem, render_warnings};
 pub use evaluation::{RunOptions, RunReport};
 pub use init::{InitOptions, InitReport, init};
-pub use latest::{MembersFormat, MembersQuery, latest_summary, members, members_export, natural_order};
+pub use latest::{
+    MembersFormat, MembersQuery, latest_summary, members, members_at, members_export, natural_order,
+};
 pub use lists::{ListReport, UnknownIds, freeze_segment, import_list};
 pub use plan::Plan;
 pub use preview::{Preview, preview};
@@ -57,7 +60,9 @@ pub use sample::{SAMPLE_ROWS, SampleReport, check_sample};
 pub use segmenta_core::Cancel;
 pub use segmenta_query::ingest::BadRows;
 pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, TraitSpec};
+pub use segmenta_store::catalog::Snapshot;
 pub use segmenta_store::formats;
+pub use snapshots::snapshots;
 pub use sources::{PlannedEntity, PlannedEvents, PlannedLookup};
 pub use summary::SegmentSize;
 pub use validate::validate;

@@ -1,5 +1,6 @@
 //! `run`: validate, evaluate (`crate::evaluation`, which `discover` and the model commands
-//! share), then write the run folder atomically and make it the latest run.
+//! share), then write the run folder atomically, make it the latest run and record it in the
+//! catalog of snapshots under its as-of instant.
 
 use segmenta_store::{Document, OutputFile, Store, files};
 
@@ -45,7 +46,7 @@ fn write_run_folder(
     evaluated: Evaluated,
     progress: &dyn Progress,
 ) -> Result<RunReport> {
-    let Evaluated { output, summary, segments, rejects, outcomes, .. } = evaluated;
+    let Evaluated { output, summary, segments, rejects, outcomes, as_of } = evaluated;
     progress.step("writing output");
     let _span = tracing::info_span!("write").entered();
     let store = Store::new(plan.project.store_dir());
@@ -65,6 +66,16 @@ fn write_run_folder(
     segmenta_store::write_run(&dest, &outputs)?;
     // An explicit --output also becomes the latest run, so `members` reads what was just made.
     store.set_latest(&dest)?;
+    // And the snapshot as of its instant, replacing an earlier run as of the same instant.
+    let run_dir =
+        dest.canonicalize().map_err(|source| crate::error::Error::Io { path: dest.clone(), source })?;
+    segmenta_store::catalog::Catalog::open(store.root())?.record(&segmenta_store::catalog::NewSnapshot {
+        as_of: &as_of.to_rfc3339(),
+        as_of_micros: as_of.instant,
+        run_dir: &run_dir,
+        entities: summary.entities,
+        segments: segments.len() as u64,
+    })?;
     progress.done();
     Ok(RunReport { output: dest, summary, segments, static_lists: output.static_lists })
 }

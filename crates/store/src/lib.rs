@@ -11,6 +11,7 @@
 //! The JSON files are typed, versioned documents defined in [`formats`].
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod formats;
 
 use std::fs;

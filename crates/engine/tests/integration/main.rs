@@ -11,4 +11,5 @@ mod keys;
 mod models;
 mod predictive;
 mod reference;
+mod snapshots;
 mod support;

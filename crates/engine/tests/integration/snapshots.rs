@@ -1,0 +1,77 @@
+//! Issue 12, snapshots: every run is recorded in the store's catalog under its as-of instant; a
+//! run as of the same instant replaces the snapshot (its id kept); `members --at` reads a past
+//! one by id or date.
+
+use segmenta_engine::{BadRows, ErrorCode};
+
+use crate::support::TempProject;
+
+fn project() -> TempProject {
+    let toml = r#"[project]
+name = "t"
+entity = "customer"
+
+[entities.customer]
+source = "customers.csv"
+key = "id"
+
+[events]
+source = "events.csv"
+entity_key = "customer_id"
+time = "ts"
+
+[traits]
+orders = "count()"
+
+[segments.buyers]
+rule = "orders > 0"
+"#;
+    let events =
+        "customer_id,ts\nc1,2025-01-10T00:00:00Z\nc2,2025-02-10T00:00:00Z\nc3,2025-03-10T00:00:00Z\n";
+    TempProject::new(&[
+        ("segmenta.toml", toml),
+        ("customers.csv", "id\nc1\nc2\nc3\n"),
+        ("events.csv", events),
+    ])
+}
+
+fn run(p: &TempProject, as_of: &str) {
+    let project = p.load().expect("loads");
+    let options = segmenta_engine::RunOptions {
+        as_of: Some(segmenta_engine::AsOf::parse(as_of).expect("a date")),
+        bad_rows: BadRows::Strict,
+        threads: Some(2),
+        ..segmenta_engine::RunOptions::default()
+    };
+    segmenta_engine::run(&project, &options, &segmenta_engine::NoProgress).expect("runs");
+}
+
+#[test]
+fn every_run_is_a_snapshot_by_its_as_of_and_past_members_stay_readable() {
+    let p = project();
+    let project = p.load().expect("loads");
+    assert!(segmenta_engine::snapshots(&project).expect("lists").is_empty(), "none before a run");
+    run(&p, "2025-02-28");
+    run(&p, "2025-01-31");
+    let before = segmenta_engine::snapshots(&project).expect("lists");
+    run(&p, "2025-02-28");
+    let after = segmenta_engine::snapshots(&project).expect("lists");
+    let as_of: Vec<&str> = after.iter().map(|s| s.as_of.as_str()).collect();
+    assert_eq!(as_of, ["2025-02-01T00:00:00Z", "2025-03-01T00:00:00Z"], "one per as-of, in as-of order");
+    assert_eq!(after[1].id, before[1].id, "the replaced snapshot keeps its id");
+    assert_ne!(after[1].run_dir, before[1].run_dir, "and points at the new run");
+    assert!(before[1].run_dir.is_dir(), "the old run folder stays");
+    assert_eq!((after[0].entities, after[0].segments), (3, 1));
+
+    // The latest run is as of 2025-02-28; the snapshot of January has one buyer.
+    let members = |at: Option<&str>| segmenta_engine::members_at(&project, "buyers", at).expect("members");
+    assert_eq!(members(None), ["c1", "c2"]);
+    assert_eq!(members(Some("2025-01-31")), ["c1"]);
+    assert_eq!(members(Some(&after[0].id.to_string())), ["c1"]);
+    assert_eq!(members(Some("2025-02-01T00:00:00Z")), ["c1"]);
+    for bad in ["2024-12-31", "99", "last week"] {
+        let error = segmenta_engine::members_at(&project, "buyers", Some(bad)).expect_err(bad);
+        assert_eq!(error.code(), "unknown_snapshot", "{bad}: {error}");
+        assert!(error.to_string().contains("segmenta snapshots"), "{error}");
+    }
+}

@@ -1,0 +1,209 @@
+//! The catalog of snapshots: every run recorded under its as-of instant, in `catalog.sqlite`
+//! in the store folder (SQLite in WAL mode, so that a reader, such as a server, sees the last
+//! committed state while a run writes). The run folders stay as they are; the catalog points at
+//! them. A run with the as-of of an existing snapshot replaces it in one transaction: readers
+//! see the old snapshot or the new one, never neither.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+
+use crate::{Error, Result};
+
+/// The catalog's file name in the store folder.
+pub const CATALOG: &str = "catalog.sqlite";
+
+/// The schema version (SQLite's `user_version`); a newer one is refused.
+const SCHEMA_VERSION: i64 = 1;
+
+/// One snapshot: a run as of an instant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Snapshot {
+    /// A stable number: kept when the snapshot is replaced by a run with the same as-of.
+    pub id: i64,
+    /// The as-of instant, RFC 3339 in UTC.
+    pub as_of: String,
+    /// The as-of instant, microseconds since the epoch.
+    #[serde(skip)]
+    pub as_of_micros: i64,
+    /// When the run was written, RFC 3339 in UTC.
+    pub written_at: String,
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Entities in the run.
+    pub entities: u64,
+    /// Segments in the run.
+    pub segments: u64,
+}
+
+/// What a run adds to the catalog.
+#[derive(Debug, Clone)]
+pub struct NewSnapshot<'a> {
+    /// The as-of instant, RFC 3339 in UTC.
+    pub as_of: &'a str,
+    /// The as-of instant, microseconds since the epoch.
+    pub as_of_micros: i64,
+    /// The run folder.
+    pub run_dir: &'a Path,
+    /// Entities in the run.
+    pub entities: u64,
+    /// Segments in the run.
+    pub segments: u64,
+}
+
+fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::Layout { path: path.to_path_buf(), message: format!("the catalog: {e}") }
+}
+
+/// The catalog of a store folder.
+pub struct Catalog {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl Catalog {
+    /// Opens (creating when missing) the catalog of the store at `root`.
+    pub fn open(root: &Path) -> Result<Catalog> {
+        std::fs::create_dir_all(root).map_err(|source| Error::Io {
+            action: "create",
+            path: root.into(),
+            source,
+        })?;
+        let path = root.join(CATALOG);
+        let connection = Connection::open(&path).map_err(sqlite(&path))?;
+        let setup = || -> rusqlite::Result<i64> {
+            connection.busy_timeout(std::time::Duration::from_secs(10))?;
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+            connection.pragma_update(None, "synchronous", "FULL")?;
+            connection.execute_batch(
+                "CREATE TABLE IF NOT EXISTS snapshots (
+                    id INTEGER PRIMARY KEY,
+                    as_of TEXT NOT NULL,
+                    as_of_micros INTEGER NOT NULL UNIQUE,
+                    written_at TEXT NOT NULL,
+                    run_dir TEXT NOT NULL,
+                    entities INTEGER NOT NULL,
+                    segments INTEGER NOT NULL
+                );",
+            )?;
+            let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            if version == 0 {
+                connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            }
+            Ok(if version == 0 { SCHEMA_VERSION } else { version })
+        };
+        let version = setup().map_err(sqlite(&path))?;
+        if version != SCHEMA_VERSION {
+            return Err(Error::FormatVersion {
+                path,
+                found: Some(version as u64),
+                supported: SCHEMA_VERSION as u32,
+            });
+        }
+        Ok(Catalog { connection, path })
+    }
+
+    /// Records a run: a new snapshot, or, for an as-of already recorded, the replacement of
+    /// that snapshot (its id kept), in one transaction.
+    pub fn record(&mut self, snapshot: &NewSnapshot<'_>) -> Result<Snapshot> {
+        let path = self.path.clone();
+        let written_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let run_dir = snapshot.run_dir.to_string_lossy().to_string();
+        let transaction = self.connection.transaction().map_err(sqlite(&path))?;
+        transaction
+            .execute(
+                "INSERT INTO snapshots (as_of, as_of_micros, written_at, run_dir, entities, segments)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (as_of_micros) DO UPDATE SET
+                    as_of = excluded.as_of, written_at = excluded.written_at, run_dir = excluded.run_dir,
+                    entities = excluded.entities, segments = excluded.segments",
+                params![
+                    snapshot.as_of,
+                    snapshot.as_of_micros,
+                    written_at,
+                    run_dir,
+                    snapshot.entities as i64,
+                    snapshot.segments as i64
+                ],
+            )
+            .map_err(sqlite(&path))?;
+        transaction.commit().map_err(sqlite(&path))?;
+        self.by_as_of(snapshot.as_of_micros)?
+            .ok_or_else(|| Error::Layout { path, message: "a recorded snapshot is missing".into() })
+    }
+
+    /// Every snapshot, in as-of order.
+    pub fn list(&self) -> Result<Vec<Snapshot>> {
+        self.query("ORDER BY as_of_micros", params![])
+    }
+
+    /// The snapshot with this id.
+    pub fn by_id(&self, id: i64) -> Result<Option<Snapshot>> {
+        Ok(self.query("WHERE id = ?1", params![id])?.pop())
+    }
+
+    /// The snapshot as of exactly this instant.
+    pub fn by_as_of(&self, as_of_micros: i64) -> Result<Option<Snapshot>> {
+        Ok(self.query("WHERE as_of_micros = ?1", params![as_of_micros])?.pop())
+    }
+
+    fn query(&self, clause: &str, params: impl rusqlite::Params) -> Result<Vec<Snapshot>> {
+        let path = &self.path;
+        let sql = format!(
+            "SELECT id, as_of, as_of_micros, written_at, run_dir, entities, segments FROM snapshots {clause}"
+        );
+        let mut statement = self.connection.prepare(&sql).map_err(sqlite(path))?;
+        let rows = statement
+            .query_map(params, |row| {
+                Ok(Snapshot {
+                    id: row.get(0)?,
+                    as_of: row.get(1)?,
+                    as_of_micros: row.get(2)?,
+                    written_at: row.get(3)?,
+                    run_dir: PathBuf::from(row.get::<_, String>(4)?),
+                    entities: row.get::<_, i64>(5)? as u64,
+                    segments: row.get::<_, i64>(6)? as u64,
+                })
+            })
+            .map_err(sqlite(path))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite(path))
+    }
+}
+
+/// The catalog of the store at `root`, if it has one (`None` before the first run).
+pub fn existing(root: &Path) -> Result<Option<Catalog>> {
+    if root.join(CATALOG).is_file() { Catalog::open(root).map(Some) } else { Ok(None) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_lists_and_replaces_by_as_of() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let mut catalog = Catalog::open(dir.path()).expect("opens");
+        let run = |as_of: &'static str, micros, folder: &'static str, entities| NewSnapshot {
+            as_of,
+            as_of_micros: micros,
+            run_dir: Path::new(folder),
+            entities,
+            segments: 2,
+        };
+        let first = catalog.record(&run("2025-02-01T00:00:00Z", 20, "runs/b", 10)).expect("records");
+        let second = catalog.record(&run("2025-01-01T00:00:00Z", 10, "runs/a", 9)).expect("records");
+        assert_ne!(first.id, second.id);
+        let replaced = catalog.record(&run("2025-02-01T00:00:00Z", 20, "runs/c", 11)).expect("replaces");
+        assert_eq!(replaced.id, first.id, "the id is kept");
+        assert_eq!((replaced.run_dir.as_path(), replaced.entities), (Path::new("runs/c"), 11));
+        drop(catalog);
+        let catalog = existing(dir.path()).expect("reads").expect("exists");
+        let all = catalog.list().expect("lists");
+        let listed: Vec<(i64, &str)> =
+            all.iter().map(|s| (s.as_of_micros, s.run_dir.to_str().unwrap_or(""))).collect();
+        assert_eq!(listed, [(10, "runs/a"), (20, "runs/c")], "in as-of order, one per as-of");
+        assert_eq!(catalog.by_id(second.id).expect("reads").map(|s| s.as_of_micros), Some(10));
+        assert_eq!(catalog.by_as_of(30).expect("reads"), None);
+        assert!(existing(&dir.path().join("none")).expect("reads").is_none());
+    }
+}
