@@ -274,6 +274,29 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
     },
+    /// A segment over the snapshots, in as-of order: size, share, and how many entered and
+    /// exited since the snapshot before.
+    History {
+        /// The segment's name.
+        segment: String,
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
+    /// The ids that entered and exited a segment (or every segment) between two snapshots.
+    Diff {
+        /// One segment; default: every segment both snapshots computed.
+        segment: Option<String>,
+        /// The earlier snapshot: its id or as-of date.
+        #[arg(long)]
+        from: String,
+        /// The later snapshot: its id or as-of date.
+        #[arg(long)]
+        to: String,
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
     /// List the members of a segment in the latest run (or in a past snapshot, with --at).
     Members {
         /// The segment's name.
@@ -1156,6 +1179,55 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                         s.entities,
                         s.segments
                     );
+                }
+            }
+        }
+        Command::History { segment, project } => {
+            let project = Project::load(project)?;
+            let points = segmenta_engine::history(&project, segment)?;
+            if cli.json {
+                let items: Vec<serde_json::Value> = points
+                    .iter()
+                    .map(|p| {
+                        json!({ "snapshot": p.snapshot, "as_of": p.as_of, "size": p.size, "share": p.share,
+                                "entered": p.entered, "exited": p.exited })
+                    })
+                    .collect();
+                out!("{}", json!({ "segment": segment, "history": items }));
+            } else if points.is_empty() {
+                out!("no snapshot computed `{segment}` yet: `segmenta run` makes one");
+            } else {
+                out!("{:<27}  {:>10}  {:>7}  {:>9}  {:>9}", "as_of", "size", "share", "entered", "exited");
+                for p in &points {
+                    let share = format!("{:.1}%", p.share * 100.0);
+                    out!("{:<27}  {:>10}  {:>7}  {:>9}  {:>9}", p.as_of, p.size, share, p.entered, p.exited);
+                }
+            }
+        }
+        Command::Diff { segment, from, to, project } => {
+            let project = Project::load(project)?;
+            let diffs = segmenta_engine::diff(&project, from, to, segment.as_deref())?;
+            if cli.json {
+                let items: Vec<serde_json::Value> = diffs
+                    .iter()
+                    .map(|d| json!({ "segment": d.segment, "entered": d.entered, "exited": d.exited }))
+                    .collect();
+                out!("{}", json!({ "from": from, "to": to, "segments": items }));
+            } else if segment.is_some() {
+                for d in &diffs {
+                    out!("{}: {} entered, {} exited", d.segment, d.entered.len(), d.exited.len());
+                    for id in &d.entered {
+                        out!("+ {id}");
+                    }
+                    for id in &d.exited {
+                        out!("- {id}");
+                    }
+                }
+            } else {
+                let width = diffs.iter().map(|d| d.segment.len()).max().unwrap_or(7).max(7);
+                out!("{:<width$}  {:>9}  {:>9}", "segment", "entered", "exited");
+                for d in &diffs {
+                    out!("{:<width$}  {:>9}  {:>9}", d.segment, d.entered.len(), d.exited.len());
                 }
             }
         }

@@ -70,7 +70,7 @@ pub fn natural_order(a: &str, b: &str) -> Ordering {
     x.len().cmp(&y.len()).then_with(|| a.cmp(b))
 }
 
-fn check_declared(project: &Project, segment: &str) -> Result<()> {
+pub(crate) fn check_declared(project: &Project, segment: &str) -> Result<()> {
     let names = project.config.segment_names();
     if names.iter().any(|n| n == segment) {
         return Ok(());
@@ -89,7 +89,7 @@ fn check_declared(project: &Project, segment: &str) -> Result<()> {
 fn latest_with(project: &Project, segment: &str, at: Option<&str>) -> Result<std::path::PathBuf> {
     check_declared(project, segment)?;
     let latest = match at {
-        Some(at) => crate::snapshots::run_at(project, at)?,
+        Some(at) => crate::stored::run_at(project, at)?,
         None => Store::new(project.store_dir()).latest()?,
     };
     let summary = segmenta_store::read_run_summary(&latest)?;

@@ -30,6 +30,7 @@ mod run;
 mod sample;
 mod snapshots;
 mod sources;
+mod stored;
 mod summary;
 mod validate;
 
@@ -62,7 +63,7 @@ pub use segmenta_query::ingest::BadRows;
 pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, TraitSpec};
 pub use segmenta_store::catalog::Snapshot;
 pub use segmenta_store::formats;
-pub use snapshots::snapshots;
+pub use snapshots::{HistoryPoint, SegmentDiff, diff, history, snapshots};
 pub use sources::{PlannedEntity, PlannedEvents, PlannedLookup};
 pub use summary::SegmentSize;
 pub use validate::validate;

@@ -1,55 +1,154 @@
-//! The project's snapshots: every run, recorded under its as-of instant in the store's catalog
-//! (`segmenta_store::catalog`), listed, and found by id or by date for commands that read a
-//! past run (`members --at`).
+//! Segments over the project's snapshots (`crate::stored`): a segment's history, and the ids
+//! that moved between two snapshots.
 
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
-use segmenta_store::catalog::{self, Snapshot};
-
-use crate::as_of::AsOf;
 use crate::error::{Error, Result};
 use crate::project::Project;
+use crate::stored::run_at;
+pub use crate::stored::snapshots;
+use arrow::array::{ArrayRef, AsArray};
 
-/// Every snapshot of the project, in as-of order (none before the first run).
-pub fn snapshots(project: &Project) -> Result<Vec<Snapshot>> {
-    match catalog::existing(&project.store_dir())? {
-        Some(catalog) => Ok(catalog.list()?),
-        None => Ok(Vec::new()),
-    }
+/// A segment in one snapshot, against the snapshot before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPoint {
+    /// The snapshot's id.
+    pub snapshot: i64,
+    /// Its as-of instant, RFC 3339 UTC.
+    pub as_of: String,
+    /// Members.
+    pub size: u64,
+    /// Members over the snapshot's entities (0 without entities).
+    pub share: f64,
+    /// Members that were not members in the previous snapshot that computed the segment (every
+    /// member, for the first).
+    pub entered: u64,
+    /// Members of that previous snapshot that are not members any more (0 for the first).
+    pub exited: u64,
 }
 
-/// The run folder of the snapshot `at`: its id (`3`), or the as-of it was run with (a date
-/// `2025-01-31` as `run --as-of` reads it, or an RFC 3339 instant).
-pub(crate) fn run_at(project: &Project, at: &str) -> Result<PathBuf> {
-    let all = snapshots(project)?;
-    let found = match at.trim().parse::<i64>() {
-        Ok(id) => all.iter().find(|s| s.id == id),
-        Err(_) => match AsOf::parse(at.trim()) {
-            Ok(as_of) => all.iter().find(|s| s.as_of_micros == as_of.instant),
-            Err(_) => {
-                return Err(Error::UnknownSnapshot {
-                    given: at.to_string(),
-                    hint: "give a snapshot's id or its as-of date, e.g. --at 3 or --at 2025-01-31 (`segmenta snapshots` lists them)".into(),
-                });
-            }
-        },
+/// The ids that entered and exited a segment between two snapshots, in natural order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentDiff {
+    /// The segment.
+    pub segment: String,
+    /// Members at `to` that were not members at `from`.
+    pub entered: Vec<String>,
+    /// Members at `from` that are not members at `to`.
+    pub exited: Vec<String>,
+}
+
+/// Every segment's members in a run folder, read once.
+fn all_members(run: &Path) -> Result<HashMap<String, HashSet<String>>> {
+    let path = run.join(segmenta_store::files::MEMBERSHIPS);
+    let batch = segmenta_store::read_parquet(&path)?;
+    let text = |name: &str| -> Result<ArrayRef> {
+        let column = batch.column_by_name(name).ok_or_else(|| {
+            Error::Store(segmenta_store::Error::Layout {
+                path: path.clone(),
+                message: format!("no column `{name}`"),
+            })
+        })?;
+        Ok(arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
+            .map_err(segmenta_query::Error::from)?)
     };
-    let Some(snapshot) = found else {
-        let hint = match all.last() {
-            None => "there is no snapshot yet: `segmenta run` makes one".to_string(),
-            Some(_) => {
-                let shown: Vec<String> =
-                    all.iter().rev().take(5).map(|s| format!("{} ({})", s.id, s.as_of)).collect();
-                format!("snapshots (newest first): {}; `segmenta snapshots` lists all", shown.join(", "))
+    let (ids, segments) = (text(segmenta_query::ENTITY_ID)?, text("segment")?);
+    let (ids, segments) = (ids.as_string::<i32>(), segments.as_string::<i32>());
+    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+    for (id, segment) in ids.iter().zip(segments.iter()) {
+        if let (Some(id), Some(segment)) = (id, segment) {
+            out.entry(segment.to_string()).or_default().insert(id.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn sorted(ids: impl Iterator<Item = String>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.collect();
+    ids.sort_by(|a, b| crate::latest::natural_order(a, b));
+    ids
+}
+
+/// A segment's size, share, entered and exited in every snapshot that computed it, in as-of
+/// order.
+pub fn history(project: &Project, segment: &str) -> Result<Vec<HistoryPoint>> {
+    crate::latest::check_declared(project, segment)?;
+    let mut points = Vec::new();
+    let mut previous: Option<HashSet<String>> = None;
+    for snapshot in snapshots(project)? {
+        if !snapshot.run_dir.is_dir() {
+            continue;
+        }
+        let summary = segmenta_store::read_run_summary(&snapshot.run_dir)?;
+        if !summary.segments.iter().any(|s| s.name == segment) {
+            continue;
+        }
+        let members = all_members(&snapshot.run_dir)?.remove(segment).unwrap_or_default();
+        let (entered, exited) = match &previous {
+            None => (members.len() as u64, 0),
+            Some(before) => {
+                (members.difference(before).count() as u64, before.difference(&members).count() as u64)
             }
         };
-        return Err(Error::UnknownSnapshot { given: at.to_string(), hint });
-    };
-    if !snapshot.run_dir.is_dir() {
-        return Err(Error::Store(segmenta_store::Error::Layout {
-            path: snapshot.run_dir.clone(),
-            message: format!("the folder of snapshot {} is gone", snapshot.id),
-        }));
+        let size = members.len() as u64;
+        let share = if summary.entities == 0 { 0.0 } else { size as f64 / summary.entities as f64 };
+        points.push(HistoryPoint {
+            snapshot: snapshot.id,
+            as_of: snapshot.as_of.clone(),
+            size,
+            share,
+            entered,
+            exited,
+        });
+        previous = Some(members);
     }
-    Ok(snapshot.run_dir.clone())
+    Ok(points)
+}
+
+/// The ids that entered and exited between snapshots `from` and `to` (ids or as-of dates): of
+/// `segment`, or of every segment both computed, in the project's order.
+pub fn diff(project: &Project, from: &str, to: &str, segment: Option<&str>) -> Result<Vec<SegmentDiff>> {
+    if let Some(segment) = segment {
+        crate::latest::check_declared(project, segment)?;
+    }
+    let (from_dir, to_dir) = (run_at(project, from)?, run_at(project, to)?);
+    let (mut before, mut after) = (all_members(&from_dir)?, all_members(&to_dir)?);
+    let computed = |dir: &Path| -> Result<HashSet<String>> {
+        Ok(segmenta_store::read_run_summary(dir)?.segments.into_iter().map(|s| s.name).collect())
+    };
+    let (in_from, in_to) = (computed(&from_dir)?, computed(&to_dir)?);
+    let names: Vec<String> = match segment {
+        Some(segment) => {
+            for (dir, names, at) in [(&from_dir, &in_from, from), (&to_dir, &in_to, to)] {
+                if !names.contains(segment) {
+                    let summary = segmenta_store::read_run_summary(dir)?;
+                    tracing::debug!(snapshot = at, "segment not computed");
+                    return Err(Error::SegmentNotInRun {
+                        name: segment.to_string(),
+                        run: dir.clone(),
+                        as_of: summary.as_of,
+                    });
+                }
+            }
+            vec![segment.to_string()]
+        }
+        None => project
+            .config
+            .segment_names()
+            .into_iter()
+            .filter(|name| in_from.contains(name) && in_to.contains(name))
+            .collect(),
+    };
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let (a, b) = (before.remove(&name).unwrap_or_default(), after.remove(&name).unwrap_or_default());
+            SegmentDiff {
+                entered: sorted(b.difference(&a).cloned()),
+                exited: sorted(a.difference(&b).cloned()),
+                segment: name,
+            }
+        })
+        .collect())
 }

@@ -376,3 +376,66 @@ fn issue_10_verbose_prints_the_stages_of_a_run() {
     let log = text(&only_query.stderr);
     assert!(log.contains("scan") && !log.contains(" write"), "{log}");
 }
+
+#[test]
+fn issue_12_snapshots_history_and_diff_read_the_runs_back() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("utf-8 path");
+    for as_of in ["2024-06-30", "2024-03-31", "2024-06-30"] {
+        let out = segmenta(&["run", "--project", project, "--as-of", as_of]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let out = segmenta(&["--json", "snapshots", "--project", project]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let snapshots = listed["snapshots"].as_array().expect("a list");
+    let as_of: Vec<&str> = snapshots.iter().filter_map(|s| s["as_of"].as_str()).collect();
+    assert_eq!(as_of, ["2024-04-01T00:00:00Z", "2024-07-01T00:00:00Z"], "one per as-of, in order");
+
+    // Every segment's history agrees with `members --at` of each snapshot.
+    let out = segmenta(&["--json", "run", "--project", project, "--as-of", "2024-06-30"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let segments: Vec<String> = report["summary"]["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .filter_map(|s| s["name"].as_str().map(String::from))
+        .collect();
+    for segment in &segments {
+        let members = |at: &str| -> std::collections::BTreeSet<String> {
+            let out = segmenta(&["members", segment, "--at", at, "--project", project]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            text(&out.stdout).lines().map(String::from).collect()
+        };
+        let (march, june) = (members("2024-03-31"), members("2024-06-30"));
+        let out = segmenta(&["--json", "history", segment, "--project", project]);
+        let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let points = history["history"].as_array().expect("points");
+        assert_eq!(points.len(), 2, "{segment}");
+        assert_eq!(points[1]["size"], june.len(), "{segment}");
+        assert_eq!(points[1]["entered"], june.difference(&march).count(), "{segment}");
+        assert_eq!(points[1]["exited"], march.difference(&june).count(), "{segment}");
+        let out = segmenta(&[
+            "--json",
+            "diff",
+            segment,
+            "--from",
+            "2024-03-31",
+            "--to",
+            "2024-06-30",
+            "--project",
+            project,
+        ]);
+        let diff: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let entered: std::collections::BTreeSet<String> = diff["segments"][0]["entered"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        assert_eq!(entered, june.difference(&march).cloned().collect(), "{segment}");
+    }
+    let out = segmenta(&["members", &segments[0], "--at", "2023-01-01", "--project", project]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no snapshot `2023-01-01`"), "{}", text(&out.stderr));
+}

@@ -22,9 +22,13 @@ time = "ts"
 
 [traits]
 orders = "count()"
+recent = "count() within 25d"
 
 [segments.buyers]
 rule = "orders > 0"
+
+[segments.recent_buyers]
+rule = "recent > 0"
 "#;
     let events =
         "customer_id,ts\nc1,2025-01-10T00:00:00Z\nc2,2025-02-10T00:00:00Z\nc3,2025-03-10T00:00:00Z\n";
@@ -61,7 +65,7 @@ fn every_run_is_a_snapshot_by_its_as_of_and_past_members_stay_readable() {
     assert_eq!(after[1].id, before[1].id, "the replaced snapshot keeps its id");
     assert_ne!(after[1].run_dir, before[1].run_dir, "and points at the new run");
     assert!(before[1].run_dir.is_dir(), "the old run folder stays");
-    assert_eq!((after[0].entities, after[0].segments), (3, 1));
+    assert_eq!((after[0].entities, after[0].segments), (3, 2));
 
     // The latest run is as of 2025-02-28; the snapshot of January has one buyer.
     let members = |at: Option<&str>| segmenta_engine::members_at(&project, "buyers", at).expect("members");
@@ -74,4 +78,50 @@ fn every_run_is_a_snapshot_by_its_as_of_and_past_members_stay_readable() {
         assert_eq!(error.code(), "unknown_snapshot", "{bad}: {error}");
         assert!(error.to_string().contains("segmenta snapshots"), "{error}");
     }
+}
+
+#[test]
+fn a_segment_history_and_the_ids_that_moved_between_snapshots() {
+    // One purchase a month: c1 in January, c2 in February, c3 in March. `buyers` grows by one a
+    // month; `recent_buyers` (a purchase in the last 25 days) holds the month's buyer only.
+    let p = project();
+    for as_of in ["2025-03-31", "2025-01-31", "2025-02-28"] {
+        run(&p, as_of);
+    }
+    let project = p.load().expect("loads");
+    let history = segmenta_engine::history(&project, "recent_buyers").expect("a history");
+    let rows: Vec<(&str, u64, u64, u64)> =
+        history.iter().map(|h| (h.as_of.as_str(), h.size, h.entered, h.exited)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("2025-02-01T00:00:00Z", 1, 1, 0),
+            ("2025-03-01T00:00:00Z", 1, 1, 1),
+            ("2025-04-01T00:00:00Z", 1, 1, 1)
+        ]
+    );
+    assert!((history[0].share - 1.0 / 3.0).abs() < 1e-12);
+    let buyers: Vec<u64> =
+        segmenta_engine::history(&project, "buyers").expect("a history").iter().map(|h| h.size).collect();
+    assert_eq!(buyers, [1, 2, 3]);
+
+    let diffs = segmenta_engine::diff(&project, "2025-01-31", "2025-03-31", None).expect("a diff");
+    let shown: Vec<(&str, Vec<&str>, Vec<&str>)> =
+        diffs.iter().map(|d| (d.segment.as_str(), ids(&d.entered), ids(&d.exited))).collect();
+    assert_eq!(shown, [("buyers", vec!["c2", "c3"], vec![]), ("recent_buyers", vec!["c3"], vec!["c1"])]);
+    let one =
+        segmenta_engine::diff(&project, "2025-03-31", "2025-01-31", Some("recent_buyers")).expect("a diff");
+    assert_eq!(
+        (one[0].entered.clone(), one[0].exited.clone()),
+        (vec!["c1".to_string()], vec!["c3".to_string()])
+    );
+    let error = segmenta_engine::history(&project, "recent_buyer").expect_err("unknown");
+    assert_eq!(error.code(), "unknown_segment");
+    assert!(error.to_string().contains("did you mean `recent_buyers`?"), "{error}");
+    let error = segmenta_engine::diff(&project, "2025-01-31", "2024-01-31", None).expect_err("unknown");
+    assert_eq!(error.code(), "unknown_snapshot");
+}
+
+fn ids(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }

@@ -1,0 +1,55 @@
+//! The project's snapshots as the store's catalog records them (`segmenta_store::catalog`):
+//! every run under its as-of instant, listed, and found by id or by date for the commands that
+//! read a past run (`members --at`, `history`, `diff`).
+
+use std::path::PathBuf;
+
+use segmenta_store::catalog::{self, Snapshot};
+
+use crate::as_of::AsOf;
+use crate::error::{Error, Result};
+use crate::project::Project;
+
+/// Every snapshot of the project, in as-of order (none before the first run).
+pub fn snapshots(project: &Project) -> Result<Vec<Snapshot>> {
+    match catalog::existing(&project.store_dir())? {
+        Some(catalog) => Ok(catalog.list()?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The run folder of the snapshot `at`: its id (`3`), or the as-of it was run with (a date
+/// `2025-01-31` as `run --as-of` reads it, or an RFC 3339 instant).
+pub(crate) fn run_at(project: &Project, at: &str) -> Result<PathBuf> {
+    let all = snapshots(project)?;
+    let found = match at.trim().parse::<i64>() {
+        Ok(id) => all.iter().find(|s| s.id == id),
+        Err(_) => match AsOf::parse(at.trim()) {
+            Ok(as_of) => all.iter().find(|s| s.as_of_micros == as_of.instant),
+            Err(_) => {
+                return Err(Error::UnknownSnapshot {
+                    given: at.to_string(),
+                    hint: "give a snapshot's id or its as-of date, e.g. --at 3 or --at 2025-01-31 (`segmenta snapshots` lists them)".into(),
+                });
+            }
+        },
+    };
+    let Some(snapshot) = found else {
+        let hint = match all.last() {
+            None => "there is no snapshot yet: `segmenta run` makes one".to_string(),
+            Some(_) => {
+                let shown: Vec<String> =
+                    all.iter().rev().take(5).map(|s| format!("{} ({})", s.id, s.as_of)).collect();
+                format!("snapshots (newest first): {}; `segmenta snapshots` lists all", shown.join(", "))
+            }
+        };
+        return Err(Error::UnknownSnapshot { given: at.to_string(), hint });
+    };
+    if !snapshot.run_dir.is_dir() {
+        return Err(Error::Store(segmenta_store::Error::Layout {
+            path: snapshot.run_dir.clone(),
+            message: format!("the folder of snapshot {} is gone", snapshot.id),
+        }));
+    }
+    Ok(snapshot.run_dir.clone())
+}
