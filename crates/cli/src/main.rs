@@ -297,6 +297,21 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
     },
+    /// The transition matrix of a scheme's tiers (or the RFM segments: `rfm`) between two
+    /// snapshots, with `(new)` and `(gone)` for entities that appear or leave.
+    Transitions {
+        /// The scheme, or `rfm`.
+        scheme: String,
+        /// The earlier snapshot: its id or as-of date.
+        #[arg(long)]
+        from: String,
+        /// The later snapshot: its id or as-of date.
+        #[arg(long)]
+        to: String,
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
     /// List the members of a segment in the latest run (or in a past snapshot, with --at).
     Members {
         /// The segment's name.
@@ -1228,6 +1243,41 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 out!("{:<width$}  {:>9}  {:>9}", "segment", "entered", "exited");
                 for d in &diffs {
                     out!("{:<width$}  {:>9}  {:>9}", d.segment, d.entered.len(), d.exited.len());
+                }
+            }
+        }
+        Command::Transitions { scheme, from, to, project } => {
+            let project = Project::load(project)?;
+            let matrix = segmenta_engine::transitions(&project, scheme, from, to)?;
+            if cli.json {
+                let cells: Vec<serde_json::Value> = matrix
+                    .cells
+                    .iter()
+                    .map(|c| json!({ "from": c.from, "to": c.to, "count": c.count, "share": c.share }))
+                    .collect();
+                out!(
+                    "{}",
+                    json!({ "scheme": matrix.scheme, "from": from, "to": to, "from_tiers": matrix.from_tiers,
+                            "to_tiers": matrix.to_tiers, "cells": cells })
+                );
+            } else {
+                let count = |f: &str, t: &str| {
+                    matrix.cells.iter().find(|c| c.from == f && c.to == t).map_or(0, |c| c.count)
+                };
+                let corner = format!("{from} \\ {to}");
+                let first = matrix.from_tiers.iter().map(String::len).max().unwrap_or(0).max(corner.len());
+                let widths: Vec<usize> = matrix.to_tiers.iter().map(|t| t.len().max(6)).collect();
+                let mut header = format!("{corner:<first$}");
+                for (tier, width) in matrix.to_tiers.iter().zip(&widths) {
+                    header.push_str(&format!("  {tier:>width$}"));
+                }
+                out!("{}", header.trim_end());
+                for row in &matrix.from_tiers {
+                    let mut line = format!("{row:<first$}");
+                    for (tier, width) in matrix.to_tiers.iter().zip(&widths) {
+                        line.push_str(&format!("  {:>width$}", count(row, tier)));
+                    }
+                    out!("{line}");
                 }
             }
         }

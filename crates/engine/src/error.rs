@@ -109,6 +109,22 @@ pub enum Error {
         /// What the user gave.
         value: String,
     },
+    /// A scheme name that the project does not declare (nor `rfm` with `[rfm]`).
+    #[error("unknown scheme `{name}`\n  hint: {hint}")]
+    UnknownScheme {
+        /// The name given.
+        name: String,
+        /// The schemes there are.
+        hint: String,
+    },
+    /// A scheme that a snapshot's run did not compute (it was added later).
+    #[error("the run in {} has no scheme `{name}`\n  hint: the scheme was added after that run; choose a later snapshot or run again", run.display())]
+    SchemeNotInRun {
+        /// The scheme.
+        name: String,
+        /// The run folder.
+        run: PathBuf,
+    },
     /// A snapshot that the catalog does not hold.
     #[error("no snapshot `{given}`\n  hint: {hint}")]
     UnknownSnapshot {
@@ -334,6 +350,8 @@ impl ErrorCode for Error {
             Error::AsOf { .. } => "invalid_as_of",
             Error::UnknownSegment { .. } => "unknown_segment",
             Error::UnknownSnapshot { .. } => "unknown_snapshot",
+            Error::UnknownScheme { .. } => "unknown_scheme",
+            Error::SchemeNotInRun { .. } => "scheme_not_in_run",
             Error::SegmentNotInRun { .. } => "segment_not_in_run",
             Error::UnknownColumn { .. } => "unknown_column",
             Error::Usage { .. } => "usage",
@@ -366,6 +384,8 @@ impl ErrorCode for Error {
             | Error::AsOf { .. }
             | Error::UnknownSegment { .. }
             | Error::UnknownSnapshot { .. }
+            | Error::UnknownScheme { .. }
+            | Error::SchemeNotInRun { .. }
             | Error::SegmentNotInRun { .. }
             | Error::UnknownColumn { .. }
             | Error::Usage { .. }

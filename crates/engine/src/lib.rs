@@ -63,7 +63,9 @@ pub use segmenta_query::ingest::BadRows;
 pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, TraitSpec};
 pub use segmenta_store::catalog::Snapshot;
 pub use segmenta_store::formats;
-pub use snapshots::{HistoryPoint, SegmentDiff, diff, history, snapshots};
+pub use snapshots::{
+    HistoryPoint, SegmentDiff, Transition, Transitions, diff, history, snapshots, transitions,
+};
 pub use sources::{PlannedEntity, PlannedEvents, PlannedLookup};
 pub use summary::SegmentSize;
 pub use validate::validate;

@@ -152,3 +152,117 @@ pub fn diff(project: &Project, from: &str, to: &str, segment: Option<&str>) -> R
         })
         .collect())
 }
+
+/// One cell of a transition matrix: how many entities moved from one tier to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The tier at the first snapshot, or `(new)` for entities that were not entities then.
+    pub from: String,
+    /// The tier at the second snapshot, or `(gone)` for entities that are not entities any more.
+    pub to: String,
+    /// Entities.
+    pub count: u64,
+    /// Their share of the row (of every entity in `from` at the first snapshot).
+    pub share: f64,
+}
+
+/// The transition matrix of a scheme between two snapshots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transitions {
+    /// The scheme (`rfm` for the RFM segments).
+    pub scheme: String,
+    /// The rows' tiers, in the scheme's order, then `(new)`.
+    pub from_tiers: Vec<String>,
+    /// The columns' tiers, in the scheme's order, then `(gone)`.
+    pub to_tiers: Vec<String>,
+    /// Every cell with at least one entity, row by row.
+    pub cells: Vec<Transition>,
+}
+
+/// The row of an entity that was not an entity at the first snapshot (in parentheses, so that
+/// it cannot be a tier's name: the demo's lifecycle has a tier `new`).
+pub const NEW: &str = "(new)";
+/// The column of an entity that is not an entity at the second snapshot.
+pub const GONE: &str = "(gone)";
+
+/// Each entity's tier of `column` in a run's traits.
+fn tiers_of(run: &Path, column: &str) -> Result<HashMap<String, String>> {
+    let path = run.join(segmenta_store::files::TRAITS);
+    let wanted = [segmenta_query::ENTITY_ID.to_string(), column.to_string()];
+    let batch = segmenta_store::read_parquet_columns(&path, &wanted)?;
+    let text = |name: &str| -> Result<ArrayRef> {
+        let column = batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::SchemeNotInRun { name: column.to_string(), run: run.to_path_buf() })?;
+        Ok(arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
+            .map_err(segmenta_query::Error::from)?)
+    };
+    let (ids, tiers) = (text(segmenta_query::ENTITY_ID)?, text(column)?);
+    Ok(ids
+        .as_string::<i32>()
+        .iter()
+        .zip(tiers.as_string::<i32>().iter())
+        .filter_map(|(id, tier)| Some((id?.to_string(), tier.unwrap_or("").to_string())))
+        .collect())
+}
+
+/// The transition matrix of `scheme` (a scheme of the project, or `rfm`) between snapshots
+/// `from` and `to` (ids or as-of dates), with `(new)` and `(gone)` for entities that appear or
+/// leave.
+pub fn transitions(project: &Project, scheme: &str, from: &str, to: &str) -> Result<Transitions> {
+    let config = &project.config;
+    let (column, mut order): (&str, Vec<String>) = if scheme == "rfm" && config.rfm.is_some() {
+        let labels = segmenta_core::rfm::RfmSegment::ALL.iter().map(|s| s.label().to_string()).collect();
+        (segmenta_core::config::RFM_TRAITS[7], labels)
+    } else if let Some(declared) = config.schemes.get(scheme) {
+        let mut tiers: Vec<String> = declared.tiers.iter().map(|t| t.name.get_ref().clone()).collect();
+        tiers.push(declared.otherwise.get_ref().clone());
+        (scheme, tiers)
+    } else {
+        let mut names: Vec<&str> = config.schemes.keys().map(String::as_str).collect();
+        if config.rfm.is_some() {
+            names.push("rfm");
+        }
+        let hint = match segmenta_core::config::did_you_mean(scheme, names.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None if names.is_empty() => "the project declares no scheme and no [rfm]".to_string(),
+            None => format!("schemes: {}", names.join(", ")),
+        };
+        return Err(Error::UnknownScheme { name: scheme.to_string(), hint });
+    };
+    let (before, after) =
+        (tiers_of(&run_at(project, from)?, column)?, tiers_of(&run_at(project, to)?, column)?);
+    // Tiers the runs hold that the project no longer declares come last, in text order.
+    let mut extra: Vec<String> =
+        before.values().chain(after.values()).filter(|t| !order.contains(t)).cloned().collect();
+    extra.sort();
+    extra.dedup();
+    order.extend(extra);
+    let mut counts: HashMap<(String, String), u64> = HashMap::new();
+    for (id, tier) in &before {
+        let to = after.get(id).cloned().unwrap_or_else(|| GONE.to_string());
+        *counts.entry((tier.clone(), to)).or_default() += 1;
+    }
+    for (id, tier) in &after {
+        if !before.contains_key(id) {
+            *counts.entry((NEW.to_string(), tier.clone())).or_default() += 1;
+        }
+    }
+    let from_tiers: Vec<String> = order.iter().cloned().chain([NEW.to_string()]).collect();
+    let to_tiers: Vec<String> = order.iter().cloned().chain([GONE.to_string()]).collect();
+    let mut cells = Vec::new();
+    for from in &from_tiers {
+        let total: u64 = to_tiers.iter().filter_map(|to| counts.get(&(from.clone(), to.clone()))).sum();
+        for to in &to_tiers {
+            if let Some(&count) = counts.get(&(from.clone(), to.clone())) {
+                cells.push(Transition {
+                    from: from.clone(),
+                    to: to.clone(),
+                    count,
+                    share: count as f64 / total as f64,
+                });
+            }
+        }
+    }
+    Ok(Transitions { scheme: scheme.to_string(), from_tiers, to_tiers, cells })
+}

@@ -438,4 +438,15 @@ fn issue_12_snapshots_history_and_diff_read_the_runs_back() {
     let out = segmenta(&["members", &segments[0], "--at", "2023-01-01", "--project", project]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no snapshot `2023-01-01`"), "{}", text(&out.stderr));
+    let out = segmenta(&["transitions", "tiers", "--from", "1", "--to", "2", "--project", project]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("the project declares no scheme and no [rfm]"),
+        "{}",
+        text(&out.stderr)
+    );
+    for command in ["snapshots", "history", "diff", "transitions"] {
+        let out = segmenta(&[command, "--help"]);
+        assert!(out.status.success() && text(&out.stdout).contains("--project"), "{command} --help");
+    }
 }

@@ -125,3 +125,40 @@ fn a_segment_history_and_the_ids_that_moved_between_snapshots() {
 fn ids(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
+
+#[test]
+fn a_scheme_transition_matrix_with_new_and_gone_entities() {
+    let p = project();
+    let scheme =
+        "\n[schemes.tiering]\ntiers = [{ name = \"active\", rule = \"recent > 0\" }]\notherwise = \"idle\"\n";
+    let toml = std::fs::read_to_string(p.path().join("segmenta.toml")).expect("reads") + scheme;
+    std::fs::write(p.path().join("segmenta.toml"), toml).expect("writes");
+    run(&p, "2025-01-31");
+    // By March, c3 is no longer a customer and c4 is a new one.
+    std::fs::write(p.path().join("customers.csv"), "id\nc1\nc2\nc4\n").expect("writes");
+    std::fs::write(
+        p.path().join("events.csv"),
+        "customer_id,ts\nc1,2025-01-10T00:00:00Z\nc2,2025-02-10T00:00:00Z\n",
+    )
+    .expect("writes");
+    run(&p, "2025-03-31");
+    let project = p.load().expect("loads");
+    let matrix =
+        segmenta_engine::transitions(&project, "tiering", "2025-01-31", "2025-03-31").expect("a matrix");
+    assert_eq!(matrix.from_tiers, ["active", "idle", "(new)"]);
+    assert_eq!(matrix.to_tiers, ["active", "idle", "(gone)"]);
+    let cells: Vec<(&str, &str, u64, f64)> =
+        matrix.cells.iter().map(|c| (c.from.as_str(), c.to.as_str(), c.count, c.share)).collect();
+    assert_eq!(
+        cells,
+        [
+            ("active", "idle", 1, 1.0),
+            ("idle", "idle", 1, 0.5),
+            ("idle", "(gone)", 1, 0.5),
+            ("(new)", "idle", 1, 1.0)
+        ]
+    );
+    let error = segmenta_engine::transitions(&project, "tierng", "1", "2").expect_err("unknown");
+    assert_eq!(error.code(), "unknown_scheme");
+    assert!(error.to_string().contains("did you mean `tiering`?"), "{error}");
+}
