@@ -287,30 +287,16 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
     Diff {
         /// One segment; default: every segment both snapshots computed.
         segment: Option<String>,
-        /// The earlier snapshot: its id or as-of date.
-        #[arg(long)]
-        from: String,
-        /// The later snapshot: its id or as-of date.
-        #[arg(long)]
-        to: String,
-        /// The project folder (holding segmenta.toml).
-        #[arg(long, short, default_value = ".")]
-        project: PathBuf,
+        #[command(flatten)]
+        between: Between,
     },
     /// The transition matrix of a scheme's tiers (or the RFM segments: `rfm`) between two
     /// snapshots, with `(new)` and `(gone)` for entities that appear or leave.
     Transitions {
         /// The scheme, or `rfm`.
         scheme: String,
-        /// The earlier snapshot: its id or as-of date.
-        #[arg(long)]
-        from: String,
-        /// The later snapshot: its id or as-of date.
-        #[arg(long)]
-        to: String,
-        /// The project folder (holding segmenta.toml).
-        #[arg(long, short, default_value = ".")]
-        project: PathBuf,
+        #[command(flatten)]
+        between: Between,
     },
     /// List the members of a segment in the latest run (or in a past snapshot, with --at).
     Members {
@@ -334,6 +320,20 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+/// Two snapshots of a project, for `diff` and `transitions`.
+#[derive(Debug, clap::Args)]
+struct Between {
+    /// The earlier snapshot: its id or as-of date.
+    #[arg(long)]
+    from: String,
+    /// The later snapshot: its id or as-of date.
+    #[arg(long)]
+    to: String,
+    /// The project folder (holding segmenta.toml).
+    #[arg(long, short, default_value = ".")]
+    project: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -1219,7 +1219,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Diff { segment, from, to, project } => {
+        Command::Diff { segment, between: Between { from, to, project } } => {
             let project = Project::load(project)?;
             let diffs = segmenta_engine::diff(&project, from, to, segment.as_deref())?;
             if cli.json {
@@ -1246,7 +1246,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Transitions { scheme, from, to, project } => {
+        Command::Transitions { scheme, between: Between { from, to, project } } => {
             let project = Project::load(project)?;
             let matrix = segmenta_engine::transitions(&project, scheme, from, to)?;
             if cli.json {
