@@ -141,9 +141,10 @@ pub enum Error {
         /// Did you mean.
         hint: Option<String>,
     },
-    /// A segment the project declares but the latest run did not compute.
+    /// A segment the project declares but the run read (the latest, or a snapshot) did not
+    /// compute.
     #[error(
-        "segment `{name}` is not in the latest run ({}, as of {as_of}): it was added to the project after that run\n  hint: run `segmenta run` to compute its members",
+        "segment `{name}` is not in the run as of {as_of} ({}): it was added to the project after that run\n  hint: run `segmenta run` to compute its members; a past snapshot keeps the segments it computed",
         run.display()
     )]
     SegmentNotInRun {

@@ -64,9 +64,8 @@ fn write_run_folder(
         outputs.extend(outcome.files()?);
     }
     segmenta_store::write_run(&dest, &outputs)?;
-    // An explicit --output also becomes the latest run, so `members` reads what was just made.
-    store.set_latest(&dest)?;
-    // And the snapshot as of its instant, replacing an earlier run as of the same instant.
+    // The snapshot as of its instant (replacing an earlier run as of the same instant), then the
+    // latest run: a run that could not be recorded does not become the latest either.
     let run_dir =
         dest.canonicalize().map_err(|source| crate::error::Error::Io { path: dest.clone(), source })?;
     segmenta_store::catalog::Catalog::open(store.root())?.record(&segmenta_store::catalog::NewSnapshot {
@@ -76,6 +75,8 @@ fn write_run_folder(
         entities: summary.entities,
         segments: segments.len() as u64,
     })?;
+    // An explicit --output also becomes the latest run, so `members` reads what was just made.
+    store.set_latest(&dest)?;
     progress.done();
     Ok(RunReport { output: dest, summary, segments, static_lists: output.static_lists })
 }

@@ -238,18 +238,27 @@ pub fn transitions(project: &Project, scheme: &str, from: &str, to: &str) -> Res
     extra.sort();
     extra.dedup();
     order.extend(extra);
+    // The labels of appearing and leaving entities, parenthesised again if a tier has the name.
+    let label = |base: &str| {
+        let mut label = base.to_string();
+        while order.contains(&label) {
+            label = format!("({label})");
+        }
+        label
+    };
+    let (new, gone) = (label(NEW), label(GONE));
     let mut counts: HashMap<(String, String), u64> = HashMap::new();
     for (id, tier) in &before {
-        let to = after.get(id).cloned().unwrap_or_else(|| GONE.to_string());
+        let to = after.get(id).cloned().unwrap_or_else(|| gone.clone());
         *counts.entry((tier.clone(), to)).or_default() += 1;
     }
     for (id, tier) in &after {
         if !before.contains_key(id) {
-            *counts.entry((NEW.to_string(), tier.clone())).or_default() += 1;
+            *counts.entry((new.clone(), tier.clone())).or_default() += 1;
         }
     }
-    let from_tiers: Vec<String> = order.iter().cloned().chain([NEW.to_string()]).collect();
-    let to_tiers: Vec<String> = order.iter().cloned().chain([GONE.to_string()]).collect();
+    let from_tiers: Vec<String> = order.iter().cloned().chain([new]).collect();
+    let to_tiers: Vec<String> = order.iter().cloned().chain([gone]).collect();
     let mut cells = Vec::new();
     for from in &from_tiers {
         let total: u64 = to_tiers.iter().filter_map(|to| counts.get(&(from.clone(), to.clone()))).sum();

@@ -105,11 +105,21 @@ impl Catalog {
 
     /// Records a run: a new snapshot, or, for an as-of already recorded, the replacement of
     /// that snapshot (its id kept), in one transaction.
+    ///
+    /// A run folder inside the store is kept relative to it (the project folder may move). A
+    /// snapshot as of another instant that pointed at the same folder (an `--output` written
+    /// again) is dropped: its files are gone.
     pub fn record(&mut self, snapshot: &NewSnapshot<'_>) -> Result<Snapshot> {
         let path = self.path.clone();
         let written_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let run_dir = snapshot.run_dir.to_string_lossy().to_string();
+        let run_dir = self.stored(snapshot.run_dir);
         let transaction = self.connection.transaction().map_err(sqlite(&path))?;
+        transaction
+            .execute(
+                "DELETE FROM snapshots WHERE run_dir = ?1 AND as_of_micros != ?2",
+                params![run_dir, snapshot.as_of_micros],
+            )
+            .map_err(sqlite(&path))?;
         transaction
             .execute(
                 "INSERT INTO snapshots (as_of, as_of_micros, written_at, run_dir, entities, segments)
@@ -147,6 +157,18 @@ impl Catalog {
         Ok(self.query("WHERE as_of_micros = ?1", params![as_of_micros])?.pop())
     }
 
+    /// The store folder.
+    fn root(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// How a run folder is stored: relative to the store when inside it, else as given.
+    fn stored(&self, run_dir: &Path) -> String {
+        let root = self.root().canonicalize().unwrap_or_else(|_| self.root().to_path_buf());
+        let relative = run_dir.strip_prefix(&root).unwrap_or(run_dir);
+        relative.to_string_lossy().to_string()
+    }
+
     fn query(&self, clause: &str, params: impl rusqlite::Params) -> Result<Vec<Snapshot>> {
         let path = &self.path;
         let sql = format!(
@@ -160,7 +182,7 @@ impl Catalog {
                     as_of: row.get(1)?,
                     as_of_micros: row.get(2)?,
                     written_at: row.get(3)?,
-                    run_dir: PathBuf::from(row.get::<_, String>(4)?),
+                    run_dir: self.root().join(row.get::<_, String>(4)?),
                     entities: row.get::<_, i64>(5)? as u64,
                     segments: row.get::<_, i64>(6)? as u64,
                 })
@@ -195,15 +217,20 @@ mod tests {
         assert_ne!(first.id, second.id);
         let replaced = catalog.record(&run("2025-02-01T00:00:00Z", 20, "runs/c", 11)).expect("replaces");
         assert_eq!(replaced.id, first.id, "the id is kept");
-        assert_eq!((replaced.run_dir.as_path(), replaced.entities), (Path::new("runs/c"), 11));
+        assert_eq!((replaced.run_dir.clone(), replaced.entities), (dir.path().join("runs/c"), 11));
         drop(catalog);
         let catalog = existing(dir.path()).expect("reads").expect("exists");
         let all = catalog.list().expect("lists");
-        let listed: Vec<(i64, &str)> =
-            all.iter().map(|s| (s.as_of_micros, s.run_dir.to_str().unwrap_or(""))).collect();
-        assert_eq!(listed, [(10, "runs/a"), (20, "runs/c")], "in as-of order, one per as-of");
+        let listed: Vec<(i64, PathBuf)> = all.iter().map(|s| (s.as_of_micros, s.run_dir.clone())).collect();
+        let expected = [(10, dir.path().join("runs/a")), (20, dir.path().join("runs/c"))];
+        assert_eq!(listed, expected, "in as-of order, one per as-of");
         assert_eq!(catalog.by_id(second.id).expect("reads").map(|s| s.as_of_micros), Some(10));
         assert_eq!(catalog.by_as_of(30).expect("reads"), None);
         assert!(existing(&dir.path().join("none")).expect("reads").is_none());
+        // A folder written again as of another instant: the older snapshot of it is dropped.
+        let mut catalog = Catalog::open(dir.path()).expect("opens");
+        catalog.record(&run("2025-03-01T00:00:00Z", 30, "runs/a", 8)).expect("records");
+        let as_of: Vec<i64> = catalog.list().expect("lists").iter().map(|s| s.as_of_micros).collect();
+        assert_eq!(as_of, [20, 30]);
     }
 }

@@ -98,6 +98,6 @@ fn members_of_a_segment_added_after_the_latest_run_says_so() {
     let out = segmenta(&["members", "brand_new", "--project", project]);
     assert_eq!(out.status.code(), Some(2), "not an empty list with exit 0");
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("segment `brand_new` is not in the latest run"), "{stderr}");
+    assert!(stderr.contains("segment `brand_new` is not in the run as of"), "{stderr}");
     assert!(stderr.contains("segmenta run"), "{stderr}");
 }

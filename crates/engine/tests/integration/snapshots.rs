@@ -162,3 +162,38 @@ fn a_scheme_transition_matrix_with_new_and_gone_entities() {
     assert_eq!(error.code(), "unknown_scheme");
     assert!(error.to_string().contains("did you mean `tiering`?"), "{error}");
 }
+
+#[test]
+fn snapshots_follow_a_moved_project_and_a_reused_output_folder_drops_its_old_snapshot() {
+    let p = project();
+    run(&p, "2025-01-31");
+    run(&p, "2025-02-28");
+    // A copy of the whole project folder reads its own run folders.
+    let copy = tempfile::tempdir().expect("a folder");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", p.path().display()))
+        .arg(copy.path())
+        .status()
+        .expect("cp runs");
+    assert!(status.success());
+    let moved = segmenta_engine::Project::load(copy.path()).expect("loads");
+    let snapshots = segmenta_engine::snapshots(&moved).expect("lists");
+    assert!(snapshots.iter().all(|s| s.run_dir.starts_with(copy.path())), "{snapshots:?}");
+    assert_eq!(segmenta_engine::members_at(&moved, "buyers", Some("2025-01-31")).expect("members"), ["c1"]);
+
+    // One --output folder written as of two instants: only the second snapshot remains.
+    let project = p.load().expect("loads");
+    for as_of in ["2025-01-31", "2025-03-31"] {
+        let options = segmenta_engine::RunOptions {
+            as_of: Some(segmenta_engine::AsOf::parse(as_of).expect("a date")),
+            output: Some(p.path().join("out")),
+            threads: Some(2),
+            ..segmenta_engine::RunOptions::default()
+        };
+        segmenta_engine::run(&project, &options, &segmenta_engine::NoProgress).expect("runs");
+    }
+    let as_of: Vec<String> =
+        segmenta_engine::snapshots(&project).expect("lists").into_iter().map(|s| s.as_of).collect();
+    assert_eq!(as_of, ["2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z"], "January's folder was overwritten");
+}
