@@ -285,7 +285,7 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
     },
     /// The ids that entered and exited a segment (or every segment) between two snapshots.
     Diff {
-        /// One segment; default: every segment both snapshots computed.
+        /// One segment; default: every segment the project declares that both snapshots computed.
         segment: Option<String>,
         #[command(flatten)]
         between: Between,
