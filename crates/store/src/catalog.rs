@@ -73,6 +73,11 @@ impl Catalog {
         let connection = Connection::open(&path).map_err(sqlite(&path))?;
         let setup = || -> rusqlite::Result<i64> {
             connection.busy_timeout(std::time::Duration::from_secs(10))?;
+            // A catalog of a newer segmenta is refused before anything is written to it.
+            let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            if version > SCHEMA_VERSION {
+                return Ok(version);
+            }
             connection.pragma_update(None, "journal_mode", "WAL")?;
             connection.pragma_update(None, "synchronous", "FULL")?;
             connection.execute_batch(
@@ -192,9 +197,28 @@ impl Catalog {
     }
 }
 
-/// The catalog of the store at `root`, if it has one (`None` before the first run).
+/// The catalog of the store at `root` opened for reading, if it has one (`None` before the
+/// first run). Nothing is created or written, so a read-only store can be read.
 pub fn existing(root: &Path) -> Result<Option<Catalog>> {
-    if root.join(CATALOG).is_file() { Catalog::open(root).map(Some) } else { Ok(None) }
+    let path = root.join(CATALOG);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(&path, flags).map_err(sqlite(&path))?;
+    let version = (|| -> rusqlite::Result<i64> {
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.pragma_query_value(None, "user_version", |row| row.get(0))
+    })()
+    .map_err(sqlite(&path))?;
+    if version != SCHEMA_VERSION {
+        return Err(Error::FormatVersion {
+            path,
+            found: Some(version as u64),
+            supported: SCHEMA_VERSION as u32,
+        });
+    }
+    Ok(Some(Catalog { connection, path }))
 }
 
 #[cfg(test)]
@@ -227,6 +251,17 @@ mod tests {
         assert_eq!(catalog.by_id(second.id).expect("reads").map(|s| s.as_of_micros), Some(10));
         assert_eq!(catalog.by_as_of(30).expect("reads"), None);
         assert!(existing(&dir.path().join("none")).expect("reads").is_none());
+        // A catalog of a newer version is refused, read or written, and left as it was.
+        let newer = tempfile::tempdir().expect("a folder");
+        let connection = Connection::open(newer.path().join(CATALOG)).expect("opens");
+        connection.pragma_update(None, "user_version", 2).expect("sets");
+        drop(connection);
+        assert!(matches!(Catalog::open(newer.path()), Err(Error::FormatVersion { found: Some(2), .. })));
+        assert!(matches!(existing(newer.path()), Err(Error::FormatVersion { found: Some(2), .. })));
+        let connection = Connection::open(newer.path().join(CATALOG)).expect("opens");
+        let tables: i64 =
+            connection.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0)).expect("reads");
+        assert_eq!(tables, 0, "nothing was created in it");
         // A folder written again as of another instant: the older snapshot of it is dropped.
         let mut catalog = Catalog::open(dir.path()).expect("opens");
         catalog.record(&run("2025-03-01T00:00:00Z", 30, "runs/a", 8)).expect("records");
