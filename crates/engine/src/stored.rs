@@ -35,9 +35,18 @@ pub(crate) fn run_at(project: &Project, at: &str) -> Result<PathBuf> {
         },
     };
     let Some(snapshot) = found else {
-        let hint = match all.last() {
-            None => "there is no snapshot yet: `segmenta run` makes one".to_string(),
-            Some(_) => {
+        // `--at 2025-02-01` for the snapshot listed as 2025-02-01T00:00:00Z, which `run --as-of
+        // 2025-01-31` made: a date means its whole day, as in `run --as-of`.
+        let day_before = AsOf::parse(at.trim()).ok().filter(|_| at.trim().len() == 10).and_then(|as_of| {
+            all.iter().find(|s| s.as_of_micros == as_of.instant - segmenta_core::MICROS_PER_DAY)
+        });
+        let hint = match (day_before, all.last()) {
+            (Some(snapshot), _) => format!(
+                "a date means its whole day, as in `run --as-of`: snapshot {} (as of {}) is the run as of the day before; give --at {}",
+                snapshot.id, snapshot.as_of, snapshot.id
+            ),
+            (None, None) => "there is no snapshot yet: `segmenta run` makes one".to_string(),
+            (None, Some(_)) => {
                 let shown: Vec<String> =
                     all.iter().rev().take(5).map(|s| format!("{} ({})", s.id, s.as_of)).collect();
                 format!("snapshots (newest first): {}; `segmenta snapshots` lists all", shown.join(", "))

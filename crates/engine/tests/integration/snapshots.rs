@@ -73,6 +73,9 @@ fn every_run_is_a_snapshot_by_its_as_of_and_past_members_stay_readable() {
     assert_eq!(members(Some("2025-01-31")), ["c1"]);
     assert_eq!(members(Some(&after[0].id.to_string())), ["c1"]);
     assert_eq!(members(Some("2025-02-01T00:00:00Z")), ["c1"]);
+    let error =
+        segmenta_engine::members_at(&project, "buyers", Some("2025-02-01")).expect_err("the day after");
+    assert!(error.to_string().contains("a date means its whole day"), "{error}");
     for bad in ["2024-12-31", "99", "last week"] {
         let error = segmenta_engine::members_at(&project, "buyers", Some(bad)).expect_err(bad);
         assert_eq!(error.code(), "unknown_snapshot", "{bad}: {error}");
