@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::stored::run_at;
 pub use crate::stored::snapshots;
-use arrow::array::{ArrayRef, AsArray};
 
 /// A segment in one snapshot, against the snapshot before it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,26 +38,14 @@ pub struct SegmentDiff {
     pub exited: Vec<String>,
 }
 
-/// Every segment's members in a run folder, read once.
-fn all_members(run: &Path) -> Result<HashMap<String, HashSet<String>>> {
-    let path = run.join(segmenta_store::files::MEMBERSHIPS);
-    let batch = segmenta_store::read_parquet(&path)?;
-    let text = |name: &str| -> Result<ArrayRef> {
-        let column = batch.column_by_name(name).ok_or_else(|| {
-            Error::Store(segmenta_store::Error::Layout {
-                path: path.clone(),
-                message: format!("no column `{name}`"),
-            })
-        })?;
-        Ok(arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
-            .map_err(segmenta_query::Error::from)?)
-    };
-    let (ids, segments) = (text(segmenta_query::ENTITY_ID)?, text("segment")?);
-    let (ids, segments) = (ids.as_string::<i32>(), segments.as_string::<i32>());
-    let mut out: HashMap<String, HashSet<String>> = HashMap::new();
+/// The members of the segments `keep` in a run folder, read once.
+fn all_members(run: &Path, keep: &[String]) -> Result<HashMap<String, HashSet<String>>> {
+    let (ids, segments) = segmenta_store::read_memberships(run)?;
+    let mut out: HashMap<String, HashSet<String>> =
+        keep.iter().map(|k| (k.clone(), HashSet::new())).collect();
     for (id, segment) in ids.iter().zip(segments.iter()) {
-        if let (Some(id), Some(segment)) = (id, segment) {
-            out.entry(segment.to_string()).or_default().insert(id.to_string());
+        if let (Some(id), Some(members)) = (id, segment.and_then(|s| out.get_mut(s))) {
+            members.insert(id.to_string());
         }
     }
     Ok(out)
@@ -84,7 +71,8 @@ pub fn history(project: &Project, segment: &str) -> Result<Vec<HistoryPoint>> {
         if !summary.segments.iter().any(|s| s.name == segment) {
             continue;
         }
-        let members = all_members(&snapshot.run_dir)?.remove(segment).unwrap_or_default();
+        let members: HashSet<String> =
+            segmenta_store::read_members(&snapshot.run_dir, segment)?.into_iter().collect();
         let (entered, exited) = match &previous {
             None => (members.len() as u64, 0),
             Some(before) => {
@@ -113,33 +101,29 @@ pub fn diff(project: &Project, from: &str, to: &str, segment: Option<&str>) -> R
         crate::latest::check_declared(project, segment)?;
     }
     let (from_dir, to_dir) = (run_at(project, from)?, run_at(project, to)?);
-    let (mut before, mut after) = (all_members(&from_dir)?, all_members(&to_dir)?);
-    let computed = |dir: &Path| -> Result<HashSet<String>> {
-        Ok(segmenta_store::read_run_summary(dir)?.segments.into_iter().map(|s| s.name).collect())
-    };
-    let (in_from, in_to) = (computed(&from_dir)?, computed(&to_dir)?);
+    let summaries =
+        [segmenta_store::read_run_summary(&from_dir)?, segmenta_store::read_run_summary(&to_dir)?];
+    let computed = |name: &str, i: usize| summaries[i].segments.iter().any(|s| s.name == name);
     let names: Vec<String> = match segment {
         Some(segment) => {
-            for (dir, names, at) in [(&from_dir, &in_from, from), (&to_dir, &in_to, to)] {
-                if !names.contains(segment) {
-                    let summary = segmenta_store::read_run_summary(dir)?;
-                    tracing::debug!(snapshot = at, "segment not computed");
+            for (i, dir) in [&from_dir, &to_dir].into_iter().enumerate() {
+                if !computed(segment, i) {
+                    let as_of = summaries[i].as_of.clone();
                     return Err(Error::SegmentNotInRun {
                         name: segment.to_string(),
                         run: dir.clone(),
-                        as_of: summary.as_of,
+                        as_of,
                     });
                 }
             }
             vec![segment.to_string()]
         }
-        None => project
-            .config
-            .segment_names()
-            .into_iter()
-            .filter(|name| in_from.contains(name) && in_to.contains(name))
-            .collect(),
+        None => {
+            let names = project.config.segment_names().into_iter();
+            names.filter(|name| computed(name, 0) && computed(name, 1)).collect()
+        }
     };
+    let (mut before, mut after) = (all_members(&from_dir, &names)?, all_members(&to_dir, &names)?);
     Ok(names
         .into_iter()
         .map(|name| {
@@ -188,20 +172,14 @@ pub const GONE: &str = "(gone)";
 /// Each entity's tier of `column` in a run's traits.
 fn tiers_of(run: &Path, column: &str) -> Result<HashMap<String, String>> {
     let path = run.join(segmenta_store::files::TRAITS);
-    let wanted = [segmenta_query::ENTITY_ID.to_string(), column.to_string()];
-    let batch = segmenta_store::read_parquet_columns(&path, &wanted)?;
-    let text = |name: &str| -> Result<ArrayRef> {
-        let column = batch
-            .column_by_name(name)
-            .ok_or_else(|| Error::SchemeNotInRun { name: column.to_string(), run: run.to_path_buf() })?;
-        Ok(arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
-            .map_err(segmenta_query::Error::from)?)
+    let mut columns =
+        segmenta_store::read_text_columns(&path, &[segmenta_query::ENTITY_ID, column])?.into_iter();
+    let (Some(Some(ids)), Some(Some(tiers))) = (columns.next(), columns.next()) else {
+        return Err(Error::SchemeNotInRun { name: column.to_string(), run: run.to_path_buf() });
     };
-    let (ids, tiers) = (text(segmenta_query::ENTITY_ID)?, text(column)?);
     Ok(ids
-        .as_string::<i32>()
         .iter()
-        .zip(tiers.as_string::<i32>().iter())
+        .zip(tiers.iter())
         .filter_map(|(id, tier)| Some((id?.to_string(), tier.unwrap_or("").to_string())))
         .collect())
 }

@@ -119,6 +119,15 @@ impl Owner {
     pub fn new(kind: &'static str, name: &str) -> Owner {
         Owner { kind, name: name.to_string() }
     }
+
+    /// The trait `name`, or no one for a hidden aggregate (an RFM value, a score's points).
+    pub(crate) fn of_trait(name: &str) -> Owner {
+        if name.is_empty() || segmenta_core::hidden::is_reserved(name) {
+            Owner::default()
+        } else {
+            Owner::new("trait", name)
+        }
+    }
 }
 
 impl From<DataFusionError> for Error {

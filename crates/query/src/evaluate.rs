@@ -88,11 +88,6 @@ fn lower_aggregate(
     }
 }
 
-/// The owner named in errors of a trait's values: the trait, or no one for a hidden aggregate.
-fn trait_owner(name: &str) -> Owner {
-    if hidden::is_reserved(name) { Owner::default() } else { Owner::new("trait", name) }
-}
-
 fn session(threads: usize) -> SessionContext {
     // No round-robin repartitioning: the entity table, sorted once in stage 1, keeps its order
     // through the projections of stage 3 (spread over partitions, it came out in their order,
@@ -208,7 +203,7 @@ impl<'r> Evaluator<'r> {
         let mut finishes = Vec::with_capacity(specs.len());
         for spec in specs {
             let lowered =
-                lower_aggregate(&spec.aggregate, rows, self.request.as_of, &trait_owner(&spec.name))?;
+                lower_aggregate(&spec.aggregate, rows, self.request.as_of, &Owner::of_trait(&spec.name))?;
             let column = self.column_name();
             aggregates.push(lowered.aggregate.alias(&column));
             finishes.push((lowered.finish)(ident(&column), self.request.as_of).alias(&spec.name));
@@ -296,7 +291,7 @@ impl<'r> Evaluator<'r> {
                         let mut columns = Vec::with_capacity(folded.len());
                         for spec in &folded {
                             let folded = hierarchy::rollups(&tree, &rows, &[&spec.aggregate], descendants)
-                                .map_err(|e| e.owned(&trait_owner(&spec.name)))?;
+                                .map_err(|e| e.owned(&Owner::of_trait(&spec.name)))?;
                             columns.extend(folded);
                         }
                         let names: Vec<String> = folded.iter().map(|s| s.name.clone()).collect();
@@ -478,7 +473,7 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
                 if let Some(parent) = parent {
                     let parent = lookup(parent)
                         .ok_or_else(|| Error::Internal(format!("parent segment `{parent}` not computed")))?;
-                    expr = crate::lower::and(ident(parent), expr, crate::lower::computes(rule));
+                    expr = crate::lower::and(ident(parent), expr, rule.computes());
                 }
                 frame = frame.with_column(&hidden::segment_column(i), expr)?;
                 segments.insert(name.clone(), hidden::segment_column(i));
@@ -487,29 +482,17 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
                 segments.insert(name.clone(), hidden::static_column(statics));
                 statics += 1;
             }
-            Derived::Scheme { name, tiers, otherwise }
-                if tiers.iter().any(|(_, rule)| crate::lower::computes(rule)) =>
-            {
+            Derived::Scheme { name, tiers, otherwise } => {
                 // Every tier's test on every row (a CASE tests a tier only where the earlier ones
                 // failed), so that a value out of range is an error wherever it is.
                 let owner = Owner::new("scheme", name);
-                let tests =
+                let tests: Vec<Expr> =
                     tiers.iter().map(|(_, rule)| membership(rule, &lookup, &owner)).collect::<Result<_>>()?;
                 let names = tiers.iter().map(|(tier, _)| tier.clone()).collect();
-                frame = frame.with_column(name, crate::arith::first_tier(tests, names, otherwise))?;
-            }
-            Derived::Scheme { name, tiers, otherwise } => {
-                let mut case: Option<datafusion::logical_expr::conditional_expressions::CaseBuilder> = None;
-                for (tier, rule) in tiers {
-                    let test = membership(rule, &lookup, &Owner::new("scheme", name))?;
-                    case = Some(match case {
-                        None => when(test, lit(tier.as_str())),
-                        Some(mut builder) => builder.when(test, lit(tier.as_str())),
-                    });
-                }
-                let expr = match case {
-                    Some(mut builder) => builder.otherwise(lit(otherwise.as_str()))?,
-                    None => lit(otherwise.as_str()),
+                let expr = if tests.is_empty() {
+                    lit(otherwise.as_str())
+                } else {
+                    crate::arith::first_tier(tests, names, otherwise)
                 };
                 frame = frame.with_column(name, expr)?;
             }

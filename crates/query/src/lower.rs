@@ -92,38 +92,7 @@ pub fn lower_rule(
     segment_column: &dyn Fn(&str) -> Option<String>,
     owner: &Owner,
 ) -> Result<Expr> {
-    lower_condition(expr, segment_column, owner, computes(expr))
-}
-
-/// Whether a rule computes a value (arithmetic or a function), which may be out of range.
-pub fn computes(expr: &TypedExpr) -> bool {
-    let mut stack = vec![expr];
-    let computed = |v: &TypedValue| matches!(v, TypedValue::Apply { .. });
-    while let Some(expr) = stack.pop() {
-        match expr {
-            TypedExpr::Or(a, b) | TypedExpr::And(a, b) => {
-                stack.push(a);
-                stack.push(b);
-            }
-            TypedExpr::Not(a) => stack.push(a),
-            TypedExpr::Compare { left, right, .. } => {
-                if computed(left) || computed(right) {
-                    return true;
-                }
-            }
-            TypedExpr::InList { value, .. }
-            | TypedExpr::Between { value, .. }
-            | TypedExpr::IsNull { value, .. }
-            | TypedExpr::StringMatch { value, .. }
-            | TypedExpr::Truthy(value) => {
-                if computed(value) {
-                    return true;
-                }
-            }
-            TypedExpr::InSegment(_) => {}
-        }
-    }
-    false
+    lower_condition(expr, segment_column, owner, expr.computes())
 }
 
 /// `a AND b`: DataFusion's operator, or, for a rule that computes, a function that evaluates

@@ -243,17 +243,13 @@ fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
 /// A value out of range of aggregate `n` (an integer sum past 64 bits, a value of its
 /// condition out of range), naming its trait.
 fn named(error: Error, spec: &ScanSpec<'_>, n: usize) -> Error {
+    let owner = crate::error::Owner::of_trait(spec.names.get(n).copied().unwrap_or_default());
     match error {
-        Error::BadInput { location, message, hint } if location.file.is_empty() => {
-            let name = spec.names.get(n).copied().unwrap_or_default();
-            if name.is_empty() || segmenta_core::hidden::is_reserved(name) {
-                let message = format!("an aggregate of the events: {message}");
-                return Error::BadInput { location, message, hint };
-            }
-            let owner = crate::error::Owner::new("trait", name);
-            Error::OutOfRange { owner, message, hint: hint.unwrap_or_default() }
+        Error::BadInput { location, message, hint } if location.file.is_empty() && owner.kind.is_empty() => {
+            let message = format!("an aggregate of the events: {message}");
+            Error::BadInput { location, message, hint }
         }
-        other => other,
+        other => other.owned(&owner),
     }
 }
 

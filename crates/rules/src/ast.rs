@@ -685,35 +685,42 @@ pub enum TypedExpr {
 }
 
 impl TypedExpr {
-    /// The evaluation columns the rule reads and the segments it references through
-    /// `in_segment()`, in text order, repeats kept.
-    pub fn references(&self) -> (Vec<String>, Vec<String>) {
-        let (mut columns, mut segments) = (Vec::new(), Vec::new());
+    /// The operands the rule compares and the segments it references through `in_segment()`,
+    /// in text order, repeats kept.
+    pub fn operands(&self) -> (Vec<&TypedValue>, Vec<&str>) {
+        let (mut values, mut segments) = (Vec::new(), Vec::new());
         // An explicit stack: trees built by hand may be deeper than the parser allows.
         let mut stack = vec![self];
         while let Some(expr) = stack.pop() {
-            let mut value = |v: &TypedValue| {
-                columns.extend(v.columns().into_iter().map(|c| c.column.clone()));
-            };
             match expr {
                 TypedExpr::Or(a, b) | TypedExpr::And(a, b) => {
                     stack.push(b);
                     stack.push(a);
                 }
                 TypedExpr::Not(a) => stack.push(a),
-                TypedExpr::Compare { left, right, .. } => {
-                    value(left);
-                    value(right);
-                }
+                TypedExpr::Compare { left, right, .. } => values.extend([left, right]),
                 TypedExpr::InList { value: v, .. }
                 | TypedExpr::Between { value: v, .. }
                 | TypedExpr::IsNull { value: v, .. }
                 | TypedExpr::StringMatch { value: v, .. }
-                | TypedExpr::Truthy(v) => value(v),
-                TypedExpr::InSegment(name) => segments.push(name.clone()),
+                | TypedExpr::Truthy(v) => values.push(v),
+                TypedExpr::InSegment(name) => segments.push(name.as_str()),
             }
         }
-        (columns, segments)
+        (values, segments)
+    }
+
+    /// The evaluation columns the rule reads and the segments it references through
+    /// `in_segment()`, in text order, repeats kept.
+    pub fn references(&self) -> (Vec<String>, Vec<String>) {
+        let (values, segments) = self.operands();
+        let columns = values.iter().flat_map(|v| v.columns()).map(|c| c.column.clone()).collect();
+        (columns, segments.into_iter().map(String::from).collect())
+    }
+
+    /// Whether the rule computes a value (arithmetic or a function), which may be out of range.
+    pub fn computes(&self) -> bool {
+        self.operands().0.iter().any(|v| matches!(v, TypedValue::Apply { .. }))
     }
 }
 

@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -347,22 +347,42 @@ pub fn read_parquet_columns(path: &Path, columns: &[String]) -> Result<RecordBat
         .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })
 }
 
+/// The columns `names` of a Parquet file, each read as text (cast to Utf8), in the order asked;
+/// `None` for a column the file does not have.
+pub fn read_text_columns(path: &Path, names: &[&str]) -> Result<Vec<Option<StringArray>>> {
+    let wanted: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let batch = read_parquet_columns(path, &wanted)?;
+    names
+        .iter()
+        .map(|name| {
+            let Some(column) = batch.column_by_name(name) else { return Ok(None) };
+            let text = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
+                .map_err(|source| Error::Arrow { path: path.to_path_buf(), source })?;
+            Ok(Some(text.as_string::<i32>().clone()))
+        })
+        .collect()
+}
+
 /// The members of `segment` in a run folder, in stored order.
 pub fn read_members(run_dir: &Path, segment: &str) -> Result<Vec<String>> {
-    let path = run_dir.join(files::MEMBERSHIPS);
-    let batch = read_parquet(&path)?;
-    let column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .and_then(|c| c.as_string_opt::<i32>())
-            .ok_or_else(|| Error::Layout { path: path.clone(), message: format!("no Utf8 column `{name}`") })
-    };
-    let ids = column("entity_id")?;
-    let segments = column("segment")?;
-    Ok((0..batch.num_rows())
-        .filter(|&i| segments.is_valid(i) && segments.value(i) == segment)
+    let (ids, segments) = read_memberships(run_dir)?;
+    Ok((0..ids.len())
+        .filter(|&i| segments.is_valid(i) && segments.value(i) == segment && ids.is_valid(i))
         .map(|i| ids.value(i).to_string())
         .collect())
+}
+
+/// A run folder's memberships: the `entity_id` and `segment` columns, as text.
+pub fn read_memberships(run_dir: &Path) -> Result<(StringArray, StringArray)> {
+    let path = run_dir.join(files::MEMBERSHIPS);
+    let mut columns = read_text_columns(&path, &["entity_id", "segment"])?.into_iter();
+    let mut next = |name: &str| {
+        columns
+            .next()
+            .flatten()
+            .ok_or_else(|| Error::Layout { path: path.clone(), message: format!("no column `{name}`") })
+    };
+    Ok((next("entity_id")?, next("segment")?))
 }
 
 /// Reads a run's summary, untyped (see [`read_run_summary`] for the typed one).
