@@ -274,6 +274,32 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
     },
+    /// Write a snapshot at every date from --from to --to, each the run `run --as-of DATE`
+    /// writes, reading the project's files once (and the events once per group of dates).
+    Backfill {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// The first date (each date means its whole day, as in `run --as-of`).
+        #[arg(long)]
+        from: String,
+        /// The last date (included when the steps land on it).
+        #[arg(long)]
+        to: String,
+        /// How far apart: 1d, 7d, 1w, 1mo, 3mo (months keep the day of the month, clamped to the
+        /// month's end; a start on a month's last day stays on month ends).
+        #[arg(long)]
+        every: String,
+        /// What to do with rows that do not fit the schema.
+        #[arg(long, value_enum, default_value = "strict")]
+        on_bad_rows: OnBadRows,
+        /// Worker threads. Default: all cores.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Fail (exit 2) on unknown keys above `[project] max_unknown_share`, as `run --strict`.
+        #[arg(long)]
+        strict: bool,
+    },
     /// A segment over the snapshots, in as-of order: size, share, and how many entered and
     /// exited since the snapshot before.
     History {
@@ -894,6 +920,55 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 out!("{}", json!({ "output": report.output, "summary": report.summary }));
             } else {
                 print_segments(&report);
+            }
+        }
+        Command::Backfill { project, from, to, every, on_bad_rows, threads, strict } => {
+            let mut run = run_options(&None, &None, *on_bad_rows, *threads)?;
+            run.strict = *strict;
+            let options = segmenta_engine::BackfillOptions {
+                from: segmenta_engine::parse_date("--from", from)?,
+                to: segmenta_engine::parse_date("--to", to)?,
+                every: segmenta_engine::Every::parse(every)?,
+                run,
+            };
+            let project = Project::load(project)?;
+            let engine = engine(options.run.threads)?;
+            let report = with_spinner(cli, |spinner| engine.backfill(&project, &options, spinner))?;
+            if cli.json {
+                let snapshots: Vec<_> = report
+                    .snapshots
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "id": s.id,
+                            "date": s.date.to_string(),
+                            "as_of": s.as_of,
+                            "output": s.output,
+                            "entities": s.entities,
+                            "segments": s.segments,
+                        })
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    json!({ "snapshots": snapshots, "event_scans": report.event_scans, "elapsed_ms": report.elapsed_ms })
+                );
+            } else {
+                for s in &report.snapshots {
+                    out!(
+                        "snapshot {:>4}  {}  {} entities  {} segments",
+                        s.id,
+                        s.date,
+                        s.entities,
+                        s.segments
+                    );
+                }
+                out!(
+                    "wrote {} snapshot(s) in {:.1} s, reading the events {} time(s)",
+                    report.snapshots.len(),
+                    report.elapsed_ms as f64 / 1000.0,
+                    report.event_scans
+                );
             }
         }
         Command::Demo { dir, accounts, seed, threads, no_run, force } => {

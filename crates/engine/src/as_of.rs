@@ -24,8 +24,7 @@ impl AsOf {
     pub fn parse(value: &str) -> Result<AsOf> {
         let value = value.trim();
         if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-            let days = date.signed_duration_since(NaiveDate::default()).num_days();
-            return Ok(AsOf { instant: (days + 1) * MICROS_PER_DAY });
+            return Ok(AsOf::end_of(date));
         }
         if let Ok(instant) = DateTime::parse_from_rfc3339(value) {
             return Ok(AsOf { instant: instant.timestamp_micros() });
@@ -36,6 +35,13 @@ impl AsOf {
             }
         }
         Err(Error::AsOf { value: value.to_string() })
+    }
+
+    /// The end of `date` (the instant `date + 1` at 00:00 UTC), as a date given to `--as-of`
+    /// means.
+    pub fn end_of(date: NaiveDate) -> AsOf {
+        let days = date.signed_duration_since(NaiveDate::default()).num_days();
+        AsOf { instant: (days + 1) * MICROS_PER_DAY }
     }
 
     /// RFC 3339 text of the instant.

@@ -58,6 +58,18 @@ impl Engine {
         crate::run::run_plan(&self.exec, plan, options, progress)
     }
 
+    /// Writes a snapshot at every date of a range, each the run `run --as-of DATE` writes, from
+    /// one load of the project and one read of the events per group of dates.
+    pub fn backfill(
+        &self,
+        project: &Project,
+        options: &crate::backfill::BackfillOptions,
+        progress: &dyn Progress,
+    ) -> Result<crate::backfill::BackfillReport> {
+        let _span = tracing::info_span!("backfill", project = %project.config.project.name).entered();
+        crate::backfill::backfill(&self.exec, project, options, progress)
+    }
+
     /// The members of a segment in the latest run.
     pub fn members(&self, project: &Project, segment: &str) -> Result<Vec<String>> {
         crate::latest::members(project, segment)

@@ -62,6 +62,7 @@ pub struct RunReport {
 }
 
 /// The rows set aside, by file.
+#[derive(Clone)]
 pub(crate) struct Rejects {
     rows: Vec<(String, RejectedRow)>,
 }
@@ -327,6 +328,7 @@ impl Cutoffs for CutoffEvaluations<'_> {
         request.segments.clear();
         request.outputs.clear();
         request.as_of = instant.instant;
+        request.scanned = None;
         request.extensions = Vec::new();
         for model in models {
             let run = model.prepare(instant, self, self.progress)?;
@@ -357,8 +359,32 @@ fn evaluate_plan(
     progress: &dyn Progress,
 ) -> Result<Evaluated> {
     let started = std::time::Instant::now();
-    let threads = options.threads.filter(|&n| n > 0).unwrap_or_else(|| exec.threads());
     let as_of = options.as_of.or(plan.as_of).unwrap_or_else(AsOf::now);
+    let loaded = load(exec, plan, options, progress)?;
+    evaluate_loaded(exec, plan, options, &loaded, as_of, None, progress, started)
+}
+
+/// What every evaluation of a plan reads, loaded once: the request (at no instant yet) with
+/// its entity tables and events, and what loading found.
+pub(crate) struct Loaded {
+    /// The request; [`evaluate_loaded`] sets its instant.
+    pub(crate) base: EvalRequest,
+    rejects: Rejects,
+    entity_rows: Vec<EntityRows>,
+    warnings: Vec<segmenta_store::formats::Warning>,
+    event_rows_read: Option<u64>,
+    policy: KeyPolicy,
+}
+
+/// Loads every entity the plan needs (checking keys and joining lookups), the events when
+/// they are not Parquet (read where they are otherwise) and the static lists.
+pub(crate) fn load(
+    exec: &Exec,
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Loaded> {
+    let threads = options.threads.filter(|&n| n > 0).unwrap_or_else(|| exec.threads());
     let cancel = &options.cancel;
     let mut rejects = Rejects { rows: Vec::new() };
     let project = &plan.project.config.project;
@@ -489,12 +515,36 @@ fn evaluate_plan(
         derived,
         outputs: plan.outputs.clone(),
         segments: plan.segments.clone(),
-        as_of: as_of.instant,
+        as_of: 0,
         threads,
         extensions: Vec::new(),
         cancel: cancel.clone(),
         pool: Some(exec.pool().clone()),
+        scanned: None,
     };
+    Ok(Loaded { base, rejects, entity_rows, warnings, event_rows_read, policy })
+}
+
+/// Evaluates a loaded plan as of `as_of`: prepares the models, evaluates (reading the events
+/// scanned before when `scanned` holds them) and summarizes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn evaluate_loaded(
+    exec: &Exec,
+    plan: &Plan,
+    options: &RunOptions,
+    loaded: &Loaded,
+    as_of: AsOf,
+    scanned: Option<Arc<segmenta_query::ScannedEvents>>,
+    progress: &dyn Progress,
+    started: std::time::Instant,
+) -> Result<Evaluated> {
+    let cancel = &options.cancel;
+    let mut base = loaded.base.clone();
+    base.as_of = as_of.instant;
+    let threads = base.threads;
+    let policy = &loaded.policy;
+    let mut rejects = loaded.rejects.clone();
+    let mut warnings = loaded.warnings.clone();
 
     // Models: prepared in planning order (churn trains on evaluations as of earlier cutoffs).
     let cutoffs = CutoffEvaluations { exec, plan, base: &base, progress };
@@ -509,6 +559,7 @@ fn evaluate_plan(
     let steps = format!("computing {} traits and {} segments", plan.outputs.len(), plan.segments.len());
     progress.step(&steps);
     let mut request = base;
+    request.scanned = scanned;
     request.extensions.extend(runs.iter().map(|run| run.clone() as Arc<dyn TableExtension>));
     let output = {
         let _span = tracing::info_span!("evaluate", as_of = %as_of.to_rfc3339(), threads).entered();
@@ -552,8 +603,8 @@ fn evaluate_plan(
         output: &output,
         segments: &segments,
         as_of,
-        entity_rows,
-        event_rows_read,
+        entity_rows: loaded.entity_rows.clone(),
+        event_rows_read: loaded.event_rows_read,
         rejected_rows: rejects.len() as u64,
         events_rejected: plan.events.as_ref().map_or(0, |e| rejects.count(&e.spec.display)),
         threads,

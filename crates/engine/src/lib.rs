@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod as_of;
+mod backfill;
 mod catalog;
 mod commands;
 mod demo;
@@ -35,6 +36,9 @@ mod summary;
 mod validate;
 
 pub use as_of::AsOf;
+pub use backfill::{
+    BackfillOptions, BackfillReport, BackfilledSnapshot, Every, MAX_SNAPSHOTS, backfill_dates, parse_date,
+};
 pub use commands::churn::{CHURN_FILE, CHURN_MODEL_FILE, ChurnCommand, ChurnCommandReport};
 pub use commands::clv::{CLV_FILE, ClvCommand, ClvCommandReport, HOLDOUT_FILE};
 pub use demo::{
@@ -81,6 +85,15 @@ pub fn run(project: &Project, options: &RunOptions, progress: &dyn Progress) -> 
 /// Runs an already validated plan with an engine built for this call.
 pub fn run_validated(plan: &Plan, options: &RunOptions, progress: &dyn Progress) -> Result<RunReport> {
     Engine::new(&EngineOptions { threads: options.threads })?.run_plan(plan, options, progress)
+}
+
+/// Backfills snapshots with an engine built for this call.
+pub fn backfill(
+    project: &Project,
+    options: &BackfillOptions,
+    progress: &dyn Progress,
+) -> Result<BackfillReport> {
+    Engine::new(&EngineOptions { threads: options.run.threads })?.backfill(project, options, progress)
 }
 
 /// Discovers segments with an engine built for this call.

@@ -36,21 +36,32 @@ pub(crate) fn run_plan(
     progress: &dyn Progress,
 ) -> Result<RunReport> {
     let evaluated = evaluation::evaluate(exec, plan, options, progress)?;
-    write_run_folder(plan, options, evaluated, progress)
+    progress.step("writing output");
+    let report = write_run_folder(plan, options.output.clone(), evaluated, true)?;
+    progress.done();
+    Ok(report)
 }
 
-/// Writes an evaluation as a run folder (atomically) and makes it the latest run.
+/// Writes an evaluation as a new run folder of the store and records it in the catalog, not
+/// making it the latest run (`backfill`).
+pub(crate) fn write_snapshot(plan: &Plan, evaluated: Evaluated) -> Result<RunReport> {
+    write_run_folder(plan, None, evaluated, false)
+}
+
+/// Writes an evaluation as a run folder (atomically, to `output` or a new folder of the
+/// store), records it in the catalog and, with `latest`, makes it the latest run.
 fn write_run_folder(
     plan: &Plan,
-    options: &RunOptions,
+    output: Option<std::path::PathBuf>,
     evaluated: Evaluated,
-    progress: &dyn Progress,
+    latest: bool,
 ) -> Result<RunReport> {
-    let Evaluated { output, summary, segments, rejects, outcomes, as_of } = evaluated;
-    progress.step("writing output");
+    let Evaluated { output: evaluation, summary, segments, rejects, outcomes, as_of } = evaluated;
+    let output_folder = output;
+    let output = evaluation;
     let _span = tracing::info_span!("write").entered();
     let store = Store::new(plan.project.store_dir());
-    let dest = options.output.clone().unwrap_or_else(|| store.new_run_dir());
+    let dest = output_folder.unwrap_or_else(|| store.new_run_dir());
     let mut outputs = vec![
         (files::TRAITS, OutputFile::Parquet(output.traits)),
         (files::MEMBERSHIPS, OutputFile::Parquet(output.memberships)),
@@ -76,7 +87,8 @@ fn write_run_folder(
         segments: segments.len() as u64,
     })?;
     // An explicit --output also becomes the latest run, so `members` reads what was just made.
-    store.set_latest(&dest)?;
-    progress.done();
+    if latest {
+        store.set_latest(&dest)?;
+    }
     Ok(RunReport { output: dest, summary, segments, static_lists: output.static_lists })
 }

@@ -50,6 +50,15 @@ pub(crate) trait Accumulator: IntoAny + Send {
     fn merge(&mut self, other: Box<dyn Accumulator>) -> Result<()>;
     /// The finished column, one value per entity.
     fn finish(self: Box<Self>) -> Result<ArrayRef>;
+    /// A copy of the state, for aggregates whose result does not depend on the order rows
+    /// arrive in (counts, integer sums, extremes, distinct counts, shares, percentiles); `None`
+    /// for the others (float sums round in order, decayed points read the as-of instant).
+    /// A scan at several instants folds each event once into the first instant that sees it
+    /// and carries the state forward with these copies; the others fold each event into every
+    /// instant that sees it, in the order a scan at that one instant would.
+    fn fork(&self) -> Option<Box<dyn Accumulator>> {
+        None
+    }
 }
 
 /// Lets [`Accumulator::merge`] recover the concrete type of the other worker's state.
@@ -221,6 +230,7 @@ fn too_large() -> Error {
 }
 
 /// `count(*)` and `count(col)` (NULL arguments are already out of the mask).
+#[derive(Clone)]
 struct Count(Vec<u64>);
 
 impl Accumulator for Count {
@@ -237,10 +247,16 @@ impl Accumulator for Count {
     fn finish(self: Box<Self>) -> Result<ArrayRef> {
         Ok(ints(self.0.into_iter().map(|c| c as i64)))
     }
+    fn fork(&self) -> Option<Box<dyn Accumulator>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
-/// `sum(col)` of integers: an error rather than a wrapped total.
-struct SumInt(Vec<i64>);
+/// `sum(col)` of integers: an error rather than a wrapped total. Totals are kept in 128 bits
+/// (as DuckDB's `hugeint` sums), so only a total past 64 bits is an error, whatever the order
+/// the rows came in.
+#[derive(Clone)]
+struct SumInt(Vec<i128>);
 
 impl Accumulator for SumInt {
     fn update(&mut self, mask: &BooleanBuffer, input: &Input<'_>) -> Result<()> {
@@ -248,19 +264,20 @@ impl Accumulator for SumInt {
         let values = cast(arg, &DataType::Int64)?;
         let values = values.as_primitive::<Int64Type>().values();
         for i in mask.set_indices() {
-            let e = input.index[i] as usize;
-            self.0[e] = self.0[e].checked_add(values[i]).ok_or_else(too_large)?;
+            self.0[input.index[i] as usize] += i128::from(values[i]);
         }
         Ok(())
     }
     fn merge(&mut self, other: Box<dyn Accumulator>) -> Result<()> {
-        for (a, b) in self.0.iter_mut().zip(same::<Self>(other)?.0) {
-            *a = a.checked_add(b).ok_or_else(too_large)?;
-        }
+        add_all(&mut self.0, same::<Self>(other)?.0);
         Ok(())
     }
     fn finish(self: Box<Self>) -> Result<ArrayRef> {
-        Ok(ints(self.0))
+        let totals = self.0.into_iter().map(|t| i64::try_from(t).map_err(|_| too_large()));
+        Ok(ints(totals.collect::<Result<Vec<_>>>()?))
+    }
+    fn fork(&self) -> Option<Box<dyn Accumulator>> {
+        Some(Box::new(self.clone()))
     }
 }
 
@@ -337,6 +354,7 @@ impl Accumulator for Avg {
 }
 
 /// `share(CONDITION)`: the fraction of rows meeting the condition, NULL without rows.
+#[derive(Clone)]
 struct Share {
     yes: Vec<u64>,
     rows: Vec<u64>,
@@ -364,6 +382,9 @@ impl Accumulator for Share {
     fn finish(self: Box<Self>) -> Result<ArrayRef> {
         let values = self.yes.iter().zip(&self.rows).map(|(y, r)| (*r > 0).then(|| *y as f64 / *r as f64));
         Ok(Arc::new(values.collect::<Float64Array>()))
+    }
+    fn fork(&self) -> Option<Box<dyn Accumulator>> {
+        Some(Box::new(self.clone()))
     }
 }
 
@@ -439,6 +460,7 @@ impl Collected for f64 {
 
 /// `median`, `percentile` and `percentile_disc`: every value per entity, sorted when finished
 /// (the value lists of later workers appended; the order of equal values does not matter).
+#[derive(Clone)]
 struct Percentile<T> {
     values: Vec<Vec<T>>,
     fraction: Fraction,
@@ -472,6 +494,9 @@ impl<T: Collected> Accumulator for Percentile<T> {
         });
         Ok(T::column(finished.collect::<Result<_>>()?))
     }
+    fn fork(&self) -> Option<Box<dyn Accumulator>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
 /// A value type with the order its extremes follow.
@@ -495,6 +520,7 @@ impl Ordered for f64 {
 }
 
 /// The smallest or largest value per entity, and whether there is one.
+#[derive(Clone)]
 struct Best<T> {
     values: Vec<T>,
     seen: Vec<bool>,
@@ -560,6 +586,7 @@ impl IntOutput {
 
 /// `min`/`max` of integers, dates and timestamps, `first_seen`/`last_seen`, `days_since_*`,
 /// and the first and last purchase days.
+#[derive(Clone)]
 struct ExtremeInt {
     best: Best<i64>,
     source: IntSource,
@@ -614,9 +641,13 @@ impl Accumulator for ExtremeInt {
             IntOutput::Int => Arc::new(present.collect::<Int64Array>()),
         })
     }
+    fn fork(&self) -> Option<Box<dyn Accumulator>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
 /// `min`/`max` of floats.
+#[derive(Clone)]
 struct ExtremeFloat(Best<f64>);
 
 impl Accumulator for ExtremeFloat {
@@ -635,10 +666,13 @@ impl Accumulator for ExtremeFloat {
     fn finish(self: Box<Self>) -> Result<ArrayRef> {
         Ok(Arc::new(self.0.present().collect::<Float64Array>()))
     }
+    fn fork(&self) -> Option<Box<dyn Accumulator>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
 /// Strings to small codes, per worker; merged by string.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Interner {
     codes: HashMap<Box<str>, u64>,
     strings: Vec<Box<str>>,
@@ -669,6 +703,7 @@ enum DistinctSource {
 
 /// `count_distinct(col)` and the number of purchase days: one set of (entity, value code)
 /// pairs, string values interned per worker.
+#[derive(Clone)]
 struct Distinct {
     pairs: HashSet<(u32, u64)>,
     strings: Option<Interner>,
@@ -746,6 +781,9 @@ impl Accumulator for Distinct {
             counts.iter_mut().for_each(|c| *c = (*c - 1).max(0));
         }
         Ok(ints(counts))
+    }
+    fn fork(&self) -> Option<Box<dyn Accumulator>> {
+        Some(Box::new(self.clone()))
     }
 }
 

@@ -88,6 +88,123 @@ fn lower_aggregate(
     }
 }
 
+/// The traits of `entity` that `request` computes from `source`.
+fn specs<'r>(
+    request: &'r EvalRequest,
+    entity: &str,
+    source: impl Fn(&TraitSource) -> bool,
+) -> Vec<&'r TraitSpec> {
+    request.traits.iter().filter(|t| t.entity == entity && source(&t.source)).collect()
+}
+
+/// Every event trait of `entity` in one scan of the events, at each of `instants`, aligned
+/// with `table`'s rows.
+fn event_traits(
+    request: &EvalRequest,
+    entity: &EntityData,
+    table: &RecordBatch,
+    events: &EventsRequest,
+    specs: &[&TraitSpec],
+    instants: &[i64],
+) -> Result<Vec<ScanResult>> {
+    let keys = column(table, &entity.key)?;
+    let schema = events.input.schema();
+    // Which events column carries this entity's key, and how its values map to rows.
+    let (key_column, key_map) = if events.entity == entity.name {
+        (events.key.as_str(), scan::key_map(keys)?)
+    } else if schema.get(&entity.key).is_some() {
+        (entity.key.as_str(), scan::key_map(keys)?)
+    } else {
+        let owner = request.entity_data(&events.entity)?;
+        let link = owner.parent.as_ref().filter(|link| link.entity == entity.name).ok_or_else(|| {
+            Error::Internal(format!(
+                "events carry no key of `{}` and do not belong to a child of it",
+                entity.name
+            ))
+        })?;
+        let owners = concat_batches(&owner.table.schema.arrow_schema(), &owner.table.batches)?;
+        let through = scan::key_map_through(
+            column(&owners, &owner.key)?,
+            column(&owners, &link.column)?,
+            &scan::key_map(keys)?,
+        )?;
+        (events.key.as_str(), through)
+    };
+    let mut needed = vec![key_column.to_string(), events.time.clone()];
+    for spec in specs {
+        aggregate_columns(&spec.aggregate, &mut needed);
+    }
+    let mut seen = HashSet::new();
+    needed.retain(|c| seen.insert(c.clone()));
+    let source = match &events.input {
+        EventsInput::Table(t) => scan::Source::Batches(&t.batches),
+        EventsInput::Parquet { path, schema } => scan::Source::Parquet { path, schema },
+    };
+    let spec = scan::ScanSpec {
+        key: key_column,
+        time: &events.time,
+        aggregates: specs.iter().map(|s| &s.aggregate).collect(),
+        names: specs.iter().map(|s| s.name.as_str()).collect(),
+        instants,
+        entities: table.num_rows(),
+        threads: request.threads,
+        cancel: &request.cancel,
+        pool: request.pool.as_deref(),
+    };
+    let _span = tracing::info_span!("scan", entity = %entity.name, aggregates = specs.len()).entered();
+    scan::scan(&source, &key_map, &spec, &needed)
+}
+
+/// The event traits and event accounting of every entity of a request at one instant, scanned
+/// for several instants at once by [`scan_events`]; an evaluation given them
+/// ([`EvalRequest::scanned`]) reads them instead of scanning the events.
+pub struct ScannedEvents {
+    as_of: i64,
+    entities: HashMap<String, ScanResult>,
+}
+
+impl std::fmt::Debug for ScannedEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScannedEvents").field("as_of", &self.as_of).finish_non_exhaustive()
+    }
+}
+
+impl ScannedEvents {
+    fn get(&self, entity: &str, as_of: i64) -> Result<ScanResult> {
+        if as_of != self.as_of {
+            return Err(Error::Internal("events scanned for another instant".into()));
+        }
+        self.entities
+            .get(entity)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("the events of `{entity}` were not scanned")))
+    }
+}
+
+/// Scans the events once for every instant of `instants` (ascending): per instant, what an
+/// evaluation of `request` as of it reads from the events, computed exactly as that
+/// evaluation would (each trait's rows folded in the same order).
+pub fn scan_events(request: &EvalRequest, instants: &[i64]) -> Result<Vec<Arc<ScannedEvents>>> {
+    let mut at: Vec<ScannedEvents> =
+        instants.iter().map(|&as_of| ScannedEvents { as_of, entities: HashMap::new() }).collect();
+    let Some(events) = &request.events else {
+        return Ok(at.into_iter().map(Arc::new).collect());
+    };
+    for entity in &request.entities {
+        check_cancelled(&request.cancel)?;
+        let event_specs = specs(request, &entity.name, |s| *s == TraitSource::Events);
+        if event_specs.is_empty() && events.entity != entity.name {
+            continue;
+        }
+        let table = concat_batches(&entity.table.schema.arrow_schema(), &entity.table.batches)?;
+        let results = event_traits(request, entity, &table, events, &event_specs, instants)?;
+        for (scanned, result) in at.iter_mut().zip(results) {
+            scanned.entities.insert(entity.name.clone(), result);
+        }
+    }
+    Ok(at.into_iter().map(Arc::new).collect())
+}
+
 fn session(threads: usize) -> SessionContext {
     // No round-robin repartitioning: the entity table, sorted once in stage 1, keeps its order
     // through the projections of stage 3 (spread over partitions, it came out in their order,
@@ -136,7 +253,8 @@ impl<'r> Evaluator<'r> {
         hidden::aggregate_column(self.next_column)
     }
 
-    /// Every event trait of `entity` in one scan of the events, aligned with `table`'s rows.
+    /// Every event trait of `entity` in one scan of the events, aligned with `table`'s rows:
+    /// the traits as of the request's instant, or those scanned before for it.
     fn event_traits(
         &self,
         entity: &EntityData,
@@ -145,56 +263,16 @@ impl<'r> Evaluator<'r> {
         specs: &[&'r TraitSpec],
     ) -> Result<ScanResult> {
         let request = self.request;
-        let keys = column(table, &entity.key)?;
-        let schema = events.input.schema();
-        // Which events column carries this entity's key, and how its values map to rows.
-        let (key_column, key_map) = if events.entity == entity.name {
-            (events.key.as_str(), scan::key_map(keys)?)
-        } else if schema.get(&entity.key).is_some() {
-            (entity.key.as_str(), scan::key_map(keys)?)
-        } else {
-            let owner = request.entity_data(&events.entity)?;
-            let link = owner.parent.as_ref().filter(|link| link.entity == entity.name).ok_or_else(|| {
-                Error::Internal(format!(
-                    "events carry no key of `{}` and do not belong to a child of it",
-                    entity.name
-                ))
-            })?;
-            let owners = concat_batches(&owner.table.schema.arrow_schema(), &owner.table.batches)?;
-            let through = scan::key_map_through(
-                column(&owners, &owner.key)?,
-                column(&owners, &link.column)?,
-                &scan::key_map(keys)?,
-            )?;
-            (events.key.as_str(), through)
-        };
-        let mut needed = vec![key_column.to_string(), events.time.clone()];
-        for spec in specs {
-            aggregate_columns(&spec.aggregate, &mut needed);
+        if let Some(scanned) = &request.scanned {
+            return scanned.get(&entity.name, request.as_of);
         }
-        let mut seen = HashSet::new();
-        needed.retain(|c| seen.insert(c.clone()));
-        let source = match &events.input {
-            EventsInput::Table(t) => scan::Source::Batches(&t.batches),
-            EventsInput::Parquet { path, schema } => scan::Source::Parquet { path, schema },
-        };
-        let spec = scan::ScanSpec {
-            key: key_column,
-            time: &events.time,
-            aggregates: specs.iter().map(|s| &s.aggregate).collect(),
-            names: specs.iter().map(|s| s.name.as_str()).collect(),
-            as_of: request.as_of,
-            entities: table.num_rows(),
-            threads: request.threads,
-            cancel: &request.cancel,
-            pool: request.pool.as_deref(),
-        };
-        let _span = tracing::info_span!("scan", entity = %entity.name, aggregates = specs.len()).entered();
-        scan::scan(&source, &key_map, &spec, &needed)
+        event_traits(request, entity, table, events, specs, &[request.as_of])?
+            .pop()
+            .ok_or_else(|| Error::Internal("a scan without its instant".into()))
     }
 
     fn specs(&self, entity: &str, source: impl Fn(&TraitSource) -> bool) -> Vec<&'r TraitSpec> {
-        self.request.traits.iter().filter(|t| t.entity == entity && source(&t.source)).collect()
+        specs(self.request, entity, source)
     }
 
     /// Lowers `specs` over `rows`: the named aggregates and the finishing projections.

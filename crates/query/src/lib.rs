@@ -17,7 +17,7 @@ pub mod request;
 mod scan;
 mod vector;
 
-pub use evaluate::evaluate;
+pub use evaluate::{ScannedEvents, evaluate, scan_events};
 pub use preview::{PreviewCount, preview_file};
 pub use request::{
     Aggregate, DayPart, DaysSpec, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts,

@@ -289,6 +289,9 @@ pub struct EvalRequest {
     /// The worker threads of the event scan (the caller's pool, built once); `None` builds a
     /// pool of `threads` threads for this evaluation.
     pub pool: Option<Arc<rayon::ThreadPool>>,
+    /// The events already scanned for this request's instant ([`crate::evaluate::scan_events`]);
+    /// `None` scans them.
+    pub scanned: Option<Arc<crate::evaluate::ScannedEvents>>,
 }
 
 impl EvalRequest {

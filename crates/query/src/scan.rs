@@ -126,8 +126,9 @@ pub(crate) struct ScanSpec<'a> {
     pub aggregates: Vec<&'a Aggregate>,
     /// Their names (the traits they become), for messages.
     pub names: Vec<&'a str>,
-    /// The as-of instant, microseconds.
-    pub as_of: i64,
+    /// The as-of instants, microseconds, ascending: one evaluation each (`run` has one;
+    /// `backfill` reads the events once for all of its instants).
+    pub instants: &'a [i64],
     /// The number of entities (the length of every output column).
     pub entities: usize,
     /// Worker threads.
@@ -138,8 +139,9 @@ pub(crate) struct ScanSpec<'a> {
     pub pool: Option<&'a rayon::ThreadPool>,
 }
 
-/// The scan's result: one finished column per aggregate, aligned with the entity indexes, and
-/// the event accounting.
+/// The scan's result at one instant: one finished column per aggregate, aligned with the
+/// entity indexes, and the event accounting.
+#[derive(Clone)]
 pub(crate) struct ScanResult {
     /// Finished values (zeros for empty counts and sums, NULL for empty averages, ...).
     pub columns: Vec<ArrayRef>,
@@ -212,7 +214,8 @@ struct Planned<'a> {
     make: Make,
 }
 
-/// The distinct windows and conditions of all aggregates, each evaluated once per batch.
+/// The distinct windows and conditions of all aggregates at one instant, each evaluated once
+/// per batch.
 struct Plan<'a> {
     /// The windows' bounds (`i64::MIN` to the as-of instant for no window).
     windows: Vec<Bounds>,
@@ -220,12 +223,12 @@ struct Plan<'a> {
     aggregates: Vec<Planned<'a>>,
 }
 
-fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
+fn plan<'a>(spec: &ScanSpec<'a>, as_of: i64) -> Result<Plan<'a>> {
     let mut windows: Vec<Bounds> = Vec::new();
     let mut conditions: Vec<&'a TypedExpr> = Vec::new();
     let mut aggregates = Vec::with_capacity(spec.aggregates.len());
     for aggregate in &spec.aggregates {
-        let recipe = recipe(aggregate, spec.as_of)?;
+        let recipe = recipe(aggregate, as_of)?;
         let window = intern(&mut windows, recipe.bounds);
         let mut condition_index = |expr: &'a TypedExpr| intern(&mut conditions, expr);
         aggregates.push(Planned {
@@ -238,6 +241,32 @@ fn plan<'a>(spec: &ScanSpec<'a>) -> Result<Plan<'a>> {
         });
     }
     Ok(Plan { windows, conditions, aggregates })
+}
+
+/// The plans at every instant (their conditions are the same: they do not depend on the
+/// instant), and which aggregates fold each event once, into the first instant that sees it
+/// ([`Accumulator::fork`]): those without a window whose result does not depend on row order.
+struct Plans<'a> {
+    at: Vec<Plan<'a>>,
+    carried: Vec<bool>,
+}
+
+fn plans<'a>(spec: &ScanSpec<'a>) -> Result<Plans<'a>> {
+    if spec.instants.is_empty() || spec.instants.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(Error::Internal("a scan needs ascending instants".into()));
+    }
+    let at = spec.instants.iter().map(|&as_of| plan(spec, as_of)).collect::<Result<Vec<_>>>()?;
+    let carried = (0..spec.aggregates.len())
+        .map(|a| {
+            at.len() > 1
+                && at.iter().zip(spec.instants).all(|(plan, &as_of)| {
+                    let Bounds { start, end } = plan.windows[plan.aggregates[a].window];
+                    start == i64::MIN && end >= as_of
+                })
+                && (at[0].aggregates[a].make)(0).fork().is_some()
+        })
+        .collect();
+    Ok(Plans { at, carried })
 }
 
 /// A value out of range of aggregate `n` (an integer sum past 64 bits, a value of its
@@ -276,20 +305,28 @@ fn valid_bits(array: &dyn Array) -> Option<BooleanBuffer> {
     array.logical_nulls().map(|n: NullBuffer| n.inner().clone())
 }
 
+/// What one thread has seen by one instant.
+#[derive(Default)]
+struct Seen {
+    counts: EventCounts,
+    /// Events with a key, before the instant (of known entities or not).
+    before: u64,
+    /// The smallest keys of events before the instant that match no entity.
+    unknown_sample: UnknownSample,
+}
+
 /// One thread's share of the scan.
 struct Worker<'a, 'p> {
     spec: &'a ScanSpec<'p>,
-    plan: &'a Plan<'p>,
+    plans: &'a Plans<'p>,
     keys: &'a KeyMap,
-    accs: Vec<Box<dyn Accumulator>>,
-    counts: EventCounts,
-    /// Events with a key, before the as-of instant (of known entities or not).
-    before: u64,
+    /// Per instant, per aggregate. A carried aggregate holds, at instant `k`, the events from
+    /// instant `k - 1` (inclusive) to `k` only.
+    accs: Vec<Vec<Box<dyn Accumulator>>>,
+    /// Per instant.
+    seen: Vec<Seen>,
     /// 1-based row numbers of the events without a key.
     missing_key_rows: Vec<u64>,
-    /// The smallest keys of events before the as-of instant that match no entity.
-    unknown_sample: UnknownSample,
-    /// The key dictionary last mapped, by the address of its values, and its indexes.
     /// The last key dictionary seen and its entity indexes. The dictionary itself is kept (not
     /// its address): a freed dictionary's buffers can be reused at the same address by a later
     /// row group's, which then matched the stale mapping and gave events to the wrong entity.
@@ -297,17 +334,19 @@ struct Worker<'a, 'p> {
 }
 
 impl<'a, 'p> Worker<'a, 'p> {
-    fn new(spec: &'a ScanSpec<'p>, plan: &'a Plan<'p>, keys: &'a KeyMap) -> Worker<'a, 'p> {
-        let accs = plan.aggregates.iter().map(|p| (p.make)(spec.entities)).collect();
+    fn new(spec: &'a ScanSpec<'p>, plans: &'a Plans<'p>, keys: &'a KeyMap) -> Worker<'a, 'p> {
+        let accs = plans
+            .at
+            .iter()
+            .map(|plan| plan.aggregates.iter().map(|p| (p.make)(spec.entities)).collect())
+            .collect();
         Worker {
             spec,
-            plan,
+            plans,
             keys,
             accs,
-            counts: EventCounts::default(),
-            before: 0,
+            seen: plans.at.iter().map(|_| Seen::default()).collect(),
             missing_key_rows: Vec::new(),
-            unknown_sample: UnknownSample::default(),
             key_dictionary: None,
         }
     }
@@ -378,60 +417,42 @@ impl<'a, 'p> Worker<'a, 'p> {
         let time = time
             .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
             .ok_or_else(|| Error::Internal("the time column is not in microseconds".into()))?;
-        let as_of = Scalar::new(TimestampMicrosecondArray::from(vec![self.spec.as_of]).with_timezone(UTC));
+        let before_instant = |as_of: i64| -> Result<BooleanBuffer> {
+            let as_of = Scalar::new(TimestampMicrosecondArray::from(vec![as_of]).with_timezone(UTC));
+            Ok(true_bits(&cmp::lt(time, &as_of)?))
+        };
         // Events without a key are the caller's to reject: they are neither used nor ignored.
         let keyed = valid_bits(key_column.as_ref());
         let timed = valid_bits(time);
-        let mut before = true_bits(&cmp::lt(time, &as_of)?);
         let (keyed_count, keyed_with_time) = match &keyed {
             None => (n, timed.as_ref().map_or(n, BooleanBuffer::count_set_bits)),
             Some(keyed) => {
                 self.missing_key_rows
                     .extend((0..n).filter(|&i| !keyed.value(i)).map(|i| first_row + i as u64));
-                before = &before & keyed;
                 let with_time =
                     timed.as_ref().map_or(keyed.count_set_bits(), |t| (t & keyed).count_set_bits());
                 (keyed.count_set_bits(), with_time)
             }
         };
         let known = BooleanBuffer::collect_bool(n, |i| index[i] != UNKNOWN);
-        let used = &before & &known;
-        let before_count = before.count_set_bits();
-        let used_count = used.count_set_bits();
-        self.counts.read += n as u64;
-        self.counts.rejected_no_key += (n - keyed_count) as u64;
-        self.counts.ignored_no_time += (keyed_count - keyed_with_time) as u64;
-        self.counts.ignored_after_as_of += (keyed_with_time - before_count) as u64;
-        self.before += before_count as u64;
-        self.counts.used += used_count as u64;
-        if before_count > used_count {
-            let unknown = &before & &!&known;
-            self.unknown_sample.observe(key_column, &unknown)?;
-        }
+        let last =
+            *self.spec.instants.last().ok_or_else(|| Error::Internal("a scan without instants".into()))?;
+        let used_by = |as_of: i64| -> Result<(BooleanBuffer, BooleanBuffer)> {
+            let mut before = before_instant(as_of)?;
+            if let Some(keyed) = &keyed {
+                before = &before & keyed;
+            }
+            let used = &before & &known;
+            Ok((before, used))
+        };
 
-        // Windows and conditions, once each.
-        let times = time.values();
-        let windows: Vec<BooleanBuffer> = self
-            .plan
-            .windows
-            .iter()
-            .map(|&Bounds { start, end }| {
-                // Every used event is before the as-of instant; a range may end earlier.
-                match (start == i64::MIN, end >= self.spec.as_of) {
-                    (true, true) => used.clone(),
-                    (false, true) => &used & &BooleanBuffer::collect_bool(n, |i| times[i] >= start),
-                    (true, false) => &used & &BooleanBuffer::collect_bool(n, |i| times[i] < end),
-                    (false, false) => {
-                        &used & &BooleanBuffer::collect_bool(n, |i| times[i] >= start && times[i] < end)
-                    }
-                }
-            })
-            .collect();
-        // Values are computed for every row, but only the events the run uses can be out of
-        // range: those after the as-of instant or of unknown entities read as NULL there.
-        let columns = Columns::with_domain(batch, used.clone());
-        let conditions: Vec<BooleanBuffer> = self
-            .plan
+        // Conditions and arguments, once each for every instant. Values are computed for every
+        // row, but only the events an evaluation uses can be out of range (those after the last
+        // instant or of unknown entities read as NULL there).
+        let (_, used_last) = used_by(last)?;
+        let columns = Columns::with_domain(batch, used_last);
+        let first = &self.plans.at[0];
+        let conditions: Vec<BooleanBuffer> = first
             .conditions
             .iter()
             .enumerate()
@@ -439,28 +460,27 @@ impl<'a, 'p> Worker<'a, 'p> {
                 evaluate(c, &columns).map(|r| true_bits(&r)).map_err(|e| {
                     // A value out of range: named after the first trait with this condition.
                     let uses = |p: &Planned| p.filter == Some(i) || p.condition == Some(i);
-                    named(e, self.spec, self.plan.aggregates.iter().position(uses).unwrap_or(0))
+                    named(e, self.spec, first.aggregates.iter().position(uses).unwrap_or(0))
                 })
             })
             .collect::<Result<_>>()?;
-
-        for (n, (planned, acc)) in self.plan.aggregates.iter().zip(&mut self.accs).enumerate() {
-            let mut mask = windows[planned.window].clone();
-            if let Some(filter) = planned.filter {
-                mask = &mask & &conditions[filter];
-            }
-            let computed: ArrayRef;
+        // Per aggregate: its argument, the rows where it is present and its filter, and the
+        // amount column.
+        let mut inputs: Vec<(Option<ArrayRef>, Option<BooleanBuffer>, Option<&ArrayRef>)> =
+            Vec::with_capacity(first.aggregates.len());
+        for (a, planned) in first.aggregates.iter().enumerate() {
+            let mut rows = planned.filter.map(|f| conditions[f].clone());
             let arg = match planned.arg {
                 Some(value) => {
                     let array = match value {
-                        TypedValue::Column { column: c, ty } if *ty == c.ty => column(&c.column)?,
-                        _ => {
-                            computed = value_array(value, &columns).map_err(|e| named(e, self.spec, n))?;
-                            &computed
-                        }
+                        TypedValue::Column { column: c, ty } if *ty == c.ty => column(&c.column)?.clone(),
+                        _ => value_array(value, &columns).map_err(|e| named(e, self.spec, a))?,
                     };
                     if let Some(valid) = valid_bits(array.as_ref()) {
-                        mask = &mask & &valid;
+                        rows = Some(match rows {
+                            Some(rows) => &rows & &valid,
+                            None => valid,
+                        });
                     }
                     Some(array)
                 }
@@ -470,9 +490,61 @@ impl<'a, 'p> Worker<'a, 'p> {
                 Some(name) => Some(column(name)?),
                 None => None,
             };
-            let condition = planned.condition.map(|c| &conditions[c]);
-            acc.update(&mask, &Input { index: &index, arg, amount, times, condition })
-                .map_err(|e| named(e, self.spec, n))?;
+            inputs.push((arg, rows, amount));
+        }
+
+        let times = time.values();
+        let mut used_earlier: Option<BooleanBuffer> = None;
+        for (k, &as_of) in self.spec.instants.iter().enumerate() {
+            let (before, used) = used_by(as_of)?;
+            let before_count = before.count_set_bits();
+            let used_count = used.count_set_bits();
+            let seen = &mut self.seen[k];
+            seen.counts.read += n as u64;
+            seen.counts.rejected_no_key += (n - keyed_count) as u64;
+            seen.counts.ignored_no_time += (keyed_count - keyed_with_time) as u64;
+            seen.counts.ignored_after_as_of += (keyed_with_time - before_count) as u64;
+            seen.before += before_count as u64;
+            seen.counts.used += used_count as u64;
+            if before_count > used_count {
+                let unknown = &before & &!&known;
+                seen.unknown_sample.observe(key_column, &unknown)?;
+            }
+            let plan = &self.plans.at[k];
+            let windows: Vec<BooleanBuffer> = plan
+                .windows
+                .iter()
+                .map(|&Bounds { start, end }| {
+                    // Every used event is before the as-of instant; a range may end earlier.
+                    match (start == i64::MIN, end >= as_of) {
+                        (true, true) => used.clone(),
+                        (false, true) => &used & &BooleanBuffer::collect_bool(n, |i| times[i] >= start),
+                        (true, false) => &used & &BooleanBuffer::collect_bool(n, |i| times[i] < end),
+                        (false, false) => {
+                            &used & &BooleanBuffer::collect_bool(n, |i| times[i] >= start && times[i] < end)
+                        }
+                    }
+                })
+                .collect();
+            // The events first seen at this instant, for the carried aggregates.
+            let fresh = used_earlier.as_ref().map(|earlier| &used & &!earlier);
+            for (a, (planned, acc)) in plan.aggregates.iter().zip(&mut self.accs[k]).enumerate() {
+                let mut mask = match (&fresh, self.plans.carried[a]) {
+                    (Some(fresh), true) => fresh.clone(),
+                    _ => windows[planned.window].clone(),
+                };
+                let (arg, rows, amount) = &inputs[a];
+                if let Some(rows) = rows {
+                    mask = &mask & rows;
+                }
+                if mask.count_set_bits() == 0 {
+                    continue;
+                }
+                let condition = planned.condition.map(|c| &conditions[c]);
+                let input = Input { index: &index, arg: arg.as_ref(), amount: *amount, times, condition };
+                acc.update(&mask, &input).map_err(|e| named(e, self.spec, a))?;
+            }
+            used_earlier = Some(used);
         }
         Ok(())
     }
@@ -595,14 +667,14 @@ fn canonical(batch: RecordBatch, schema: &TableSchema) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
-/// Runs the scan.
+/// Runs the scan: one result per instant of the spec.
 pub(crate) fn scan(
     source: &Source<'_>,
     keys: &KeyMap,
     spec: &ScanSpec<'_>,
     needed: &[String],
-) -> Result<ScanResult> {
-    let plan = plan(spec)?;
+) -> Result<Vec<ScanResult>> {
+    let plans = plans(spec)?;
     let threads = spec.threads.max(1);
     let own_pool;
     let pool = match spec.pool {
@@ -634,7 +706,7 @@ pub(crate) fn scan(
         Source::Parquet { .. } => Vec::new(),
     };
     let work = |t: usize| -> Result<Worker<'_, '_>> {
-        let mut worker = Worker::new(spec, &plan, keys);
+        let mut worker = Worker::new(spec, &plans, keys);
         match (source, &parquet) {
             (Source::Batches(batches), _) => {
                 for (batch, first_row) in batches.iter().zip(&batch_starts).skip(t).step_by(threads) {
@@ -676,29 +748,51 @@ pub(crate) fn scan(
         pool.install(|| (0..threads).into_par_iter().map(work).collect());
     let mut workers = workers.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
     let first = workers.next().ok_or_else(|| Error::Internal("a scan without workers".into()))?;
-    let mut counts = first.counts;
-    let mut before = first.before;
+    let mut seen = first.seen;
     let mut accs = first.accs;
     let mut missing_key_rows = first.missing_key_rows;
-    let mut unknown_sample = first.unknown_sample;
     for worker in workers {
-        counts.read += worker.counts.read;
-        counts.used += worker.counts.used;
-        counts.ignored_after_as_of += worker.counts.ignored_after_as_of;
-        counts.ignored_no_time += worker.counts.ignored_no_time;
-        counts.rejected_no_key += worker.counts.rejected_no_key;
-        before += worker.before;
+        for (mine, theirs) in seen.iter_mut().zip(worker.seen) {
+            mine.counts.read += theirs.counts.read;
+            mine.counts.used += theirs.counts.used;
+            mine.counts.ignored_after_as_of += theirs.counts.ignored_after_as_of;
+            mine.counts.ignored_no_time += theirs.counts.ignored_no_time;
+            mine.counts.rejected_no_key += theirs.counts.rejected_no_key;
+            mine.before += theirs.before;
+            mine.unknown_sample.merge(theirs.unknown_sample);
+        }
         missing_key_rows.extend(worker.missing_key_rows);
-        unknown_sample.merge(worker.unknown_sample);
-        for (n, (acc, other)) in accs.iter_mut().zip(worker.accs).enumerate() {
-            acc.merge(other).map_err(|e| named(e, spec, n))?;
+        for (mine, theirs) in accs.iter_mut().zip(worker.accs) {
+            for (n, (acc, other)) in mine.iter_mut().zip(theirs).enumerate() {
+                acc.merge(other).map_err(|e| named(e, spec, n))?;
+            }
         }
     }
-    counts.ignored_unknown_entity = before - counts.used;
-    let columns = accs.into_iter().map(|acc| acc.finish()).collect::<Result<Vec<_>>>()?;
     missing_key_rows.sort_unstable();
-    let keys = EventKeys { unknown_sample: unknown_sample.keys.into_iter().collect(), missing_key_rows };
-    Ok(ScanResult { columns, counts, keys })
+    // Carried aggregates: instant k holds its own events only until the state of instant k - 1
+    // is folded in.
+    let mut carried: Vec<Option<Box<dyn Accumulator>>> = (0..spec.aggregates.len()).map(|_| None).collect();
+    let mut results = Vec::with_capacity(accs.len());
+    for (accs, seen) in accs.into_iter().zip(seen) {
+        let mut columns = Vec::with_capacity(accs.len());
+        for (n, mut acc) in accs.into_iter().enumerate() {
+            if plans.carried[n] {
+                if let Some(earlier) = carried[n].take() {
+                    acc.merge(earlier).map_err(|e| named(e, spec, n))?;
+                }
+                carried[n] = acc.fork();
+            }
+            columns.push(acc.finish().map_err(|e| named(e, spec, n))?);
+        }
+        let mut counts = seen.counts;
+        counts.ignored_unknown_entity = seen.before - counts.used;
+        let keys = EventKeys {
+            unknown_sample: seen.unknown_sample.keys.into_iter().collect(),
+            missing_key_rows: missing_key_rows.clone(),
+        };
+        results.push(ScanResult { columns, counts, keys });
+    }
+    Ok(results)
 }
 
 /// A map from the text of keys in an array to their row index.
@@ -795,13 +889,13 @@ mod tests {
                 time: "ts",
                 aggregates: aggregates.iter().collect(),
                 names: Vec::new(),
-                as_of: 20 * DAY,
+                instants: &[20 * DAY],
                 entities: 3,
                 threads,
                 cancel: &Cancel::new(),
                 pool: None,
             };
-            let result = scan(&Source::Batches(&batches), &keys, &spec, &[]).expect("scans");
+            let result = scan(&Source::Batches(&batches), &keys, &spec, &[]).expect("scans").remove(0);
             let ints = |c: usize| -> Vec<Option<i64>> {
                 result.columns[c].as_primitive::<Int64Type>().iter().collect()
             };

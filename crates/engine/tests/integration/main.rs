@@ -2,6 +2,7 @@
 //! discovery, the `Engine` value and cancellation, keys that match nothing, and the property test that DataFusion's evaluation equals the reference evaluator.
 
 mod arithmetic;
+mod backfill;
 mod cases;
 mod demo;
 mod discover;
