@@ -585,7 +585,7 @@ pub(crate) fn evaluate_loaded(
                 &events.spec.display,
                 &events.key,
                 (&owner.spec.display, &owner.key),
-                &policy,
+                policy,
             )
         {
             warnings.extend(policy.judge(vec![warning])?);

@@ -237,6 +237,7 @@ fn request(table: Table, specs: Vec<TraitSpec>, outputs: Vec<(String, ValueType)
         extensions: Vec::new(),
         cancel: Default::default(),
         pool: None,
+        scanned: None,
     }
 }
 

@@ -806,6 +806,7 @@ fn check(
                 extensions: Vec::new(),
                 cancel: Default::default(),
                 pool: None,
+                scanned: None,
             };
             let run = format!("{input_name}, {threads} thread(s)");
             let output = runtime
