@@ -50,6 +50,21 @@ struct Cli {
     command: Command,
 }
 
+/// How `run` and `backfill` evaluate: bad rows, threads, strictness.
+#[derive(clap::Args, Debug)]
+struct EvaluationArgs {
+    /// What to do with rows that do not fit the schema.
+    #[arg(long, value_enum, default_value = "strict")]
+    on_bad_rows: OnBadRows,
+    /// Worker threads. Default: all cores.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Fail (exit 2) when more than `[project] max_unknown_share` (default 1%) of the events
+    /// or of a child entity's rows have a key that matches no entity, instead of warning.
+    #[arg(long)]
+    strict: bool,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum OnBadRows {
     /// Stop at the first bad row with its file, line and column.
@@ -72,16 +87,8 @@ enum Command {
         /// Output folder. Default: a new run folder in the project's store.
         #[arg(long, short)]
         output: Option<PathBuf>,
-        /// What to do with rows that do not fit the schema.
-        #[arg(long, value_enum, default_value = "strict")]
-        on_bad_rows: OnBadRows,
-        /// Worker threads. Default: all cores.
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Fail (exit 2) when more than `[project] max_unknown_share` (default 1%) of the events
-        /// or of a child entity's rows have a key that matches no entity, instead of warning.
-        #[arg(long)]
-        strict: bool,
+        #[command(flatten)]
+        evaluation: EvaluationArgs,
     },
     /// Write the demo company (a realistic B2B SaaS customer base) as a project in DIR, and run
     /// it.
@@ -290,15 +297,8 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         /// month's end; a start on a month's last day stays on month ends).
         #[arg(long)]
         every: String,
-        /// What to do with rows that do not fit the schema.
-        #[arg(long, value_enum, default_value = "strict")]
-        on_bad_rows: OnBadRows,
-        /// Worker threads. Default: all cores.
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Fail (exit 2) on unknown keys above `[project] max_unknown_share`, as `run --strict`.
-        #[arg(long)]
-        strict: bool,
+        #[command(flatten)]
+        evaluation: EvaluationArgs,
     },
     /// A segment over the snapshots, in as-of order: size, share, and how many entered and
     /// exited since the snapshot before.
@@ -910,9 +910,9 @@ fn print_churn(report: &segmenta_engine::ChurnCommandReport) {
 
 fn execute(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
-        Command::Run { project, as_of, output, on_bad_rows, threads, strict } => {
-            let mut options = run_options(as_of, output, *on_bad_rows, *threads)?;
-            options.strict = *strict;
+        Command::Run { project, as_of, output, evaluation } => {
+            let mut options = run_options(as_of, output, evaluation.on_bad_rows, evaluation.threads)?;
+            options.strict = evaluation.strict;
             let project = Project::load(project)?;
             let engine = engine(options.threads)?;
             let report = with_spinner(cli, |spinner| engine.run(&project, &options, spinner))?;
@@ -922,9 +922,9 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 print_segments(&report);
             }
         }
-        Command::Backfill { project, from, to, every, on_bad_rows, threads, strict } => {
-            let mut run = run_options(&None, &None, *on_bad_rows, *threads)?;
-            run.strict = *strict;
+        Command::Backfill { project, from, to, every, evaluation } => {
+            let mut run = run_options(&None, &None, evaluation.on_bad_rows, evaluation.threads)?;
+            run.strict = evaluation.strict;
             let options = segmenta_engine::BackfillOptions {
                 from: segmenta_engine::parse_date("--from", from)?,
                 to: segmenta_engine::parse_date("--to", to)?,

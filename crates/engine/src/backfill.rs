@@ -67,6 +67,15 @@ impl Every {
         }
     }
 
+    /// The text it is parsed from.
+    pub fn text(self) -> String {
+        match self {
+            Every::Days(n) => format!("{n}d"),
+            Every::Weeks(n) => format!("{n}w"),
+            Every::Months(n) => format!("{n}mo"),
+        }
+    }
+
     /// The `k`-th date from `start` (`k = 0` is the start).
     fn nth(self, start: NaiveDate, k: u32) -> Option<NaiveDate> {
         match self {
@@ -113,17 +122,6 @@ pub fn backfill_dates(from: NaiveDate, to: NaiveDate, every: Every) -> Result<Ve
         }
     }
     Ok(dates)
-}
-
-impl Every {
-    /// The text it is parsed from.
-    pub fn text(self) -> String {
-        match self {
-            Every::Days(n) => format!("{n}d"),
-            Every::Weeks(n) => format!("{n}w"),
-            Every::Months(n) => format!("{n}mo"),
-        }
-    }
 }
 
 /// Parses a `--from` / `--to` date.
@@ -270,9 +268,9 @@ fn backfill_plan(
     let store = segmenta_store::Store::new(plan.project.store_dir());
     let catalog = segmenta_store::catalog::Catalog::open(store.root())?;
     let listed = catalog.list()?;
-    for snapshot in &mut snapshots {
-        let micros = AsOf::parse(&snapshot.as_of)?.instant;
-        snapshot.id = listed.iter().find(|s| s.as_of_micros == micros).map(|s| s.id).unwrap_or_default();
+    for (snapshot, as_of) in snapshots.iter_mut().zip(&instants) {
+        snapshot.id =
+            listed.iter().find(|s| s.as_of_micros == as_of.instant).map(|s| s.id).unwrap_or_default();
     }
     if let Some(newest) = listed.last() {
         store.set_latest(&store.root().join(&newest.run_dir))?;

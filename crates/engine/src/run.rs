@@ -52,16 +52,14 @@ pub(crate) fn write_snapshot(plan: &Plan, evaluated: Evaluated) -> Result<RunRep
 /// store), records it in the catalog and, with `latest`, makes it the latest run.
 fn write_run_folder(
     plan: &Plan,
-    output: Option<std::path::PathBuf>,
+    folder: Option<std::path::PathBuf>,
     evaluated: Evaluated,
     latest: bool,
 ) -> Result<RunReport> {
-    let Evaluated { output: evaluation, summary, segments, rejects, outcomes, as_of } = evaluated;
-    let output_folder = output;
-    let output = evaluation;
+    let Evaluated { output, summary, segments, rejects, outcomes, as_of } = evaluated;
     let _span = tracing::info_span!("write").entered();
     let store = Store::new(plan.project.store_dir());
-    let dest = output_folder.unwrap_or_else(|| store.new_run_dir());
+    let dest = folder.unwrap_or_else(|| store.new_run_dir());
     let mut outputs = vec![
         (files::TRAITS, OutputFile::Parquet(output.traits)),
         (files::MEMBERSHIPS, OutputFile::Parquet(output.memberships)),
