@@ -42,7 +42,8 @@ use crate::request::{
     Aggregate, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts, EventKeys, EventsInput,
     EventsRequest, RfmColumns, StaticListReport, TraitSource, TraitSpec, check_cancelled,
 };
-use crate::scan::{self, ScanResult};
+use crate::request::{ScanResult, ScannedEvents};
+use crate::scan;
 use crate::{Error, Result};
 
 fn batch_frame(ctx: &SessionContext, batch: RecordBatch) -> Result<DataFrame> {
@@ -153,32 +154,6 @@ fn event_traits(
     };
     let _span = tracing::info_span!("scan", entity = %entity.name, aggregates = specs.len()).entered();
     scan::scan(&source, &key_map, &spec, &needed)
-}
-
-/// The event traits and event accounting of every entity of a request at one instant, scanned
-/// for several instants at once by [`scan_events`]; an evaluation given them
-/// ([`EvalRequest::scanned`]) reads them instead of scanning the events.
-pub struct ScannedEvents {
-    as_of: i64,
-    entities: HashMap<String, ScanResult>,
-}
-
-impl std::fmt::Debug for ScannedEvents {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScannedEvents").field("as_of", &self.as_of).finish_non_exhaustive()
-    }
-}
-
-impl ScannedEvents {
-    fn get(&self, entity: &str, as_of: i64) -> Result<ScanResult> {
-        if as_of != self.as_of {
-            return Err(Error::Internal("events scanned for another instant".into()));
-        }
-        self.entities
-            .get(entity)
-            .cloned()
-            .ok_or_else(|| Error::Internal(format!("the events of `{entity}` were not scanned")))
-    }
 }
 
 /// Scans the events once for every instant of `instants` (ascending): per instant, what an

@@ -17,8 +17,9 @@ pub mod request;
 mod scan;
 mod vector;
 
-pub use evaluate::{ScannedEvents, evaluate, scan_events};
+pub use evaluate::{evaluate, scan_events};
 pub use preview::{PreviewCount, preview_file};
+pub use request::ScannedEvents;
 pub use request::{
     Aggregate, DayPart, DaysSpec, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts,
     EventKeys, EventsInput, EventsRequest, ParentLink, PointsSpec, RfmColumns, StaticListReport, Table,

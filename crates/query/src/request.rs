@@ -291,7 +291,7 @@ pub struct EvalRequest {
     pub pool: Option<Arc<rayon::ThreadPool>>,
     /// The events already scanned for this request's instant ([`crate::evaluate::scan_events`]);
     /// `None` scans them.
-    pub scanned: Option<Arc<crate::evaluate::ScannedEvents>>,
+    pub scanned: Option<Arc<ScannedEvents>>,
 }
 
 impl EvalRequest {
@@ -380,4 +380,42 @@ pub struct PointsSpec {
     pub condition: Option<TypedExpr>,
     /// Only events within this window count.
     pub within: Option<segmenta_core::Within>,
+}
+
+/// The scan's result at one instant: one finished column per aggregate, aligned with the
+/// entity indexes, and the event accounting.
+#[derive(Clone)]
+pub(crate) struct ScanResult {
+    /// Finished values (zeros for empty counts and sums, NULL for empty averages, ...).
+    pub columns: Vec<ArrayRef>,
+    /// Events read, used, ignored.
+    pub counts: EventCounts,
+    /// Events without a key, and a sample of keys that match no entity.
+    pub keys: EventKeys,
+}
+
+/// The event traits and event accounting of every entity of a request at one instant, scanned
+/// for several instants at once by [`crate::scan_events`]; an evaluation given them
+/// ([`EvalRequest::scanned`]) reads them instead of scanning the events.
+pub struct ScannedEvents {
+    pub(crate) as_of: i64,
+    pub(crate) entities: std::collections::HashMap<String, ScanResult>,
+}
+
+impl std::fmt::Debug for ScannedEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScannedEvents").field("as_of", &self.as_of).finish_non_exhaustive()
+    }
+}
+
+impl ScannedEvents {
+    pub(crate) fn get(&self, entity: &str, as_of: i64) -> Result<ScanResult> {
+        if as_of != self.as_of {
+            return Err(Error::Internal("events scanned for another instant".into()));
+        }
+        self.entities
+            .get(entity)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("the events of `{entity}` were not scanned")))
+    }
 }

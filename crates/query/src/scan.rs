@@ -41,7 +41,7 @@ use segmenta_rules::ast::{TypedExpr, TypedValue};
 use crate::accumulator::{Accumulator, Input, Make, recipe};
 use crate::ingest::{TableSchema, arrow_type};
 use crate::lower::UTC;
-use crate::request::{Aggregate, EventCounts, EventKeys, check_cancelled};
+use crate::request::{Aggregate, EventCounts, EventKeys, ScanResult, check_cancelled};
 use crate::vector::{Columns, evaluate, value_array};
 use crate::{Error, Location, Result};
 
@@ -137,18 +137,6 @@ pub(crate) struct ScanSpec<'a> {
     pub cancel: &'a Cancel,
     /// The pool the workers run on; `None` builds one of `threads` threads for this scan.
     pub pool: Option<&'a rayon::ThreadPool>,
-}
-
-/// The scan's result at one instant: one finished column per aggregate, aligned with the
-/// entity indexes, and the event accounting.
-#[derive(Clone)]
-pub(crate) struct ScanResult {
-    /// Finished values (zeros for empty counts and sums, NULL for empty averages, ...).
-    pub columns: Vec<ArrayRef>,
-    /// Events read, used, ignored.
-    pub counts: EventCounts,
-    /// Events without a key, and a sample of keys that match no entity.
-    pub keys: EventKeys,
 }
 
 /// The smallest distinct keys seen among events that match no entity: the same sample
