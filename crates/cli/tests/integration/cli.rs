@@ -450,3 +450,56 @@ fn issue_12_snapshots_history_and_diff_read_the_runs_back() {
         assert!(out.status.success() && text(&out.stdout).contains("--project"), "{command} --help");
     }
 }
+
+#[test]
+fn issue_12_backfill_writes_one_snapshot_per_instant_and_rejects_bad_ranges() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("utf-8 path");
+    let out = segmenta(&[
+        "--json",
+        "backfill",
+        "--project",
+        project,
+        "--from",
+        "2024-01-31",
+        "--to",
+        "2024-06-30",
+        "--every",
+        "1mo",
+        "--threads",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let dates: Vec<&str> =
+        report["snapshots"].as_array().expect("snapshots").iter().filter_map(|s| s["date"].as_str()).collect();
+    assert_eq!(dates, ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31", "2024-06-30"]);
+    assert_eq!(report["event_scans"], 1, "{report}");
+    // Each snapshot's memberships are those of `run --as-of` that day.
+    for snapshot in report["snapshots"].as_array().expect("snapshots") {
+        let date = snapshot["date"].as_str().expect("date");
+        let out = segmenta(&["run", "--project", project, "--as-of", date, "--output", &format!("{project}/r-{date}")]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let folder = snapshot["output"].as_str().expect("output");
+        let backfilled = std::fs::read(format!("{folder}/memberships.parquet")).expect("backfilled memberships");
+        let run = std::fs::read(format!("{project}/r-{date}/memberships.parquet")).expect("run memberships");
+        assert!(backfilled == run, "memberships as of {date} differ from run --as-of");
+    }
+    let out = segmenta(&["--json", "snapshots", "--project", project]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(listed["snapshots"].as_array().expect("a list").len(), 6);
+
+    for (args, message) in [
+        (["--from", "2024-06-30", "--to", "2024-01-31", "--every", "1mo"], "after"),
+        (["--from", "2024-13-01", "--to", "2024-06-30", "--every", "1mo"], "--from"),
+        (["--from", "2024-01-31", "--to", "2024-06-30", "--every", "fortnightly"], "--every"),
+    ] {
+        let mut all = vec!["backfill", "--project", project];
+        all.extend(args);
+        let out = segmenta(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(message), "{args:?}: {}", text(&out.stderr));
+    }
+    let out = segmenta(&["backfill", "--help"]);
+    assert!(out.status.success() && text(&out.stdout).contains("--every"));
+}

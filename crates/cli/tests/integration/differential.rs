@@ -110,3 +110,24 @@ fn benchmark_harness_agrees_with_duckdb_at_a_tiny_size() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The backfill benchmark at a tiny size: twelve monthly snapshots from one `segmenta backfill`
+/// must have the memberships of twelve separate `segmenta run --as-of` runs and of DuckDB's SQL
+/// evaluated once per instant (timings are not looked at).
+#[test]
+fn backfill_benchmark_agrees_with_separate_runs_and_duckdb_at_a_tiny_size() {
+    let root = Path::new(WORKSPACE);
+    let out = Command::new("python3")
+        .arg(root.join("bench/backfill/bench.py"))
+        .args(["--smoke", "--segmenta", env!("CARGO_BIN_EXE_segmenta")])
+        .current_dir(root)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all agree") && stdout.contains(" 1 scan(s)"),
+        "the backfill benchmark's sides disagree (exit {:?})\n{stdout}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
