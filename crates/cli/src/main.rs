@@ -324,6 +324,28 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[command(flatten)]
         between: Between,
     },
+    /// The KPIs of every segment and of the whole population at a snapshot: size, share,
+    /// revenue, ARPA, CLV mean, goal conversion; with --compare, logo retention and churn, gross
+    /// and net dollar retention and acquisition between the two snapshots.
+    Kpis {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// The snapshot reported: its id or as-of date; default: the latest run.
+        #[arg(long)]
+        at: Option<String>,
+        /// A second snapshot: retention and acquisition run from the earlier of the two to the
+        /// later.
+        #[arg(long)]
+        compare: Option<String>,
+        /// One row per segment (default), or per owner or channel (their segments' members
+        /// together).
+        #[arg(long, value_enum, default_value = "segment")]
+        by: KpiByArg,
+        /// Worker threads of the goal's evaluation (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// List the members of a segment in the latest run (or in a past snapshot, with --at).
     Members {
         /// The segment's name.
@@ -908,6 +930,71 @@ fn print_churn(report: &segmenta_engine::ChurnCommandReport) {
     out!("wrote {}", report.output.display());
 }
 
+/// `kpis --by`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KpiByArg {
+    Segment,
+    Owner,
+    Channel,
+}
+
+fn kpi_json(row: &segmenta_engine::KpiRow) -> serde_json::Value {
+    json!({
+        "name": row.name, "owner": row.owner, "channel": row.channel, "size": row.size, "share": row.share,
+        "revenue": row.revenue, "arpa": row.arpa, "start_members": row.start_members, "retained": row.retained,
+        "logo_retention": row.logo_retention, "logo_churn": row.logo_churn, "grr": row.grr, "nrr": row.nrr,
+        "acquired": row.acquired, "clv_mean": row.clv_mean, "converted": row.converted,
+        "conversion": row.conversion,
+    })
+}
+
+fn print_kpis(report: &segmenta_engine::KpiReport) {
+    let snapshot = |s: &segmenta_engine::KpiSnapshot| format!("snapshot {} (as of {})", s.id, s.as_of);
+    out!("KPIs at {}", snapshot(&report.at));
+    if let Some((start, end)) = &report.compare {
+        out!("retention from {} to {}", snapshot(start), snapshot(end));
+    }
+    if let Some((goal, window, end)) = &report.goal {
+        out!("goal: {goal} within {window} after the snapshot (until {end})");
+    }
+    let number = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    let percent = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
+    let all = std::iter::once(&report.population).chain(&report.rows);
+    let width = all.clone().map(|r| r.name.len()).max().unwrap_or(0).max(7);
+    out!(
+        "{:<width$}  {:>8}  {:>6}  {:>12}  {:>9}  {:>7}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>8}",
+        "segment",
+        "size",
+        "share",
+        "revenue",
+        "ARPA",
+        "logo",
+        "churn",
+        "GRR",
+        "NRR",
+        "acquired",
+        "CLV mean",
+        "goal"
+    );
+    for r in all {
+        out!(
+            "{:<width$}  {:>8}  {:>6}  {:>12}  {:>9}  {:>7}  {:>7}  {:>7}  {:>7}  {:>8}  {:>9}  {:>8}",
+            r.name,
+            r.size,
+            percent(Some(r.share)),
+            number(r.revenue),
+            number(r.arpa),
+            percent(r.logo_retention),
+            percent(r.logo_churn),
+            percent(r.grr),
+            percent(r.nrr),
+            r.acquired.map_or("-".to_string(), |a| a.to_string()),
+            number(r.clv_mean),
+            percent(r.conversion),
+        );
+    }
+}
+
 fn execute(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Run { project, as_of, output, evaluation } => {
@@ -1319,6 +1406,36 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 for d in &diffs {
                     out!("{:<width$}  {:>9}  {:>9}", d.segment, d.entered.len(), d.exited.len());
                 }
+            }
+        }
+        Command::Kpis { project, at, compare, by, threads } => {
+            let project = Project::load(project)?;
+            let run = run_options(&None, &None, OnBadRows::Strict, *threads)?;
+            let by = match by {
+                KpiByArg::Segment => segmenta_engine::KpiGrouping::Segment,
+                KpiByArg::Owner => segmenta_engine::KpiGrouping::Owner,
+                KpiByArg::Channel => segmenta_engine::KpiGrouping::Channel,
+            };
+            let options = segmenta_engine::KpiOptions { at: at.clone(), compare: compare.clone(), by, run };
+            let engine = engine(options.run.threads)?;
+            let report = with_spinner(cli, |spinner| engine.kpis(&project, &options, spinner))?;
+            if cli.json {
+                let snapshot = |s: &segmenta_engine::KpiSnapshot| json!({ "id": s.id, "as_of": s.as_of });
+                out!(
+                    "{}",
+                    json!({
+                        "at": snapshot(&report.at),
+                        "compare": report.compare.as_ref().map(|(s, e)| json!({ "start": snapshot(s), "end": snapshot(e) })),
+                        "revenue": report.revenue,
+                        "goal": report.goal.as_ref().map(|(g, w, end)| json!({ "condition": g, "window": w, "until": end })),
+                        "clv": report.clv,
+                        "by": format!("{by:?}").to_lowercase(),
+                        "population": kpi_json(&report.population),
+                        "rows": report.rows.iter().map(kpi_json).collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                print_kpis(&report);
             }
         }
         Command::Transitions { scheme, between: Between { from, to, project } } => {

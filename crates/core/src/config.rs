@@ -91,6 +91,10 @@ pub struct ProjectConfig {
     /// `[lookups.NAME]`: enrichment tables joined to an entity by one of its columns, in file
     /// order.
     pub lookups: IndexMap<String, LookupConfig>,
+    /// `[movements.NAME]`: segments of the entities that moved since the previous snapshot.
+    pub movements: IndexMap<String, MovementConfig>,
+    /// `[kpis]`: the revenue column and the goal of `segmenta kpis`.
+    pub kpis: KpisConfig,
 }
 
 /// `[lookups.NAME]`: a table of facts about a value (postcode → lifestyle group, industry code
@@ -335,6 +339,52 @@ pub struct SegmentConfig {
     /// What the segment is for.
     #[serde(default)]
     pub description: Option<String>,
+    /// The team member or team responsible for the segment (`segmenta kpis --by owner`).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The channel the segment is worked through (e-mail, ads, sales, CS, ...).
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+/// `[movements.NAME]`: a segment of the entities that moved since the previous snapshot: members
+/// of `from` at the previous snapshot that are members of `to` now (and were not before). With
+/// only `to`: the entities that entered `to`; with only `from`: those that left `from`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovementConfig {
+    /// The segment (or `scheme.tier`, `rfm.…`) the entities were in.
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+    /// The segment (or tier) they are in now.
+    #[serde(default)]
+    pub to: Option<Spanned<String>>,
+    /// What the movement means.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Who acts on it.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Through which channel.
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+/// `[kpis]`: what `segmenta kpis` measures per segment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpisConfig {
+    /// The numeric attribute or trait that is an entity's revenue (`arr`, `mrr`): revenue, ARPA,
+    /// gross and net dollar retention. Without it those KPIs are left out.
+    #[serde(default)]
+    pub revenue: Option<Spanned<String>>,
+    /// An event condition that is the goal (`event_type = 'upgrade'`): the share of a segment's
+    /// members with a goal event within `goal_window` after the snapshot.
+    #[serde(default)]
+    pub goal: Option<Spanned<String>>,
+    /// How long after the snapshot a goal event counts (default 30 days).
+    #[serde(default)]
+    pub goal_window: Option<Spanned<String>>,
 }
 
 /// `[schemes.NAME]`: an ordered list of tiers, first match wins, with an `otherwise` tier, so
@@ -634,6 +684,10 @@ struct RawProject {
     churn: Option<RawChurn>,
     #[serde(default)]
     lookups: IndexMap<String, RawLookup>,
+    #[serde(default)]
+    movements: IndexMap<String, MovementConfig>,
+    #[serde(default)]
+    kpis: Option<KpisConfig>,
 }
 
 #[derive(Deserialize)]
@@ -1133,6 +1187,8 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
         scores,
         clv,
         churn,
+        movements: raw.movements,
+        kpis: raw.kpis.unwrap_or_default(),
     }
 }
 
@@ -1507,6 +1563,39 @@ fn check_derived(
             ));
         }
     }
+    for (name, movement) in &config.movements {
+        let span = header_offset(ct.0, "movements", name);
+        errors.extend(check_name(ct, "movement", name, span.clone()));
+        if config.segments.contains_key(name) {
+            errors.push(ct.error_at(
+                span.clone(),
+                format!("movement `{name}` has the name of a segment"),
+                Some("movements are segments too: give it a name of its own".into()),
+            ));
+        }
+        if movement.from.is_none() && movement.to.is_none() {
+            errors.push(ct.error_at(
+                span.clone(),
+                format!("movement `{name}` has neither `from` nor `to`"),
+                Some("add from = \"SEGMENT\" and/or to = \"SEGMENT\" (a segment, `scheme.tier` or `rfm.…`)".into()),
+            ));
+        }
+        for end in [&movement.from, &movement.to].into_iter().flatten() {
+            let target = end.get_ref();
+            let known = segment_names.iter().any(|s| s == target) && !config.movements.contains_key(target);
+            if !known {
+                let candidates = segment_names.iter().filter(|s| !config.movements.contains_key(*s));
+                let hint = did_you_mean(target, candidates.map(String::as_str))
+                    .map(|best| format!("did you mean `{best}`?"))
+                    .or_else(|| Some("a movement goes between segments, scheme tiers (`scheme.tier`) or RFM segments; not other movements".into()));
+                errors.push(ct.error_at(
+                    Some(end.span()),
+                    format!("movement `{name}`: `{target}` is not a segment"),
+                    hint,
+                ));
+            }
+        }
+    }
     for (name, scheme) in &config.schemes {
         let span = header_offset(ct.0, "schemes", name);
         errors.extend(check_name(ct, "scheme", name, span.clone()));
@@ -1738,6 +1827,7 @@ impl ProjectConfig {
         if self.clv.is_some() {
             names.push(DIAMONDS_SEGMENT.to_string());
         }
+        names.extend(self.movements.keys().cloned());
         names
     }
 

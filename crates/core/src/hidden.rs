@@ -63,6 +63,12 @@ pub fn static_column(n: usize) -> String {
     format!("{PREFIX}_static_{n}")
 }
 
+/// The stage-2 column of the n-th movement: membership of its `from` (`end` 0) or `to`
+/// (`end` 1) segment at the previous snapshot.
+pub fn movement_column(n: usize, end: usize) -> String {
+    format!("{PREFIX}_movement_{n}_{end}")
+}
+
 /// The column of the preview table holding a segment's memberships.
 pub fn segment_flag(segment: &str) -> String {
     format!("{PREFIX}_segment__{segment}")

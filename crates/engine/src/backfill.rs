@@ -211,57 +211,86 @@ fn backfill_plan(
     let aggregates = loaded.base.traits.len().max(1);
     let per_instant = entities.saturating_mul(aggregates).saturating_mul(24);
     let group = (SCAN_STATE_BUDGET / per_instant).clamp(1, instants.len().max(1));
-    let mut snapshots = Vec::with_capacity(dates.len());
+    // Snapshot n is written on a thread of its own while snapshot n + 1 is evaluated (one write
+    // at a time in flight). Movement segments read the previous snapshot from the catalog, so
+    // with movements each write is finished before the next evaluation.
+    let movements = plan.derived.iter().any(|d| matches!(d, segmenta_query::Derived::Movement { .. }));
+    let mut reports: Vec<RunReport> = Vec::with_capacity(dates.len());
     let mut event_scans = 0;
-    for (g, chunk) in instants.chunks(group).enumerate() {
-        check_cancelled(&run.cancel)?;
-        let scanned: Vec<Option<Arc<segmenta_query::ScannedEvents>>> = if loaded.base.events.is_some() {
-            progress.step(&format!(
-                "reading the events for {} snapshot(s) as of {} to {}",
-                chunk.len(),
-                dates[g * group],
-                dates[g * group + chunk.len() - 1]
-            ));
-            let micros: Vec<i64> = chunk.iter().map(|a| a.instant).collect();
-            let _span = tracing::info_span!("backfill_scan", instants = chunk.len()).entered();
-            let scanned = segmenta_query::scan_events(&loaded.base, &micros).map_err(Error::Query)?;
-            event_scans += 1;
-            progress.done();
-            scanned.into_iter().map(Some).collect()
-        } else {
-            chunk.iter().map(|_| None).collect()
-        };
-        for (i, (as_of, scanned)) in chunk.iter().zip(scanned).enumerate() {
-            check_cancelled(&run.cancel)?;
-            let n = g * group + i;
-            progress.position("snapshots", n as u64, dates.len() as u64);
-            progress.step(&format!("snapshot {} of {} as of {}", n + 1, dates.len(), dates[n]));
-            let evaluated = {
-                let _span = tracing::info_span!("backfill_snapshot", as_of = %as_of.to_rfc3339()).entered();
-                let quiet = crate::progress::NoProgress;
-                evaluation::evaluate_loaded(
-                    exec,
-                    plan,
-                    run,
-                    &loaded,
-                    *as_of,
-                    scanned,
-                    &quiet,
-                    Instant::now(),
-                )?
+    std::thread::scope(|scope| -> Result<()> {
+        let mut pending: Option<std::thread::ScopedJoinHandle<'_, Result<RunReport>>> = None;
+        let mut finish =
+            |pending: &mut Option<std::thread::ScopedJoinHandle<'_, Result<RunReport>>>| -> Result<()> {
+                if let Some(handle) = pending.take() {
+                    let report =
+                        handle.join().map_err(|_| Error::Internal("a snapshot writer panicked".into()))??;
+                    reports.push(report);
+                }
+                Ok(())
             };
-            let report: RunReport = crate::run::write_snapshot(plan, evaluated)?;
-            progress.done();
-            snapshots.push(BackfilledSnapshot {
-                id: 0,
-                date: dates[n],
-                as_of: as_of.to_rfc3339(),
-                output: report.output,
-                entities: report.summary.entities,
-                segments: report.segments.len() as u64,
-            });
+        for (g, chunk) in instants.chunks(group).enumerate() {
+            check_cancelled(&run.cancel)?;
+            let scanned: Vec<Option<Arc<segmenta_query::ScannedEvents>>> = if loaded.base.events.is_some() {
+                progress.step(&format!(
+                    "reading the events for {} snapshot(s) as of {} to {}",
+                    chunk.len(),
+                    dates[g * group],
+                    dates[g * group + chunk.len() - 1]
+                ));
+                let micros: Vec<i64> = chunk.iter().map(|a| a.instant).collect();
+                let _span = tracing::info_span!("backfill_scan", instants = chunk.len()).entered();
+                let scanned = segmenta_query::scan_events(&loaded.base, &micros).map_err(Error::Query)?;
+                event_scans += 1;
+                progress.done();
+                scanned.into_iter().map(Some).collect()
+            } else {
+                chunk.iter().map(|_| None).collect()
+            };
+            for (i, (as_of, scanned)) in chunk.iter().zip(scanned).enumerate() {
+                check_cancelled(&run.cancel)?;
+                if movements {
+                    finish(&mut pending)?;
+                }
+                let n = g * group + i;
+                progress.position("snapshots", n as u64, dates.len() as u64);
+                progress.step(&format!("snapshot {} of {} as of {}", n + 1, dates.len(), dates[n]));
+                let evaluated = {
+                    let _span =
+                        tracing::info_span!("backfill_snapshot", as_of = %as_of.to_rfc3339()).entered();
+                    let quiet = crate::progress::NoProgress;
+                    evaluation::evaluate_loaded(
+                        exec,
+                        plan,
+                        run,
+                        &loaded,
+                        *as_of,
+                        scanned,
+                        &quiet,
+                        Instant::now(),
+                    )?
+                };
+                finish(&mut pending)?;
+                let span = tracing::Span::current();
+                pending =
+                    Some(scope.spawn(move || span.in_scope(|| crate::run::write_snapshot(plan, evaluated))));
+                progress.done();
+            }
         }
-    }
+        finish(&mut pending)
+    })?;
+    let mut snapshots: Vec<BackfilledSnapshot> = reports
+        .into_iter()
+        .zip(dates)
+        .zip(&instants)
+        .map(|((report, date), as_of)| BackfilledSnapshot {
+            id: 0,
+            date: *date,
+            as_of: as_of.to_rfc3339(),
+            output: report.output,
+            entities: report.summary.entities,
+            segments: report.segments.len() as u64,
+        })
+        .collect();
     progress.position("snapshots", dates.len() as u64, dates.len() as u64);
     // The latest run becomes the newest snapshot of the catalog (a backfill of past dates
     // leaves a later run the latest).

@@ -70,6 +70,17 @@ impl Engine {
         crate::backfill::backfill(&self.exec, project, options, progress)
     }
 
+    /// The KPIs of every segment (and owner, channel) at a snapshot, and between two.
+    pub fn kpis(
+        &self,
+        project: &Project,
+        options: &crate::kpis::KpiOptions,
+        progress: &dyn Progress,
+    ) -> Result<crate::kpis::KpiReport> {
+        let _span = tracing::info_span!("kpis", project = %project.config.project.name).entered();
+        crate::kpis::kpis(&self.exec, project, options, progress)
+    }
+
     /// The members of a segment in the latest run.
     pub fn members(&self, project: &Project, segment: &str) -> Result<Vec<String>> {
         crate::latest::members(project, segment)

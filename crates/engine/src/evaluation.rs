@@ -560,6 +560,7 @@ pub(crate) fn evaluate_loaded(
     progress.step(&steps);
     let mut request = base;
     request.scanned = scanned;
+    fill_movements(plan, &mut request.derived, as_of, &mut warnings)?;
     request.extensions.extend(runs.iter().map(|run| run.clone() as Arc<dyn TableExtension>));
     let output = {
         let _span = tracing::info_span!("evaluate", as_of = %as_of.to_rfc3339(), threads).entered();
@@ -638,4 +639,46 @@ fn read_static_list(spec: &SourceSpec) -> Result<Vec<String>> {
         ids.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
     }
     Ok(ids)
+}
+
+/// Gives each movement segment the previous snapshot's members of its ends: the newest snapshot
+/// before `as_of` in the catalog. Without one, movements are empty and the run says so.
+fn fill_movements(
+    plan: &Plan,
+    derived: &mut [Derived],
+    as_of: AsOf,
+    warnings: &mut Vec<segmenta_store::formats::Warning>,
+) -> Result<()> {
+    let ends: Vec<&str> = derived
+        .iter()
+        .filter_map(|d| match d {
+            Derived::Movement { from, to, .. } => Some([from, to]),
+            _ => None,
+        })
+        .flatten()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if !derived.iter().any(|d| matches!(d, Derived::Movement { .. })) {
+        return Ok(());
+    }
+    let Some(previous) = crate::stored::previous(&plan.project, as_of.instant)? else {
+        warnings.push(segmenta_store::formats::Warning {
+            code: "no_previous_snapshot".into(),
+            message: format!(
+                "movement segments are empty: there is no snapshot before {}",
+                as_of.to_rfc3339()
+            ),
+            hint: "movements compare with the previous snapshot; run an earlier --as-of or `segmenta backfill` first".into(),
+        });
+        return Ok(());
+    };
+    let members = crate::stored::members_of(&previous.run_dir, &ends)?;
+    let of = |end: &Option<String>| end.as_ref().and_then(|e| members.get(e)).cloned().unwrap_or_default();
+    for item in derived.iter_mut() {
+        if let Derived::Movement { from, to, previous, .. } = item {
+            *previous = Some(segmenta_query::PreviousMembers { from: of(from), to: of(to) });
+        }
+    }
+    Ok(())
 }

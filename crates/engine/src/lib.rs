@@ -18,6 +18,7 @@ mod exec;
 mod hints;
 mod init;
 mod keys;
+mod kpis;
 mod latest;
 mod lists;
 mod model;
@@ -53,6 +54,7 @@ pub use engine::{Engine, EngineOptions};
 pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem, render_warnings};
 pub use evaluation::{RunOptions, RunReport};
 pub use init::{InitOptions, InitReport, init};
+pub use kpis::{ALL as KPI_ALL, KpiGrouping, KpiOptions, KpiReport, KpiRow, KpiSnapshot};
 pub use latest::{
     MembersFormat, MembersQuery, latest_summary, members, members_at, members_export, natural_order,
 };

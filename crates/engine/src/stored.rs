@@ -21,6 +21,11 @@ pub fn snapshots(project: &Project) -> Result<Vec<Snapshot>> {
 /// The run folder of the snapshot `at`: its id (`3`), or the as-of it was run with (a date
 /// `2025-01-31` as `run --as-of` reads it, or an RFC 3339 instant).
 pub(crate) fn run_at(project: &Project, at: &str) -> Result<PathBuf> {
+    Ok(snapshot_at(project, at)?.run_dir)
+}
+
+/// The snapshot `at` (an id or an as-of), whose run folder is there.
+pub(crate) fn snapshot_at(project: &Project, at: &str) -> Result<Snapshot> {
     let all = snapshots(project)?;
     let found = match at.trim().parse::<i64>() {
         Ok(id) => all.iter().find(|s| s.id == id),
@@ -60,5 +65,28 @@ pub(crate) fn run_at(project: &Project, at: &str) -> Result<PathBuf> {
             message: format!("the folder of snapshot {} is gone", snapshot.id),
         }));
     }
-    Ok(snapshot.run_dir.clone())
+    Ok(snapshot.clone())
+}
+
+/// The newest snapshot as of an instant before `instant` whose run folder is still there (what
+/// movement segments compare with), if any.
+pub(crate) fn previous(project: &Project, instant: i64) -> Result<Option<Snapshot>> {
+    Ok(snapshots(project)?.into_iter().rev().find(|s| s.as_of_micros < instant && s.run_dir.is_dir()))
+}
+
+/// The members of each of `segments` in a run folder (a segment the run did not compute has
+/// none).
+pub(crate) fn members_of(
+    run: &std::path::Path,
+    segments: &[&str],
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let (ids, names) = segmenta_store::read_memberships(run)?;
+    let mut out: std::collections::HashMap<String, Vec<String>> =
+        segments.iter().map(|s| (s.to_string(), Vec::new())).collect();
+    for (id, name) in ids.iter().zip(names.iter()) {
+        if let (Some(id), Some(members)) = (id, name.and_then(|n| out.get_mut(n))) {
+            members.push(id.to_string());
+        }
+    }
+    Ok(out)
 }

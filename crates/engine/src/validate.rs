@@ -773,6 +773,25 @@ fn plan_derived(planner: &mut Planner<'_>, mut score_events: ScoreEvents, rfm: b
             }));
         }
     }
+    for (name, movement) in &config.movements {
+        infos.insert(
+            name.clone(),
+            SegmentInfo {
+                kind: SegmentKind::Movement,
+                parent: None,
+                description: movement.description.clone(),
+            },
+        );
+        let ends: Vec<String> =
+            [&movement.from, &movement.to].into_iter().flatten().map(|e| e.get_ref().clone()).collect();
+        nodes.push(Node { name: name.clone(), references: ends, text: None });
+        items.push(Some(Derived::Movement {
+            name: name.clone(),
+            from: movement.from.as_ref().map(|e| e.get_ref().clone()),
+            to: movement.to.as_ref().map(|e| e.get_ref().clone()),
+            previous: None,
+        }));
+    }
     for (score, score_config) in &config.scores {
         let mut refs = Vec::new();
         let mut rules_points = Vec::new();

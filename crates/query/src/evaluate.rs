@@ -42,7 +42,7 @@ use crate::request::{
     Aggregate, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts, EventKeys, EventsInput,
     EventsRequest, RfmColumns, StaticListReport, TraitSource, TraitSpec, check_cancelled,
 };
-use crate::request::{ScanResult, ScannedEvents};
+use crate::request::{PreviousMembers, ScanResult, ScannedEvents};
 use crate::scan;
 use crate::{Error, Result};
 
@@ -517,7 +517,7 @@ fn at_least(x: Expr, floor: f64) -> Result<Expr> {
 /// each segment.
 fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashMap<String, String>)> {
     let mut segments: HashMap<String, String> = HashMap::new();
-    let mut statics = 0;
+    let (mut statics, mut movements) = (0, 0);
     for (i, item) in derived.iter().enumerate() {
         let lookup = |segment: &str| segments.get(segment).cloned();
         match item {
@@ -534,6 +534,25 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
             Derived::Static { name, .. } => {
                 segments.insert(name.clone(), hidden::static_column(statics));
                 statics += 1;
+            }
+            Derived::Movement { name, from, to, previous } => {
+                let now = |segment: &str| {
+                    lookup(segment)
+                        .map(|c| is_true(ident(c)))
+                        .ok_or_else(|| Error::Internal(format!("segment `{segment}` not computed")))
+                };
+                let was_from = ident(hidden::movement_column(movements, 0));
+                let was_to = ident(hidden::movement_column(movements, 1));
+                movements += 1;
+                let expr = match (from, to) {
+                    _ if previous.is_none() => lit(false),
+                    (Some(_), Some(to)) => was_from.and(!was_to).and(now(to)?),
+                    (None, Some(to)) => (!was_to).and(now(to)?),
+                    (Some(from), None) => was_from.and(!now(from)?),
+                    (None, None) => lit(false),
+                };
+                frame = frame.with_column(&hidden::segment_column(i), expr)?;
+                segments.insert(name.clone(), hidden::segment_column(i));
             }
             Derived::Scheme { name, tiers, otherwise } => {
                 // Every tier's test on every row (a CASE tests a tier only where the earlier ones
@@ -630,6 +649,18 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
             let (array, report) = static_column(&ids, name, list);
             added.push((hidden::static_column(static_lists.len()), array));
             static_lists.push(report);
+        }
+    }
+    let mut movements = 0;
+    for item in &request.derived {
+        if let Derived::Movement { previous, .. } = item {
+            let empty = PreviousMembers::default();
+            let previous = previous.as_ref().unwrap_or(&empty);
+            for (end, list) in [&previous.from, &previous.to].into_iter().enumerate() {
+                let (array, _) = static_column(&ids, "", list);
+                added.push((hidden::movement_column(movements, end), array));
+            }
+            movements += 1;
         }
     }
     table = add_columns(&table, added)?;

@@ -22,7 +22,7 @@ pub use preview::{PreviewCount, preview_file};
 pub use request::ScannedEvents;
 pub use request::{
     Aggregate, DayPart, DaysSpec, Derived, ENTITY_ID, EntityData, EvalOutput, EvalRequest, EventCounts,
-    EventKeys, EventsInput, EventsRequest, ParentLink, PointsSpec, RfmColumns, StaticListReport, Table,
-    TableExtension, TraitSource, TraitSpec,
+    EventKeys, EventsInput, EventsRequest, ParentLink, PointsSpec, PreviousMembers, RfmColumns,
+    StaticListReport, Table, TableExtension, TraitSource, TraitSpec,
 };
 pub use segmenta_core::hidden::segment_flag;

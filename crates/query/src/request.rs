@@ -241,6 +241,19 @@ pub enum Derived {
         /// The value.
         value: String,
     },
+    /// A movement: the entities that were members of `from` at the previous snapshot (and not
+    /// of `to`) and are members of `to` now; with only `to`, those that entered it; with only
+    /// `from`, those that left it. Without a previous snapshot (`previous` is `None`), nobody.
+    Movement {
+        /// The segment.
+        name: String,
+        /// The segment they were in.
+        from: Option<String>,
+        /// The segment they are in now.
+        to: Option<String>,
+        /// The previous snapshot's members of `from` and of `to` (filled in per evaluation).
+        previous: Option<PreviousMembers>,
+    },
     /// A points score: rule points plus capped event points, clamped to `[min, max]`.
     Score {
         /// The score (and column) name.
@@ -254,6 +267,15 @@ pub enum Derived {
         /// Upper bound.
         max: Option<f64>,
     },
+}
+
+/// What a movement reads of the previous snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct PreviousMembers {
+    /// The members of `from` then.
+    pub from: Vec<String>,
+    /// The members of `to` then.
+    pub to: Vec<String>,
 }
 
 /// Everything one evaluation needs.

@@ -471,17 +471,30 @@ fn issue_12_backfill_writes_one_snapshot_per_instant_and_rejects_bad_ranges() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let dates: Vec<&str> =
-        report["snapshots"].as_array().expect("snapshots").iter().filter_map(|s| s["date"].as_str()).collect();
+    let dates: Vec<&str> = report["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .filter_map(|s| s["date"].as_str())
+        .collect();
     assert_eq!(dates, ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31", "2024-06-30"]);
     assert_eq!(report["event_scans"], 1, "{report}");
     // Each snapshot's memberships are those of `run --as-of` that day.
     for snapshot in report["snapshots"].as_array().expect("snapshots") {
         let date = snapshot["date"].as_str().expect("date");
-        let out = segmenta(&["run", "--project", project, "--as-of", date, "--output", &format!("{project}/r-{date}")]);
+        let out = segmenta(&[
+            "run",
+            "--project",
+            project,
+            "--as-of",
+            date,
+            "--output",
+            &format!("{project}/r-{date}"),
+        ]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let folder = snapshot["output"].as_str().expect("output");
-        let backfilled = std::fs::read(format!("{folder}/memberships.parquet")).expect("backfilled memberships");
+        let backfilled =
+            std::fs::read(format!("{folder}/memberships.parquet")).expect("backfilled memberships");
         let run = std::fs::read(format!("{project}/r-{date}/memberships.parquet")).expect("run memberships");
         assert!(backfilled == run, "memberships as of {date} differ from run --as-of");
     }
@@ -502,4 +515,97 @@ fn issue_12_backfill_writes_one_snapshot_per_instant_and_rejects_bad_ranges() {
     }
     let out = segmenta(&["backfill", "--help"]);
     assert!(out.status.success() && text(&out.stdout).contains("--every"));
+}
+
+/// The members of `segment` in snapshot `at`, as a set.
+fn members_at(project: &str, segment: &str, at: &str) -> std::collections::BTreeSet<String> {
+    let out = segmenta(&["members", segment, "--at", at, "--project", project]);
+    assert!(out.status.success(), "members {segment} --at {at}: {}", text(&out.stderr));
+    text(&out.stdout).lines().map(String::from).collect()
+}
+
+fn add_movements(project: &str) {
+    let file = Path::new(project).join("segmenta.toml");
+    let mut toml = std::fs::read_to_string(&file).expect("read toml");
+    toml.push_str(
+        "\n[movements.went_dormant]\nfrom = \"active\"\nto = \"dormant\"\nowner = \"cs\"\n\
+         \n[movements.became_active]\nto = \"active\"\n\n[movements.stopped_paying]\nfrom = \"paying\"\n",
+    );
+    std::fs::write(&file, toml).expect("write toml");
+}
+
+#[test]
+fn issue_12_movement_segments_hold_who_moved_since_the_previous_snapshot() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("utf-8 path");
+    add_movements(project);
+    let dates = ["2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31", "2024-06-30"];
+    for date in dates {
+        let out = segmenta(&["run", "--project", project, "--as-of", date]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    // The first snapshot has no previous one: every movement is empty, and the run says why.
+    for movement in ["went_dormant", "became_active", "stopped_paying"] {
+        assert!(members_at(project, movement, dates[0]).is_empty(), "{movement}");
+    }
+    let mut moved = 0;
+    for pair in dates.windows(2) {
+        let (before, now) = (pair[0], pair[1]);
+        let was = |s: &str| members_at(project, s, before);
+        let is = |s: &str| members_at(project, s, now);
+        let went_dormant: std::collections::BTreeSet<String> = was("active")
+            .difference(&was("dormant"))
+            .filter(|id| is("dormant").contains(*id))
+            .cloned()
+            .collect();
+        assert_eq!(members_at(project, "went_dormant", now), went_dormant, "went_dormant as of {now}");
+        let became_active: std::collections::BTreeSet<String> =
+            is("active").difference(&was("active")).cloned().collect();
+        assert_eq!(members_at(project, "became_active", now), became_active, "became_active as of {now}");
+        let stopped: std::collections::BTreeSet<String> =
+            was("paying").difference(&is("paying")).cloned().collect();
+        assert_eq!(members_at(project, "stopped_paying", now), stopped, "stopped_paying as of {now}");
+        moved += went_dormant.len() + became_active.len();
+    }
+    assert!(moved > 0, "the quick-start data should move some accounts between these segments");
+
+    // A backfill over the same dates, in a fresh copy, writes the same memberships.
+    let fresh = quickstart();
+    let fresh_project = fresh.path().to_str().expect("utf-8 path");
+    add_movements(fresh_project);
+    let out = segmenta(&[
+        "--json",
+        "backfill",
+        "--project",
+        fresh_project,
+        "--from",
+        "2024-02-29",
+        "--to",
+        "2024-06-30",
+        "--every",
+        "1mo",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for date in dates {
+        for movement in ["went_dormant", "became_active", "stopped_paying"] {
+            assert_eq!(
+                members_at(fresh_project, movement, date),
+                members_at(project, movement, date),
+                "{movement} as of {date}: backfill and runs differ"
+            );
+        }
+    }
+
+    // Bad movements are located errors.
+    let file = Path::new(project).join("segmenta.toml");
+    let toml = std::fs::read_to_string(&file).expect("read toml");
+    std::fs::write(&file, toml.replace("to = \"dormant\"", "to = \"dormat\"")).expect("write toml");
+    let out = segmenta(&["validate", "--project", project]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("movement `went_dormant`: `dormat` is not a segment")
+            && err.contains("did you mean `dormant`?"),
+        "{err}"
+    );
 }

@@ -131,3 +131,70 @@ fn backfill_benchmark_agrees_with_separate_runs_and_duckdb_at_a_tiny_size() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `segmenta kpis` against DuckDB (issue #12): the demo company backfilled monthly, with a
+/// revenue trait, a goal event, owners on some segments and two movements; every KPI of every
+/// row, per segment and per owner, and with the two snapshots given either way round, must
+/// agree with `tests/differential/kpis_duckdb.py`'s SQL over the same run folders.
+#[test]
+fn kpis_agree_with_duckdb_over_the_run_folders() {
+    let root = Path::new(WORKSPACE);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("demo");
+    let project = project.to_str().expect("utf-8 path");
+    let bin = env!("CARGO_BIN_EXE_segmenta");
+    let ok = |args: &[&str]| {
+        let out = Command::new(bin).args(args).output().expect("the binary runs");
+        assert!(out.status.success(), "segmenta {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    ok(&["demo", project, "--accounts", "300", "--no-run", "--threads", "1"]);
+    let file = Path::new(project).join("segmenta.toml");
+    let mut toml = std::fs::read_to_string(&file).expect("read toml");
+    for (segment, owner) in
+        [("value_top_spenders", "ana"), ("behavioral_power_users", "ana"), ("geographic_dach", "ben")]
+    {
+        let header = format!("[segments.{segment}]\n");
+        assert!(toml.contains(&header), "the demo has {segment}");
+        toml = toml.replace(&header, &format!("{header}owner = \"{owner}\"\n"));
+    }
+    toml.push_str(
+        "\n[movements.adopted_to_at_risk]\nfrom = \"lifecycle.adopted\"\nto = \"lifecycle.at_risk\"\nowner = \"ben\"\n\
+         \n[movements.became_churned]\nto = \"lifecycle.churned\"\n\
+         \n[kpis]\nrevenue = \"revenue_365d\"\ngoal = \"event_type = 'subscription_expansion'\"\ngoal_window = \"90d\"\n",
+    );
+    std::fs::write(&file, toml).expect("write toml");
+    ok(&[
+        "backfill",
+        "--project",
+        project,
+        "--from",
+        "2025-01-31",
+        "--to",
+        "2025-06-30",
+        "--every",
+        "1mo",
+        "--threads",
+        "1",
+    ]);
+    let events = Path::new(project).join("data/events.parquet");
+    for (at, compare, by) in [
+        ("2025-06-30", "2025-03-31", "segment"),
+        ("2025-02-28", "2025-05-31", "segment"),
+        ("2025-04-30", "2025-01-31", "owner"),
+    ] {
+        let out = Command::new("python3")
+            .arg(root.join("tests/differential/kpis_duckdb.py"))
+            .args(["--segmenta", bin, "--project", project, "--at", at, "--compare", compare, "--by", by])
+            .args(["--revenue", "revenue_365d", "--goal-sql", "event_type = 'subscription_expansion'"])
+            .args(["--goal-days", "90", "--events", events.to_str().expect("utf-8 path")])
+            .output()
+            .expect("python3 runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("rows agree"),
+            "kpis --at {at} --compare {compare} --by {by} disagree with DuckDB (exit {:?})\n{stdout}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -122,6 +122,8 @@ pub enum SegmentKind {
     Rfm,
     /// The CLV diamonds in the rough.
     Clv,
+    /// A `[movements]` segment: the entities that moved since the previous snapshot.
+    Movement,
 }
 
 /// One segment's size.
