@@ -346,6 +346,20 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Judge every segment of a snapshot: measurable (missing values), accessible (reachable
+    /// contacts), substantial (size, revenue share), differentiated (overlap), actionable (KPI
+    /// lift) and stable (turnover), each a pass or a flag with the reason ([quality]).
+    Quality {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// The snapshot judged: its id or as-of date; default: the latest run.
+        #[arg(long)]
+        at: Option<String>,
+        /// Worker threads of the evaluations it needs (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// List the members of a segment in the latest run (or in a past snapshot, with --at).
     Members {
         /// The segment's name.
@@ -1436,6 +1450,52 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 );
             } else {
                 print_kpis(&report);
+            }
+        }
+        Command::Quality { project, at, threads } => {
+            let project = Project::load(project)?;
+            let run = run_options(&None, &None, OnBadRows::Strict, *threads)?;
+            let options = segmenta_engine::QualityOptions { at: at.clone(), run };
+            let engine = engine(options.run.threads)?;
+            let report = with_spinner(cli, |spinner| engine.quality(&project, &options, spinner))?;
+            let snapshot = |s: &segmenta_engine::KpiSnapshot| json!({ "id": s.id, "as_of": s.as_of });
+            if cli.json {
+                let segments: Vec<_> = report
+                    .segments
+                    .iter()
+                    .map(|s| {
+                        let checks: Vec<_> = s
+                            .checks
+                            .iter()
+                            .map(|c| {
+                                json!({ "check": c.check, "value": c.value, "threshold": c.threshold,
+                                             "pass": c.pass, "reason": c.reason })
+                            })
+                            .collect();
+                        json!({ "segment": s.segment, "size": s.size, "pass": s.pass, "checks": checks })
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    json!({ "at": snapshot(&report.at), "previous": report.previous.as_ref().map(snapshot),
+                            "segments": segments })
+                );
+            } else {
+                out!("quality of snapshot {} (as of {})", report.at.id, report.at.as_of);
+                let width = report.segments.iter().map(|s| s.segment.len()).max().unwrap_or(0).max(7);
+                for s in &report.segments {
+                    let flags: Vec<&segmenta_engine::QualityCheck> =
+                        s.checks.iter().filter(|c| !c.pass).collect();
+                    if flags.is_empty() {
+                        out!("{:<width$}  pass", s.segment);
+                    }
+                    for (k, c) in flags.iter().enumerate() {
+                        let name = if k == 0 { s.segment.as_str() } else { "" };
+                        out!("{name:<width$}  flag  {:<19} {}", c.check, c.reason);
+                    }
+                }
+                let flagged = report.segments.iter().filter(|s| !s.pass).count();
+                out!("{} segment(s), {} flagged", report.segments.len(), flagged);
             }
         }
         Command::Transitions { scheme, between: Between { from, to, project } } => {

@@ -95,6 +95,8 @@ pub struct ProjectConfig {
     pub movements: IndexMap<String, MovementConfig>,
     /// `[kpis]`: the revenue column and the goal of `segmenta kpis`.
     pub kpis: KpisConfig,
+    /// `[quality]`: the thresholds of `segmenta quality`.
+    pub quality: QualityConfig,
 }
 
 /// `[lookups.NAME]`: a table of facts about a value (postcode → lifestyle group, industry code
@@ -385,6 +387,41 @@ pub struct KpisConfig {
     /// How long after the snapshot a goal event counts (default 30 days).
     #[serde(default)]
     pub goal_window: Option<Spanned<String>>,
+}
+
+/// `[quality]`: the thresholds of `segmenta quality` (every key optional; the defaults are
+/// the `DEFAULT_*` constants of the engine's `quality` module, documented in docs/quality.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityConfig {
+    /// Measurable: the largest share of entities with NULL in a column a rule reads.
+    #[serde(default)]
+    pub max_missing: Option<f64>,
+    /// Accessible: a rule over the contact entity that makes a contact reachable
+    /// (`email is not null and consent_email_marketing`).
+    #[serde(default)]
+    pub reachable: Option<Spanned<String>>,
+    /// The contact entity (default: the entity whose `parent` is the project's entity).
+    #[serde(default)]
+    pub contact: Option<Spanned<String>>,
+    /// Accessible: the smallest share of members with a reachable contact.
+    #[serde(default)]
+    pub min_reachable: Option<f64>,
+    /// Substantial: the fewest members.
+    #[serde(default)]
+    pub min_size: Option<u64>,
+    /// Substantial: the smallest share of the population's revenue (with `[kpis] revenue`).
+    #[serde(default)]
+    pub min_revenue_share: Option<f64>,
+    /// Differentiated: the largest Jaccard overlap with another segment.
+    #[serde(default)]
+    pub max_overlap: Option<f64>,
+    /// Actionable: the smallest distance of a KPI's lift from 1 (ARPA, goal conversion).
+    #[serde(default)]
+    pub min_lift: Option<f64>,
+    /// Stable: the largest membership turnover between the last two snapshots.
+    #[serde(default)]
+    pub max_turnover: Option<f64>,
 }
 
 /// `[schemes.NAME]`: an ordered list of tiers, first match wins, with an `otherwise` tier, so
@@ -688,6 +725,8 @@ struct RawProject {
     movements: IndexMap<String, MovementConfig>,
     #[serde(default)]
     kpis: Option<KpisConfig>,
+    #[serde(default)]
+    quality: Option<QualityConfig>,
 }
 
 #[derive(Deserialize)]
@@ -1189,6 +1228,7 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
         churn,
         movements: raw.movements,
         kpis: raw.kpis.unwrap_or_default(),
+        quality: raw.quality.unwrap_or_default(),
     }
 }
 

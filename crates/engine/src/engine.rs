@@ -81,6 +81,18 @@ impl Engine {
         crate::kpis::kpis(&self.exec, project, options, progress)
     }
 
+    /// Whether each segment is measurable, accessible, substantial, differentiated,
+    /// actionable and stable, against `[quality]`.
+    pub fn quality(
+        &self,
+        project: &Project,
+        options: &crate::quality::QualityOptions,
+        progress: &dyn Progress,
+    ) -> Result<crate::quality::QualityReport> {
+        let _span = tracing::info_span!("quality", project = %project.config.project.name).entered();
+        crate::quality::quality(&self.exec, project, options, progress)
+    }
+
     /// The members of a segment in the latest run.
     pub fn members(&self, project: &Project, segment: &str) -> Result<Vec<String>> {
         crate::latest::members(project, segment)

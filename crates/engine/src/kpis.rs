@@ -124,13 +124,17 @@ pub struct KpiReport {
 }
 
 /// What one run folder holds that KPIs read.
-struct RunData {
+pub(crate) struct RunData {
     /// The segments the run computed (with members or not).
-    computed: HashSet<String>,
-    entities: HashSet<String>,
-    members: HashMap<String, HashSet<String>>,
-    revenue: HashMap<String, f64>,
-    clv: HashMap<String, f64>,
+    pub computed: HashSet<String>,
+    /// The run's entities.
+    pub entities: HashSet<String>,
+    /// Each segment's members.
+    pub members: HashMap<String, HashSet<String>>,
+    /// Each entity's revenue (NULL left out).
+    pub revenue: HashMap<String, f64>,
+    /// Each entity's CLV.
+    pub clv: HashMap<String, f64>,
 }
 
 /// Reads a numeric column of the run's evaluation table, by entity (NULL left out).
@@ -167,7 +171,7 @@ fn numeric(path: &Path, column: &str, what: &str, run: &Path) -> Result<HashMap<
         .collect())
 }
 
-fn read_run(run: &Path, revenue: Option<&str>, clv: Option<&str>) -> Result<RunData> {
+pub(crate) fn read_run(run: &Path, revenue: Option<&str>, clv: Option<&str>) -> Result<RunData> {
     let mut ids = segmenta_store::read_text_columns(&run.join(files::TRAITS), &[segmenta_query::ENTITY_ID])?;
     let entities: HashSet<String> =
         ids.pop().flatten().map(|a| a.iter().flatten().map(String::from).collect()).unwrap_or_default();
@@ -191,7 +195,7 @@ fn read_run(run: &Path, revenue: Option<&str>, clv: Option<&str>) -> Result<RunD
     Ok(RunData { computed, entities, members, revenue, clv })
 }
 
-fn ratio(a: f64, b: f64) -> Option<f64> {
+pub(crate) fn ratio(a: f64, b: f64) -> Option<f64> {
     (b != 0.0).then(|| a / b)
 }
 
@@ -254,7 +258,7 @@ fn row(
 }
 
 /// The snapshot `at` (id or date), or the latest run's.
-fn snapshot(project: &Project, at: Option<&str>) -> Result<Snapshot> {
+pub(crate) fn snapshot(project: &Project, at: Option<&str>) -> Result<Snapshot> {
     match at {
         Some(at) => crate::stored::snapshot_at(project, at),
         None => {
@@ -284,32 +288,48 @@ fn goal_converters(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<HashSet<String>> {
-    const TRAIT: &str = "kpi_goal_events";
     let text = format!("count() where {goal} within {window}");
+    let counts =
+        one_trait(exec, project, toml_edit::value(text), as_of + window.micros(), options, progress)?;
+    Ok(counts.into_iter().filter(|(_, n)| *n > 0.0).map(|(id, _)| id).collect())
+}
+
+/// One trait of the project's entity evaluated as of `instant` on its own (the project's other
+/// traits, segments and models left out), by entity id: what a report needs beyond a snapshot
+/// (events after it, a rollup over contacts), in the trait language with its located errors.
+pub(crate) fn one_trait(
+    exec: &Exec,
+    project: &Project,
+    definition: toml_edit::Item,
+    instant: i64,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<HashMap<String, f64>> {
+    const TRAIT: &str = "segmenta_report_trait";
     let derived = project.with_section(
         "traits",
-        &["segments", "schemes", "scores", "rfm", "clv", "churn", "movements", "kpis"],
+        &["segments", "schemes", "scores", "rfm", "clv", "churn", "movements", "kpis", "quality", "coverage"],
         |traits| {
             traits.clear();
-            traits.insert(TRAIT, toml_edit::value(text.clone()));
+            traits.insert(TRAIT, definition);
             Ok(())
         },
     )?;
     let plan = crate::validate::validate(&derived)?;
-    let options = RunOptions { as_of: Some(AsOf { instant: as_of + window.micros() }), ..options.clone() };
+    let options = RunOptions { as_of: Some(AsOf { instant }), output: None, ..options.clone() };
     let evaluated = crate::evaluation::evaluate(exec, &plan, &options, progress)?;
     let traits = &evaluated.output.traits;
     let index = traits
         .schema()
         .index_of(TRAIT)
-        .map_err(|_| Error::Internal("the goal trait was not computed".into()))?;
+        .map_err(|_| Error::Internal("the report's trait was not computed".into()))?;
     let ids = traits.column(0).as_string::<i32>();
-    let counts = arrow::compute::cast(traits.column(index), &DataType::Float64)
+    let values = arrow::compute::cast(traits.column(index), &DataType::Float64)
         .map_err(|e| Error::Internal(e.to_string()))?;
-    let counts = counts.as_primitive::<Float64Type>();
+    let values = values.as_primitive::<Float64Type>();
     Ok((0..ids.len())
-        .filter(|&i| counts.is_valid(i) && counts.value(i) > 0.0)
-        .map(|i| ids.value(i).to_string())
+        .filter(|&i| values.is_valid(i))
+        .map(|i| (ids.value(i).to_string(), values.value(i)))
         .collect())
 }
 

@@ -137,7 +137,7 @@ fn backfill_benchmark_agrees_with_separate_runs_and_duckdb_at_a_tiny_size() {
 /// row, per segment and per owner, and with the two snapshots given either way round, must
 /// agree with `tests/differential/kpis_duckdb.py`'s SQL over the same run folders.
 #[test]
-fn kpis_agree_with_duckdb_over_the_run_folders() {
+fn kpis_and_quality_agree_with_duckdb_over_the_run_folders() {
     let root = Path::new(WORKSPACE);
     let dir = tempfile::tempdir().expect("tempdir");
     let project = dir.path().join("demo");
@@ -160,7 +160,8 @@ fn kpis_agree_with_duckdb_over_the_run_folders() {
     toml.push_str(
         "\n[movements.adopted_to_at_risk]\nfrom = \"lifecycle.adopted\"\nto = \"lifecycle.at_risk\"\nowner = \"ben\"\n\
          \n[movements.became_churned]\nto = \"lifecycle.churned\"\n\
-         \n[kpis]\nrevenue = \"revenue_365d\"\ngoal = \"event_type = 'subscription_expansion'\"\ngoal_window = \"90d\"\n",
+         \n[kpis]\nrevenue = \"revenue_365d\"\ngoal = \"event_type = 'subscription_expansion'\"\ngoal_window = \"90d\"\n\
+         \n[quality]\nreachable = \"email is not null and consent_email_marketing\"\nmin_size = 10\n",
     );
     std::fs::write(&file, toml).expect("write toml");
     ok(&[
@@ -193,6 +194,24 @@ fn kpis_agree_with_duckdb_over_the_run_folders() {
         assert!(
             out.status.success() && stdout.contains("rows agree"),
             "kpis --at {at} --compare {compare} --by {by} disagree with DuckDB (exit {:?})\n{stdout}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // `segmenta quality` on the same snapshots: every check's value against DuckDB.
+    let contacts = Path::new(project).join("data/contacts.parquet");
+    for at in ["2025-01-31", "2025-06-30"] {
+        let out = Command::new("python3")
+            .arg(root.join("tests/differential/quality_duckdb.py"))
+            .args(["--segmenta", bin, "--project", project, "--at", at])
+            .args(["--contacts", contacts.to_str().expect("utf-8 path")])
+            .args(["--reachable-sql", "email IS NOT NULL AND consent_email_marketing"])
+            .output()
+            .expect("python3 runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("segments agree"),
+            "quality --at {at} disagrees with DuckDB (exit {:?})\n{stdout}\n{}",
             out.status.code(),
             String::from_utf8_lossy(&out.stderr)
         );
