@@ -360,6 +360,17 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Assign every account of a CS engagement model to a CSM of that model ([coverage] and its
+    /// roster), balancing revenue and account count and keeping earlier assignments; report CSMs
+    /// needed, available and short per model. Writes coverage.parquet into the snapshot.
+    Coverage {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// The snapshot covered: its id or as-of date; default: the latest run.
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// List the members of a segment in the latest run (or in a past snapshot, with --at).
     Members {
         /// The segment's name.
@@ -1496,6 +1507,86 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
                 let flagged = report.segments.iter().filter(|s| !s.pass).count();
                 out!("{} segment(s), {} flagged", report.segments.len(), flagged);
+            }
+        }
+        Command::Coverage { project, at } => {
+            let project = Project::load(project)?;
+            let report = segmenta_engine::coverage(&project, at.as_deref())?;
+            let snapshot = |s: &segmenta_engine::KpiSnapshot| json!({ "id": s.id, "as_of": s.as_of });
+            if cli.json {
+                let models: Vec<_> = report
+                    .models
+                    .iter()
+                    .map(|m| {
+                        json!({ "model": m.model, "accounts_per_csm": m.accounts_per_csm, "accounts": m.accounts,
+                                "csms_needed": m.csms_needed, "csms_available": m.csms_available,
+                                "shortfall": m.shortfall, "unassigned": m.unassigned, "revenue": m.revenue })
+                    })
+                    .collect();
+                let csms: Vec<_> = report
+                    .csms
+                    .iter()
+                    .map(|c| {
+                        json!({ "id": c.id, "name": c.name, "model": c.model, "capacity": c.capacity,
+                                "accounts": c.accounts, "revenue": c.revenue, "kept": c.kept })
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    json!({ "at": snapshot(&report.at), "previous": report.previous.as_ref().map(snapshot),
+                            "models": models, "csms": csms, "output": report.output })
+                );
+            } else {
+                out!("coverage of snapshot {} (as of {})", report.at.id, report.at.as_of);
+                if let Some(p) = &report.previous {
+                    out!("keeping the assignments of snapshot {} (as of {})", p.id, p.as_of);
+                }
+                out!(
+                    "{:<14} {:>9} {:>9} {:>8} {:>9} {:>9} {:>10}",
+                    "model",
+                    "accounts",
+                    "per CSM",
+                    "needed",
+                    "available",
+                    "shortfall",
+                    "unassigned"
+                );
+                for m in &report.models {
+                    out!(
+                        "{:<14} {:>9} {:>9} {:>8} {:>9} {:>9} {:>10}",
+                        m.model,
+                        m.accounts,
+                        m.accounts_per_csm,
+                        m.csms_needed,
+                        m.csms_available,
+                        m.shortfall,
+                        m.unassigned
+                    );
+                }
+                out!("");
+                out!(
+                    "{:<10} {:<20} {:<14} {:>8} {:>9} {:>12} {:>6}",
+                    "csm",
+                    "name",
+                    "model",
+                    "capacity",
+                    "accounts",
+                    "revenue",
+                    "kept"
+                );
+                for c in &report.csms {
+                    out!(
+                        "{:<10} {:<20} {:<14} {:>8} {:>9} {:>12.0} {:>6}",
+                        c.id,
+                        c.name,
+                        c.model,
+                        c.capacity,
+                        c.accounts,
+                        c.revenue,
+                        c.kept
+                    );
+                }
+                out!("wrote {}", report.output.display());
             }
         }
         Command::Transitions { scheme, between: Between { from, to, project } } => {

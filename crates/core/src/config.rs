@@ -97,6 +97,8 @@ pub struct ProjectConfig {
     pub kpis: KpisConfig,
     /// `[quality]`: the thresholds of `segmenta quality`.
     pub quality: QualityConfig,
+    /// `[coverage]`: engagement models and the CSM roster of `segmenta coverage`.
+    pub coverage: Option<CoverageConfig>,
 }
 
 /// `[lookups.NAME]`: a table of facts about a value (postcode → lifestyle group, industry code
@@ -424,6 +426,38 @@ pub struct QualityConfig {
     pub max_turnover: Option<f64>,
 }
 
+/// `[coverage]`: customer-success engagement models and the CSM roster of `segmenta coverage`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageConfig {
+    /// A CSV file of the CSMs: `id`, `name`, `model`, and optionally `capacity` (accounts).
+    pub roster: Spanned<String>,
+    /// The numeric column balanced across CSMs (default: `[kpis] revenue`; without either,
+    /// only account counts are balanced).
+    #[serde(default)]
+    pub revenue: Option<Spanned<String>>,
+    /// The engagement models, in priority order: an account is in the first whose rule (or
+    /// segment) holds it.
+    #[serde(default)]
+    pub models: Vec<CoverageModelConfig>,
+}
+
+/// One engagement model of `[coverage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageModelConfig {
+    /// Its name (the roster's `model` column names it).
+    pub name: Spanned<String>,
+    /// A rule over the run's table that puts an account in the model.
+    #[serde(default)]
+    pub rule: Option<Spanned<String>>,
+    /// Or a segment whose members are in the model.
+    #[serde(default)]
+    pub segment: Option<Spanned<String>>,
+    /// Accounts one CSM of this model carries.
+    pub accounts_per_csm: Spanned<u64>,
+}
+
 /// `[schemes.NAME]`: an ordered list of tiers, first match wins, with an `otherwise` tier, so
 /// that every entity is in exactly one tier.
 #[derive(Debug, Clone, Deserialize)]
@@ -727,6 +761,8 @@ struct RawProject {
     kpis: Option<KpisConfig>,
     #[serde(default)]
     quality: Option<QualityConfig>,
+    #[serde(default)]
+    coverage: Option<CoverageConfig>,
 }
 
 #[derive(Deserialize)]
@@ -1229,6 +1265,7 @@ fn typed(ct: &ConfigText<'_>, raw: RawProject, rejected: &mut Rejected) -> Proje
         movements: raw.movements,
         kpis: raw.kpis.unwrap_or_default(),
         quality: raw.quality.unwrap_or_default(),
+        coverage: raw.coverage,
     }
 }
 
@@ -1632,6 +1669,55 @@ fn check_derived(
                     Some(end.span()),
                     format!("movement `{name}`: `{target}` is not a segment"),
                     hint,
+                ));
+            }
+        }
+    }
+    if let Some(coverage) = &config.coverage {
+        let span =
+            header_offset(ct.0, "coverage", "models").or_else(|| ct.0.find("[coverage]").map(|i| i..i + 10));
+        if coverage.models.is_empty() {
+            errors.push(ct.error_at(
+                span,
+                "[coverage] has no engagement models".into(),
+                Some("add [[coverage.models]] with name, rule (or segment) and accounts_per_csm".into()),
+            ));
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for model in &coverage.models {
+            let model_name = model.name.get_ref().as_str();
+            errors.extend(check_name(ct, "engagement model", model_name, Some(model.name.span())));
+            if seen.contains(&model_name) {
+                errors.push(ct.error_at(
+                    Some(model.name.span()),
+                    format!("[coverage] has two models named `{model_name}`"),
+                    None,
+                ));
+            }
+            seen.push(model_name);
+            if model.rule.is_some() == model.segment.is_some() {
+                errors.push(ct.error_at(
+                    Some(model.name.span()),
+                    format!("engagement model `{model_name}` needs exactly one of `rule` and `segment`"),
+                    Some("rule = \"arr >= 50000\" or segment = \"strategic_accounts\"".into()),
+                ));
+            }
+            if let Some(segment) = &model.segment
+                && !segment_names.iter().any(|s| s == segment.get_ref())
+            {
+                let hint = did_you_mean(segment.get_ref(), segment_names.iter().map(String::as_str))
+                    .map(|best| format!("did you mean `{best}`?"));
+                errors.push(ct.error_at(
+                    Some(segment.span()),
+                    format!("engagement model `{model_name}`: `{}` is not a segment", segment.get_ref()),
+                    hint,
+                ));
+            }
+            if *model.accounts_per_csm.get_ref() == 0 {
+                errors.push(ct.error_at(
+                    Some(model.accounts_per_csm.span()),
+                    format!("engagement model `{model_name}`: accounts_per_csm must be at least 1"),
+                    Some("from 10 to 100 in a high-touch model, 1,000 or more in a tech-touch model".into()),
                 ));
             }
         }

@@ -9,6 +9,7 @@ mod as_of;
 mod backfill;
 mod catalog;
 mod commands;
+mod coverage;
 mod demo;
 mod discover;
 mod engine;
@@ -43,6 +44,7 @@ pub use backfill::{
 };
 pub use commands::churn::{CHURN_FILE, CHURN_MODEL_FILE, ChurnCommand, ChurnCommandReport};
 pub use commands::clv::{CLV_FILE, ClvCommand, ClvCommandReport, HOLDOUT_FILE};
+pub use coverage::{COVERAGE_FILE, CoverageReport, Csm, ModelCoverage, coverage};
 pub use demo::{
     AS_OF as DEMO_AS_OF, DEFAULT_ACCOUNTS as DEMO_DEFAULT_ACCOUNTS, DemoOptions, DemoReport, demo,
 };

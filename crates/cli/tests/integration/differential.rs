@@ -217,3 +217,128 @@ fn kpis_and_quality_agree_with_duckdb_over_the_run_folders() {
         );
     }
 }
+
+/// Runs a DuckDB query in Python and returns its rows, one line each, fields tab-separated.
+fn duckdb_rows(sql: &str) -> Vec<String> {
+    let script = format!(
+        "import duckdb\nfor row in duckdb.sql({sql:?}).fetchall():\n    print('\\t'.join('' if v is None else str(v) for v in row))"
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().expect("python3 runs");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
+}
+
+/// `segmenta coverage` (issue #12): accounts in the first engagement model whose rule holds
+/// them (checked with DuckDB over the run's table), CSMs of that model within their capacity,
+/// assignments kept across snapshots and roster changes, shortfall when the roster is short,
+/// and located errors for a bad roster.
+#[test]
+fn coverage_assigns_every_model_account_and_keeps_assignments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let project = dir.path().join("demo");
+    let project = project.to_str().expect("utf-8 path");
+    let bin = env!("CARGO_BIN_EXE_segmenta");
+    let run = |args: &[&str]| Command::new(bin).args(args).output().expect("the binary runs");
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = run(args);
+        assert!(out.status.success(), "segmenta {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    assert!(run(&["demo", project, "--accounts", "300", "--no-run", "--threads", "1"]).status.success());
+    let roster = Path::new(project).join("data/csms.csv");
+    let write_roster =
+        |rows: &str| std::fs::write(&roster, format!("id,name,model,capacity\n{rows}")).expect("roster");
+    write_roster(
+        "c1,Ana,high_touch,\nc2,Ben,high_touch,\nc3,Chen,low_touch,\nc4,Dara,low_touch,\nc5,Eve,tech_touch,\n",
+    );
+    let file = Path::new(project).join("segmenta.toml");
+    let mut toml = std::fs::read_to_string(&file).expect("read toml");
+    toml.push_str(
+        "\n[coverage]\nroster = \"data/csms.csv\"\nrevenue = \"arr\"\n\
+         \n[[coverage.models]]\nname = \"high_touch\"\nrule = \"arr >= 20000\"\naccounts_per_csm = 5\n\
+         \n[[coverage.models]]\nname = \"low_touch\"\nrule = \"arr >= 2000\"\naccounts_per_csm = 100\n\
+         \n[[coverage.models]]\nname = \"tech_touch\"\nrule = \"arr > 0\"\naccounts_per_csm = 1000\n",
+    );
+    std::fs::write(&file, toml).expect("write toml");
+    for date in ["2025-05-31", "2025-06-30"] {
+        assert!(run(&["run", "--project", project, "--as-of", date]).status.success());
+    }
+    let first = json(&["--json", "coverage", "--project", project, "--at", "2025-05-31"]);
+    let output = first["output"].as_str().expect("output").to_string();
+    let table = format!("{}/table.parquet", Path::new(&output).parent().expect("run folder").display());
+    // The models by DuckDB: first match wins.
+    let expected = duckdb_rows(&format!(
+        "SELECT entity_id, CASE WHEN arr >= 20000 THEN 'high_touch' WHEN arr >= 2000 THEN 'low_touch' ELSE 'tech_touch' END \
+         FROM read_parquet('{table}') WHERE arr > 0 ORDER BY 1"
+    ));
+    let written =
+        |path: &str| duckdb_rows(&format!("SELECT entity_id, model FROM read_parquet('{path}') ORDER BY 1"));
+    assert_eq!(written(&output), expected, "accounts per model");
+    let csm_models = duckdb_rows(&format!(
+        "SELECT count(*) FROM read_parquet('{output}') c JOIN read_csv('{}') r ON r.id = c.csm WHERE r.model <> c.model",
+        roster.display()
+    ));
+    assert_eq!(csm_models, ["0"], "every account's CSM is of its model");
+    for model in first["models"].as_array().expect("models") {
+        let accounts = model["accounts"].as_u64().expect("accounts");
+        let ratio = model["accounts_per_csm"].as_u64().expect("ratio");
+        assert_eq!(model["csms_needed"].as_u64(), Some(accounts.div_ceil(ratio)), "{model}");
+        let short =
+            accounts.div_ceil(ratio).saturating_sub(model["csms_available"].as_u64().expect("available"));
+        assert_eq!(model["shortfall"].as_u64(), Some(short), "{model}");
+    }
+    for csm in first["csms"].as_array().expect("csms") {
+        assert!(csm["accounts"].as_u64() <= csm["capacity"].as_u64(), "{csm}");
+    }
+    // The high-touch model needs more CSMs than the roster has: the rest is unassigned.
+    let high = &first["models"][0];
+    assert!(high["shortfall"].as_u64().expect("shortfall") > 0, "{high}");
+    assert_eq!(high["unassigned"].as_u64(), Some(high["accounts"].as_u64().expect("n") - 10), "{high}");
+
+    // The next snapshot keeps every assignment that still fits.
+    let assignments = |path: &str| {
+        duckdb_rows(&format!(
+            "SELECT entity_id, csm FROM read_parquet('{path}') WHERE csm IS NOT NULL ORDER BY 1"
+        ))
+    };
+    let before = assignments(&output);
+    write_roster(
+        "c1,Ana,high_touch,\nc2,Ben,high_touch,\nc3,Chen,low_touch,\nc5,Eve,tech_touch,\nc6,Finn,low_touch,\n",
+    );
+    let second = json(&["--json", "coverage", "--project", project, "--at", "2025-06-30"]);
+    assert_eq!(second["previous"]["as_of"], first["at"]["as_of"]);
+    let after: std::collections::HashMap<String, String> =
+        assignments(second["output"].as_str().expect("output"))
+            .into_iter()
+            .filter_map(|l| l.split_once('\t').map(|(a, b)| (a.to_string(), b.to_string())))
+            .collect();
+    let mut moved = 0;
+    for line in &before {
+        let (id, csm) = line.split_once('\t').expect("two fields");
+        if csm == "c4" {
+            assert_eq!(
+                after.get(id).map(String::as_str),
+                Some("c6"),
+                "{id}: c4 left, the low-touch accounts go to c6 or stay"
+            );
+            moved += 1;
+        } else if let Some(now) = after.get(id) {
+            assert_eq!(now, csm, "{id} changed CSM without reason");
+        }
+    }
+    assert!(moved > 0);
+
+    // Bad rosters are user errors.
+    write_roster("");
+    let out = run(&["coverage", "--project", project]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the roster lists no CSM"));
+    write_roster("c1,Ana,high_tuch,\n");
+    let out = run(&["coverage", "--project", project]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2: CSM `c1` has model `high_tuch`") && err.contains("did you mean `high_touch`?"),
+        "{err}"
+    );
+}
