@@ -7,6 +7,7 @@
 //! - `data/events.parquet`: logins, feature use, invoices, tickets, e-mail, web visits, survey
 //!   answers and subscription changes from 2023-01-01 to 2025-12-31, in time order;
 //! - `lists/strategic_accounts.csv`: a static list;
+//! - `data/csms.csv`: the customer-success roster of `[coverage]`;
 //! - `segmenta.toml`: a segment for every segmentation model.
 //!
 //! Events are simulated month by month for all accounts (in parallel) and streamed to Parquet a
@@ -426,6 +427,28 @@ pub fn generate(dir: &Path, options: &DemoOptions, progress: ProgressFn<'_>) -> 
         list.push('\n');
     }
     write_file(&lists.join("strategic_accounts.csv"), list.as_bytes())?;
+    // The CS roster of `[coverage]`: as many CSMs per engagement model as its accounts need at
+    // the model's ratio, one short in high touch (so that `segmenta coverage` shows a shortfall).
+    let arr = |s: &&simulate::State| 12.0 * s.mrr();
+    let high = states.iter().filter(|s| arr(s) >= project::HIGH_TOUCH_ARR).count() as u64;
+    let low = states
+        .iter()
+        .filter(|s| arr(s) >= project::LOW_TOUCH_ARR && arr(s) < project::HIGH_TOUCH_ARR)
+        .count() as u64;
+    let tech = states.iter().filter(|s| arr(s) > 0.0 && arr(s) < project::LOW_TOUCH_ARR).count() as u64;
+    let mut roster = String::from("id,name,model,capacity\n");
+    let mut number = 0;
+    for (model, accounts, ratio, fewer) in [
+        ("high_touch", high, project::HIGH_TOUCH_RATIO, 1),
+        ("low_touch", low, project::LOW_TOUCH_RATIO, 0),
+        ("tech_touch", tech, project::TECH_TOUCH_RATIO, 0),
+    ] {
+        for k in 0..accounts.div_ceil(ratio).saturating_sub(fewer).max(1) {
+            number += 1;
+            roster.push_str(&format!("csm{number:03},{} CSM {},{model},\n", model.replace('_', "-"), k + 1));
+        }
+    }
+    write_file(&data.join("csms.csv"), roster.as_bytes())?;
     write_file(&dir.join("segmenta.toml"), project::project_toml(options.accounts).as_bytes())?;
     write_file(&dir.join("README.md"), project::readme(options, contacts, event_count).as_bytes())?;
     Ok(DemoReport {
@@ -438,6 +461,7 @@ pub fn generate(dir: &Path, options: &DemoOptions, progress: ProgressFn<'_>) -> 
             "data/accounts.parquet",
             "data/contacts.parquet",
             "data/events.parquet",
+            "data/csms.csv",
             "lists/strategic_accounts.csv",
         ]
         .map(String::from)

@@ -185,6 +185,8 @@ description = "Six or more integrations enabled"
 [segments.behavioral_power_users]
 rule = "logins_30d >= 15 and features_used_90d >= 6"
 description = "Frequent, broad use"
+owner = "customer-success"
+channel = "in-app"
 
 [segments.behavioral_struggling_onboarding]
 rule = "tenure_days <= 120 and (logins_30d < 3 or tickets_30d >= 2)"
@@ -194,6 +196,8 @@ description = "New accounts that barely log in or keep filing tickets"
 [segments.value_top_spenders]
 rule = "revenue_365d >= 50000"
 description = "Paid 50k or more in the last year"
+owner = "account-management"
+channel = "sales"
 
 {predictive_segments}# Opportunity.
 [segments.opportunity_near_plan_limits]
@@ -203,6 +207,8 @@ description = "Paid accounts whose users (a seat each) are nearly all active"
 [segments.opportunity_upsell]
 rule = "plan in ('free', 'starter', 'pro') and pricing_visits_30d >= 1 and engagement >= 10"
 description = "Engaged accounts looking at pricing"
+owner = "growth-marketing"
+channel = "email"
 
 # Scores as segments.
 [segments.score_ideal_fit]
@@ -241,7 +247,62 @@ description = "Hand-picked strategic accounts"
 [segments.marketable_non_strategic]
 rule = "marketable_contacts >= 1 and not in_segment('strategic_accounts')"
 description = "Accounts we may e-mail, outside the strategic list"
+
+# Movement: who moved since the previous snapshot (`segmenta backfill`, then history).
+[movements.adopted_to_at_risk]
+from = "lifecycle.adopted"
+to = "lifecycle.at_risk"
+description = "Was adopted a snapshot ago, at risk now: a CSM call this week"
+owner = "customer-success"
+channel = "cs-call"
+
+[movements.became_churned]
+to = "lifecycle.churned"
+description = "Churned since the previous snapshot"
+owner = "customer-success"
+
+# KPIs per segment (`segmenta kpis`): trailing revenue, and expansion within 90 days as the goal.
+[kpis]
+revenue = "revenue_365d"
+goal = "event_type = 'subscription_expansion'"
+goal_window = "90d"
+
+# Is each segment worth acting on (`segmenta quality`)?
+[quality]
+reachable = "email is not null and consent_email_marketing"
+min_size = 20
+
+# Customer-success coverage (`segmenta coverage`): engagement models by ARR, and the roster.
+[coverage]
+roster = "data/csms.csv"
+revenue = "arr"
+
+[[coverage.models]]
+name = "high_touch"
+rule = "arr >= 50000"
+accounts_per_csm = 25
+
+[[coverage.models]]
+name = "low_touch"
+rule = "arr >= 5000"
+accounts_per_csm = 150
+
+[[coverage.models]]
+name = "tech_touch"
+rule = "arr > 0"
+accounts_per_csm = 2000
 "#;
+
+/// `[coverage]`: the ARR from which an account is high touch.
+pub const HIGH_TOUCH_ARR: f64 = 50_000.0;
+/// `[coverage]`: the ARR from which an account is low touch.
+pub const LOW_TOUCH_ARR: f64 = 5_000.0;
+/// `[coverage]`: accounts per high-touch CSM.
+pub const HIGH_TOUCH_RATIO: u64 = 25;
+/// `[coverage]`: accounts per low-touch CSM.
+pub const LOW_TOUCH_RATIO: u64 = 150;
+/// `[coverage]`: accounts per tech-touch CSM.
+pub const TECH_TOUCH_RATIO: u64 = 2000;
 
 /// The demo's predictive sections: CLV and churn.
 const PREDICTIVE: &str = r#"# Predictive: customer lifetime value of one-off orders (add-ons, services) with BG/NBD and
@@ -322,8 +383,24 @@ always give the same data.
 - `segmenta.toml`: traits, RFM, scores, schemes, a segment for every segmentation model, and
   (from {min} accounts) CLV and churn propensity.
 
+- `data/csms.csv`: the customer-success roster that `[coverage]` assigns accounts to.
+
 Run it with `segmenta run --project .` (it evaluates as of 2025-12-31) and read
 `docs/models.md` in the segmenta repository for a walk through the models.
+
+Watch the segments over the year, one snapshot per month end:
+
+```sh
+segmenta backfill --project . --from 2025-01-31 --to 2025-12-31 --every 1mo
+segmenta history lifecycle.at_risk --project .          # size, entered, exited per month
+segmenta history adopted_to_at_risk --project .         # a movement segment
+segmenta transitions rfm --from 2025-06-30 --to 2025-12-31 --project .
+segmenta transitions lifecycle --from 2025-06-30 --to 2025-12-31 --project .
+segmenta kpis --project . --compare 2025-06-30          # retention, GRR, NRR, acquisition
+segmenta kpis --project . --at 2025-06-30 --by owner    # goal conversion in the 90 days after
+segmenta quality --project .                            # measurable, accessible, substantial, ...
+segmenta coverage --project .                           # CSMs needed per engagement model
+```
 "#,
         seed = options.seed,
         accounts = options.accounts,

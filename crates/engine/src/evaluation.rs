@@ -560,7 +560,7 @@ pub(crate) fn evaluate_loaded(
     progress.step(&steps);
     let mut request = base;
     request.scanned = scanned;
-    fill_movements(plan, &mut request.derived, as_of, &mut warnings)?;
+    fill_movements(plan, &mut request.derived, as_of)?;
     request.extensions.extend(runs.iter().map(|run| run.clone() as Arc<dyn TableExtension>));
     let output = {
         let _span = tracing::info_span!("evaluate", as_of = %as_of.to_rfc3339(), threads).entered();
@@ -642,13 +642,8 @@ fn read_static_list(spec: &SourceSpec) -> Result<Vec<String>> {
 }
 
 /// Gives each movement segment the previous snapshot's members of its ends: the newest snapshot
-/// before `as_of` in the catalog. Without one, movements are empty and the run says so.
-fn fill_movements(
-    plan: &Plan,
-    derived: &mut [Derived],
-    as_of: AsOf,
-    warnings: &mut Vec<segmenta_store::formats::Warning>,
-) -> Result<()> {
+/// before `as_of` in the catalog. Without one, movements are empty.
+fn fill_movements(plan: &Plan, derived: &mut [Derived], as_of: AsOf) -> Result<()> {
     let ends: Vec<&str> = derived
         .iter()
         .filter_map(|d| match d {
@@ -662,15 +657,8 @@ fn fill_movements(
     if !derived.iter().any(|d| matches!(d, Derived::Movement { .. })) {
         return Ok(());
     }
+    // Without an earlier snapshot nobody moved: the movements stay empty (docs/project-file.md).
     let Some(previous) = crate::stored::previous(&plan.project, as_of.instant)? else {
-        warnings.push(segmenta_store::formats::Warning {
-            code: "no_previous_snapshot".into(),
-            message: format!(
-                "movement segments are empty: there is no snapshot before {}",
-                as_of.to_rfc3339()
-            ),
-            hint: "movements compare with the previous snapshot; run an earlier --as-of or `segmenta backfill` first".into(),
-        });
         return Ok(());
     };
     let members = crate::stored::members_of(&previous.run_dir, &ends)?;

@@ -609,3 +609,38 @@ fn issue_12_movement_segments_hold_who_moved_since_the_previous_snapshot() {
         "{err}"
     );
 }
+
+#[test]
+fn issue_12_kpis_quality_and_coverage_refuse_bad_input_with_exit_2() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("utf-8 path");
+    let out = segmenta(&["run", "--project", project, "--as-of", "2024-06-30"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = segmenta(&["kpis", "--project", project, "--at", "99"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no snapshot `99`"), "{}", text(&out.stderr));
+    let out = segmenta(&["quality", "--project", project, "--at", "2030-01-01"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = segmenta(&["coverage", "--project", project]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no [coverage] section"), "{}", text(&out.stderr));
+    // A revenue that is not a column: did you mean.
+    let file = Path::new(project).join("segmenta.toml");
+    let mut toml = std::fs::read_to_string(&file).expect("read toml");
+    toml.push_str("\n[kpis]\nrevenue = \"revenue_356d\"\n");
+    std::fs::write(&file, toml).expect("write toml");
+    let out = segmenta(&["kpis", "--project", project]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`revenue_356d` is not a column") && err.contains("did you mean `revenue_365d`?"),
+        "{err}"
+    );
+    // Without --compare there are no retention figures; with it, JSON has them.
+    let out = segmenta(&["--json", "kpis", "--project", project]);
+    assert_eq!(out.status.code(), Some(2), "the bad revenue stays an error");
+    for command in ["kpis", "quality", "coverage"] {
+        let out = segmenta(&[command, "--help"]);
+        assert!(out.status.success() && text(&out.stdout).contains("--at"), "{command} --help");
+    }
+}

@@ -118,7 +118,7 @@ fn with_clv_options(project: &Project, options: &ClvCommand) -> Result<Project> 
             h.to_string()
         }
     });
-    project.with_section("clv", &["segments", "schemes", "scores", "churn"], |clv| {
+    project.with_section("clv", &["segments", "schemes", "scores", "churn", "movements", "coverage"], |clv| {
         for (key, value) in [
             ("purchase", options.purchase.clone()),
             ("amount", options.amount.clone()),
