@@ -14,24 +14,12 @@ Prints "kpis differential: N rows agree" and exits 0, or lists the differences a
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import subprocess
 import sys
 import tomllib
 
 import duckdb
-
-
-def q(path):
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def segmenta_json(binary, *args):
-    out = subprocess.run([binary, "--json", *args], capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"segmenta {' '.join(args)} failed ({out.returncode}):\n{out.stderr}")
-    return json.loads(out.stdout)
+from run_folders import q, segmenta_json
 
 
 def main() -> int:

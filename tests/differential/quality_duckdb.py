@@ -11,25 +11,13 @@ Prints "quality differential: N segments agree" (exit 0) or the differences (exi
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
-import subprocess
 import sys
 import tomllib
 
 import duckdb
-
-
-def q(text):
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def run_json(binary, *args):
-    out = subprocess.run([binary, "--json", *args], capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"segmenta {' '.join(args)} failed ({out.returncode}):\n{out.stderr}")
-    return json.loads(out.stdout)
+from run_folders import q, segmenta_json
 
 
 def main() -> int:
@@ -40,8 +28,8 @@ def main() -> int:
     ap.add_argument("--contacts", required=True)
     ap.add_argument("--reachable-sql", required=True)
     args = ap.parse_args()
-    report = run_json(args.segmenta, "quality", "--project", args.project, "--at", args.at, "--threads", "1")
-    snapshots = {s["id"]: s for s in run_json(args.segmenta, "snapshots", "--project", args.project)["snapshots"]}
+    report = segmenta_json(args.segmenta, "quality", "--project", args.project, "--at", args.at, "--threads", "1")
+    snapshots = {s["id"]: s for s in segmenta_json(args.segmenta, "snapshots", "--project", args.project)["snapshots"]}
     at = snapshots[report["at"]["id"]]["run_dir"]
     prev = snapshots[report["previous"]["id"]]["run_dir"] if report["previous"] else None
     with open(f"{args.project}/segmenta.toml", "rb") as fh:

@@ -11,6 +11,22 @@ use std::process::Command;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
+/// Runs a Python script of the workspace (`tests/differential/...`, `bench/...`) with
+/// `args` from the workspace root; returns whether it succeeded, its standard output, and a
+/// description of the run for assertion messages (exit code, both outputs).
+fn python(script: &str, args: &[&str]) -> (bool, String, String) {
+    let root = Path::new(WORKSPACE);
+    let out = Command::new("python3")
+        .arg(root.join(script))
+        .args(args)
+        .current_dir(root)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report = format!("exit {:?}\n{stdout}\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), stdout, report)
+}
+
 #[test]
 fn duckdb_agrees_on_random_projects() {
     let root = Path::new(WORKSPACE);
@@ -116,19 +132,11 @@ fn benchmark_harness_agrees_with_duckdb_at_a_tiny_size() {
 /// evaluated once per instant (timings are not looked at).
 #[test]
 fn backfill_benchmark_agrees_with_separate_runs_and_duckdb_at_a_tiny_size() {
-    let root = Path::new(WORKSPACE);
-    let out = Command::new("python3")
-        .arg(root.join("bench/backfill/bench.py"))
-        .args(["--smoke", "--segmenta", env!("CARGO_BIN_EXE_segmenta")])
-        .current_dir(root)
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (ok, stdout, report) =
+        python("bench/backfill/bench.py", &["--smoke", "--segmenta", env!("CARGO_BIN_EXE_segmenta")]);
     assert!(
-        out.status.success() && stdout.contains("all agree") && stdout.contains(" 1 scan(s)"),
-        "the backfill benchmark's sides disagree (exit {:?})\n{stdout}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
+        ok && stdout.contains("all agree") && stdout.contains(" 1 scan(s)"),
+        "the backfill benchmark's sides disagree ({report})"
     );
 }
 
@@ -138,7 +146,6 @@ fn backfill_benchmark_agrees_with_separate_runs_and_duckdb_at_a_tiny_size() {
 /// agree with `tests/differential/kpis_duckdb.py`'s SQL over the same run folders.
 #[test]
 fn kpis_and_quality_agree_with_duckdb_over_the_run_folders() {
-    let root = Path::new(WORKSPACE);
     let dir = tempfile::tempdir().expect("tempdir");
     let project = dir.path().join("demo");
     let project = project.to_str().expect("utf-8 path");
@@ -172,37 +179,41 @@ fn kpis_and_quality_agree_with_duckdb_over_the_run_folders() {
         ("2025-02-28", "2025-05-31", "segment"),
         ("2025-04-30", "2025-01-31", "owner"),
     ] {
-        let out = Command::new("python3")
-            .arg(root.join("tests/differential/kpis_duckdb.py"))
-            .args(["--segmenta", bin, "--project", project, "--at", at, "--compare", compare, "--by", by])
-            .args(["--revenue", "revenue_365d", "--goal-sql", "event_type = 'subscription_expansion'"])
-            .args(["--goal-days", "90", "--events", events.to_str().expect("utf-8 path")])
-            .output()
-            .expect("python3 runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let events = events.to_str().expect("utf-8 path");
+        let (ok, stdout, report) = python(
+            "tests/differential/kpis_duckdb.py",
+            &["--segmenta", bin, "--project", project, "--at", at, "--compare", compare, "--by", by]
+                .into_iter()
+                .chain(["--revenue", "revenue_365d", "--goal-sql", "event_type = 'subscription_expansion'"])
+                .chain(["--goal-days", "90", "--events", events])
+                .collect::<Vec<_>>(),
+        );
         assert!(
-            out.status.success() && stdout.contains("rows agree"),
-            "kpis --at {at} --compare {compare} --by {by} disagree with DuckDB (exit {:?})\n{stdout}\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
+            ok && stdout.contains("rows agree"),
+            "kpis --at {at} --compare {compare} --by {by} disagree with DuckDB ({report})"
         );
     }
     // `segmenta quality` on the same snapshots: every check's value against DuckDB.
     let contacts = Path::new(project).join("data/contacts.parquet");
     for at in ["2025-01-31", "2025-06-30"] {
-        let out = Command::new("python3")
-            .arg(root.join("tests/differential/quality_duckdb.py"))
-            .args(["--segmenta", bin, "--project", project, "--at", at])
-            .args(["--contacts", contacts.to_str().expect("utf-8 path")])
-            .args(["--reachable-sql", "email IS NOT NULL AND consent_email_marketing"])
-            .output()
-            .expect("python3 runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let (ok, stdout, report) = python(
+            "tests/differential/quality_duckdb.py",
+            &[
+                "--segmenta",
+                bin,
+                "--project",
+                project,
+                "--at",
+                at,
+                "--contacts",
+                contacts.to_str().expect("utf-8 path"),
+                "--reachable-sql",
+                "email IS NOT NULL AND consent_email_marketing",
+            ],
+        );
         assert!(
-            out.status.success() && stdout.contains("segments agree"),
-            "quality --at {at} disagrees with DuckDB (exit {:?})\n{stdout}\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
+            ok && stdout.contains("segments agree"),
+            "quality --at {at} disagrees with DuckDB ({report})"
         );
     }
 }
