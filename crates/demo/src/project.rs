@@ -280,7 +280,7 @@ revenue = "arr"
 [[coverage.models]]
 name = "high_touch"
 rule = "arr >= 50000"
-accounts_per_csm = 25
+accounts_per_csm = 20
 
 [[coverage.models]]
 name = "low_touch"
@@ -298,7 +298,7 @@ pub const HIGH_TOUCH_ARR: f64 = 50_000.0;
 /// `[coverage]`: the ARR from which an account is low touch.
 pub const LOW_TOUCH_ARR: f64 = 5_000.0;
 /// `[coverage]`: accounts per high-touch CSM.
-pub const HIGH_TOUCH_RATIO: u64 = 25;
+pub const HIGH_TOUCH_RATIO: u64 = 20;
 /// `[coverage]`: accounts per low-touch CSM.
 pub const LOW_TOUCH_RATIO: u64 = 150;
 /// `[coverage]`: accounts per tech-touch CSM.
@@ -406,4 +406,27 @@ segmenta coverage --project .                           # CSMs needed per engage
         accounts = options.accounts,
         min = PREDICTIVE_MIN_ACCOUNTS,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The roster is sized from the constants; the project file must say the same.
+    #[test]
+    fn the_coverage_section_matches_the_roster_constants() {
+        let toml = project_toml(2000);
+        for (model, arr, ratio) in [
+            ("high_touch", Some(HIGH_TOUCH_ARR), HIGH_TOUCH_RATIO),
+            ("low_touch", Some(LOW_TOUCH_ARR), LOW_TOUCH_RATIO),
+            ("tech_touch", None, TECH_TOUCH_RATIO),
+        ] {
+            let rule = match arr {
+                Some(arr) => format!("rule = \"arr >= {arr}\""),
+                None => "rule = \"arr > 0\"".to_string(),
+            };
+            let block = format!("name = \"{model}\"\n{rule}\naccounts_per_csm = {ratio}\n");
+            assert!(toml.contains(&block), "{block}");
+        }
+    }
 }
