@@ -348,7 +348,7 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
     },
     /// Judge every segment of a snapshot: measurable (missing values), accessible (reachable
     /// contacts), substantial (size, revenue share), differentiated (overlap), actionable (KPI
-    /// lift) and stable (turnover), each a pass or a flag with the reason ([quality]).
+    /// lift) and stable (turnover), each a pass or a flag with the reason (`[quality]`).
     Quality {
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
@@ -360,7 +360,7 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long)]
         threads: Option<usize>,
     },
-    /// Assign every account of a CS engagement model to a CSM of that model ([coverage] and its
+    /// Assign every account of a CS engagement model to a CSM of that model (`[coverage]` and its
     /// roster), balancing revenue and account count and keeping earlier assignments; report CSMs
     /// needed, available and short per model. Writes coverage.parquet into the snapshot.
     Coverage {
