@@ -14,12 +14,11 @@ Prints "kpis differential: N rows agree" and exits 0, or lists the differences a
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tomllib
 
 import duckdb
-from run_folders import q, segmenta_json
+from run_folders import q, same, segmenta_json, verdict
 
 
 def main() -> int:
@@ -112,17 +111,9 @@ def main() -> int:
         want = expected(row["name"])
         for key, value in want.items():
             got = row[key]
-            same = (got is None and value is None) or (
-                got is not None and value is not None and math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-9)
-            )
-            if not same:
+            if not same(got, value, 1e-9):
                 problems.append(f"{row['name']}.{key}: segmenta {got}, duckdb {value}")
-    if problems:
-        print("\n".join(problems[:40]))
-        print(f"kpis differential: {len(problems)} difference(s)")
-        return 1
-    print(f"kpis differential: {len(rows)} rows agree")
-    return 0
+    return verdict("kpis", problems, f"{len(rows)} rows agree")
 
 
 if __name__ == "__main__":

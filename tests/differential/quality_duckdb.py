@@ -11,13 +11,12 @@ Prints "quality differential: N segments agree" (exit 0) or the differences (exi
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 import tomllib
 
 import duckdb
-from run_folders import q, segmenta_json
+from run_folders import q, same, segmenta_json, verdict
 
 
 def main() -> int:
@@ -83,10 +82,7 @@ def main() -> int:
             want["measurable"] = one(f'SELECT avg(CASE WHEN "{m.group(1)}" IS NULL THEN 1.0 ELSE 0.0 END) FROM tab')
         for key, value in want.items():
             got = checks[key]["value"]
-            same = (got is None and value is None) or (
-                got is not None and value is not None and math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12)
-            )
-            if not same:
+            if not same(got, value, 1e-12):
                 problems.append(f"{name}.{key}: segmenta {got}, duckdb {value}")
             if got is not None and checks[key]["pass"] != (
                 got >= checks[key]["threshold"] if key in ("accessible", "substantial") else got <= checks[key]["threshold"]
@@ -94,12 +90,7 @@ def main() -> int:
                 problems.append(f"{name}.{key}: pass {checks[key]['pass']} but {got} vs threshold {checks[key]['threshold']}")
         if seg["pass"] != all(c["pass"] for c in seg["checks"]):
             problems.append(f"{name}: pass is not every check passing")
-    if problems:
-        print("\n".join(problems[:40]))
-        print(f"quality differential: {len(problems)} difference(s)")
-        return 1
-    print(f"quality differential: {len(report['segments'])} segments agree")
-    return 0
+    return verdict("quality", problems, f"{len(report['segments'])} segments agree")
 
 
 if __name__ == "__main__":

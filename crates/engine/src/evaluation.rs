@@ -644,6 +644,9 @@ fn read_static_list(spec: &SourceSpec) -> Result<Vec<String>> {
 /// Gives each movement segment the previous snapshot's members of its ends: the newest snapshot
 /// before `as_of` in the catalog. Without one, movements are empty.
 fn fill_movements(plan: &Plan, derived: &mut [Derived], as_of: AsOf) -> Result<()> {
+    if !derived.iter().any(|d| matches!(d, Derived::Movement { .. })) {
+        return Ok(());
+    }
     let ends: Vec<&str> = derived
         .iter()
         .filter_map(|d| match d {
@@ -654,9 +657,6 @@ fn fill_movements(plan: &Plan, derived: &mut [Derived], as_of: AsOf) -> Result<(
         .flatten()
         .map(String::as_str)
         .collect();
-    if !derived.iter().any(|d| matches!(d, Derived::Movement { .. })) {
-        return Ok(());
-    }
     // Without an earlier snapshot nobody moved: the movements stay empty (docs/project-file.md).
     let Some(previous) = crate::stored::previous(&plan.project, as_of.instant)? else {
         return Ok(());

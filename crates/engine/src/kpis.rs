@@ -340,6 +340,17 @@ pub(crate) fn kpis(
     options: &KpiOptions,
     progress: &dyn Progress,
 ) -> Result<KpiReport> {
+    Ok(kpis_and_run(exec, project, options, progress)?.0)
+}
+
+/// The KPIs, with the snapshot reported and what was read of its run folder (`quality` judges
+/// the same data, without reading it again).
+pub(crate) fn kpis_and_run(
+    exec: &Exec,
+    project: &Project,
+    options: &KpiOptions,
+    progress: &dyn Progress,
+) -> Result<(KpiReport, Snapshot, RunData)> {
     let config = &project.config;
     let at = snapshot(project, options.at.as_deref())?;
     let compare = options.compare.as_deref().map(|c| crate::stored::snapshot_at(project, c)).transpose()?;
@@ -438,7 +449,7 @@ pub(crate) fn kpis(
     let everyone = |run: &RunData| run.entities.clone();
     let population = row(ALL, &everyone, &data, runs, has_revenue, converted);
     let reported = |s: &Snapshot| KpiSnapshot { id: s.id, as_of: s.as_of.clone() };
-    Ok(KpiReport {
+    let report = KpiReport {
         at: reported(&at),
         compare: ordered.map(|((s, _), (e, _))| (reported(s), reported(e))),
         revenue,
@@ -446,5 +457,6 @@ pub(crate) fn kpis(
         clv,
         rows,
         population,
-    })
+    };
+    Ok((report, at, data))
 }

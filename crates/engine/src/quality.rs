@@ -183,14 +183,8 @@ pub(crate) fn quality(
 ) -> Result<QualityReport> {
     let config = &project.config;
     let q = &config.quality;
-    let kpi = kpis::kpis(
-        exec,
-        project,
-        &KpiOptions { at: options.at.clone(), run: options.run.clone(), ..Default::default() },
-        progress,
-    )?;
-    let at = kpis::snapshot(project, options.at.as_deref())?;
-    let data = kpis::read_run(&at.run_dir, None, None)?;
+    let kpi_options = KpiOptions { at: options.at.clone(), run: options.run.clone(), ..Default::default() };
+    let (kpi, at, data) = kpis::kpis_and_run(exec, project, &kpi_options, progress)?;
     let previous = crate::stored::previous(project, at.as_of_micros)?;
     let before = previous.as_ref().map(|p| kpis::read_run(&p.run_dir, None, None)).transpose()?;
 
