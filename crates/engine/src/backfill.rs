@@ -302,7 +302,7 @@ fn backfill_plan(
             listed.iter().find(|s| s.as_of_micros == as_of.instant).map(|s| s.id).unwrap_or_default();
     }
     if let Some(newest) = listed.last() {
-        store.set_latest(&store.root().join(&newest.run_dir))?;
+        store.set_latest(&newest.run_dir)?;
     }
     Ok(BackfillReport { snapshots, event_scans, elapsed_ms: started.elapsed().as_millis() as u64 })
 }

@@ -732,8 +732,11 @@ pub(crate) fn scan(
         }
         Ok(worker)
     };
-    let workers: Vec<Result<Worker<'_, '_>>> =
-        pool.install(|| (0..threads).into_par_iter().map(work).collect());
+    let workers: Vec<Result<Worker<'_, '_>>> = {
+        let _span = tracing::info_span!("scan_read", threads).entered();
+        pool.install(|| (0..threads).into_par_iter().map(work).collect())
+    };
+    let _span = tracing::info_span!("scan_merge", instants = spec.instants.len()).entered();
     let mut workers = workers.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
     let first = workers.next().ok_or_else(|| Error::Internal("a scan without workers".into()))?;
     let mut seen = first.seen;

@@ -501,6 +501,15 @@ fn issue_12_backfill_writes_one_snapshot_per_instant_and_rejects_bad_ranges() {
     let out = segmenta(&["--json", "snapshots", "--project", project]);
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(listed["snapshots"].as_array().expect("a list").len(), 6);
+    // A relative project folder (the catalog's run folders are relative to the store).
+    let out = Command::new(env!("CARGO_BIN_EXE_segmenta"))
+        .args(["backfill", "--project", ".", "--from", "2024-07-31", "--to", "2024-08-31", "--every", "1mo"])
+        .current_dir(project)
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = segmenta(&["--json", "members", "paying", "--project", project]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 
     for (args, message) in [
         (["--from", "2024-06-30", "--to", "2024-01-31", "--every", "1mo"], "after"),

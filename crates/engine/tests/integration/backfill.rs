@@ -63,7 +63,15 @@ fn traits() -> impl Strategy<Value = Vec<String>> {
         "sum(amount * qty)",
     ]);
     let filter = prop::sample::select(vec!["", " where type = 'order'", " where qty > 2"]);
-    let window = prop::sample::select(vec!["", " within 7d", " within 30d", " within 90d", " within 2w"]);
+    let window = prop::sample::select(vec![
+        "",
+        " within 7d",
+        " within 30d",
+        " within 90d",
+        " within 2w",
+        " within 1mo",
+        " between 2025-02-01 and 2025-03-15",
+    ]);
     prop::collection::vec((aggregate, filter, window), 1..6).prop_map(|parts| {
         parts
             .into_iter()
