@@ -1386,23 +1386,56 @@ fn execute(cli: &Cli) -> Result<(), Error> {
         }
         Command::History { segment, project } => {
             let project = Project::load(project)?;
-            let points = segmenta_engine::history(&project, segment)?;
+            let history = segmenta_engine::history(&project, segment)?;
+            let points = &history.points;
             if cli.json {
                 let items: Vec<serde_json::Value> = points
                     .iter()
                     .map(|p| {
                         json!({ "snapshot": p.snapshot, "as_of": p.as_of, "size": p.size, "share": p.share,
-                                "entered": p.entered, "exited": p.exited })
+                                "entered": p.entered, "exited": p.exited, "compared_with": p.compared_with })
                     })
                     .collect();
-                out!("{}", json!({ "segment": segment, "history": items }));
-            } else if points.is_empty() {
-                out!("no snapshot computed `{segment}` yet: `segmenta run` makes one");
+                let left_out: Vec<serde_json::Value> = history
+                    .left_out
+                    .iter()
+                    .map(|l| json!({ "snapshot": l.snapshot, "as_of": l.as_of, "reason": l.reason }))
+                    .collect();
+                out!("{}", json!({ "segment": segment, "history": items, "left_out": left_out }));
             } else {
-                out!("{:<27}  {:>10}  {:>7}  {:>9}  {:>9}", "as_of", "size", "share", "entered", "exited");
-                for p in &points {
-                    let share = format!("{:.1}%", p.share * 100.0);
-                    out!("{:<27}  {:>10}  {:>7}  {:>9}  {:>9}", p.as_of, p.size, share, p.entered, p.exited);
+                if points.is_empty() {
+                    out!("no snapshot computed `{segment}` yet: `segmenta run` makes one");
+                } else {
+                    out!(
+                        "{:<27}  {:>10}  {:>7}  {:>9}  {:>9}",
+                        "as_of",
+                        "size",
+                        "share",
+                        "entered",
+                        "exited"
+                    );
+                    for p in points {
+                        let share = format!("{:.1}%", p.share * 100.0);
+                        out!(
+                            "{:<27}  {:>10}  {:>7}  {:>9}  {:>9}",
+                            p.as_of,
+                            p.size,
+                            share,
+                            p.entered,
+                            p.exited
+                        );
+                    }
+                }
+                // Entered and exited after a gap count from the snapshot before it: say so.
+                for l in &history.left_out {
+                    let why = match l.reason {
+                        "run_folder_gone" => "its run folder is gone",
+                        _ => "its run did not compute the segment",
+                    };
+                    eprintln!(
+                        "note: snapshot {} as of {} is left out ({why}); the next one is compared with the one before it",
+                        l.snapshot, l.as_of
+                    );
                 }
             }
         }

@@ -74,7 +74,8 @@ pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, Trai
 pub use segmenta_store::catalog::Snapshot;
 pub use segmenta_store::formats;
 pub use snapshots::{
-    HistoryPoint, SegmentDiff, Transition, Transitions, diff, history, snapshots, transitions,
+    History, HistoryPoint, LeftOut, SegmentDiff, Transition, Transitions, diff, history, snapshots,
+    transitions,
 };
 pub use sources::{PlannedEntity, PlannedEvents, PlannedLookup};
 pub use summary::SegmentSize;

@@ -25,6 +25,30 @@ pub struct HistoryPoint {
     pub entered: u64,
     /// Members of that previous snapshot that are not members any more (0 for the first).
     pub exited: u64,
+    /// The snapshot `entered` and `exited` are counted against (`None` for the first): the one
+    /// before, or the one before a gap of snapshots left out ([`History::left_out`]).
+    pub compared_with: Option<i64>,
+}
+
+/// A segment over the snapshots ([`history`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// One per snapshot that computed the segment, in as-of order.
+    pub points: Vec<HistoryPoint>,
+    /// The snapshots of the catalog left out, in as-of order.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A snapshot a history leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The snapshot's id.
+    pub snapshot: i64,
+    /// Its as-of instant, RFC 3339 UTC.
+    pub as_of: String,
+    /// Why: `run_folder_gone` (its run folder was deleted or moved) or `not_computed` (its run
+    /// did not compute the segment, e.g. one declared later).
+    pub reason: &'static str,
 }
 
 /// The ids that entered and exited a segment between two snapshots, in natural order.
@@ -59,23 +83,27 @@ fn sorted(ids: impl Iterator<Item = String>) -> Vec<String> {
 
 /// A segment's size, share, entered and exited in every snapshot that computed it, in as-of
 /// order.
-pub fn history(project: &Project, segment: &str) -> Result<Vec<HistoryPoint>> {
+pub fn history(project: &Project, segment: &str) -> Result<History> {
     crate::latest::check_declared(project, segment)?;
     let mut points = Vec::new();
-    let mut previous: Option<HashSet<String>> = None;
+    let mut left_out = Vec::new();
+    let mut previous: Option<(i64, HashSet<String>)> = None;
     for snapshot in snapshots(project)? {
+        let leave_out = |reason| LeftOut { snapshot: snapshot.id, as_of: snapshot.as_of.clone(), reason };
         if !snapshot.run_dir.is_dir() {
+            left_out.push(leave_out("run_folder_gone"));
             continue;
         }
         let summary = segmenta_store::read_run_summary(&snapshot.run_dir)?;
         if !summary.segments.iter().any(|s| s.name == segment) {
+            left_out.push(leave_out("not_computed"));
             continue;
         }
         let members: HashSet<String> =
             segmenta_store::read_members(&snapshot.run_dir, segment)?.into_iter().collect();
         let (entered, exited) = match &previous {
             None => (members.len() as u64, 0),
-            Some(before) => {
+            Some((_, before)) => {
                 (members.difference(before).count() as u64, before.difference(&members).count() as u64)
             }
         };
@@ -88,10 +116,11 @@ pub fn history(project: &Project, segment: &str) -> Result<Vec<HistoryPoint>> {
             share,
             entered,
             exited,
+            compared_with: previous.as_ref().map(|(id, _)| *id),
         });
-        previous = Some(members);
+        previous = Some((snapshot.id, members));
     }
-    Ok(points)
+    Ok(History { points, left_out })
 }
 
 /// The ids that entered and exited between snapshots `from` and `to` (ids or as-of dates): of

@@ -415,6 +415,8 @@ fn issue_12_snapshots_history_and_diff_read_the_runs_back() {
         assert_eq!(points[1]["size"], june.len(), "{segment}");
         assert_eq!(points[1]["entered"], june.difference(&march).count(), "{segment}");
         assert_eq!(points[1]["exited"], march.difference(&june).count(), "{segment}");
+        assert_eq!(points[1]["compared_with"], points[0]["snapshot"], "{segment}");
+        assert_eq!(history["left_out"], serde_json::json!([]), "{segment}");
         let out = segmenta(&[
             "--json",
             "diff",
@@ -449,6 +451,21 @@ fn issue_12_snapshots_history_and_diff_read_the_runs_back() {
         let out = segmenta(&[command, "--help"]);
         assert!(out.status.success() && text(&out.stdout).contains("--project"), "{command} --help");
     }
+    // A snapshot whose run folder is gone is left out, and the history says so.
+    let march = snapshots[0]["run_dir"].as_str().map(String::from);
+    let march = march.unwrap_or_else(|| panic!("a run folder in {}", listed));
+    std::fs::remove_dir_all(&march).expect("removes March's run");
+    let out = segmenta(&["history", &segments[0], "--project", project]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("as of 2024-04-01T00:00:00Z is left out (its run folder is gone)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = segmenta(&["--json", "history", &segments[0], "--project", project]);
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(history["left_out"][0]["reason"], "run_folder_gone", "{history}");
+    assert_eq!(history["history"].as_array().map(Vec::len), Some(1), "{history}");
 }
 
 #[test]

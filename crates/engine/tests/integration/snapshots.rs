@@ -92,7 +92,7 @@ fn a_segment_history_and_the_ids_that_moved_between_snapshots() {
         run(&p, as_of);
     }
     let project = p.load().expect("loads");
-    let history = segmenta_engine::history(&project, "recent_buyers").expect("a history");
+    let history = segmenta_engine::history(&project, "recent_buyers").expect("a history").points;
     let rows: Vec<(&str, u64, u64, u64)> =
         history.iter().map(|h| (h.as_of.as_str(), h.size, h.entered, h.exited)).collect();
     assert_eq!(
@@ -104,8 +104,14 @@ fn a_segment_history_and_the_ids_that_moved_between_snapshots() {
         ]
     );
     assert!((history[0].share - 1.0 / 3.0).abs() < 1e-12);
-    let buyers: Vec<u64> =
-        segmenta_engine::history(&project, "buyers").expect("a history").iter().map(|h| h.size).collect();
+    let compared: Vec<Option<i64>> = history.iter().map(|h| h.compared_with).collect();
+    assert_eq!(compared, [None, Some(history[0].snapshot), Some(history[1].snapshot)]);
+    let buyers: Vec<u64> = segmenta_engine::history(&project, "buyers")
+        .expect("a history")
+        .points
+        .iter()
+        .map(|h| h.size)
+        .collect();
     assert_eq!(buyers, [1, 2, 3]);
 
     let diffs = segmenta_engine::diff(&project, "2025-01-31", "2025-03-31", None).expect("a diff");
@@ -123,6 +129,21 @@ fn a_segment_history_and_the_ids_that_moved_between_snapshots() {
     assert!(error.to_string().contains("did you mean `recent_buyers`?"), "{error}");
     let error = segmenta_engine::diff(&project, "2025-01-31", "2024-01-31", None).expect_err("unknown");
     assert_eq!(error.code(), "unknown_snapshot");
+
+    // February's run folder deleted: the history leaves it out, says so, and counts March
+    // against January.
+    let listed = segmenta_engine::snapshots(&project).expect("lists");
+    std::fs::remove_dir_all(&listed[1].run_dir).expect("removes February's run");
+    let gap = segmenta_engine::history(&project, "buyers").expect("a history");
+    let rows: Vec<(i64, u64, u64, Option<i64>)> =
+        gap.points.iter().map(|h| (h.snapshot, h.entered, h.exited, h.compared_with)).collect();
+    assert_eq!(rows, [(listed[0].id, 1, 0, None), (listed[2].id, 2, 0, Some(listed[0].id))]);
+    let left_out = segmenta_engine::LeftOut {
+        snapshot: listed[1].id,
+        as_of: listed[1].as_of.clone(),
+        reason: "run_folder_gone",
+    };
+    assert_eq!(gap.left_out, [left_out]);
 }
 
 fn ids(v: &[String]) -> Vec<&str> {
