@@ -1428,13 +1428,11 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
                 // Entered and exited after a gap count from the snapshot before it: say so.
                 for l in &history.left_out {
-                    let why = match l.reason {
-                        "run_folder_gone" => "its run folder is gone",
-                        _ => "its run did not compute the segment",
-                    };
                     eprintln!(
-                        "note: snapshot {} as of {} is left out ({why}); the next one is compared with the one before it",
-                        l.snapshot, l.as_of
+                        "note: snapshot {} as of {} is left out ({}); the next one is compared with the one before it",
+                        l.snapshot,
+                        l.as_of,
+                        l.why()
                     );
                 }
             }

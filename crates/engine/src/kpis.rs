@@ -306,15 +306,12 @@ pub(crate) fn one_trait(
     progress: &dyn Progress,
 ) -> Result<HashMap<String, f64>> {
     const TRAIT: &str = "segmenta_report_trait";
-    let derived = project.with_section(
-        "traits",
-        &["segments", "schemes", "scores", "rfm", "clv", "churn", "movements", "kpis", "quality", "coverage"],
-        |traits| {
-            traits.clear();
-            traits.insert(TRAIT, definition);
-            Ok(())
-        },
-    )?;
+    let drop = [crate::project::SEGMENT_SECTIONS, &["rfm", "clv", "churn", "kpis", "quality"]].concat();
+    let derived = project.with_section("traits", &drop, |traits| {
+        traits.clear();
+        traits.insert(TRAIT, definition);
+        Ok(())
+    })?;
     let plan = crate::validate::validate(&derived)?;
     let options = RunOptions { as_of: Some(AsOf { instant }), output: None, ..options.clone() };
     let evaluated = crate::evaluation::evaluate(exec, &plan, &options, progress)?;

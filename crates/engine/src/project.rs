@@ -32,6 +32,11 @@ pub struct Project {
     pub config: ProjectConfig,
 }
 
+/// The sections computed on top of the traits (segments and what builds on them): a command
+/// that evaluates only part of a project ([`Project::with_section`]) drops them, with whatever
+/// else it does not compute.
+pub(crate) const SEGMENT_SECTIONS: &[&str] = &["segments", "schemes", "scores", "movements", "coverage"];
+
 impl Project {
     /// Reads and parses `DIR/segmenta.toml`.
     pub fn load(dir: &Path) -> Result<Project> {

@@ -51,6 +51,21 @@ pub struct LeftOut {
     pub reason: &'static str,
 }
 
+/// [`LeftOut::reason`]: the snapshot's run folder was deleted or moved.
+pub const RUN_FOLDER_GONE: &str = "run_folder_gone";
+/// [`LeftOut::reason`]: the snapshot's run did not compute the segment.
+pub const NOT_COMPUTED: &str = "not_computed";
+
+impl LeftOut {
+    /// The reason in words, for people.
+    pub fn why(&self) -> &'static str {
+        match self.reason {
+            RUN_FOLDER_GONE => "its run folder is gone",
+            _ => "its run did not compute the segment",
+        }
+    }
+}
+
 /// The ids that entered and exited a segment between two snapshots, in natural order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentDiff {
@@ -91,12 +106,12 @@ pub fn history(project: &Project, segment: &str) -> Result<History> {
     for snapshot in snapshots(project)? {
         let leave_out = |reason| LeftOut { snapshot: snapshot.id, as_of: snapshot.as_of.clone(), reason };
         if !snapshot.run_dir.is_dir() {
-            left_out.push(leave_out("run_folder_gone"));
+            left_out.push(leave_out(RUN_FOLDER_GONE));
             continue;
         }
         let summary = segmenta_store::read_run_summary(&snapshot.run_dir)?;
         if !summary.segments.iter().any(|s| s.name == segment) {
-            left_out.push(leave_out("not_computed"));
+            left_out.push(leave_out(NOT_COMPUTED));
             continue;
         }
         let members: HashSet<String> =

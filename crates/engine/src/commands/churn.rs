@@ -56,7 +56,7 @@ pub struct ChurnCommandReport {
 /// The project with the command's options merged over its `[churn]`; segments, schemes and
 /// scores are not computed by the command, so they are dropped.
 fn with_churn_options(project: &Project, options: &ChurnCommand) -> Result<Project> {
-    project.with_section("churn", &["segments", "schemes", "scores", "movements", "coverage"], |table| {
+    project.with_section("churn", crate::project::SEGMENT_SECTIONS, |table| {
         // A definition given replaces the project's other one (both given: validation says so).
         if options.churned.is_some() {
             table.remove("inactive");

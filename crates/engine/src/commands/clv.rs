@@ -118,7 +118,8 @@ fn with_clv_options(project: &Project, options: &ClvCommand) -> Result<Project> 
             h.to_string()
         }
     });
-    project.with_section("clv", &["segments", "schemes", "scores", "churn", "movements", "coverage"], |clv| {
+    let drop = [crate::project::SEGMENT_SECTIONS, &["churn"]].concat();
+    project.with_section("clv", &drop, |clv| {
         for (key, value) in [
             ("purchase", options.purchase.clone()),
             ("amount", options.amount.clone()),
