@@ -737,44 +737,80 @@ pub(crate) fn scan(
         pool.install(|| (0..threads).into_par_iter().map(work).collect())
     };
     let _span = tracing::info_span!("scan_merge", instants = spec.instants.len()).entered();
-    let mut workers = workers.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
-    let first = workers.next().ok_or_else(|| Error::Internal("a scan without workers".into()))?;
-    let mut seen = first.seen;
-    let mut accs = first.accs;
-    let mut missing_key_rows = first.missing_key_rows;
+    let workers = workers.into_iter().collect::<Result<Vec<_>>>()?;
+    let (instants, aggregates) = (spec.instants.len(), spec.aggregates.len());
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut missing_key_rows = Vec::new();
+    // The states per aggregate, per worker (in worker order), per instant: each aggregate is
+    // merged and finished on its own (on the scan's threads); worker order within an
+    // aggregate is what a single-threaded merge would follow, so results are the same.
+    let mut states: Vec<Vec<Vec<Box<dyn Accumulator>>>> =
+        (0..aggregates).map(|_| Vec::with_capacity(threads)).collect();
     for worker in workers {
-        for (mine, theirs) in seen.iter_mut().zip(worker.seen) {
-            mine.counts.read += theirs.counts.read;
-            mine.counts.used += theirs.counts.used;
-            mine.counts.ignored_after_as_of += theirs.counts.ignored_after_as_of;
-            mine.counts.ignored_no_time += theirs.counts.ignored_no_time;
-            mine.counts.rejected_no_key += theirs.counts.rejected_no_key;
-            mine.before += theirs.before;
-            mine.unknown_sample.merge(theirs.unknown_sample);
+        if seen.is_empty() {
+            seen = worker.seen;
+        } else {
+            for (mine, theirs) in seen.iter_mut().zip(worker.seen) {
+                mine.counts.read += theirs.counts.read;
+                mine.counts.used += theirs.counts.used;
+                mine.counts.ignored_after_as_of += theirs.counts.ignored_after_as_of;
+                mine.counts.ignored_no_time += theirs.counts.ignored_no_time;
+                mine.counts.rejected_no_key += theirs.counts.rejected_no_key;
+                mine.before += theirs.before;
+                mine.unknown_sample.merge(theirs.unknown_sample);
+            }
         }
         missing_key_rows.extend(worker.missing_key_rows);
-        for (mine, theirs) in accs.iter_mut().zip(worker.accs) {
-            for (n, (acc, other)) in mine.iter_mut().zip(theirs).enumerate() {
+        let mut mine: Vec<Vec<Box<dyn Accumulator>>> =
+            (0..aggregates).map(|_| Vec::with_capacity(instants)).collect();
+        for at_instant in worker.accs {
+            for (n, acc) in at_instant.into_iter().enumerate() {
+                mine[n].push(acc);
+            }
+        }
+        for (n, states_of_worker) in mine.into_iter().enumerate() {
+            states[n].push(states_of_worker);
+        }
+    }
+    if seen.len() != instants {
+        return Err(Error::Internal("a scan without workers".into()));
+    }
+    missing_key_rows.sort_unstable();
+    let finish_aggregate = |n: usize, by_worker: Vec<Vec<Box<dyn Accumulator>>>| -> Result<Vec<ArrayRef>> {
+        let mut by_worker = by_worker.into_iter();
+        let mut accs = by_worker.next().ok_or_else(|| Error::Internal("a scan without workers".into()))?;
+        for theirs in by_worker {
+            for (acc, other) in accs.iter_mut().zip(theirs) {
                 acc.merge(other).map_err(|e| named(e, spec, n))?;
             }
         }
-    }
-    missing_key_rows.sort_unstable();
-    // Carried aggregates: instant k holds its own events only until the state of instant k - 1
-    // is folded in.
-    let mut carried: Vec<Option<Box<dyn Accumulator>>> = (0..spec.aggregates.len()).map(|_| None).collect();
-    let mut results = Vec::with_capacity(accs.len());
-    for (accs, seen) in accs.into_iter().zip(seen) {
+        // Carried aggregates: instant k holds its own events only until the state of instant
+        // k - 1 is folded in.
+        let mut carried: Option<Box<dyn Accumulator>> = None;
         let mut columns = Vec::with_capacity(accs.len());
-        for (n, mut acc) in accs.into_iter().enumerate() {
+        for mut acc in accs {
             if plans.carried[n] {
-                if let Some(earlier) = carried[n].take() {
+                if let Some(earlier) = carried.take() {
                     acc.merge(earlier).map_err(|e| named(e, spec, n))?;
                 }
-                carried[n] = acc.fork();
+                carried = acc.fork();
             }
             columns.push(acc.finish().map_err(|e| named(e, spec, n))?);
         }
+        Ok(columns)
+    };
+    let finished: Vec<Result<Vec<ArrayRef>>> = pool.install(|| {
+        states.into_par_iter().enumerate().map(|(n, by_worker)| finish_aggregate(n, by_worker)).collect()
+    });
+    // The first failing aggregate in trait order, whatever thread finished first.
+    let mut by_instant: Vec<Vec<ArrayRef>> = (0..instants).map(|_| Vec::with_capacity(aggregates)).collect();
+    for columns in finished {
+        for (k, column) in columns?.into_iter().enumerate() {
+            by_instant[k].push(column);
+        }
+    }
+    let mut results = Vec::with_capacity(instants);
+    for (columns, seen) in by_instant.into_iter().zip(seen) {
         let mut counts = seen.counts;
         counts.ignored_unknown_entity = seen.before - counts.used;
         let keys = EventKeys {
