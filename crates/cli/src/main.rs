@@ -65,6 +65,36 @@ struct EvaluationArgs {
     strict: bool,
 }
 
+#[derive(Debug, Subcommand)]
+enum TokenAction {
+    /// Create a token and print it once (only its SHA-256 is stored).
+    Create {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// What the token may do: viewer (reads), editor (also changes), admin (everything).
+        #[arg(long)]
+        role: String,
+        /// A name to know it by (letters, digits, `-`, `_`, `.`), e.g. crm-sync.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (names, roles, prefixes; never the tokens).
+    List {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
+    /// Revoke a token by name: a running server refuses it within a second.
+    Revoke {
+        /// The token's name.
+        name: String,
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum OnBadRows {
     /// Stop at the first bad row with its file, line and column.
@@ -273,6 +303,25 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
+    },
+    /// Serve the project over HTTP: segments, members, entities and previews of the latest run
+    /// (docs/server.md). Every endpoint but /health and /openapi.json needs a token
+    /// (`segmenta token create`). Stops on Ctrl-C or SIGTERM.
+    Serve {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// The address to listen on (a loopback address by default; port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Worker threads of the engine. Default: all cores.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Create, list and revoke the API tokens of `segmenta serve`.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
     },
     /// List the project's snapshots: every run, by its as-of instant (a later run as of the same
     /// instant replaces the earlier one).
@@ -815,15 +864,19 @@ fn engine(threads: Option<usize>) -> Result<Engine, Error> {
 
 /// Logs spans of the work (stages with their timings) on standard error when asked by `-v` or
 /// `RUST_LOG`; otherwise installs nothing, so a plain run pays nothing for tracing.
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, serving: bool) {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::fmt::format::FmtSpan;
     let filter = match std::env::var("RUST_LOG") {
         Ok(spec) if !spec.trim().is_empty() => EnvFilter::new(spec),
         _ if verbose > 0 => {
             let level = if verbose > 1 { "debug" } else { "info" };
-            EnvFilter::new(format!("segmenta_engine={level},segmenta_query={level},segmenta_store={level}"))
+            EnvFilter::new(format!(
+                "segmenta::http=info,segmenta_server={level},segmenta_engine={level},segmenta_query={level},segmenta_store={level}"
+            ))
         }
+        // A server logs its requests (method, route, status, latency) by default.
+        _ if serving => EnvFilter::new("segmenta::http=info,segmenta_server=info"),
         _ => return,
     };
     let _ = tracing_subscriber::fmt()
@@ -1356,6 +1409,25 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
             }
         }
+        Command::Serve { project, listen, threads } => {
+            let project = Project::load(project)?;
+            let listen: std::net::SocketAddr = listen.parse().map_err(|_| Error::Usage {
+                message: format!("invalid --listen `{listen}`"),
+                hint: Some("give an address and port, e.g. 127.0.0.1:8080 (port 0 picks a free one)".into()),
+            })?;
+            let engine = std::sync::Arc::new(Engine::new(&EngineOptions { threads: *threads })?);
+            let options = segmenta_server::ServeOptions { listen };
+            let json = cli.json;
+            segmenta_server::serve_until_signal(engine, project, &options, |address| {
+                if json {
+                    out!("{}", json!({ "listening": address.to_string() }));
+                } else {
+                    out!("serving on http://{address} (Ctrl-C stops)");
+                }
+            })
+            .map_err(|source| Error::Io { path: PathBuf::from(listen.to_string()), source })?;
+        }
+        Command::Token { action } => token_command(cli, action)?,
         Command::Snapshots { project } => {
             let project = Project::load(project)?;
             let snapshots = segmenta_engine::snapshots(&project)?;
@@ -1707,6 +1779,62 @@ fn execute(cli: &Cli) -> Result<(), Error> {
     Ok(())
 }
 
+fn token_command(cli: &Cli, action: &TokenAction) -> Result<(), Error> {
+    let shown = |t: &segmenta_engine::ApiToken| {
+        json!({ "name": t.name, "role": t.role.name(), "prefix": t.prefix, "created_at": t.created_at,
+                "revoked_at": t.revoked_at })
+    };
+    match action {
+        TokenAction::Create { project, role, name } => {
+            let project = Project::load(project)?;
+            let created = segmenta_engine::create_token(&project, segmenta_engine::Role::parse(role)?, name)?;
+            if cli.json {
+                let mut value = shown(&created.token);
+                value["token"] = json!(created.secret);
+                out!("{value}");
+            } else {
+                out!("{}", created.secret);
+                eprintln!(
+                    "created token `{}` ({}): it is shown this once; send it as `Authorization: Bearer TOKEN`",
+                    created.token.name,
+                    created.token.role.name()
+                );
+            }
+        }
+        TokenAction::List { project } => {
+            let project = Project::load(project)?;
+            let tokens = segmenta_engine::list_tokens(&project)?;
+            if cli.json {
+                out!("{}", json!({ "tokens": tokens.iter().map(shown).collect::<Vec<_>>() }));
+            } else if tokens.is_empty() {
+                out!("no token yet: `segmenta token create --role viewer --name NAME` makes one");
+            } else {
+                out!("{:<24}  {:<7}  {:<9}  {:<24}  revoked_at", "name", "role", "prefix", "created_at");
+                for t in &tokens {
+                    out!(
+                        "{:<24}  {:<7}  {:<9}  {:<24}  {}",
+                        t.name,
+                        t.role.name(),
+                        t.prefix,
+                        t.created_at,
+                        t.revoked_at.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        TokenAction::Revoke { name, project } => {
+            let project = Project::load(project)?;
+            let revoked = segmenta_engine::revoke_token(&project, name)?;
+            if cli.json {
+                out!("{}", shown(&revoked));
+            } else {
+                out!("revoked token `{}` ({})", revoked.name, revoked.role.name());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes a file whole: into a temporary file beside it, then renamed over it.
 fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -1720,7 +1848,7 @@ fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, matches!(cli.command, Command::Serve { .. }));
     match execute(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -155,6 +155,24 @@ pub enum Error {
         /// The run's as-of instant.
         as_of: String,
     },
+    /// A token name that the project does not have (live).
+    #[error("no live token named `{name}`\n  hint: {hint}")]
+    UnknownToken {
+        /// The name given.
+        name: String,
+        /// Did you mean, or the live tokens.
+        hint: String,
+    },
+    /// An entity id that the snapshot read does not hold.
+    #[error("no entity `{id}` in the run as of {as_of}\n  hint: {hint}")]
+    UnknownEntity {
+        /// The id given.
+        id: String,
+        /// The run's as-of instant.
+        as_of: String,
+        /// What to check.
+        hint: String,
+    },
     /// A column asked for by name that the data does not have.
     #[error("{message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
     UnknownColumn {
@@ -270,7 +288,126 @@ pub enum Error {
     Internal(String),
 }
 
+/// One problem of an error, as fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemDetail {
+    /// The stable code (a rule diagnostic's own, such as `unknown_attribute`).
+    pub code: &'static str,
+    /// What is wrong, without position or hint.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+    /// Where the problem is: `segment `x``, `the rule`, or the project file.
+    pub source: String,
+    /// 1-based line (of the project file, or of the rule text when it is not from the file).
+    pub line: Option<usize>,
+    /// 1-based column, in characters.
+    pub column: Option<usize>,
+    /// The problem's span in characters of the rule text (start, end), for rule problems.
+    pub span: Option<(usize, usize)>,
+}
+
+/// An error as fields, for callers that show them apart (the server's JSON bodies): code,
+/// message, hint, position, and every problem when there are several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorDetail {
+    /// The stable code.
+    pub code: &'static str,
+    /// Who has to act.
+    pub kind: ErrorKind,
+    /// What is wrong (the first problem's message when there are several).
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+    /// 1-based line of the (first) problem, when it has a position.
+    pub line: Option<usize>,
+    /// 1-based column, in characters.
+    pub column: Option<usize>,
+    /// Every problem, for errors made of several (rules, configuration, validation).
+    pub problems: Vec<ProblemDetail>,
+}
+
 impl Error {
+    /// The error as fields.
+    pub fn detail(&self) -> ErrorDetail {
+        let problems = self.problems();
+        let (message, hint, line, column) = match problems.first() {
+            Some(first) => {
+                let message = if first.source.is_empty() || problems.len() > 1 {
+                    first.message.clone()
+                } else {
+                    format!("{} in {}", first.message, first.source)
+                };
+                (message, first.hint.clone(), first.line, first.column)
+            }
+            None => {
+                let (line, column) = match self {
+                    Error::OutOfRange { position: Some((line, column)), .. } => (Some(*line), Some(*column)),
+                    _ => (None, None),
+                };
+                let text = self.to_string();
+                let (message, hint) = match text.split_once("\n  hint: ") {
+                    Some((message, hint)) => (message.to_string(), Some(hint.to_string())),
+                    None => (text, None),
+                };
+                (message, hint, line, column)
+            }
+        };
+        ErrorDetail { code: self.code(), kind: self.kind(), message, hint, line, column, problems }
+    }
+
+    fn problems(&self) -> Vec<ProblemDetail> {
+        match self {
+            Error::Rules { problems, .. } => problems
+                .iter()
+                .map(|p| {
+                    let (line, column) = p.file_position.unwrap_or_else(|| p.diagnostic.line_column(&p.text));
+                    ProblemDetail {
+                        code: p.diagnostic.code,
+                        message: p.diagnostic.message.clone(),
+                        hint: p.diagnostic.hint.clone(),
+                        source: p.source.clone(),
+                        line: Some(line),
+                        column: Some(column),
+                        span: Some(p.diagnostic.char_span(&p.text)),
+                    }
+                })
+                .collect(),
+            Error::Config { errors, path } => errors
+                .iter()
+                .map(|e| ProblemDetail {
+                    code: "invalid_config",
+                    message: e.message.clone(),
+                    hint: e.hint.clone(),
+                    source: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    line: e.line,
+                    column: e.column,
+                    span: None,
+                })
+                .collect(),
+            Error::Invalid(errors) => errors
+                .iter()
+                .flat_map(|e| {
+                    let nested = e.problems();
+                    if !nested.is_empty() {
+                        return nested;
+                    }
+                    let detail = e.detail();
+                    vec![ProblemDetail {
+                        code: detail.code,
+                        message: detail.message,
+                        hint: detail.hint,
+                        source: String::new(),
+                        line: detail.line,
+                        column: detail.column,
+                        span: None,
+                    }]
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// One error for a list of problems: the problem itself when there is one.
     pub(crate) fn from_problems(mut problems: Vec<Error>) -> Option<Error> {
         match problems.len() {
@@ -355,6 +492,8 @@ impl ErrorCode for Error {
             Error::SchemeNotInRun { .. } => "scheme_not_in_run",
             Error::SegmentNotInRun { .. } => "segment_not_in_run",
             Error::UnknownColumn { .. } => "unknown_column",
+            Error::UnknownToken { .. } => "unknown_token",
+            Error::UnknownEntity { .. } => "unknown_entity",
             Error::Usage { .. } => "usage",
             Error::UnknownIds { .. } => "unknown_ids",
             Error::Io { .. } => "io",
@@ -389,6 +528,8 @@ impl ErrorCode for Error {
             | Error::SchemeNotInRun { .. }
             | Error::SegmentNotInRun { .. }
             | Error::UnknownColumn { .. }
+            | Error::UnknownToken { .. }
+            | Error::UnknownEntity { .. }
             | Error::Usage { .. }
             | Error::UnknownIds { .. }
             | Error::UnknownKeys { .. }

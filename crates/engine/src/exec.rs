@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 /// The runtime and worker threads of an engine.
 #[derive(Debug)]
 pub(crate) struct Exec {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
     pool: Arc<rayon::ThreadPool>,
     threads: usize,
 }
@@ -34,7 +35,7 @@ impl Exec {
             .thread_name(|i| format!("segmenta-worker-{i}"))
             .build()
             .map_err(|e| Error::Internal(format!("cannot start the worker threads: {e}")))?;
-        Ok(Exec { runtime, pool: Arc::new(pool), threads })
+        Ok(Exec { runtime: Some(runtime), pool: Arc::new(pool), threads })
     }
 
     /// The number of worker threads.
@@ -49,12 +50,22 @@ impl Exec {
 
     /// Runs a future to completion on the runtime.
     pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+        self.runtime.as_ref().expect("the runtime lives as long as the engine").block_on(future)
     }
 
     /// Runs `work` on the worker pool (models' rayon loops use it).
     pub(crate) fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
         self.pool.install(work)
+    }
+}
+
+impl Drop for Exec {
+    /// Without waiting for the runtime's threads: an engine may be dropped on an async thread
+    /// (a server's state at shutdown), where a blocking shutdown of a runtime panics.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -50,12 +50,12 @@ pub fn natural_order(a: &str, b: &str) -> Ordering {
         if p.is_ascii_digit() && q.is_ascii_digit() {
             let run = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
             let (m, n) = (run(x), run(y));
-            let trim = |s: &[u8]| {
+            fn trim(s: &[u8]) -> &[u8] {
                 let zeros = s.iter().take_while(|c| **c == b'0').count();
-                s[zeros..].to_vec()
-            };
+                &s[zeros..]
+            }
             let (u, v) = (trim(&x[..m]), trim(&y[..n]));
-            let order = u.len().cmp(&v.len()).then_with(|| u.cmp(&v));
+            let order = u.len().cmp(&v.len()).then_with(|| u.cmp(v));
             if order != Ordering::Equal {
                 return order;
             }
@@ -232,26 +232,54 @@ fn json_lines_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
     for row in 0..batch.num_rows() {
         let mut object = serde_json::Map::new();
         for ((field, column), formatter) in schema.fields().iter().zip(batch.columns()).zip(&formatters) {
-            let value = if column.is_null(row) {
-                serde_json::Value::Null
-            } else {
-                match column.data_type() {
-                    DataType::Boolean => serde_json::Value::Bool(column.as_boolean().value(row)),
-                    DataType::Int64 => column.as_primitive::<arrow::datatypes::Int64Type>().value(row).into(),
-                    DataType::Float64 => serde_json::Number::from_f64(
-                        column.as_primitive::<arrow::datatypes::Float64Type>().value(row),
-                    )
-                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
-                    _ => serde_json::Value::String(formatter.value(row).to_string()),
-                }
-            };
-            object.insert(field.name().clone(), value);
+            object.insert(field.name().clone(), json_value(column.as_ref(), formatter, row));
         }
         serde_json::to_writer(&mut out, &object)
             .map_err(|e| Error::Internal(format!("writing JSON: {e}")))?;
         out.push(b'\n');
     }
     Ok(out)
+}
+
+/// One value of a run's table, typed as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// Missing (SQL NULL).
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float (never NaN or infinite in a run's table).
+    Float(f64),
+    /// Text; dates and timestamps as their ISO 8601 text.
+    Text(String),
+}
+
+/// The value at `row` of a run's table column (`formatter` is the column's).
+pub(crate) fn cell(column: &dyn Array, formatter: &ArrayFormatter<'_>, row: usize) -> Cell {
+    if column.is_null(row) {
+        return Cell::Null;
+    }
+    match column.data_type() {
+        DataType::Boolean => Cell::Bool(column.as_boolean().value(row)),
+        DataType::Int64 => Cell::Int(column.as_primitive::<arrow::datatypes::Int64Type>().value(row)),
+        DataType::Float64 => Cell::Float(column.as_primitive::<arrow::datatypes::Float64Type>().value(row)),
+        _ => Cell::Text(formatter.value(row).to_string()),
+    }
+}
+
+/// A value of a run's table as JSON: a non-finite float as `null`.
+fn json_value(column: &dyn Array, formatter: &ArrayFormatter<'_>, row: usize) -> serde_json::Value {
+    match cell(column, formatter, row) {
+        Cell::Null => serde_json::Value::Null,
+        Cell::Bool(b) => serde_json::Value::Bool(b),
+        Cell::Int(i) => i.into(),
+        Cell::Float(f) => {
+            serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+        }
+        Cell::Text(t) => serde_json::Value::String(t),
+    }
 }
 
 /// The summary of the project's latest run.

@@ -5,6 +5,7 @@
 //! stay behind this API.
 #![warn(missing_docs)]
 
+mod access;
 mod as_of;
 mod backfill;
 mod catalog;
@@ -32,12 +33,17 @@ mod project;
 mod quality;
 mod run;
 mod sample;
+mod serving;
 mod snapshots;
 mod sources;
 mod stored;
 mod summary;
 mod validate;
 
+pub use access::{
+    ApiToken, CreatedToken, Role, TOKEN_PREFIX, TOKEN_REFRESH, TokenVerifier, create_token, list_tokens,
+    revoke_token,
+};
 pub use as_of::AsOf;
 pub use backfill::{
     BackfillOptions, BackfillReport, BackfilledSnapshot, Every, MAX_SNAPSHOTS, backfill_dates, parse_date,
@@ -54,12 +60,14 @@ pub use discover::{
     scaling_name,
 };
 pub use engine::{Engine, EngineOptions};
-pub use error::{Error, ErrorCode, ErrorKind, Result, RuleProblem, render_warnings};
+pub use error::{
+    Error, ErrorCode, ErrorDetail, ErrorKind, ProblemDetail, Result, RuleProblem, render_warnings,
+};
 pub use evaluation::{RunOptions, RunReport};
 pub use init::{InitOptions, InitReport, init};
 pub use kpis::{ALL as KPI_ALL, KpiGrouping, KpiOptions, KpiReport, KpiRow, KpiSnapshot};
 pub use latest::{
-    MembersFormat, MembersQuery, latest_summary, members, members_at, members_export, natural_order,
+    Cell, MembersFormat, MembersQuery, latest_summary, members, members_at, members_export, natural_order,
 };
 pub use lists::{ListReport, UnknownIds, freeze_segment, import_list};
 pub use plan::Plan;
@@ -73,6 +81,10 @@ pub use segmenta_query::ingest::BadRows;
 pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, TraitSpec};
 pub use segmenta_store::catalog::Snapshot;
 pub use segmenta_store::formats;
+pub use serving::{
+    EntityView, MAX_PAGE, MembersPage, RELOAD_CHECK, SegmentDefinition, ServedProject, ServedRun,
+    ServedSegment, segment_definition,
+};
 pub use snapshots::{
     History, HistoryPoint, LeftOut, SegmentDiff, Transition, Transitions, diff, history, snapshots,
     transitions,

@@ -30,6 +30,22 @@ impl Diagnostic {
         self
     }
 
+    /// The 1-based line and column (in characters) of the span's start in `text`.
+    pub fn line_column(&self, text: &str) -> (usize, usize) {
+        let start = text.floor_char_boundary(self.span.start.min(text.len()));
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        (text[..start].matches('\n').count() + 1, text[line_start..start].chars().count() + 1)
+    }
+
+    /// The span in characters of `text` (start inclusive, end exclusive), for callers that
+    /// index text by character (a browser's editor).
+    pub fn char_span(&self, text: &str) -> (usize, usize) {
+        let start = text.floor_char_boundary(self.span.start.min(text.len()));
+        let end = text.floor_char_boundary(self.span.end.clamp(start, text.len()));
+        let before = text[..start].chars().count();
+        (before, before + text[start..end].chars().count())
+    }
+
     /// Renders the diagnostic for a person: a header naming the source and position, the line
     /// of `text` holding the span, a caret line under the span, and the hint.
     ///
@@ -40,8 +56,7 @@ impl Diagnostic {
         let end = text.floor_char_boundary(self.span.end.clamp(start, text.len()));
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        let line_number = text[..start].matches('\n').count() + 1;
-        let column = text[line_start..start].chars().count() + 1;
+        let (line_number, column) = self.line_column(text);
         let position = if text.contains('\n') {
             format!("line {line_number}, column {column}")
         } else {

@@ -211,6 +211,10 @@ pub fn existing(root: &Path) -> Result<Option<Catalog>> {
         connection.pragma_query_value(None, "user_version", |row| row.get(0))
     })()
     .map_err(sqlite(&path))?;
+    // Version 0: the file holds other tables (the API tokens) but no snapshot was recorded.
+    if version == 0 {
+        return Ok(None);
+    }
     if version != SCHEMA_VERSION {
         return Err(Error::FormatVersion {
             path,

@@ -10,4 +10,5 @@ mod ingest_recovery;
 mod init;
 mod members;
 mod messages;
+mod serve;
 mod snapshots;

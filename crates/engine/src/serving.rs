@@ -1,0 +1,460 @@
+//! What `segmenta serve` reads, held in memory: the latest run's table (attributes, traits,
+//! scores, schemes) indexed by entity id, and every segment's members in natural order of their
+//! ids, so that an entity lookup and a page of members cost a hash lookup and a binary search.
+//!
+//! [`ServedProject`] keeps the current [`ServedRun`] and swaps in the next one when the store's
+//! latest pointer moves (a run finished): the new run is loaded beside the old, and readers
+//! hold an `Arc` of one or the other, never a mix.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use segmenta_store::Store;
+use segmenta_store::formats::{RunSummary, SegmentKind};
+
+use crate::error::{Error, Result};
+use crate::latest::{Cell, cell, natural_order};
+use crate::project::Project;
+
+/// How often the latest pointer is looked at (a finished run is served within this).
+pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// The most members one page holds.
+pub const MAX_PAGE: usize = 10_000;
+
+/// A segment as declared, for listings and detail pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentDefinition {
+    /// Its name.
+    pub name: String,
+    /// `rule`, `static`, `scheme`, `rfm`, `clv` or `movement`.
+    pub kind: &'static str,
+    /// Its description in `segmenta.toml`.
+    pub description: Option<String>,
+    /// Its rule (a segment's or a scheme tier's).
+    pub rule: Option<String>,
+    /// The macro segment it lies inside.
+    pub parent: Option<String>,
+    /// A movement's `from` and `to`.
+    pub movement: Option<(Option<String>, Option<String>)>,
+}
+
+/// A segment of the served run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedSegment {
+    /// The definition.
+    pub definition: SegmentDefinition,
+    /// Members.
+    pub size: u64,
+    /// Members over entities.
+    pub share: f64,
+}
+
+/// One entity as the served run holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityView {
+    /// Its id.
+    pub id: String,
+    /// The run's as-of instant.
+    pub as_of: String,
+    /// Attributes, traits, scores, schemes and RFM values, in the table's order.
+    pub values: Vec<(String, Cell)>,
+    /// The segments it is a member of, in the run's order.
+    pub segments: Vec<String>,
+}
+
+/// A page of a segment's members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembersPage {
+    /// Ids, in natural order.
+    pub ids: Vec<String>,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<String>,
+    /// The segment's size.
+    pub size: u64,
+}
+
+/// The latest run, in memory.
+pub struct ServedRun {
+    /// Its folder.
+    pub run_dir: PathBuf,
+    /// Its summary.
+    pub summary: RunSummary,
+    /// The segments, in the run's order.
+    pub segments: Vec<ServedSegment>,
+    ids: StringArray,
+    row_of: HashMap<String, u32>,
+    /// The visible columns of the table.
+    columns: Vec<(String, ArrayRef)>,
+    /// Rows in natural order of their ids.
+    order: Vec<u32>,
+    /// Each row's position in `order`.
+    rank: Vec<u32>,
+    /// Per segment, the ranks (positions in `order`) of its members, ascending.
+    members: Vec<Vec<u32>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl std::fmt::Debug for ServedRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedRun")
+            .field("run_dir", &self.run_dir)
+            .field("entities", &self.ids.len())
+            .finish()
+    }
+}
+
+/// The definition of `name` as the project declares it (`kind` from the run).
+pub fn segment_definition(project: &Project, name: &str, kind: SegmentKind) -> SegmentDefinition {
+    let config = &project.config;
+    let mut definition = SegmentDefinition {
+        name: name.to_string(),
+        kind: kind_name(kind),
+        description: None,
+        rule: None,
+        parent: None,
+        movement: None,
+    };
+    match kind {
+        SegmentKind::Rule | SegmentKind::Static => {
+            if let Some(segment) = config.segments.get(name) {
+                definition.description = segment.description.clone();
+                definition.rule = segment.rule.as_ref().map(|r| r.get_ref().clone());
+                definition.parent = segment.parent.as_ref().map(|p| p.get_ref().clone());
+            }
+        }
+        SegmentKind::Scheme => {
+            let tier = name.split_once('.').and_then(|(scheme, tier)| {
+                let scheme = config.schemes.get(scheme)?;
+                Some((scheme, scheme.tiers.iter().find(|t| t.name.get_ref() == tier)))
+            });
+            if let Some((scheme, tier)) = tier {
+                definition.description =
+                    tier.and_then(|t| t.description.clone()).or(scheme.description.clone());
+                definition.rule = tier.map(|t| t.rule.get_ref().clone());
+            }
+        }
+        SegmentKind::Movement => {
+            if let Some(movement) = config.movements.get(name) {
+                definition.description = movement.description.clone();
+                definition.movement = Some((
+                    movement.from.as_ref().map(|f| f.get_ref().clone()),
+                    movement.to.as_ref().map(|t| t.get_ref().clone()),
+                ));
+            }
+        }
+        SegmentKind::Rfm | SegmentKind::Clv => {}
+    }
+    definition
+}
+
+fn kind_name(kind: SegmentKind) -> &'static str {
+    match kind {
+        SegmentKind::Rule => "rule",
+        SegmentKind::Static => "static",
+        SegmentKind::Scheme => "scheme",
+        SegmentKind::Rfm => "rfm",
+        SegmentKind::Clv => "clv",
+        SegmentKind::Movement => "movement",
+    }
+}
+
+fn internal(path: &Path, what: &str) -> Error {
+    Error::Internal(format!("{}: {what}", path.display()))
+}
+
+impl ServedRun {
+    /// Loads the run in `run_dir` of `project`.
+    pub fn load(project: &Project, run_dir: &Path) -> Result<ServedRun> {
+        let _span = tracing::info_span!("serve_load").entered();
+        let summary = segmenta_store::read_run_summary(run_dir)?;
+        let table_path = run_dir.join(segmenta_store::files::TABLE);
+        let table = segmenta_store::read_parquet(&table_path)?;
+        let ids = table
+            .column_by_name(segmenta_query::ENTITY_ID)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| internal(&table_path, "no text `entity_id`"))?
+            .clone();
+        let mut row_of = HashMap::with_capacity(ids.len());
+        for (row, id) in ids.iter().enumerate() {
+            if let Some(id) = id {
+                row_of.insert(id.to_string(), row as u32);
+            }
+        }
+        let columns: Vec<(String, ArrayRef)> = table
+            .schema()
+            .fields()
+            .iter()
+            .zip(table.columns())
+            .filter(|(f, _)| {
+                f.name() != segmenta_query::ENTITY_ID && !segmenta_core::hidden::is_reserved(f.name())
+            })
+            .map(|(f, c)| (f.name().clone(), c.clone()))
+            .collect();
+        let mut order: Vec<u32> = (0..ids.len() as u32).collect();
+        order.sort_by(|&a, &b| natural_order(ids.value(a as usize), ids.value(b as usize)));
+        let mut rank = vec![0u32; ids.len()];
+        for (position, &row) in order.iter().enumerate() {
+            rank[row as usize] = position as u32;
+        }
+        let by_name: HashMap<String, usize> =
+            summary.segments.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        let mut members: Vec<Vec<u32>> =
+            summary.segments.iter().map(|s| Vec::with_capacity(s.size as usize)).collect();
+        let (member_ids, member_segments) = segmenta_store::read_memberships(run_dir)?;
+        for i in 0..member_ids.len() {
+            if member_ids.is_null(i) || member_segments.is_null(i) {
+                continue;
+            }
+            let (Some(&segment), Some(&row)) =
+                (by_name.get(member_segments.value(i)), row_of.get(member_ids.value(i)))
+            else {
+                return Err(internal(run_dir, "a membership of an entity or segment the run does not have"));
+            };
+            members[segment].push(rank[row as usize]);
+        }
+        for list in &mut members {
+            list.sort_unstable();
+        }
+        let segments = summary
+            .segments
+            .iter()
+            .map(|s| ServedSegment {
+                definition: segment_definition(project, &s.name, s.kind),
+                size: s.size,
+                share: s.share,
+            })
+            .collect();
+        Ok(ServedRun {
+            run_dir: run_dir.to_path_buf(),
+            summary,
+            segments,
+            ids,
+            row_of,
+            columns,
+            order,
+            rank,
+            members,
+            by_name,
+        })
+    }
+
+    /// The run's as-of instant.
+    pub fn as_of(&self) -> &str {
+        &self.summary.as_of
+    }
+
+    /// Entities in the run.
+    pub fn entities(&self) -> u64 {
+        self.ids.len() as u64
+    }
+
+    /// The segment `name` of the run (declared and computed).
+    pub fn segment(&self, project: &Project, name: &str) -> Result<&ServedSegment> {
+        match self.by_name.get(name) {
+            Some(&i) => Ok(&self.segments[i]),
+            None => {
+                crate::latest::check_declared(project, name)?;
+                Err(Error::SegmentNotInRun {
+                    name: name.to_string(),
+                    run: self.run_dir.clone(),
+                    as_of: self.summary.as_of.clone(),
+                })
+            }
+        }
+    }
+
+    fn segment_index(&self, project: &Project, name: &str) -> Result<usize> {
+        self.segment(project, name)?;
+        self.by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| Error::Internal(format!("segment `{name}` not indexed")))
+    }
+
+    /// One entity: its values and segments.
+    pub fn entity(&self, id: &str) -> Result<EntityView> {
+        let Some(&row) = self.row_of.get(id) else {
+            let hint = if self.ids.is_empty() {
+                "the run has no entities".to_string()
+            } else {
+                let first = self.ids.value(self.order[0] as usize);
+                format!(
+                    "ids are the entity key as the data holds it (e.g. `{first}`); a new entity appears after the next run"
+                )
+            };
+            return Err(Error::UnknownEntity { id: id.to_string(), as_of: self.summary.as_of.clone(), hint });
+        };
+        let row = row as usize;
+        let options = FormatOptions::default();
+        let mut values = Vec::with_capacity(self.columns.len());
+        for (name, column) in &self.columns {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
+                .map_err(|e| Error::Query(segmenta_query::Error::from(e)))?;
+            values.push((name.clone(), cell(column.as_ref(), &formatter, row)));
+        }
+        let rank = self.rank[row];
+        let segments = self
+            .segments
+            .iter()
+            .zip(&self.members)
+            .filter(|(_, ranks)| ranks.binary_search(&rank).is_ok())
+            .map(|(s, _)| s.definition.name.clone())
+            .collect();
+        Ok(EntityView { id: id.to_string(), as_of: self.summary.as_of.clone(), values, segments })
+    }
+
+    /// A page of at most `limit` members of `segment` after the cursor `after` (from the
+    /// first without one), in natural order of their ids.
+    pub fn members_page(
+        &self,
+        project: &Project,
+        segment: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<MembersPage> {
+        let index = self.segment_index(project, segment)?;
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(Error::Usage {
+                message: format!("limit {limit} is out of range"),
+                hint: Some(format!("ask for 1 to {MAX_PAGE} members a page")),
+            });
+        }
+        let ranks = &self.members[index];
+        let start = match after {
+            None => 0,
+            Some(cursor) => {
+                let last = decode_cursor(cursor)?;
+                // Members whose id sorts after the cursor's: the same place whether or not the
+                // cursor's entity is still there (a page asked for after a new run).
+                ranks.partition_point(|&rank| {
+                    natural_order(self.id_at_rank(rank), &last) != std::cmp::Ordering::Greater
+                })
+            }
+        };
+        let end = (start + limit).min(ranks.len());
+        let ids: Vec<String> = ranks[start..end].iter().map(|&r| self.id_at_rank(r).to_string()).collect();
+        let next = if end < ranks.len() { ids.last().map(|id| encode_cursor(id)) } else { None };
+        Ok(MembersPage { ids, next, size: ranks.len() as u64 })
+    }
+
+    /// Members `start..start + len` of `segment` (fewer at the end), in natural order: what a
+    /// stream of every member reads, a slice at a time.
+    pub fn members_slice(
+        &self,
+        project: &Project,
+        segment: &str,
+        start: usize,
+        len: usize,
+    ) -> Result<Vec<&str>> {
+        let ranks = &self.members[self.segment_index(project, segment)?];
+        let start = start.min(ranks.len());
+        let end = start.saturating_add(len).min(ranks.len());
+        Ok(ranks[start..end].iter().map(|&r| self.id_at_rank(r)).collect())
+    }
+
+    fn id_at_rank(&self, rank: u32) -> &str {
+        self.ids.value(self.order[rank as usize] as usize)
+    }
+}
+
+/// A cursor is the hex of the last id of a page: opaque to clients, safe in a URL.
+fn encode_cursor(id: &str) -> String {
+    id.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(cursor: &str) -> Result<String> {
+    let bad = || Error::Usage {
+        message: format!("invalid cursor `{}`", cursor.chars().take(40).collect::<String>()),
+        hint: Some(
+            "pass the `next` cursor of the previous page as it came, or leave it out for the first page"
+                .into(),
+        ),
+    };
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 2048 {
+        return Err(bad());
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| cursor.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)?;
+    String::from_utf8(bytes).map_err(|_| bad())
+}
+
+/// A project as a server serves it: the project and its current run, reloaded when a later run
+/// becomes the latest.
+pub struct ServedProject {
+    project: Project,
+    state: Mutex<ServedState>,
+}
+
+struct ServedState {
+    run: Option<Arc<ServedRun>>,
+    checked: Option<Instant>,
+    loading: bool,
+}
+
+impl ServedProject {
+    /// Serves `project` (its latest run is loaded on first use).
+    pub fn new(project: Project) -> ServedProject {
+        ServedProject { project, state: Mutex::new(ServedState { run: None, checked: None, loading: false }) }
+    }
+
+    /// The project.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// The run to read now: the latest complete one. A run that finished since the last look
+    /// (at most [`RELOAD_CHECK`] ago) is loaded first; while it loads, other callers get the
+    /// previous one.
+    pub fn current(&self) -> Result<Arc<ServedRun>> {
+        let poisoned = || Error::Internal("the served run's lock is poisoned".into());
+        let latest = {
+            let mut state = self.state.lock().map_err(|_| poisoned())?;
+            let recent = state.checked.is_some_and(|t| t.elapsed() < RELOAD_CHECK);
+            match (&state.run, recent || state.loading) {
+                (Some(run), true) => return Ok(run.clone()),
+                _ => {
+                    state.checked = Some(Instant::now());
+                    let latest = Store::new(self.project.store_dir()).latest()?;
+                    if let Some(run) = state.run.as_ref().filter(|r| same_folder(&r.run_dir, &latest)) {
+                        return Ok(run.clone());
+                    }
+                    state.loading = true;
+                    latest
+                }
+            }
+        };
+        let loaded = ServedRun::load(&self.project, &latest).map(Arc::new);
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        state.loading = false;
+        let run = loaded?;
+        state.run = Some(run.clone());
+        Ok(run)
+    }
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_any_id_and_refuse_garbage() {
+        for id in ["c1", "ünïcode id", "", "a/b?c=d&e"] {
+            assert_eq!(decode_cursor(&encode_cursor(id)).expect("decodes"), id);
+        }
+        for bad in ["abc", "zz", "ff", "c3 28"] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
+}

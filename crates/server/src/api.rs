@@ -1,0 +1,172 @@
+//! The JSON types of the API, converted by hand from the engine's reports (the engine's types
+//! do not derive `Serialize`: what the API promises is decided here).
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the server answers.
+    pub status: &'static str,
+    /// segmenta's version.
+    pub version: &'static str,
+}
+
+/// A segment of the latest run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentItem {
+    /// Its name (`scheme.tier` for a scheme's tier, `rfm.champions` for RFM).
+    pub name: String,
+    /// `rule`, `static`, `scheme`, `rfm`, `clv` or `movement`.
+    pub kind: String,
+    /// Its description in segmenta.toml.
+    pub description: Option<String>,
+    /// Members in the latest run.
+    pub size: u64,
+    /// Members over entities.
+    pub share: f64,
+    /// The latest run's as-of instant (RFC 3339).
+    pub as_of: String,
+}
+
+/// `GET /v1/segments`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentList {
+    /// The latest run's as-of instant.
+    pub as_of: String,
+    /// Entities in the latest run.
+    pub entities: u64,
+    /// Every segment, in the run's order.
+    pub segments: Vec<SegmentItem>,
+}
+
+/// A point of a segment's history: one snapshot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryPoint {
+    /// The snapshot's id.
+    pub snapshot: i64,
+    /// Its as-of instant.
+    pub as_of: String,
+    /// Members.
+    pub size: u64,
+    /// Members over entities.
+    pub share: f64,
+    /// Members that were not in the previous snapshot.
+    pub entered: u64,
+    /// Members of the previous snapshot that are not members any more.
+    pub exited: u64,
+}
+
+/// `GET /v1/segments/{name}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentDetail {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Its rule (a segment's or a scheme tier's), in the rule language.
+    pub rule: Option<String>,
+    /// The macro segment it lies inside.
+    pub parent: Option<String>,
+    /// A movement's `from` segment.
+    pub from: Option<String>,
+    /// A movement's `to` segment.
+    pub to: Option<String>,
+    /// Members in the latest run.
+    pub size: u64,
+    /// Members over entities.
+    pub share: f64,
+    /// The latest run's as-of instant.
+    pub as_of: String,
+    /// Size, entered and exited per snapshot, in as-of order.
+    pub history: Vec<HistoryPoint>,
+}
+
+/// The query of `GET /v1/segments/{name}/members`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MembersQuery {
+    /// The `next` cursor of the previous page (none: the first page).
+    pub cursor: Option<String>,
+    /// Members per page, 1 to 10,000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/segments/{name}/members` as JSON.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembersPage {
+    /// The segment.
+    pub segment: String,
+    /// The latest run's as-of instant.
+    pub as_of: String,
+    /// All members of the segment.
+    pub size: u64,
+    /// This page's member ids, in natural order (`c2` before `c10`).
+    pub members: Vec<String>,
+    /// The cursor of the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/entities/{id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Entity {
+    /// Its id.
+    pub id: String,
+    /// The latest run's as-of instant.
+    pub as_of: String,
+    /// Attributes, traits, scores, scheme tiers and RFM values, by name (`null` when missing).
+    #[schema(value_type = Object)]
+    pub values: serde_json::Map<String, serde_json::Value>,
+    /// The segments it is a member of.
+    pub segments: Vec<String>,
+}
+
+/// `POST /v1/preview`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// A rule in the rule language (docs/language.md), e.g. `employees >= 200 and plan = 'pro'`.
+    pub rule: String,
+    /// How many member ids to return as a sample (default 10, at most 1,000).
+    pub sample: Option<usize>,
+}
+
+/// The answer of `POST /v1/preview`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Preview {
+    /// Entities for which the rule is TRUE in the latest run.
+    pub size: u64,
+    /// Entities in the latest run.
+    pub entities: u64,
+    /// `size / entities`.
+    pub share: f64,
+    /// The first members, by id.
+    pub sample: Vec<String>,
+    /// The latest run's as-of instant.
+    pub as_of: String,
+}
+
+/// An API token as listed (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Token {
+    /// Its name.
+    pub name: String,
+    /// `viewer`, `editor` or `admin`.
+    pub role: String,
+    /// Its first characters.
+    pub prefix: String,
+    /// When it was created.
+    pub created_at: String,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// `GET /v1/tokens`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    /// Every token, revoked ones included, in creation order.
+    pub tokens: Vec<Token>,
+}

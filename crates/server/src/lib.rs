@@ -1,0 +1,192 @@
+//! `segmenta serve`: an HTTP API (axum) over the engine. The router is built from [`ROUTES`],
+//! the same list the OpenAPI document is checked against; every `/v1` route needs a bearer
+//! token ([`auth`]); every failure is a JSON [`error::ErrorBody`] whose status is chosen in
+//! [`error::status_of`]; a panic in a handler is a 500 `internal`, and the request log
+//! carries method, route template, status and latency only (no token, body or query value).
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use segmenta_engine::{Engine, Project, ServedProject, TokenVerifier};
+
+use crate::error::ApiError;
+
+/// The largest request body taken, in bytes.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine (runtime and worker pool).
+    pub engine: Arc<Engine>,
+    /// The project and its current run.
+    pub served: Arc<ServedProject>,
+    /// The project's tokens.
+    pub tokens: Arc<TokenVerifier>,
+}
+
+impl AppState {
+    /// The state of a server of `project`.
+    pub fn new(engine: Arc<Engine>, project: Project) -> AppState {
+        let tokens = Arc::new(TokenVerifier::new(&project));
+        AppState { engine, served: Arc::new(ServedProject::new(project)), tokens }
+    }
+}
+
+/// Whether a route needs a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone may call it.
+    Open,
+    /// A live token (the handler checks the role).
+    Token,
+}
+
+/// Every route: method, path (axum's `{name}` syntax, as in the OpenAPI document), access.
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/health", Access::Open),
+    ("GET", "/openapi.json", Access::Open),
+    ("GET", "/v1/segments", Access::Token),
+    ("GET", "/v1/segments/{name}", Access::Token),
+    ("GET", "/v1/segments/{name}/members", Access::Token),
+    ("GET", "/v1/entities/{id}", Access::Token),
+    ("POST", "/v1/preview", Access::Token),
+    ("GET", "/v1/tokens", Access::Token),
+];
+
+fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
+    match (method, path) {
+        ("GET", "/health") => get(routes::health),
+        ("GET", "/openapi.json") => get(openapi::serve_document),
+        ("GET", "/v1/segments") => get(routes::segments),
+        ("GET", "/v1/segments/{name}") => get(routes::segment),
+        ("GET", "/v1/segments/{name}/members") => get(routes::members),
+        ("GET", "/v1/entities/{id}") => get(routes::entity),
+        ("POST", "/v1/preview") => post(routes::preview),
+        ("GET", "/v1/tokens") => get(routes::tokens),
+        _ => MethodRouter::new(),
+    }
+}
+
+/// The router of the API over `state`.
+pub fn router(state: AppState) -> Router {
+    let mut open = Router::new();
+    let mut protected = Router::new();
+    for &(method, path, access) in ROUTES {
+        let route = handler(method, path).fallback(routes::wrong_method);
+        match access {
+            Access::Open => open = open.route(path, route),
+            Access::Token => protected = protected.route(path, route),
+        }
+    }
+    let protected = protected.route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    layered(open.merge(protected), state)
+}
+
+/// `routes` with what every answer goes through: the JSON 404 for unknown paths, the body
+/// limit, the request log and the panic guard (public so that tests can put a route of their
+/// own behind the same layers).
+pub fn layered(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(routes::no_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(request_log))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .with_state(state)
+}
+
+/// One line per request: method, route template, status, latency. Never the path's values,
+/// the query string, headers or bodies (ids and tokens are personal data or secrets).
+async fn request_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let response = next.run(request).await;
+    let route = route.as_deref().unwrap_or("(no route)");
+    let status = response.status().as_u16();
+    let latency_us = started.elapsed().as_micros() as u64;
+    tracing::info!(target: "segmenta::http", method = %method, route, status, latency_us, "request");
+    response
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The panic's message may hold request data: it stays out of the answer and the log.
+    tracing::error!(target: "segmenta::http", "a handler panicked");
+    ApiError::internal("the server failed on this request").into_response()
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where to listen.
+    pub listen: SocketAddr,
+}
+
+/// Serves `project` until `shutdown` completes; calls `ready` with the bound address once it
+/// listens.
+pub async fn serve(
+    engine: Arc<Engine>,
+    project: Project,
+    options: &ServeOptions,
+    ready: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(engine, project);
+    let listener = tokio::net::TcpListener::bind(options.listen).await?;
+    ready(listener.local_addr()?);
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Serves `project` on a runtime of its own until SIGINT or SIGTERM (the CLI's entry); calls
+/// `ready` with the bound address once it listens.
+pub fn serve_until_signal(
+    engine: Arc<Engine>,
+    project: Project,
+    options: &ServeOptions,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("segmenta-http").build()?;
+    runtime.block_on(serve(engine, project, options, ready, stop_signal()))
+}
+
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// The methods [`ROUTES`] uses, as `http` methods.
+pub fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).unwrap_or(Method::GET)
+}

@@ -1,0 +1,317 @@
+//! The handlers: each takes its request apart, calls the engine off the async threads, and
+//! converts the engine's report into the API's JSON types. No segmentation logic lives here.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use segmenta_engine::{Role, ServedRun};
+
+use crate::AppState;
+use crate::api;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+
+/// `Json` whose rejections are [`ApiError`]s (positions of bad JSON, 413, 415).
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `Query` whose rejections are [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// Runs engine work on the blocking pool: the engine reads files and runs DataFusion on its
+/// own runtime, which must not stall the server's async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> segmenta_engine::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) if e.is_panic() => Err(ApiError::internal("the request's work panicked")),
+        Err(_) => Err(ApiError::internal("the request's work was cancelled")),
+    }
+}
+
+async fn current(state: &AppState) -> Result<Arc<ServedRun>, ApiError> {
+    let served = state.served.clone();
+    blocking(move || served.current()).await
+}
+
+/// Liveness: answers without a token.
+#[utoipa::path(get, path = "/health", tag = "server", responses((status = 200, body = api::Health)))]
+pub async fn health() -> Json<api::Health> {
+    Json(api::Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+}
+
+/// Every segment of the latest run with its size and share.
+#[utoipa::path(get, path = "/v1/segments", tag = "segments", security(("bearer" = [])),
+    responses((status = 200, body = api::SegmentList), (status = 401, body = ErrorBody), (status = 409, description = "no run yet", body = ErrorBody)))]
+pub async fn segments(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<api::SegmentList>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let run = current(&state).await?;
+    let segments = run
+        .segments
+        .iter()
+        .map(|s| api::SegmentItem {
+            name: s.definition.name.clone(),
+            kind: s.definition.kind.to_string(),
+            description: s.definition.description.clone(),
+            size: s.size,
+            share: s.share,
+            as_of: run.as_of().to_string(),
+        })
+        .collect();
+    Ok(Json(api::SegmentList { as_of: run.as_of().to_string(), entities: run.entities(), segments }))
+}
+
+/// One segment: its definition, size and history over the snapshots.
+#[utoipa::path(get, path = "/v1/segments/{name}", tag = "segments", security(("bearer" = [])),
+    params(("name" = String, Path, description = "the segment")),
+    responses((status = 200, body = api::SegmentDetail), (status = 404, description = "unknown segment", body = ErrorBody)))]
+pub async fn segment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<api::SegmentDetail>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let run = current(&state).await?;
+    let served = state.served.clone();
+    let (segment, history) = {
+        let name = name.clone();
+        let run = run.clone();
+        blocking(move || {
+            let segment = run.segment(served.project(), &name)?.clone();
+            let history = segmenta_engine::history(served.project(), &name)?;
+            Ok((segment, history))
+        })
+        .await?
+    };
+    let (from, to) = segment.definition.movement.clone().unwrap_or_default();
+    Ok(Json(api::SegmentDetail {
+        name,
+        kind: segment.definition.kind.to_string(),
+        description: segment.definition.description,
+        rule: segment.definition.rule,
+        parent: segment.definition.parent,
+        from,
+        to,
+        size: segment.size,
+        share: segment.share,
+        as_of: run.as_of().to_string(),
+        history: history
+            .points
+            .into_iter()
+            .map(|p| api::HistoryPoint {
+                snapshot: p.snapshot,
+                as_of: p.as_of,
+                size: p.size,
+                share: p.share,
+                entered: p.entered,
+                exited: p.exited,
+            })
+            .collect(),
+    }))
+}
+
+/// The members per page of a stream, as CSV.
+const CSV_SLICE: usize = 8192;
+
+/// A segment's members: a page of ids as JSON, or with `Accept: text/csv` every member as a
+/// streamed CSV (`entity_id` column; cursor and limit are not read).
+#[utoipa::path(get, path = "/v1/segments/{name}/members", tag = "segments", security(("bearer" = [])),
+    params(("name" = String, Path, description = "the segment"), api::MembersQuery),
+    responses((status = 200, body = api::MembersPage, content_type = "application/json"),
+        (status = 200, description = "every member, `entity_id` per line after a header", content_type = "text/csv"),
+        (status = 400, description = "bad cursor or limit", body = ErrorBody),
+        (status = 404, description = "unknown segment", body = ErrorBody)))]
+pub async fn members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<api::MembersQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Viewer)?;
+    let run = current(&state).await?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|t| t.trim().starts_with("text/csv")));
+    if wants_csv {
+        // Checked before the answer starts, so an unknown segment is a 404, not a cut stream.
+        run.segment(state.served.project(), &name)?;
+        let served = state.served.clone();
+        let stream = futures_util::stream::unfold(Some(0usize), move |start| {
+            let (run, served, name) = (run.clone(), served.clone(), name.clone());
+            async move {
+                let start = start?;
+                let mut chunk = String::new();
+                if start == 0 {
+                    chunk.push_str("entity_id\n");
+                }
+                let ids = match run.members_slice(served.project(), &name, start, CSV_SLICE) {
+                    Ok(ids) => ids,
+                    Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                };
+                let next = if ids.len() == CSV_SLICE { Some(start + CSV_SLICE) } else { None };
+                for id in &ids {
+                    csv_field(&mut chunk, id);
+                    chunk.push('\n');
+                }
+                if chunk.is_empty() {
+                    return None;
+                }
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), next))
+            }
+        });
+        let mut response = Response::new(Body::from_stream(stream));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        return Ok(response);
+    }
+    let served = state.served.clone();
+    let limit = query.limit.unwrap_or(100);
+    let page = {
+        let (run, name) = (run.clone(), name.clone());
+        blocking(move || run.members_page(served.project(), &name, query.cursor.as_deref(), limit)).await?
+    };
+    Ok(Json(api::MembersPage {
+        segment: name,
+        as_of: run.as_of().to_string(),
+        size: page.size,
+        members: page.ids,
+        next_cursor: page.next,
+    })
+    .into_response())
+}
+
+/// A CSV field: quoted when it holds a comma, quote, or line break.
+fn csv_field(out: &mut String, text: &str) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(text);
+    }
+}
+
+/// One entity of the latest run: its attributes, traits and segments.
+#[utoipa::path(get, path = "/v1/entities/{id}", tag = "entities", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the entity's key")),
+    responses((status = 200, body = api::Entity), (status = 404, description = "unknown entity", body = ErrorBody)))]
+pub async fn entity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<api::Entity>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let run = current(&state).await?;
+    // An in-memory lookup: answered on this thread.
+    let view = run.entity(&id)?;
+    Ok(Json(api::Entity {
+        id: view.id,
+        as_of: view.as_of,
+        values: view.values.into_iter().map(|(name, value)| (name, json(value))).collect(),
+        segments: view.segments,
+    }))
+}
+
+fn json(value: segmenta_engine::Cell) -> serde_json::Value {
+    use segmenta_engine::Cell;
+    match value {
+        Cell::Null => serde_json::Value::Null,
+        Cell::Bool(b) => serde_json::Value::Bool(b),
+        Cell::Int(i) => i.into(),
+        Cell::Float(f) => {
+            serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+        }
+        Cell::Text(t) => serde_json::Value::String(t),
+    }
+}
+
+/// The most sample ids a preview returns.
+const MAX_SAMPLE: usize = 1000;
+
+/// The size, share and a sample of an ad-hoc rule on the latest run, or its problems with
+/// their positions (422).
+#[utoipa::path(post, path = "/v1/preview", tag = "segments", security(("bearer" = [])),
+    request_body = api::PreviewRequest,
+    responses((status = 200, body = api::Preview),
+        (status = 400, description = "bad JSON", body = ErrorBody),
+        (status = 422, description = "the rule does not validate; `problems` has each with its position", body = ErrorBody)))]
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<api::PreviewRequest>,
+) -> Result<Json<api::Preview>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let sample = request.sample.unwrap_or(10);
+    if sample > MAX_SAMPLE {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "usage",
+            format!("sample {sample} is more than {MAX_SAMPLE}"),
+            Some("ask for a smaller sample; the members endpoint pages through a segment".into()),
+        ));
+    }
+    let (engine, served) = (state.engine.clone(), state.served.clone());
+    let preview = blocking(move || engine.preview(served.project(), &request.rule, sample)).await?;
+    Ok(Json(api::Preview {
+        size: preview.size,
+        entities: preview.entities,
+        share: preview.share,
+        sample: preview.sample,
+        as_of: preview.as_of,
+    }))
+}
+
+/// Every API token of the project (admin).
+#[utoipa::path(get, path = "/v1/tokens", tag = "server", security(("bearer" = [])),
+    responses((status = 200, body = api::TokenList), (status = 403, description = "not an admin", body = ErrorBody)))]
+pub async fn tokens(State(state): State<AppState>, caller: Caller) -> Result<Json<api::TokenList>, ApiError> {
+    caller.require(Role::Admin)?;
+    let served = state.served.clone();
+    let tokens = blocking(move || segmenta_engine::list_tokens(served.project())).await?;
+    Ok(Json(api::TokenList {
+        tokens: tokens
+            .into_iter()
+            .map(|t| api::Token {
+                name: t.name,
+                role: t.role.name().to_string(),
+                prefix: t.prefix,
+                created_at: t.created_at,
+                revoked_at: t.revoked_at,
+            })
+            .collect(),
+    }))
+}
+
+/// What no route matches: 404 `no_route`.
+pub async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "no such endpoint",
+        Some("/openapi.json lists the endpoints".into()),
+    )
+}
+
+/// A method the route does not take: 405.
+pub async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "the endpoint does not take this method",
+        Some("/openapi.json lists each endpoint's methods".into()),
+    )
+}

@@ -1,0 +1,317 @@
+//! Issue 13: every endpoint through the real router, every role, bad requests.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+
+use crate::support::{get, post_json, send, served};
+
+#[tokio::test]
+async fn health_and_the_document_are_open_and_everything_else_needs_a_live_token() {
+    let s = served();
+    let health = send(&s.router, get("/health", None)).await;
+    assert_eq!((health.status, health.json()["status"].as_str()), (StatusCode::OK, Some("ok")));
+    assert_eq!(send(&s.router, get("/openapi.json", None)).await.status, StatusCode::OK);
+    for (method, path, access) in segmenta_server::ROUTES {
+        if *access == segmenta_server::Access::Open {
+            continue;
+        }
+        let path = path.replace("{name}", "big").replace("{id}", "a1");
+        let request = Request::builder().method(*method).uri(&path).body(Body::empty()).expect("a request");
+        let answer = send(&s.router, request).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(answer.code(), "unauthorized");
+        assert_eq!(answer.headers.get(header::WWW_AUTHENTICATE).map(|v| v.as_bytes()), Some(&b"Bearer"[..]));
+    }
+    let bad = send(&s.router, get("/v1/segments", Some("sgm_0000"))).await;
+    assert_eq!((bad.status, bad.code()), (StatusCode::UNAUTHORIZED, "invalid_token".to_string()));
+    let basic = Request::get("/v1/segments").header(header::AUTHORIZATION, "Basic abc").body(Body::empty());
+    assert_eq!(send(&s.router, basic.expect("a request")).await.status, StatusCode::UNAUTHORIZED);
+
+    // A revoked token is refused within a second, while the server runs.
+    assert_eq!(send(&s.router, get("/v1/segments", Some(&s.editor))).await.status, StatusCode::OK);
+    segmenta_engine::revoke_token(&s.project(), "writer").expect("revokes");
+    tokio::time::sleep(segmenta_engine::TOKEN_REFRESH + std::time::Duration::from_millis(100)).await;
+    let revoked = send(&s.router, get("/v1/segments", Some(&s.editor))).await;
+    assert_eq!((revoked.status, revoked.code()), (StatusCode::UNAUTHORIZED, "invalid_token".to_string()));
+}
+
+#[tokio::test]
+async fn roles_below_the_one_a_route_needs_get_403_and_token_lists_hold_no_secrets() {
+    let s = served();
+    for token in [&s.viewer, &s.editor] {
+        let answer = send(&s.router, get("/v1/tokens", Some(token))).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::FORBIDDEN, "forbidden".to_string()));
+        assert!(answer.json()["hint"].as_str().expect("a hint").contains("--role admin"));
+    }
+    let answer = send(&s.router, get("/v1/tokens", Some(&s.admin))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let listed = answer.json();
+    let names: Vec<&str> =
+        listed["tokens"].as_array().expect("tokens").iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["reader", "writer", "boss"]);
+    for secret in [&s.viewer, &s.editor, &s.admin] {
+        assert!(!answer.text().contains(secret.as_str()), "a secret in the token list");
+    }
+}
+
+#[tokio::test]
+async fn segments_list_sizes_of_the_latest_run_and_a_segment_its_rule_and_history() {
+    let s = served();
+    let project = s.project();
+    let summary = segmenta_engine::latest_summary(&project).expect("a summary");
+    let list = send(&s.router, get("/v1/segments", Some(&s.viewer))).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let list = list.json();
+    assert_eq!(list["as_of"].as_str(), Some(summary.as_of.as_str()));
+    assert_eq!(list["entities"].as_u64(), Some(23));
+    let served: Vec<(String, u64, String)> = list["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().expect("a name").to_string(),
+                s["size"].as_u64().expect("a size"),
+                s["kind"].as_str().expect("a kind").to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64, String)> = summary
+        .segments
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.size,
+                serde_json::to_value(s.kind).expect("a kind").as_str().expect("text").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(served, expected);
+    assert!(served.iter().any(|(n, _, k)| n == "size.enterprise" && k == "scheme"));
+
+    let detail = send(&s.router, get("/v1/segments/pro_buyers", Some(&s.viewer))).await.json();
+    assert_eq!(detail["rule"].as_str(), Some("plan = 'pro' and orders > 0"));
+    let history = segmenta_engine::history(&project, "pro_buyers").expect("a history");
+    let points = detail["history"].as_array().expect("history");
+    assert_eq!(points.len(), 2);
+    for (point, expected) in points.iter().zip(&history.points) {
+        assert_eq!(point["size"].as_u64(), Some(expected.size));
+        assert_eq!(point["entered"].as_u64(), Some(expected.entered));
+        assert_eq!(point["exited"].as_u64(), Some(expected.exited));
+    }
+    // a3, a6, a9 bought in January; a12 and a15 entered in February.
+    assert_eq!((points[0]["size"].as_u64(), points[1]["entered"].as_u64()), (Some(3), Some(2)));
+    let big = send(&s.router, get("/v1/segments/big", Some(&s.viewer))).await.json();
+    assert_eq!(big["description"].as_str(), Some("accounts with 100 or more employees"));
+
+    let unknown = send(&s.router, get("/v1/segments/bigg", Some(&s.viewer))).await;
+    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "unknown_segment".to_string()));
+    assert!(unknown.json()["hint"].as_str().expect("a hint").contains("did you mean `big`"));
+}
+
+#[tokio::test]
+async fn members_page_by_cursor_in_natural_order_and_stream_as_csv() {
+    let s = served();
+    let expected = segmenta_engine::members(&s.project(), "size.small").expect("members");
+    assert!(expected.len() > 5, "enough members to page: {expected:?}");
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/segments/size.small/members?limit=4&cursor={c}"),
+            None => "/v1/segments/size.small/members?limit=4".to_string(),
+        };
+        let page = send(&s.router, get(&path, Some(&s.viewer))).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        let page = page.json();
+        assert_eq!(page["size"].as_u64(), Some(expected.len() as u64));
+        let ids = page["members"].as_array().expect("members");
+        assert!(ids.len() <= 4);
+        paged.extend(ids.iter().map(|id| id.as_str().expect("an id").to_string()));
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, expected, "pages in natural order, each member once");
+    assert_eq!(pages, expected.len().div_ceil(4));
+
+    let csv = Request::get("/v1/segments/size.small/members")
+        .header(header::AUTHORIZATION, format!("Bearer {}", s.viewer))
+        .header(header::ACCEPT, "text/csv")
+        .body(Body::empty())
+        .expect("a request");
+    let csv = send(&s.router, csv).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.content_type.starts_with("text/csv"));
+    let lines: Vec<String> = csv.text().lines().map(String::from).collect();
+    assert_eq!(lines[0], "entity_id");
+    assert_eq!(&lines[1..], &expected[..]);
+
+    for (query, code) in
+        [("limit=0", "usage"), ("limit=10001", "usage"), ("cursor=zz", "usage"), ("limit=x", "bad_query")]
+    {
+        let answer =
+            send(&s.router, get(&format!("/v1/segments/big/members?{query}"), Some(&s.viewer))).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::BAD_REQUEST, code.to_string()), "{query}");
+    }
+    let unknown = send(&s.router, get("/v1/segments/nope/members", Some(&s.viewer))).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_entity_has_its_values_and_segments() {
+    let s = served();
+    let project = s.project();
+    let answer = send(&s.router, get("/v1/entities/a12", Some(&s.viewer))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let entity = answer.json();
+    let values = &entity["values"];
+    assert_eq!(values["plan"].as_str(), Some("pro"));
+    assert_eq!(values["employees"].as_i64(), Some(720));
+    assert_eq!(values["orders"].as_i64(), Some(1));
+    assert_eq!(values["revenue"].as_f64(), Some(12.5));
+    assert_eq!(values["region"].as_str(), Some("north, east"));
+    assert_eq!(values["size"].as_str(), Some("mid"));
+    let segments: BTreeSet<String> = entity["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| s.as_str().expect("a name").to_string())
+        .collect();
+    let expected: BTreeSet<String> = project
+        .config
+        .segment_names()
+        .into_iter()
+        .filter(|name| {
+            segmenta_engine::members(&project, name).expect("members").iter().any(|id| id == "a12")
+        })
+        .collect();
+    assert_eq!(segments, expected);
+    assert!(segments.contains("pro_buyers") && segments.contains("big"));
+    // A missing value is null, not absent.
+    let a7 = send(&s.router, get("/v1/entities/a7", Some(&s.viewer))).await.json();
+    assert!(a7["values"]["employees"].is_null() && a7["values"].get("employees").is_some());
+
+    let unknown = send(&s.router, get("/v1/entities/zz9", Some(&s.viewer))).await;
+    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "unknown_entity".to_string()));
+}
+
+#[tokio::test]
+async fn previews_count_a_rule_or_locate_its_problems_and_bad_bodies_are_refused() {
+    let s = served();
+    let answer = send(
+        &s.router,
+        post_json("/v1/preview", &s.viewer, r#"{"rule": "employees >= 100 and plan = 'free'", "sample": 3}"#),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let expected =
+        segmenta_engine::preview(&s.project(), "employees >= 100 and plan = 'free'", 3).expect("previews");
+    let preview = answer.json();
+    assert_eq!(preview["size"].as_u64(), Some(expected.size));
+    assert_eq!(preview["sample"].as_array().map(Vec::len), Some(3));
+
+    let bad_rule =
+        send(&s.router, post_json("/v1/preview", &s.viewer, r#"{"rule": "plan = 'pro' and employes > 3"}"#))
+            .await;
+    assert_eq!(bad_rule.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad_rule.text());
+    let body = bad_rule.json();
+    assert_eq!(body["code"].as_str(), Some("unknown_attribute"));
+    assert_eq!((body["line"].as_u64(), body["column"].as_u64()), (Some(1), Some(18)));
+    assert!(body["hint"].as_str().expect("a hint").contains("employees"));
+    assert_eq!(body["problems"][0]["span"], serde_json::json!([17, 25]));
+
+    let cases: [(&str, StatusCode, &str); 4] = [
+        ("{\"rule\": \"plan = 'pro'\",\n \"sample\": }", StatusCode::BAD_REQUEST, "bad_json"),
+        (r#"{"sample": 3}"#, StatusCode::UNPROCESSABLE_ENTITY, "bad_request_body"),
+        (r#"{"rule": "x", "extra": 1}"#, StatusCode::UNPROCESSABLE_ENTITY, "bad_request_body"),
+        (r#"{"rule": "plan = 'pro'", "sample": 5000}"#, StatusCode::BAD_REQUEST, "usage"),
+    ];
+    for (body, status, code) in cases {
+        let answer = send(&s.router, post_json("/v1/preview", &s.viewer, body)).await;
+        assert_eq!((answer.status, answer.code()), (status, code.to_string()), "{body}: {}", answer.text());
+    }
+    let syntax =
+        send(&s.router, post_json("/v1/preview", &s.viewer, "{\"rule\": \"plan = 'pro'\",\n \"sample\": }"))
+            .await
+            .json();
+    assert_eq!(syntax["line"].as_u64(), Some(2), "{syntax}");
+
+    let huge = format!(r#"{{"rule": "{}"}}"#, "x".repeat(segmenta_server::MAX_BODY + 10));
+    let too_large = send(&s.router, post_json("/v1/preview", &s.viewer, huge)).await;
+    assert_eq!(
+        (too_large.status, too_large.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large".to_string())
+    );
+    let plain = Request::post("/v1/preview")
+        .header(header::AUTHORIZATION, format!("Bearer {}", s.viewer))
+        .body(Body::from(r#"{"rule": "plan = 'pro'"}"#))
+        .expect("a request");
+    assert_eq!(send(&s.router, plain).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_are_json_errors_and_a_panic_is_a_500() {
+    let s = served();
+    let nowhere = send(&s.router, get("/v2/nothing", Some(&s.viewer))).await;
+    assert_eq!((nowhere.status, nowhere.code()), (StatusCode::NOT_FOUND, "no_route".to_string()));
+    let delete = Request::delete("/health").body(Body::empty()).expect("a request");
+    let wrong = send(&s.router, delete).await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".to_string())
+    );
+
+    let project = s.project();
+    let engine = std::sync::Arc::new(segmenta_engine::Engine::new(&Default::default()).expect("an engine"));
+    let state = segmenta_server::AppState::new(engine, project);
+    let boom = axum::Router::new().route(
+        "/boom",
+        axum::routing::get(|| async {
+            if std::hint::black_box(true) {
+                panic!("secret a12 detail");
+            }
+            "unreachable"
+        }),
+    );
+    let router = segmenta_server::layered(boom, state);
+    let answer = send(&router, get("/boom", None)).await;
+    assert_eq!((answer.status, answer.code()), (StatusCode::INTERNAL_SERVER_ERROR, "internal".to_string()));
+    assert!(!answer.text().contains("a12"), "the panic's message stays out of the answer");
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_and_lists_exactly_the_routes() {
+    let s = served();
+    let document = send(&s.router, get("/openapi.json", None)).await.json();
+    assert!(document["openapi"].as_str().expect("a version").starts_with("3.1"), "{}", document["openapi"]);
+    let mut documented = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("an item").keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let routed: BTreeSet<(String, String)> =
+        segmenta_server::ROUTES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, routed);
+    // Each documented route is served (not the 404 of an unknown path).
+    for (method, path) in &routed {
+        let path = path.replace("{name}", "big").replace("{id}", "a1");
+        let request = Request::builder()
+            .method(method.as_str())
+            .uri(&path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", s.admin))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"rule": "plan = 'pro'"}"#))
+            .expect("a request");
+        let answer = send(&s.router, request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{method} {path}: {}", answer.text());
+    }
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}

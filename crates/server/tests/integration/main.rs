@@ -1,0 +1,6 @@
+//! The server's tests: the real router in-process on a temporary store (every endpoint, every
+//! role, bad requests), its OpenAPI document against its routes, and its request log.
+
+mod api;
+mod logs;
+mod support;
