@@ -318,6 +318,19 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Why an entity is (or is not) in a segment: the rule as a tree with each condition's truth
+    /// (true, false, or unknown because a value is missing) and the entity's values, the scheme
+    /// tiers tried, in_segment references and macro segments explained. Without SEGMENT, every
+    /// segment of the latest run.
+    Explain {
+        /// The entity's id (its key).
+        entity: String,
+        /// The segment; default: every segment.
+        segment: Option<String>,
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
     /// Create, list and revoke the API tokens of `segmenta serve`.
     Token {
         #[command(subcommand)]
@@ -1428,6 +1441,27 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             .map_err(|source| Error::Io { path: PathBuf::from(listen.to_string()), source })?;
         }
         Command::Token { action } => token_command(cli, action)?,
+        Command::Explain { entity, segment, project } => {
+            let project = Project::load(project)?;
+            let explained = segmenta_engine::explain(&project, entity, segment.as_deref())?;
+            if cli.json {
+                let items: Vec<segmenta_server::api::Explanation> =
+                    explained.into_iter().map(segmenta_server::api::Explanation::from).collect();
+                let value = if segment.is_some() {
+                    serde_json::to_value(&items[0])
+                } else {
+                    serde_json::to_value(json!({ "entity": entity, "explanations": items }))
+                };
+                out!("{}", value.map_err(|e| Error::Internal(format!("rendering JSON: {e}")))?);
+            } else {
+                for (i, explanation) in explained.iter().enumerate() {
+                    if i > 0 {
+                        out!("");
+                    }
+                    print_explanation(explanation, 0);
+                }
+            }
+        }
         Command::Snapshots { project } => {
             let project = Project::load(project)?;
             let snapshots = segmenta_engine::snapshots(&project)?;
@@ -1777,6 +1811,61 @@ fn execute(cli: &Cli) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn print_explanation(e: &segmenta_engine::Explanation, depth: usize) {
+    let pad = "  ".repeat(depth);
+    let verdict = if e.member { "is in" } else { "is not in" };
+    out!("{pad}{} {verdict} `{}` (as of {})", e.entity, e.segment, e.as_of);
+    if let Some(rule) = &e.rule {
+        out!("{pad}  rule: {rule}");
+    }
+    if let Some(tree) = &e.tree {
+        print_node(tree, depth + 1);
+    }
+    if let Some(scheme) = &e.scheme {
+        out!("{pad}  scheme `{}`: tier `{}`", scheme.scheme, scheme.matched);
+        for tier in &scheme.tried {
+            out!("{pad}  tier `{}`:", tier.tier);
+            print_node(&tier.tree, depth + 2);
+        }
+    }
+    if !e.values.is_empty() {
+        let values: Vec<String> =
+            e.values.iter().map(|o| format!("{} = {}", o.text, shown_cell(&o.value))).collect();
+        out!("{pad}  {}", values.join(", "));
+    }
+    if let Some(note) = &e.note {
+        out!("{pad}  {note}");
+    }
+    if let Some(parent) = &e.parent {
+        print_explanation(parent, depth + 1);
+    }
+}
+
+fn print_node(node: &segmenta_engine::ExplainNode, depth: usize) {
+    let pad = "  ".repeat(depth);
+    let operands: Vec<String> =
+        node.operands.iter().map(|o| format!("{} = {}", o.text, shown_cell(&o.value))).collect();
+    let operands = if operands.is_empty() { String::new() } else { format!("    ({})", operands.join(", ")) };
+    out!("{pad}{:<7} {}{operands}", node.truth.name(), node.text);
+    for child in &node.children {
+        print_node(child, depth + 1);
+    }
+    if let Some(segment) = &node.segment {
+        print_explanation(segment, depth + 1);
+    }
+}
+
+fn shown_cell(cell: &segmenta_engine::Cell) -> String {
+    use segmenta_engine::Cell;
+    match cell {
+        Cell::Null => "NULL".into(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Float(f) => format!("{f:?}"),
+        Cell::Text(t) => format!("'{t}'"),
+    }
 }
 
 fn token_command(cli: &Cli, action: &TokenAction) -> Result<(), Error> {

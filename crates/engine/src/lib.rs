@@ -17,6 +17,7 @@ mod engine;
 mod error;
 mod evaluation;
 mod exec;
+mod explain;
 mod hints;
 mod init;
 mod keys;
@@ -64,6 +65,7 @@ pub use error::{
     Error, ErrorCode, ErrorDetail, ErrorKind, ProblemDetail, Result, RuleProblem, render_warnings,
 };
 pub use evaluation::{RunOptions, RunReport};
+pub use explain::{ExplainNode, Explanation, Operand, SchemeChoice, TierTried, Truth, explain};
 pub use init::{InitOptions, InitReport, init};
 pub use kpis::{ALL as KPI_ALL, KpiGrouping, KpiOptions, KpiReport, KpiRow, KpiSnapshot};
 pub use latest::{

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use segmenta_rules::ast::Scalar;
 use segmenta_store::Store;
 use segmenta_store::formats::{RunSummary, SegmentKind};
 
@@ -90,6 +92,8 @@ pub struct ServedRun {
     row_of: HashMap<String, u32>,
     /// The visible columns of the table.
     columns: Vec<(String, ArrayRef)>,
+    /// Every column of the table that rules read (the visible ones and the parent's), by name.
+    readable: HashMap<String, ArrayRef>,
     /// Rows in natural order of their ids.
     order: Vec<u32>,
     /// Each row's position in `order`.
@@ -195,6 +199,17 @@ impl ServedRun {
             })
             .map(|(f, c)| (f.name().clone(), c.clone()))
             .collect();
+        let readable: HashMap<String, ArrayRef> = table
+            .schema()
+            .fields()
+            .iter()
+            .zip(table.columns())
+            .filter(|(f, _)| {
+                !segmenta_core::hidden::is_reserved(f.name())
+                    || segmenta_core::hidden::is_parent_column(f.name())
+            })
+            .map(|(f, c)| (f.name().clone(), c.clone()))
+            .collect();
         let mut order: Vec<u32> = (0..ids.len() as u32).collect();
         order.sort_by(|&a, &b| natural_order(ids.value(a as usize), ids.value(b as usize)));
         let mut rank = vec![0u32; ids.len()];
@@ -236,6 +251,7 @@ impl ServedRun {
             ids,
             row_of,
             columns,
+            readable,
             order,
             rank,
             members,
@@ -276,20 +292,62 @@ impl ServedRun {
             .ok_or_else(|| Error::Internal(format!("segment `{name}` not indexed")))
     }
 
+    /// The row of entity `id`.
+    pub(crate) fn row(&self, id: &str) -> Result<usize> {
+        if let Some(&row) = self.row_of.get(id) {
+            return Ok(row as usize);
+        }
+        let hint = if self.ids.is_empty() {
+            "the run has no entities".to_string()
+        } else {
+            let first = self.ids.value(self.order[0] as usize);
+            format!(
+                "ids are the entity key as the data holds it (e.g. `{first}`); a new entity appears after the next run"
+            )
+        };
+        Err(Error::UnknownEntity { id: id.to_string(), as_of: self.summary.as_of.clone(), hint })
+    }
+
+    /// The id of `row`.
+    pub(crate) fn id(&self, row: usize) -> &str {
+        self.ids.value(row)
+    }
+
+    /// Whether the table has a column rules read named `name`.
+    pub(crate) fn has_column(&self, name: &str) -> bool {
+        self.readable.contains_key(name)
+    }
+
+    /// The value of `column` at `row` as the reference evaluator reads it (NULL for a column
+    /// the run does not have).
+    pub(crate) fn scalar(&self, column: &str, row: usize) -> Scalar {
+        let Some(array) = self.readable.get(column) else {
+            return Scalar::Null;
+        };
+        if array.is_null(row) {
+            return Scalar::Null;
+        }
+        match array.data_type() {
+            DataType::Utf8 => Scalar::String(array.as_string::<i32>().value(row).to_string()),
+            DataType::Int64 => Scalar::Int(array.as_primitive::<Int64Type>().value(row)),
+            DataType::Float64 => Scalar::Float(array.as_primitive::<Float64Type>().value(row)),
+            DataType::Boolean => Scalar::Bool(array.as_boolean().value(row)),
+            DataType::Date32 => Scalar::Date(array.as_primitive::<Date32Type>().value(row)),
+            DataType::Timestamp(_, _) => {
+                Scalar::Timestamp(array.as_primitive::<TimestampMicrosecondType>().value(row))
+            }
+            _ => Scalar::Null,
+        }
+    }
+
+    /// Whether `row` is a member of `segment` in the run.
+    pub(crate) fn is_member(&self, segment: &str, row: usize) -> bool {
+        self.by_name.get(segment).is_some_and(|&i| self.members[i].binary_search(&self.rank[row]).is_ok())
+    }
+
     /// One entity: its values and segments.
     pub fn entity(&self, id: &str) -> Result<EntityView> {
-        let Some(&row) = self.row_of.get(id) else {
-            let hint = if self.ids.is_empty() {
-                "the run has no entities".to_string()
-            } else {
-                let first = self.ids.value(self.order[0] as usize);
-                format!(
-                    "ids are the entity key as the data holds it (e.g. `{first}`); a new entity appears after the next run"
-                )
-            };
-            return Err(Error::UnknownEntity { id: id.to_string(), as_of: self.summary.as_of.clone(), hint });
-        };
-        let row = row as usize;
+        let row = self.row(id)?;
         let options = FormatOptions::default();
         let mut values = Vec::with_capacity(self.columns.len());
         for (name, column) in &self.columns {
@@ -437,6 +495,16 @@ impl ServedProject {
         let run = loaded?;
         state.run = Some(run.clone());
         Ok(run)
+    }
+}
+
+impl ServedProject {
+    /// Why entity `id` is (or is not) in `segment`, or in each segment of the current run
+    /// without one, with the project's rules as they are now.
+    pub fn explain(&self, id: &str, segment: Option<&str>) -> Result<Vec<crate::explain::Explanation>> {
+        let run = self.current()?;
+        let plan = crate::validate::validate(&self.project)?;
+        crate::explain::explain_on(&plan, &run, id, segment)
     }
 }
 

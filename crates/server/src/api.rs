@@ -170,3 +170,138 @@ pub struct TokenList {
     /// Every token, revoked ones included, in creation order.
     pub tokens: Vec<Token>,
 }
+
+/// An operand of a condition and its value for the entity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Operand {
+    /// As written.
+    pub text: String,
+    /// Its value for the entity (`null` when missing).
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+}
+
+/// One node of a rule, for one entity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplainNode {
+    /// The node's text, in the rule language.
+    pub text: String,
+    /// `true`, `false` or `unknown` (a value it reads is missing).
+    pub truth: String,
+    /// The values it compares.
+    pub operands: Vec<Operand>,
+    /// Its sub-conditions.
+    #[schema(no_recursion)]
+    pub children: Vec<ExplainNode>,
+    /// For `in_segment('x')`: why the entity is or is not in `x`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub segment: Option<Box<Explanation>>,
+}
+
+/// A scheme tier tried for the entity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierTried {
+    /// The tier.
+    pub tier: String,
+    /// Its rule, as a tree.
+    pub tree: ExplainNode,
+}
+
+/// How the entity's tier of a scheme was chosen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchemeChoice {
+    /// The scheme.
+    pub scheme: String,
+    /// The entity's tier.
+    pub matched: String,
+    /// The tiers tried in order, up to the matched one.
+    pub tried: Vec<TierTried>,
+}
+
+/// `GET /v1/entities/{id}/why/{segment}`: why the entity is, or is not, in the segment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Explanation {
+    /// The entity.
+    pub entity: String,
+    /// The segment.
+    pub segment: String,
+    /// The run's as-of instant.
+    pub as_of: String,
+    /// Whether the entity is a member in the run.
+    pub member: bool,
+    /// The rule as written (rule segments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The rule as a tree with each node's truth and operands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree: Option<ExplainNode>,
+    /// The macro segment, explained (micro segments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub parent: Option<Box<Explanation>>,
+    /// For a scheme's tier: the tiers tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<SchemeChoice>,
+    /// Values membership follows from where there is no rule (RFM scores, a movement's ends).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<Operand>,
+    /// What decides membership, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A value of the run as JSON.
+pub fn cell_json(value: segmenta_engine::Cell) -> serde_json::Value {
+    use segmenta_engine::Cell;
+    match value {
+        Cell::Null => serde_json::Value::Null,
+        Cell::Bool(b) => serde_json::Value::Bool(b),
+        Cell::Int(i) => i.into(),
+        Cell::Float(f) => {
+            serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+        }
+        Cell::Text(t) => serde_json::Value::String(t),
+    }
+}
+
+fn operands(operands: Vec<segmenta_engine::Operand>) -> Vec<Operand> {
+    operands.into_iter().map(|o| Operand { text: o.text, value: cell_json(o.value) }).collect()
+}
+
+impl From<segmenta_engine::ExplainNode> for ExplainNode {
+    fn from(node: segmenta_engine::ExplainNode) -> ExplainNode {
+        ExplainNode {
+            text: node.text,
+            truth: node.truth.name().to_string(),
+            operands: operands(node.operands),
+            children: node.children.into_iter().map(ExplainNode::from).collect(),
+            segment: node.segment.map(|e| Box::new(Explanation::from(*e))),
+        }
+    }
+}
+
+impl From<segmenta_engine::Explanation> for Explanation {
+    fn from(e: segmenta_engine::Explanation) -> Explanation {
+        Explanation {
+            entity: e.entity,
+            segment: e.segment,
+            as_of: e.as_of,
+            member: e.member,
+            rule: e.rule,
+            tree: e.tree.map(ExplainNode::from),
+            parent: e.parent.map(|p| Box::new(Explanation::from(*p))),
+            scheme: e.scheme.map(|s| SchemeChoice {
+                scheme: s.scheme,
+                matched: s.matched,
+                tried: s
+                    .tried
+                    .into_iter()
+                    .map(|t| TierTried { tier: t.tier, tree: ExplainNode::from(t.tree) })
+                    .collect(),
+            }),
+            values: operands(e.values),
+            note: e.note,
+        }
+    }
+}

@@ -64,6 +64,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/segments/{name}", Access::Token),
     ("GET", "/v1/segments/{name}/members", Access::Token),
     ("GET", "/v1/entities/{id}", Access::Token),
+    ("GET", "/v1/entities/{id}/why/{segment}", Access::Token),
     ("POST", "/v1/preview", Access::Token),
     ("GET", "/v1/tokens", Access::Token),
 ];
@@ -76,6 +77,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
         ("GET", "/v1/segments/{name}") => get(routes::segment),
         ("GET", "/v1/segments/{name}/members") => get(routes::members),
         ("GET", "/v1/entities/{id}") => get(routes::entity),
+        ("GET", "/v1/entities/{id}/why/{segment}") => get(routes::why),
         ("POST", "/v1/preview") => post(routes::preview),
         ("GET", "/v1/tokens") => get(routes::tokens),
         _ => MethodRouter::new(),

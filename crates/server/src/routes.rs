@@ -221,22 +221,27 @@ pub async fn entity(
     Ok(Json(api::Entity {
         id: view.id,
         as_of: view.as_of,
-        values: view.values.into_iter().map(|(name, value)| (name, json(value))).collect(),
+        values: view.values.into_iter().map(|(name, value)| (name, api::cell_json(value))).collect(),
         segments: view.segments,
     }))
 }
 
-fn json(value: segmenta_engine::Cell) -> serde_json::Value {
-    use segmenta_engine::Cell;
-    match value {
-        Cell::Null => serde_json::Value::Null,
-        Cell::Bool(b) => serde_json::Value::Bool(b),
-        Cell::Int(i) => i.into(),
-        Cell::Float(f) => {
-            serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)
-        }
-        Cell::Text(t) => serde_json::Value::String(t),
-    }
+/// Why the entity is (or is not) in the segment: the rule's tree with each node's truth and
+/// operands, the scheme tiers tried, `in_segment` references and the macro segment explained.
+#[utoipa::path(get, path = "/v1/entities/{id}/why/{segment}", tag = "entities", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the entity's key"), ("segment" = String, Path, description = "the segment")),
+    responses((status = 200, body = api::Explanation), (status = 404, description = "unknown entity or segment", body = ErrorBody)))]
+pub async fn why(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, segment)): Path<(String, String)>,
+) -> Result<Json<api::Explanation>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let served = state.served.clone();
+    let mut explained = blocking(move || served.explain(&id, Some(&segment))).await?;
+    let explanation =
+        explained.pop().ok_or_else(|| ApiError::internal("an explanation without its segment"))?;
+    Ok(Json(api::Explanation::from(explanation)))
 }
 
 /// The most sample ids a preview returns.

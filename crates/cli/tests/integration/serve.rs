@@ -87,3 +87,33 @@ fn serve_answers_with_a_created_token_and_refuses_it_once_revoked() {
     assert!(log.contains("route=\"/v1/segments\"") && log.contains("status=401"), "{log}");
     assert!(!log.contains(&token), "no token in the log");
 }
+
+#[test]
+fn explain_prints_the_tree_with_references_expanded_and_refuses_unknown_ids() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
+    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+    for file in ["segmenta.toml", "data/accounts.csv", "data/events.csv"] {
+        std::fs::copy(source.join(file), dir.path().join(file)).expect("copy example");
+    }
+    let project = dir.path().to_str().expect("a utf-8 path");
+    assert!(
+        segmenta(&["run", "--project", project, "--threads", "1", "--as-of", "2025-01-01"]).status.success()
+    );
+    let out = segmenta(&["explain", "A002", "at_risk", "--project", project, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let why: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(why["segment"].as_str(), Some("at_risk"));
+    let first = &why["tree"]["children"][0];
+    assert_eq!(first["text"].as_str(), Some("in_segment('paying')"));
+    assert_eq!(first["segment"]["segment"].as_str(), Some("paying"), "in_segment is explained in turn");
+    assert_eq!(first["segment"]["member"].as_bool(), first["truth"].as_str().map(|t| t == "true"));
+
+    let text = segmenta(&["explain", "A002", "--project", project]);
+    let text = String::from_utf8(text.stdout).expect("text");
+    assert!(text.contains("A002 is not in `smb`") || text.contains("A002 is in `smb`"), "{text}");
+
+    let unknown = segmenta(&["explain", "NOPE", "smb", "--project", project]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no entity `NOPE`"));
+}

@@ -8,6 +8,7 @@ mod demo;
 mod discover;
 mod engine;
 mod errors;
+mod explain;
 mod keys;
 mod models;
 mod predictive;

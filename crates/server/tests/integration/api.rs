@@ -17,7 +17,7 @@ async fn health_and_the_document_are_open_and_everything_else_needs_a_live_token
         if *access == segmenta_server::Access::Open {
             continue;
         }
-        let path = path.replace("{name}", "big").replace("{id}", "a1");
+        let path = path.replace("{name}", "big").replace("{id}", "a1").replace("{segment}", "big");
         let request = Request::builder().method(*method).uri(&path).body(Body::empty()).expect("a request");
         let answer = send(&s.router, request).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{method} {path}");
@@ -302,7 +302,7 @@ async fn the_openapi_document_is_3_1_and_lists_exactly_the_routes() {
     assert_eq!(documented, routed);
     // Each documented route is served (not the 404 of an unknown path).
     for (method, path) in &routed {
-        let path = path.replace("{name}", "big").replace("{id}", "a1");
+        let path = path.replace("{name}", "big").replace("{id}", "a1").replace("{segment}", "big");
         let request = Request::builder()
             .method(method.as_str())
             .uri(&path)
@@ -314,4 +314,45 @@ async fn the_openapi_document_is_3_1_and_lists_exactly_the_routes() {
         assert_eq!(answer.status, StatusCode::OK, "{method} {path}: {}", answer.text());
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn why_explains_a_membership_with_truths_operands_and_tiers() {
+    let s = served();
+    let answer = send(&s.router, get("/v1/entities/a12/why/pro_buyers", Some(&s.viewer))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let why = answer.json();
+    assert_eq!(
+        (why["member"].as_bool(), why["rule"].as_str()),
+        (Some(true), Some("plan = 'pro' and orders > 0"))
+    );
+    let tree = &why["tree"];
+    assert_eq!(tree["truth"].as_str(), Some("true"));
+    let children = tree["children"].as_array().expect("children");
+    assert_eq!(children[0]["text"].as_str(), Some("plan = 'pro'"));
+    assert_eq!(children[0]["operands"][0]["value"].as_str(), Some("pro"));
+    assert_eq!(children[1]["operands"][0], serde_json::json!({"text": "orders", "value": 1}));
+
+    // A tier: the tiers tried before it, each false.
+    let tier = send(&s.router, get("/v1/entities/a12/why/size.mid", Some(&s.viewer))).await.json();
+    let tried: Vec<(&str, &str)> = tier["scheme"]["tried"]
+        .as_array()
+        .expect("tiers tried")
+        .iter()
+        .map(|t| (t["tier"].as_str().expect("a tier"), t["tree"]["truth"].as_str().expect("a truth")))
+        .collect();
+    assert_eq!(tried, [("enterprise", "false"), ("mid", "true")]);
+    assert_eq!(tier["member"].as_bool(), Some(true));
+
+    // A missing value: unknown, and not a member.
+    let a7 = send(&s.router, get("/v1/entities/a7/why/big", Some(&s.viewer))).await.json();
+    assert_eq!((a7["tree"]["truth"].as_str(), a7["member"].as_bool()), (Some("unknown"), Some(false)));
+    assert!(a7["tree"]["operands"][0]["value"].is_null());
+
+    for (path, code) in
+        [("/v1/entities/zz/why/big", "unknown_entity"), ("/v1/entities/a7/why/bgi", "unknown_segment")]
+    {
+        let answer = send(&s.router, get(path, Some(&s.viewer))).await;
+        assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, code.to_string()), "{path}");
+    }
 }
