@@ -11,7 +11,7 @@ use segmenta_rules::ast::{CmpOp, Scalar, StringOp, TypedExpr, TypedValue};
 use crate::error::{Error, Result};
 use crate::latest::Cell;
 use crate::plan::Plan;
-use crate::serving::ServedRun;
+use crate::serving::{ServedProject, ServedRun};
 
 /// A three-valued truth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +146,16 @@ pub fn explain(
     let latest = segmenta_store::Store::new(project.store_dir()).latest()?;
     let run = ServedRun::load(project, &latest)?;
     explain_on(&plan, &run, id, segment)
+}
+
+impl ServedProject {
+    /// Why entity `id` is (or is not) in `segment`, or in each segment of the current run
+    /// without one, with the project's rules as they are now.
+    pub fn explain(&self, id: &str, segment: Option<&str>) -> Result<Vec<Explanation>> {
+        let run = self.current()?;
+        let plan = crate::validate::validate(self.project())?;
+        explain_on(&plan, &run, id, segment)
+    }
 }
 
 struct EntityRow<'a> {

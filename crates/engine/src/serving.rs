@@ -498,16 +498,6 @@ impl ServedProject {
     }
 }
 
-impl ServedProject {
-    /// Why entity `id` is (or is not) in `segment`, or in each segment of the current run
-    /// without one, with the project's rules as they are now.
-    pub fn explain(&self, id: &str, segment: Option<&str>) -> Result<Vec<crate::explain::Explanation>> {
-        let run = self.current()?;
-        let plan = crate::validate::validate(&self.project)?;
-        crate::explain::explain_on(&plan, &run, id, segment)
-    }
-}
-
 fn same_folder(a: &Path, b: &Path) -> bool {
     a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
