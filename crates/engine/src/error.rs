@@ -173,6 +173,16 @@ pub enum Error {
         /// What to check.
         hint: String,
     },
+    /// A segment that `PUT`/`DELETE` of rule segments may not edit.
+    #[error("segment `{name}` {why}: only rule segments of [segments] are edited this way\n  hint: {hint}")]
+    NotEditable {
+        /// The segment.
+        name: String,
+        /// What it is.
+        why: String,
+        /// Where it is edited.
+        hint: String,
+    },
     /// A column asked for by name that the data does not have.
     #[error("{message}{}", hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
     UnknownColumn {
@@ -493,6 +503,7 @@ impl ErrorCode for Error {
             Error::SegmentNotInRun { .. } => "segment_not_in_run",
             Error::UnknownColumn { .. } => "unknown_column",
             Error::UnknownToken { .. } => "unknown_token",
+            Error::NotEditable { .. } => "not_editable",
             Error::UnknownEntity { .. } => "unknown_entity",
             Error::Usage { .. } => "usage",
             Error::UnknownIds { .. } => "unknown_ids",
@@ -530,6 +541,7 @@ impl ErrorCode for Error {
             | Error::UnknownColumn { .. }
             | Error::UnknownToken { .. }
             | Error::UnknownEntity { .. }
+            | Error::NotEditable { .. }
             | Error::Usage { .. }
             | Error::UnknownIds { .. }
             | Error::UnknownKeys { .. }

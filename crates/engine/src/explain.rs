@@ -153,7 +153,7 @@ impl ServedProject {
     /// without one, with the project's rules as they are now.
     pub fn explain(&self, id: &str, segment: Option<&str>) -> Result<Vec<Explanation>> {
         let run = self.current()?;
-        let plan = crate::validate::validate(self.project())?;
+        let plan = crate::validate::validate(&self.project())?;
         explain_on(&plan, &run, id, segment)
     }
 }

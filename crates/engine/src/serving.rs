@@ -284,6 +284,16 @@ impl ServedRun {
         }
     }
 
+    /// The segment `name` of the run with its definition as `project` declares it now (a rule
+    /// saved since the run shows; its size is the run's).
+    pub fn segment_now(&self, project: &Project, name: &str) -> Result<ServedSegment> {
+        let mut segment = self.segment(project, name)?.clone();
+        if let Some(kind) = self.summary.segments.iter().find(|s| s.name == name).map(|s| s.kind) {
+            segment.definition = segment_definition(project, name, kind);
+        }
+        Ok(segment)
+    }
+
     fn segment_index(&self, project: &Project, name: &str) -> Result<usize> {
         self.segment(project, name)?;
         self.by_name
@@ -447,7 +457,10 @@ fn decode_cursor(cursor: &str) -> Result<String> {
 /// A project as a server serves it: the project and its current run, reloaded when a later run
 /// becomes the latest.
 pub struct ServedProject {
-    project: Project,
+    /// The project as its file is now (replaced by each edit).
+    project: std::sync::RwLock<Arc<Project>>,
+    /// Edits of the project file, one at a time.
+    edits: Mutex<()>,
     state: Mutex<ServedState>,
 }
 
@@ -460,12 +473,47 @@ struct ServedState {
 impl ServedProject {
     /// Serves `project` (its latest run is loaded on first use).
     pub fn new(project: Project) -> ServedProject {
-        ServedProject { project, state: Mutex::new(ServedState { run: None, checked: None, loading: false }) }
+        ServedProject {
+            project: std::sync::RwLock::new(Arc::new(project)),
+            edits: Mutex::new(()),
+            state: Mutex::new(ServedState { run: None, checked: None, loading: false }),
+        }
     }
 
-    /// The project.
-    pub fn project(&self) -> &Project {
-        &self.project
+    /// The project as its file is now.
+    pub fn project(&self) -> Arc<Project> {
+        match self.project.read() {
+            Ok(project) => project.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Saves the rule segment `name` (`segment_edit::save_segment`) on the project file as it is
+    /// on disk now, one edit at a time; later requests read the edited project.
+    pub fn save_segment(
+        &self,
+        name: &str,
+        rule: &str,
+        description: Option<&str>,
+    ) -> Result<crate::segment_edit::Saved> {
+        self.edit(|project| crate::segment_edit::save_segment(project, name, rule, description))
+    }
+
+    /// Deletes the rule segment `name` (`segment_edit::delete_segment`), as [`Self::save_segment`].
+    pub fn delete_segment(&self, name: &str) -> Result<()> {
+        self.edit(|project| Ok((crate::segment_edit::delete_segment(project, name)?, ())))
+    }
+
+    fn edit<T>(&self, change: impl FnOnce(&Project) -> Result<(Project, T)>) -> Result<T> {
+        let _one_at_a_time =
+            self.edits.lock().map_err(|_| Error::Internal("the edit lock is poisoned".into()))?;
+        let on_disk = Project::load(&self.project().file)?;
+        let (edited, outcome) = change(&on_disk)?;
+        match self.project.write() {
+            Ok(mut project) => *project = Arc::new(edited),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(edited),
+        }
+        Ok(outcome)
     }
 
     /// The run to read now: the latest complete one. A run that finished since the last look
@@ -480,7 +528,7 @@ impl ServedProject {
                 (Some(run), true) => return Ok(run.clone()),
                 _ => {
                     state.checked = Some(Instant::now());
-                    let latest = Store::new(self.project.store_dir()).latest()?;
+                    let latest = Store::new(self.project().store_dir()).latest()?;
                     if let Some(run) = state.run.as_ref().filter(|r| same_folder(&r.run_dir, &latest)) {
                         return Ok(run.clone());
                     }
@@ -489,7 +537,7 @@ impl ServedProject {
                 }
             }
         };
-        let loaded = ServedRun::load(&self.project, &latest).map(Arc::new);
+        let loaded = ServedRun::load(&self.project(), &latest).map(Arc::new);
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         state.loading = false;
         let run = loaded?;

@@ -305,3 +305,26 @@ impl From<segmenta_engine::Explanation> for Explanation {
         }
     }
 }
+
+/// `PUT /v1/segments/{name}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveSegment {
+    /// The rule, in the rule language.
+    pub rule: String,
+    /// What the segment is for (kept as it is when absent).
+    pub description: Option<String>,
+}
+
+/// The answer of `PUT /v1/segments/{name}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavedSegment {
+    /// The segment.
+    pub name: String,
+    /// `created` or `replaced`.
+    pub saved: String,
+    /// Its rule, as saved.
+    pub rule: String,
+    /// Its size on the latest run, before the next run computes it (absent before any run).
+    pub preview: Option<Preview>,
+}

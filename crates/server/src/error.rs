@@ -95,11 +95,16 @@ impl ApiError {
 
 /// The HTTP status of an engine error: the one place codes become statuses.
 pub fn status_of(detail: &ErrorDetail) -> StatusCode {
+    // Problems of rules or configuration (a rule naming an unknown segment included): the
+    // request is understood but does not validate.
+    if !detail.problems.is_empty() && detail.kind == ErrorKind::User {
+        return StatusCode::UNPROCESSABLE_ENTITY;
+    }
     match detail.code {
         "unknown_segment" | "unknown_snapshot" | "unknown_scheme" | "unknown_entity" | "unknown_token"
         | "unknown_column" | "unknown_feature" => StatusCode::NOT_FOUND,
         "no_run" | "segment_not_in_run" | "scheme_not_in_run" => StatusCode::CONFLICT,
-        "cancelled" => StatusCode::CONFLICT,
+        "cancelled" | "not_editable" => StatusCode::CONFLICT,
         _ => match detail.kind {
             // A request whose rule or values do not validate is well formed but unprocessable;
             // a bad option (`usage`) is a bad request.

@@ -20,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use segmenta_engine::{Engine, Project, ServedProject, TokenVerifier};
 
 use crate::error::ApiError;
@@ -62,6 +62,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/openapi.json", Access::Open),
     ("GET", "/v1/segments", Access::Token),
     ("GET", "/v1/segments/{name}", Access::Token),
+    ("PUT", "/v1/segments/{name}", Access::Token),
+    ("DELETE", "/v1/segments/{name}", Access::Token),
     ("GET", "/v1/segments/{name}/members", Access::Token),
     ("GET", "/v1/entities/{id}", Access::Token),
     ("GET", "/v1/entities/{id}/why/{segment}", Access::Token),
@@ -75,6 +77,8 @@ fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
         ("GET", "/openapi.json") => get(openapi::serve_document),
         ("GET", "/v1/segments") => get(routes::segments),
         ("GET", "/v1/segments/{name}") => get(routes::segment),
+        ("PUT", "/v1/segments/{name}") => put(routes::save_segment),
+        ("DELETE", "/v1/segments/{name}") => delete(routes::delete_segment),
         ("GET", "/v1/segments/{name}/members") => get(routes::members),
         ("GET", "/v1/entities/{id}") => get(routes::entity),
         ("GET", "/v1/entities/{id}/why/{segment}") => get(routes::why),
@@ -88,8 +92,19 @@ fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let mut open = Router::new();
     let mut protected = Router::new();
-    for &(method, path, access) in ROUTES {
-        let route = handler(method, path).fallback(routes::wrong_method);
+    let mut paths: Vec<(&str, Access)> = Vec::new();
+    for &(_, path, access) in ROUTES {
+        if !paths.iter().any(|(p, _)| *p == path) {
+            paths.push((path, access));
+        }
+    }
+    for (path, access) in paths {
+        // Every method of a path on one method router, with one 405 for the others.
+        let route = ROUTES
+            .iter()
+            .filter(|(_, p, _)| *p == path)
+            .fold(MethodRouter::new(), |route, (method, _, _)| route.merge(handler(method, path)))
+            .fallback(routes::wrong_method);
         match access {
             Access::Open => open = open.route(path, route),
             Access::Token => protected = protected.route(path, route),

@@ -88,8 +88,8 @@ pub async fn segment(
         let name = name.clone();
         let run = run.clone();
         blocking(move || {
-            let segment = run.segment(served.project(), &name)?.clone();
-            let history = segmenta_engine::history(served.project(), &name)?;
+            let segment = run.segment_now(&served.project(), &name)?;
+            let history = segmenta_engine::history(&served.project(), &name)?;
             Ok((segment, history))
         })
         .await?
@@ -121,6 +121,71 @@ pub async fn segment(
     }))
 }
 
+/// Saves a rule segment in segmenta.toml (editor): the rule is validated, then the whole
+/// project, then the file is replaced atomically with its comments and layout kept. Its members
+/// are computed by the next run; the answer previews it on the latest run.
+#[utoipa::path(put, path = "/v1/segments/{name}", tag = "segments", security(("bearer" = [])),
+    params(("name" = String, Path, description = "the segment")),
+    request_body = api::SaveSegment,
+    responses((status = 201, description = "created", body = api::SavedSegment), (status = 200, description = "replaced", body = api::SavedSegment),
+        (status = 403, description = "not an editor", body = ErrorBody),
+        (status = 409, description = "not a rule segment (a scheme tier, static list, ...)", body = ErrorBody),
+        (status = 422, description = "the rule or the edited project does not validate", body = ErrorBody)))]
+pub async fn save_segment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<api::SaveSegment>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Editor)?;
+    let (engine, served) = (state.engine.clone(), state.served.clone());
+    let rule = request.rule.clone();
+    let (saved, preview) = {
+        let name = name.clone();
+        blocking(move || {
+            let saved = served.save_segment(&name, &request.rule, request.description.as_deref())?;
+            // Before any run there is nothing to preview on; the save stands.
+            let preview = engine.preview(&served.project(), &request.rule, 10).ok();
+            Ok((saved, preview))
+        })
+        .await?
+    };
+    let status = match saved {
+        segmenta_engine::Saved::Created => StatusCode::CREATED,
+        segmenta_engine::Saved::Replaced => StatusCode::OK,
+    };
+    let body = api::SavedSegment {
+        name,
+        saved: if status == StatusCode::CREATED { "created" } else { "replaced" }.to_string(),
+        rule,
+        preview: preview.map(|p| api::Preview {
+            size: p.size,
+            entities: p.entities,
+            share: p.share,
+            sample: p.sample,
+            as_of: p.as_of,
+        }),
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// Deletes a rule segment from segmenta.toml (editor); refused while anything reads it.
+#[utoipa::path(delete, path = "/v1/segments/{name}", tag = "segments", security(("bearer" = [])),
+    params(("name" = String, Path, description = "the segment")),
+    responses((status = 204, description = "deleted"), (status = 404, description = "unknown segment", body = ErrorBody),
+        (status = 409, description = "not a rule segment", body = ErrorBody),
+        (status = 422, description = "another segment, scheme, score or movement reads it", body = ErrorBody)))]
+pub async fn delete_segment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Editor)?;
+    let served = state.served.clone();
+    blocking(move || served.delete_segment(&name)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The members per page of a stream, as CSV.
 const CSV_SLICE: usize = 8192;
 
@@ -147,7 +212,7 @@ pub async fn members(
         .is_some_and(|accept| accept.split(',').any(|t| t.trim().starts_with("text/csv")));
     if wants_csv {
         // Checked before the answer starts, so an unknown segment is a 404, not a cut stream.
-        run.segment(state.served.project(), &name)?;
+        run.segment(&state.served.project(), &name)?;
         let served = state.served.clone();
         let stream = futures_util::stream::unfold(Some(0usize), move |start| {
             let (run, served, name) = (run.clone(), served.clone(), name.clone());
@@ -157,7 +222,7 @@ pub async fn members(
                 if start == 0 {
                     chunk.push_str("entity_id\n");
                 }
-                let ids = match run.members_slice(served.project(), &name, start, CSV_SLICE) {
+                let ids = match run.members_slice(&served.project(), &name, start, CSV_SLICE) {
                     Ok(ids) => ids,
                     Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
                 };
@@ -182,7 +247,7 @@ pub async fn members(
     let limit = query.limit.unwrap_or(100);
     let page = {
         let (run, name) = (run.clone(), name.clone());
-        blocking(move || run.members_page(served.project(), &name, query.cursor.as_deref(), limit)).await?
+        blocking(move || run.members_page(&served.project(), &name, query.cursor.as_deref(), limit)).await?
     };
     Ok(Json(api::MembersPage {
         segment: name,
@@ -270,7 +335,7 @@ pub async fn preview(
         ));
     }
     let (engine, served) = (state.engine.clone(), state.served.clone());
-    let preview = blocking(move || engine.preview(served.project(), &request.rule, sample)).await?;
+    let preview = blocking(move || engine.preview(&served.project(), &request.rule, sample)).await?;
     Ok(Json(api::Preview {
         size: preview.size,
         entities: preview.entities,
@@ -286,7 +351,7 @@ pub async fn preview(
 pub async fn tokens(State(state): State<AppState>, caller: Caller) -> Result<Json<api::TokenList>, ApiError> {
     caller.require(Role::Admin)?;
     let served = state.served.clone();
-    let tokens = blocking(move || segmenta_engine::list_tokens(served.project())).await?;
+    let tokens = blocking(move || segmenta_engine::list_tokens(&served.project())).await?;
     Ok(Json(api::TokenList {
         tokens: tokens
             .into_iter()

@@ -300,18 +300,19 @@ async fn the_openapi_document_is_3_1_and_lists_exactly_the_routes() {
     let routed: BTreeSet<(String, String)> =
         segmenta_server::ROUTES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
     assert_eq!(documented, routed);
-    // Each documented route is served (not the 404 of an unknown path).
-    for (method, path) in &routed {
-        let path = path.replace("{name}", "big").replace("{id}", "a1").replace("{segment}", "big");
+    // Each documented route is served (in the table's order: a segment is saved, then deleted).
+    for (method, path, _) in segmenta_server::ROUTES {
+        let name = if *method == "GET" { "big" } else { "scratch" };
+        let path = path.replace("{name}", name).replace("{id}", "a1").replace("{segment}", "big");
         let request = Request::builder()
-            .method(method.as_str())
+            .method(*method)
             .uri(&path)
             .header(header::AUTHORIZATION, format!("Bearer {}", s.admin))
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(r#"{"rule": "plan = 'pro'"}"#))
             .expect("a request");
         let answer = send(&s.router, request).await;
-        assert_eq!(answer.status, StatusCode::OK, "{method} {path}: {}", answer.text());
+        assert!(answer.status.is_success(), "{method} {path}: {} {}", answer.status, answer.text());
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 }
@@ -355,4 +356,87 @@ async fn why_explains_a_membership_with_truths_operands_and_tiers() {
         let answer = send(&s.router, get(path, Some(&s.viewer))).await;
         assert_eq!((answer.status, answer.code()), (StatusCode::NOT_FOUND, code.to_string()), "{path}");
     }
+}
+
+fn put_json(path: &str, token: &str, body: &str) -> Request<Body> {
+    Request::put(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("a request")
+}
+
+fn delete(path: &str, token: &str) -> Request<Body> {
+    Request::delete(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("a request")
+}
+
+#[tokio::test]
+async fn editors_save_and_delete_rule_segments_in_the_file_keeping_its_comments() {
+    let s = served();
+    let file = s.dir.path().join("segmenta.toml");
+    let mut text = std::fs::read_to_string(&file).expect("reads");
+    text = text.replace("[segments.big]", "# the sales team's favourite\n[segments.big]");
+    std::fs::write(&file, &text).expect("writes");
+
+    let body = r#"{"rule": "employees >= 50 and plan = 'free'", "description": "mid-size free accounts"}"#;
+    let viewer = send(&s.router, put_json("/v1/segments/free_mid", &s.viewer, body)).await;
+    assert_eq!((viewer.status, viewer.code()), (StatusCode::FORBIDDEN, "forbidden".to_string()));
+    let created = send(&s.router, put_json("/v1/segments/free_mid", &s.editor, body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let expected =
+        segmenta_engine::preview(&s.project(), "employees >= 50 and plan = 'free'", 10).expect("previews");
+    assert_eq!(created.json()["preview"]["size"].as_u64(), Some(expected.size));
+    let saved = std::fs::read_to_string(&file).expect("reads");
+    assert!(saved.contains("# the sales team's favourite"), "comments are kept:\n{saved}");
+    assert!(saved.contains("[segments.free_mid]") && saved.contains("mid-size free accounts"), "{saved}");
+
+    // Replacing keeps the other keys; the detail shows the saved rule at once.
+    let replaced =
+        send(&s.router, put_json("/v1/segments/big", &s.editor, r#"{"rule": "employees >= 500"}"#)).await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.text());
+    let detail = send(&s.router, get("/v1/segments/big", Some(&s.viewer))).await.json();
+    assert_eq!(detail["rule"].as_str(), Some("employees >= 500"));
+    assert_eq!(detail["description"].as_str(), Some("accounts with 100 or more employees"));
+
+    // A rule with a problem: located in the rule, nothing written.
+    let before = std::fs::read_to_string(&file).expect("reads");
+    let bad = send(&s.router, put_json("/v1/segments/x", &s.editor, r#"{"rule": "employes > 3"}"#)).await;
+    assert_eq!((bad.status, bad.code()), (StatusCode::UNPROCESSABLE_ENTITY, "unknown_attribute".to_string()));
+    assert_eq!((bad.json()["line"].as_u64(), bad.json()["column"].as_u64()), (Some(1), Some(1)));
+    let cycle = send(
+        &s.router,
+        put_json("/v1/segments/pro_buyers", &s.editor, r#"{"rule": "in_segment('pro_buyers')"}"#),
+    )
+    .await;
+    assert_eq!(cycle.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", cycle.text());
+    assert_eq!(std::fs::read_to_string(&file).expect("reads"), before, "a refused edit writes nothing");
+    let tier =
+        send(&s.router, put_json("/v1/segments/size.mid", &s.editor, r#"{"rule": "employees > 1"}"#)).await;
+    assert_eq!((tier.status, tier.code()), (StatusCode::CONFLICT, "not_editable".to_string()));
+
+    // Delete: refused while another segment reads it, done otherwise.
+    let reads = send(
+        &s.router,
+        put_json("/v1/segments/big_pro", &s.editor, r#"{"rule": "in_segment('free_mid') and plan = 'pro'"}"#),
+    )
+    .await;
+    assert_eq!(reads.status, StatusCode::CREATED, "{}", reads.text());
+    let refused = send(&s.router, delete("/v1/segments/free_mid", &s.editor)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text());
+    assert_eq!(
+        send(&s.router, delete("/v1/segments/big_pro", &s.editor)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&s.router, delete("/v1/segments/free_mid", &s.editor)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let gone = send(&s.router, delete("/v1/segments/free_mid", &s.editor)).await;
+    assert_eq!((gone.status, gone.code()), (StatusCode::NOT_FOUND, "unknown_segment".to_string()));
+    let after = std::fs::read_to_string(&file).expect("reads");
+    assert!(!after.contains("free_mid") && after.contains("# the sales team's favourite"), "{after}");
+    segmenta_engine::Project::load(s.dir.path()).expect("the edited file still loads");
 }
