@@ -173,6 +173,20 @@ pub enum Error {
         /// What to check.
         hint: String,
     },
+    /// A background run was asked for while another one runs.
+    #[error("run {id} is running\n  hint: wait until GET /v1/runs/{id} says it finished, then start another")]
+    RunInProgress {
+        /// The running one.
+        id: u64,
+    },
+    /// A background run id this process did not start.
+    #[error("no run {id}\n  hint: {hint}")]
+    UnknownRun {
+        /// The id given.
+        id: u64,
+        /// The ids there are.
+        hint: String,
+    },
     /// A segment that `PUT`/`DELETE` of rule segments may not edit.
     #[error("segment `{name}` {why}: only rule segments of [segments] are edited this way\n  hint: {hint}")]
     NotEditable {
@@ -504,6 +518,8 @@ impl ErrorCode for Error {
             Error::UnknownColumn { .. } => "unknown_column",
             Error::UnknownToken { .. } => "unknown_token",
             Error::NotEditable { .. } => "not_editable",
+            Error::RunInProgress { .. } => "run_in_progress",
+            Error::UnknownRun { .. } => "unknown_run",
             Error::UnknownEntity { .. } => "unknown_entity",
             Error::Usage { .. } => "usage",
             Error::UnknownIds { .. } => "unknown_ids",
@@ -542,6 +558,8 @@ impl ErrorCode for Error {
             | Error::UnknownToken { .. }
             | Error::UnknownEntity { .. }
             | Error::NotEditable { .. }
+            | Error::RunInProgress { .. }
+            | Error::UnknownRun { .. }
             | Error::Usage { .. }
             | Error::UnknownIds { .. }
             | Error::UnknownKeys { .. }

@@ -328,3 +328,90 @@ pub struct SavedSegment {
     /// Its size on the latest run, before the next run computes it (absent before any run).
     pub preview: Option<Preview>,
 }
+
+/// `POST /v1/runs` (the body may be empty).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    /// The as-of: a date (its whole day, as `run --as-of`) or an RFC 3339 instant; default the
+    /// project's.
+    pub as_of: Option<String>,
+}
+
+/// How far a step with a known size is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Progress {
+    /// The step.
+    pub step: String,
+    /// Units done.
+    pub done: u64,
+    /// Units in all.
+    pub total: u64,
+}
+
+/// A segment's size in a run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunSegment {
+    /// The segment.
+    pub name: String,
+    /// Members.
+    pub size: u64,
+    /// Members over entities.
+    pub share: f64,
+}
+
+/// A background run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Run {
+    /// Its number among this server's runs.
+    pub id: u64,
+    /// `running`, `succeeded` or `failed`.
+    pub state: String,
+    /// When it started.
+    pub started_at: String,
+    /// When it finished.
+    pub finished_at: Option<String>,
+    /// The as-of asked for.
+    pub requested_as_of: Option<String>,
+    /// The step it is at, while running.
+    pub step: Option<String>,
+    /// How far the step is, when its size is known.
+    pub progress: Option<Progress>,
+    /// The run's as-of instant, once written.
+    pub as_of: Option<String>,
+    /// Entities evaluated, once written.
+    pub entities: Option<u64>,
+    /// Segment sizes, once written.
+    pub segments: Vec<RunSegment>,
+    /// Why it failed.
+    pub error: Option<crate::error::ErrorBody>,
+}
+
+/// `GET /v1/runs`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    /// This server's runs, newest first.
+    pub runs: Vec<Run>,
+}
+
+impl From<segmenta_engine::RunStatus> for Run {
+    fn from(run: segmenta_engine::RunStatus) -> Run {
+        Run {
+            id: run.id,
+            state: run.state.name().to_string(),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            requested_as_of: run.requested_as_of,
+            step: run.step,
+            progress: run.position.map(|(step, done, total)| Progress { step, done, total }),
+            as_of: run.as_of,
+            entities: run.entities,
+            segments: run
+                .segments
+                .into_iter()
+                .map(|(name, size, share)| RunSegment { name, size, share })
+                .collect(),
+            error: run.error.map(|detail| *crate::error::ApiError::from_detail(detail).body),
+        }
+    }
+}

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use segmenta_engine::{ErrorCode, ErrorDetail, ErrorKind};
+use segmenta_engine::{ErrorDetail, ErrorKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -102,9 +102,9 @@ pub fn status_of(detail: &ErrorDetail) -> StatusCode {
     }
     match detail.code {
         "unknown_segment" | "unknown_snapshot" | "unknown_scheme" | "unknown_entity" | "unknown_token"
-        | "unknown_column" | "unknown_feature" => StatusCode::NOT_FOUND,
+        | "unknown_run" | "unknown_column" | "unknown_feature" => StatusCode::NOT_FOUND,
         "no_run" | "segment_not_in_run" | "scheme_not_in_run" => StatusCode::CONFLICT,
-        "cancelled" | "not_editable" => StatusCode::CONFLICT,
+        "cancelled" | "not_editable" | "run_in_progress" => StatusCode::CONFLICT,
         _ => match detail.kind {
             // A request whose rule or values do not validate is well formed but unprocessable;
             // a bad option (`usage`) is a bad request.
@@ -121,10 +121,17 @@ pub fn status_of(detail: &ErrorDetail) -> StatusCode {
 impl From<segmenta_engine::Error> for ApiError {
     fn from(error: segmenta_engine::Error) -> ApiError {
         let detail = error.detail();
-        let status = status_of(&detail);
-        if status.is_server_error() {
+        if status_of(&detail).is_server_error() {
             tracing::error!(code = detail.code, "request failed: {error}");
         }
+        ApiError::from_detail(detail)
+    }
+}
+
+impl ApiError {
+    /// The answer of an engine error's detail.
+    pub fn from_detail(detail: ErrorDetail) -> ApiError {
+        let status = status_of(&detail);
         let problems = detail
             .problems
             .into_iter()
@@ -141,7 +148,7 @@ impl From<segmenta_engine::Error> for ApiError {
         ApiError {
             status,
             body: Box::new(ErrorBody {
-                code: error.code().to_string(),
+                code: detail.code.to_string(),
                 message: detail.message,
                 hint: detail.hint,
                 line: detail.line,

@@ -21,7 +21,7 @@ use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
-use segmenta_engine::{Engine, Project, ServedProject, TokenVerifier};
+use segmenta_engine::{BackgroundRuns, Engine, Project, ServedProject, TokenVerifier};
 
 use crate::error::ApiError;
 
@@ -37,13 +37,20 @@ pub struct AppState {
     pub served: Arc<ServedProject>,
     /// The project's tokens.
     pub tokens: Arc<TokenVerifier>,
+    /// The runs started over HTTP.
+    pub runs: Arc<BackgroundRuns>,
 }
 
 impl AppState {
     /// The state of a server of `project`.
     pub fn new(engine: Arc<Engine>, project: Project) -> AppState {
         let tokens = Arc::new(TokenVerifier::new(&project));
-        AppState { engine, served: Arc::new(ServedProject::new(project)), tokens }
+        AppState {
+            engine,
+            served: Arc::new(ServedProject::new(project)),
+            tokens,
+            runs: Arc::new(BackgroundRuns::new()),
+        }
     }
 }
 
@@ -69,6 +76,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/entities/{id}/why/{segment}", Access::Token),
     ("POST", "/v1/preview", Access::Token),
     ("GET", "/v1/tokens", Access::Token),
+    ("POST", "/v1/runs", Access::Token),
+    ("GET", "/v1/runs", Access::Token),
+    ("GET", "/v1/runs/{id}", Access::Token),
 ];
 
 fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
@@ -84,6 +94,9 @@ fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
         ("GET", "/v1/entities/{id}/why/{segment}") => get(routes::why),
         ("POST", "/v1/preview") => post(routes::preview),
         ("GET", "/v1/tokens") => get(routes::tokens),
+        ("POST", "/v1/runs") => post(routes::start_run),
+        ("GET", "/v1/runs") => get(routes::runs),
+        ("GET", "/v1/runs/{id}") => get(routes::run),
         _ => MethodRouter::new(),
     }
 }

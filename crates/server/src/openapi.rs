@@ -24,7 +24,10 @@ use crate::{api, error, routes};
         routes::entity,
         routes::why,
         routes::preview,
-        routes::tokens
+        routes::tokens,
+        routes::start_run,
+        routes::runs,
+        routes::run
     ),
     components(schemas(
         api::Health,
@@ -43,6 +46,11 @@ use crate::{api, error, routes};
         api::TierTried,
         api::PreviewRequest,
         api::Preview,
+        api::StartRun,
+        api::Run,
+        api::RunList,
+        api::RunSegment,
+        api::Progress,
         api::TokenList,
         api::Token,
         error::ErrorBody,

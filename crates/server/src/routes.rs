@@ -366,6 +366,76 @@ pub async fn tokens(State(state): State<AppState>, caller: Caller) -> Result<Jso
     }))
 }
 
+/// Starts a run of the project in the background (editor); 202 with its id. One at a time:
+/// 409 `run_in_progress` while another runs. Reads keep seeing the last complete run until
+/// this one is written.
+#[utoipa::path(post, path = "/v1/runs", tag = "runs", security(("bearer" = [])),
+    request_body(content = api::StartRun, description = "optional; an empty body runs as of the project's default"),
+    responses((status = 202, body = api::Run), (status = 400, description = "bad as-of", body = ErrorBody),
+        (status = 403, description = "not an editor", body = ErrorBody),
+        (status = 409, description = "a run is running", body = ErrorBody)))]
+pub async fn start_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Editor)?;
+    let request: api::StartRun = if body.iter().all(u8::is_ascii_whitespace) {
+        api::StartRun::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            let mut error = ApiError::new(
+                if e.is_syntax() || e.is_eof() {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                },
+                if e.is_syntax() || e.is_eof() { "bad_json" } else { "bad_request_body" },
+                format!("the body does not fit the request: {e}"),
+                Some("send `{}` or `{\"as_of\": \"2025-06-30\"}`".into()),
+            );
+            (error.body.line, error.body.column) = (Some(e.line()), Some(e.column()));
+            error
+        })?
+    };
+    let (engine, served, runs) = (state.engine.clone(), state.served.clone(), state.runs.clone());
+    let id = runs.start(engine, served.project(), request.as_of.as_deref())?;
+    let run = state.runs.get(id)?;
+    let mut response = (StatusCode::ACCEPTED, Json(api::Run::from(run))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/runs/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// The runs started on this server, newest first.
+#[utoipa::path(get, path = "/v1/runs", tag = "runs", security(("bearer" = [])), responses((status = 200, body = api::RunList)))]
+pub async fn runs(State(state): State<AppState>, caller: Caller) -> Result<Json<api::RunList>, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(Json(api::RunList { runs: state.runs.list()?.into_iter().map(api::Run::from).collect() }))
+}
+
+/// One run: its state, progress, and once written its as-of and segment sizes (or its error).
+#[utoipa::path(get, path = "/v1/runs/{id}", tag = "runs", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "the run's id")),
+    responses((status = 200, body = api::Run), (status = 404, description = "unknown run", body = ErrorBody)))]
+pub async fn run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<api::Run>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let id: u64 = id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "usage",
+            format!("invalid run id `{id}`"),
+            Some("run ids are numbers, as POST /v1/runs answers them".into()),
+        )
+    })?;
+    Ok(Json(api::Run::from(state.runs.get(id)?)))
+}
+
 /// What no route matches: 404 `no_route`.
 pub async fn no_route() -> ApiError {
     ApiError::new(

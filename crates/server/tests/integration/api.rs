@@ -303,18 +303,80 @@ async fn the_openapi_document_is_3_1_and_lists_exactly_the_routes() {
     // Each documented route is served (in the table's order: a segment is saved, then deleted).
     for (method, path, _) in segmenta_server::ROUTES {
         let name = if *method == "GET" { "big" } else { "scratch" };
-        let path = path.replace("{name}", name).replace("{id}", "a1").replace("{segment}", "big");
+        let id = if path.starts_with("/v1/runs") { "1" } else { "a1" };
+        let path = path.replace("{name}", name).replace("{id}", id).replace("{segment}", "big");
+        let body = if path == "/v1/runs" { "{}" } else { r#"{"rule": "plan = 'pro'"}"# };
         let request = Request::builder()
             .method(*method)
             .uri(&path)
             .header(header::AUTHORIZATION, format!("Bearer {}", s.admin))
             .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(r#"{"rule": "plan = 'pro'"}"#))
+            .body(Body::from(body))
             .expect("a request");
         let answer = send(&s.router, request).await;
         assert!(answer.status.is_success(), "{method} {path}: {} {}", answer.status, answer.text());
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    wait_for_run(&s, 1).await;
+}
+
+/// Polls `GET /v1/runs/{id}` until the run is no longer running; its last state.
+async fn wait_for_run(s: &crate::support::Served, id: u64) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let run = send(&s.router, get(&format!("/v1/runs/{id}"), Some(&s.viewer))).await.json();
+        if run["state"] != "running" {
+            return run;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "run {id} still running: {run}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn runs_start_in_the_background_and_reads_switch_to_them_once_written() {
+    let s = served();
+    let viewer = send(&s.router, post_json("/v1/runs", &s.viewer, "{}")).await;
+    assert_eq!(viewer.status, StatusCode::FORBIDDEN);
+    for (body, status, code) in [
+        (r#"{"as_of": "March"}"#, StatusCode::BAD_REQUEST, "invalid_as_of"),
+        (r#"{"as_of": "#, StatusCode::BAD_REQUEST, "bad_json"),
+        (r#"{"asof": "2025-03-31"}"#, StatusCode::UNPROCESSABLE_ENTITY, "bad_request_body"),
+    ] {
+        let answer = send(&s.router, post_json("/v1/runs", &s.editor, body)).await;
+        assert_eq!((answer.status, answer.code()), (status, code.to_string()), "{body}: {}", answer.text());
+    }
+    let before = send(&s.router, get("/v1/segments", Some(&s.viewer))).await.json();
+    assert_eq!(before["as_of"].as_str(), Some("2025-03-01T00:00:00Z"));
+
+    let started = send(&s.router, post_json("/v1/runs", &s.editor, r#"{"as_of": "2025-03-31"}"#)).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text());
+    let id = started.json()["id"].as_u64().expect("an id");
+    assert_eq!(
+        started.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()),
+        Some(format!("/v1/runs/{id}").as_str())
+    );
+    let run = wait_for_run(&s, id).await;
+    assert_eq!(run["state"].as_str(), Some("succeeded"), "{run}");
+    assert_eq!(run["as_of"].as_str(), Some("2025-04-01T00:00:00Z"));
+    assert_eq!(run["entities"].as_u64(), Some(23));
+    assert!(!run["segments"].as_array().expect("segments").is_empty());
+
+    // The server serves the new run once it is in place (it looks at most every second).
+    let waited = std::time::Instant::now();
+    loop {
+        let list = send(&s.router, get("/v1/segments", Some(&s.viewer))).await.json();
+        if list["as_of"] == "2025-04-01T00:00:00Z" {
+            break;
+        }
+        assert!(waited.elapsed() < std::time::Duration::from_secs(10), "still serving {}", list["as_of"]);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let listed = send(&s.router, get("/v1/runs", Some(&s.viewer))).await.json();
+    assert_eq!(listed["runs"][0]["id"].as_u64(), Some(id));
+    let unknown = send(&s.router, get("/v1/runs/999", Some(&s.viewer))).await;
+    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "unknown_run".to_string()));
+    assert_eq!(send(&s.router, get("/v1/runs/x", Some(&s.viewer))).await.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
