@@ -459,6 +459,8 @@ fn decode_cursor(cursor: &str) -> Result<String> {
 pub struct ServedProject {
     /// The project as its file is now (replaced by each edit).
     project: std::sync::RwLock<Arc<Project>>,
+    /// The KPIs of the last run they were computed for (its folder).
+    kpis: Mutex<Option<(PathBuf, Arc<crate::kpis::KpiReport>)>>,
     /// Edits of the project file, one at a time.
     edits: Mutex<()>,
     state: Mutex<ServedState>,
@@ -476,6 +478,7 @@ impl ServedProject {
         ServedProject {
             project: std::sync::RwLock::new(Arc::new(project)),
             edits: Mutex::new(()),
+            kpis: Mutex::new(None),
             state: Mutex::new(ServedState { run: None, checked: None, loading: false }),
         }
     }
@@ -486,6 +489,28 @@ impl ServedProject {
             Ok(project) => project.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The KPIs of every segment at the current run, against the snapshot before it when
+    /// there is one (retention, churn, acquisition); computed once per run, then kept.
+    pub fn kpis(&self, engine: &crate::engine::Engine) -> Result<Arc<crate::kpis::KpiReport>> {
+        let run = self.current()?;
+        let mut cached =
+            self.kpis.lock().map_err(|_| Error::Internal("the KPI cache's lock is poisoned".into()))?;
+        if let Some((_, report)) = cached.as_ref().filter(|(dir, _)| same_folder(dir, &run.run_dir)) {
+            return Ok(report.clone());
+        }
+        let project = self.project();
+        let snapshots = crate::stored::snapshots(&project)?;
+        let at = snapshots.iter().position(|s| same_folder(&s.run_dir, &run.run_dir));
+        let options = crate::kpis::KpiOptions {
+            at: at.map(|i| snapshots[i].id.to_string()),
+            compare: at.and_then(|i| i.checked_sub(1)).map(|i| snapshots[i].id.to_string()),
+            ..Default::default()
+        };
+        let report = Arc::new(engine.kpis(&project, &options, &crate::progress::NoProgress)?);
+        *cached = Some((run.run_dir.clone(), report.clone()));
+        Ok(report)
     }
 
     /// Saves the rule segment `name` (`segment_edit::save_segment`) on the project file as it is

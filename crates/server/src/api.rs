@@ -83,6 +83,59 @@ pub struct SegmentDetail {
     pub as_of: String,
     /// Size, entered and exited per snapshot, in as-of order.
     pub history: Vec<HistoryPoint>,
+    /// The segment's KPIs at the latest run (as `segmenta kpis`), against the snapshot before
+    /// it when there is one; absent for a segment the run did not compute KPIs for.
+    pub kpis: Option<Kpis>,
+    /// The same KPIs of the whole population, to compare with.
+    pub population: Option<Kpis>,
+    /// The snapshot retention, churn and acquisition are measured from.
+    pub compared_with: Option<String>,
+}
+
+/// KPIs of a segment or of the population (docs/kpis.md); absent values are not configured
+/// (`[kpis] revenue`, `goal`, `[clv]`) or need a snapshot to compare with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Kpis {
+    /// Members.
+    pub size: u64,
+    /// Of the entities.
+    pub share: f64,
+    /// Revenue of the members.
+    pub revenue: Option<f64>,
+    /// Revenue per member.
+    pub arpa: Option<f64>,
+    /// Members at the earlier snapshot still entities now.
+    pub logo_retention: Option<f64>,
+    /// 1 - logo retention.
+    pub logo_churn: Option<f64>,
+    /// Gross dollar retention.
+    pub grr: Option<f64>,
+    /// Net dollar retention.
+    pub nrr: Option<f64>,
+    /// Members that were not entities at the earlier snapshot.
+    pub acquired: Option<u64>,
+    /// Mean CLV of the members.
+    pub clv_mean: Option<f64>,
+    /// Share of members with a goal event in the window after the snapshot.
+    pub conversion: Option<f64>,
+}
+
+impl From<&segmenta_engine::KpiRow> for Kpis {
+    fn from(row: &segmenta_engine::KpiRow) -> Kpis {
+        Kpis {
+            size: row.size,
+            share: row.share,
+            revenue: row.revenue,
+            arpa: row.arpa,
+            logo_retention: row.logo_retention,
+            logo_churn: row.logo_churn,
+            grr: row.grr,
+            nrr: row.nrr,
+            acquired: row.acquired,
+            clv_mean: row.clv_mean,
+            conversion: row.conversion,
+        }
+    }
 }
 
 /// The query of `GET /v1/segments/{name}/members`.

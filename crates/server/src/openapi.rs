@@ -35,6 +35,7 @@ use crate::{api, error, routes};
         api::SegmentItem,
         api::SegmentDetail,
         api::HistoryPoint,
+        api::Kpis,
         api::MembersPage,
         api::SaveSegment,
         api::SavedSegment,

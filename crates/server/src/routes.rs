@@ -83,18 +83,20 @@ pub async fn segment(
 ) -> Result<Json<api::SegmentDetail>, ApiError> {
     caller.require(Role::Viewer)?;
     let run = current(&state).await?;
-    let served = state.served.clone();
-    let (segment, history) = {
+    let (engine, served) = (state.engine.clone(), state.served.clone());
+    let (segment, history, kpis) = {
         let name = name.clone();
         let run = run.clone();
         blocking(move || {
             let segment = run.segment_now(&served.project(), &name)?;
             let history = segmenta_engine::history(&served.project(), &name)?;
-            Ok((segment, history))
+            let kpis = served.kpis(&engine)?;
+            Ok((segment, history, kpis))
         })
         .await?
     };
     let (from, to) = segment.definition.movement.clone().unwrap_or_default();
+    let segment_kpis = kpis.rows.iter().find(|row| row.name == name).map(api::Kpis::from);
     Ok(Json(api::SegmentDetail {
         name,
         kind: segment.definition.kind.to_string(),
@@ -118,6 +120,9 @@ pub async fn segment(
                 exited: p.exited,
             })
             .collect(),
+        kpis: segment_kpis,
+        population: Some(api::Kpis::from(&kpis.population)),
+        compared_with: kpis.compare.as_ref().map(|(start, _)| start.as_of.clone()),
     }))
 }
 

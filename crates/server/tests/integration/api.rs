@@ -104,6 +104,26 @@ async fn segments_list_sizes_of_the_latest_run_and_a_segment_its_rule_and_histor
     }
     // a3, a6, a9 bought in January; a12 and a15 entered in February.
     assert_eq!((points[0]["size"].as_u64(), points[1]["entered"].as_u64()), (Some(3), Some(2)));
+    // KPIs as `segmenta kpis --compare` the snapshot before gives them.
+    let snapshots = segmenta_engine::snapshots(&project).expect("snapshots");
+    let options = segmenta_engine::KpiOptions {
+        at: Some(snapshots[1].id.to_string()),
+        compare: Some(snapshots[0].id.to_string()),
+        ..Default::default()
+    };
+    let expected = std::thread::spawn(move || {
+        let engine = segmenta_engine::Engine::new(&Default::default()).expect("an engine");
+        engine.kpis(&project, &options, &segmenta_engine::NoProgress).expect("kpis")
+    })
+    .join()
+    .expect("the kpis thread");
+    let row = expected.rows.iter().find(|r| r.name == "pro_buyers").expect("a row");
+    assert_eq!(detail["kpis"]["size"].as_u64(), Some(row.size));
+    assert_eq!(detail["kpis"]["logo_retention"].as_f64(), row.logo_retention);
+    assert_eq!(detail["kpis"]["acquired"].as_u64(), row.acquired);
+    assert!(row.logo_retention.is_some(), "a comparison was made");
+    assert_eq!(detail["compared_with"].as_str(), Some(snapshots[0].as_of.as_str()));
+    assert_eq!(detail["population"]["size"].as_u64(), Some(23));
     let big = send(&s.router, get("/v1/segments/big", Some(&s.viewer))).await.json();
     assert_eq!(big["description"].as_str(), Some("accounts with 100 or more employees"));
 
