@@ -207,18 +207,7 @@ pub(crate) fn with_segments(project: &Project, added: Vec<(String, toml_edit::Ta
     let mut document: toml_edit::DocumentMut = project.text.parse().map_err(|e: toml_edit::TomlError| {
         Error::Internal(format!("{} parsed before but not now: {e}", project.file.display()))
     })?;
-    let segments = document
-        .entry("segments")
-        .or_insert_with(|| {
-            let mut t = toml_edit::Table::new();
-            t.set_implicit(true);
-            toml_edit::Item::Table(t)
-        })
-        .as_table_mut()
-        .ok_or_else(|| Error::Usage {
-            message: format!("{}: `segments` is not a table", project.file.display()),
-            hint: None,
-        })?;
+    let segments = segments_table(&mut document, project)?;
     let existing = project.config.segment_names();
     for (name, table) in added {
         if segments.contains_key(&name) || existing.contains(&name) {
@@ -233,6 +222,25 @@ pub(crate) fn with_segments(project: &Project, added: Vec<(String, toml_edit::Ta
     let config = segmenta_core::config::parse_project(&text)
         .map_err(|errors| Error::Config { path: project.file.clone(), errors })?;
     Ok(Project { dir: project.dir.clone(), file: project.file.clone(), text, config })
+}
+
+/// The `[segments]` table of a project file's document, created (implicit) when missing.
+pub(crate) fn segments_table<'d>(
+    document: &'d mut toml_edit::DocumentMut,
+    project: &Project,
+) -> Result<&'d mut dyn toml_edit::TableLike> {
+    document
+        .entry("segments")
+        .or_insert_with(|| {
+            let mut t = toml_edit::Table::new();
+            t.set_implicit(true);
+            toml_edit::Item::Table(t)
+        })
+        .as_table_like_mut()
+        .ok_or_else(|| Error::Usage {
+            message: format!("{}: `segments` is not a table", project.file.display()),
+            hint: None,
+        })
 }
 
 /// Replaces the project file with `project.text`, atomically.

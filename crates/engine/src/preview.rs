@@ -23,13 +23,18 @@ pub struct Preview {
     pub as_of: String,
 }
 
-/// Evaluates `rule` (text in the rule language) against the latest run of `project`.
-pub fn preview(project: &Project, rule: &str, sample: usize) -> Result<Preview> {
-    let validated = validate(project)?;
+/// Parses and resolves an ad-hoc `rule` against a validated project's rules catalog; its
+/// problems located in the rule text (a preview's, a rule saved over HTTP).
+/// `shown_as` stands for the file name in the rendered problems (`<preview>`).
+pub(crate) fn resolve_ad_hoc(
+    plan: &crate::plan::Plan,
+    rule: &str,
+    shown_as: &str,
+) -> Result<segmenta_rules::ast::TypedExpr> {
     let parsed = segmenta_rules::parse_rule(rule);
-    let typed = parsed.and_then(|expr| segmenta_rules::resolve_rule(&expr, &validated.rules_catalog));
-    let typed = typed.map_err(|diagnostics| Error::Rules {
-        path: std::path::PathBuf::from("<preview>"),
+    let typed = parsed.and_then(|expr| segmenta_rules::resolve_rule(&expr, &plan.rules_catalog));
+    typed.map_err(|diagnostics| Error::Rules {
+        path: std::path::PathBuf::from(shown_as),
         problems: diagnostics
             .into_iter()
             .map(|diagnostic| RuleProblem {
@@ -39,7 +44,13 @@ pub fn preview(project: &Project, rule: &str, sample: usize) -> Result<Preview> 
                 file_position: None,
             })
             .collect(),
-    })?;
+    })
+}
+
+/// Evaluates `rule` (text in the rule language) against the latest run of `project`.
+pub fn preview(project: &Project, rule: &str, sample: usize) -> Result<Preview> {
+    let validated = validate(project)?;
+    let typed = resolve_ad_hoc(&validated, rule, "<preview>")?;
     let store = Store::new(project.store_dir());
     let latest = store.latest()?;
     let summary = segmenta_store::read_summary(&latest)?;

@@ -64,6 +64,26 @@ pub struct RunStatus {
     pub error: Option<ErrorDetail>,
 }
 
+impl RunStatus {
+    /// A run that starts now.
+    fn running(id: u64, requested_as_of: Option<&str>) -> RunStatus {
+        RunStatus {
+            id,
+            state: RunState::Running,
+            started_at: now(),
+            finished_at: None,
+            requested_as_of: requested_as_of.map(String::from),
+            step: None,
+            position: None,
+            as_of: None,
+            output: None,
+            entities: None,
+            segments: Vec::new(),
+            error: None,
+        }
+    }
+}
+
 /// The background runs of one project.
 #[derive(Default)]
 pub struct BackgroundRuns {
@@ -126,20 +146,7 @@ impl BackgroundRuns {
                 return Err(Error::RunInProgress { id: running.id });
             }
             let id = runs.last().map_or(1, |r| r.id + 1);
-            runs.push(RunStatus {
-                id,
-                state: RunState::Running,
-                started_at: now(),
-                finished_at: None,
-                requested_as_of: as_of.map(String::from),
-                step: None,
-                position: None,
-                as_of: None,
-                output: None,
-                entities: None,
-                segments: Vec::new(),
-                error: None,
-            });
+            runs.push(RunStatus::running(id, as_of));
             id
         };
         let recorded = Recorded { runs: self.runs.clone(), id };
@@ -204,20 +211,7 @@ mod tests {
     #[test]
     fn a_second_run_is_refused_while_one_runs() {
         let runs = BackgroundRuns::new();
-        runs.lock().expect("the lock").push(RunStatus {
-            id: 1,
-            state: RunState::Running,
-            started_at: now(),
-            finished_at: None,
-            requested_as_of: None,
-            step: None,
-            position: None,
-            as_of: None,
-            output: None,
-            entities: None,
-            segments: Vec::new(),
-            error: None,
-        });
+        runs.lock().expect("the lock").push(RunStatus::running(1, None));
         let engine =
             Arc::new(Engine::new(&crate::engine::EngineOptions { threads: Some(1) }).expect("an engine"));
         let project = Arc::new(Project {

@@ -3,7 +3,7 @@
 //! the rule text), then the whole edited project is validated (references, cycles), and only
 //! then is the file replaced, atomically, with its comments and layout kept.
 
-use crate::error::{Error, Result, RuleProblem};
+use crate::error::{Error, Result};
 use crate::project::Project;
 
 /// What a save did.
@@ -56,34 +56,9 @@ pub fn save_segment(
     let exists = check_editable(project, name)?;
     // The rule alone first: its problems with positions in the rule, as `preview` gives them.
     let plan = crate::validate::validate(project)?;
-    let parsed = segmenta_rules::parse_rule(rule);
-    parsed.and_then(|expr| segmenta_rules::resolve_rule(&expr, &plan.rules_catalog)).map_err(
-        |diagnostics| Error::Rules {
-            path: std::path::PathBuf::from("<rule>"),
-            problems: diagnostics
-                .into_iter()
-                .map(|diagnostic| RuleProblem {
-                    source: "the rule".into(),
-                    text: rule.to_string(),
-                    diagnostic,
-                    file_position: None,
-                })
-                .collect(),
-        },
-    )?;
+    crate::preview::resolve_ad_hoc(&plan, rule, "<rule>")?;
     let mut document = document(project)?;
-    let segments = document
-        .entry("segments")
-        .or_insert_with(|| {
-            let mut t = toml_edit::Table::new();
-            t.set_implicit(true);
-            toml_edit::Item::Table(t)
-        })
-        .as_table_like_mut()
-        .ok_or_else(|| Error::Usage {
-            message: "`segments` in segmenta.toml is not a table".into(),
-            hint: None,
-        })?;
+    let segments = crate::lists::segments_table(&mut document, project)?;
     if exists {
         let table = segments
             .get_mut(name)

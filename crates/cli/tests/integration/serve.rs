@@ -25,6 +25,17 @@ fn request(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
     (status, body)
 }
 
+/// A copy of the quick-start example in a temporary folder.
+fn quickstart() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a folder");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
+    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+    for file in ["segmenta.toml", "data/accounts.csv", "data/events.csv"] {
+        std::fs::copy(source.join(file), dir.path().join(file)).expect("copy example");
+    }
+    dir
+}
+
 /// Kills the server if the test fails before it stops it.
 struct Server(std::process::Child);
 
@@ -37,12 +48,7 @@ impl Drop for Server {
 
 #[test]
 fn serve_answers_with_a_created_token_and_refuses_it_once_revoked() {
-    let dir = tempfile::tempdir().expect("a folder");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
-    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
-    for file in ["segmenta.toml", "data/accounts.csv", "data/events.csv"] {
-        std::fs::copy(source.join(file), dir.path().join(file)).expect("copy example");
-    }
+    let dir = quickstart();
     let project = dir.path().to_str().expect("a utf-8 path");
     assert!(segmenta(&["run", "--project", project, "--threads", "1"]).status.success());
     let created = segmenta(&["token", "create", "--project", project, "--role", "viewer", "--name", "e2e"]);
@@ -90,12 +96,7 @@ fn serve_answers_with_a_created_token_and_refuses_it_once_revoked() {
 
 #[test]
 fn explain_prints_the_tree_with_references_expanded_and_refuses_unknown_ids() {
-    let dir = tempfile::tempdir().expect("a folder");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
-    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
-    for file in ["segmenta.toml", "data/accounts.csv", "data/events.csv"] {
-        std::fs::copy(source.join(file), dir.path().join(file)).expect("copy example");
-    }
+    let dir = quickstart();
     let project = dir.path().to_str().expect("a utf-8 path");
     assert!(
         segmenta(&["run", "--project", project, "--threads", "1", "--as-of", "2025-01-01"]).status.success()
