@@ -57,16 +57,21 @@ pub async fn segments(
 ) -> Result<Json<api::SegmentList>, ApiError> {
     caller.require(Role::Viewer)?;
     let run = current(&state).await?;
+    let project = state.served.project();
+    // Sizes are the run's; descriptions are the project's as it is now (a segment saved since).
     let segments = run
         .segments
         .iter()
-        .map(|s| api::SegmentItem {
-            name: s.definition.name.clone(),
-            kind: s.definition.kind.to_string(),
-            description: s.definition.description.clone(),
-            size: s.size,
-            share: s.share,
-            as_of: run.as_of().to_string(),
+        .map(|s| {
+            let now = run.segment_now(&project, &s.definition.name).map(|n| n.definition);
+            api::SegmentItem {
+                name: s.definition.name.clone(),
+                kind: s.definition.kind.to_string(),
+                description: now.map_or_else(|_| s.definition.description.clone(), |d| d.description),
+                size: s.size,
+                share: s.share,
+                as_of: run.as_of().to_string(),
+            }
         })
         .collect();
     Ok(Json(api::SegmentList { as_of: run.as_of().to_string(), entities: run.entities(), segments }))
