@@ -1849,6 +1849,9 @@ fn print_node(node: &segmenta_engine::ExplainNode, depth: usize) {
         node.operands.iter().map(|o| format!("{} = {}", o.text, shown_cell(&o.value))).collect();
     let operands = if operands.is_empty() { String::new() } else { format!("    ({})", operands.join(", ")) };
     out!("{pad}{:<7} {}{operands}", node.truth.name(), node.text);
+    for operand in node.operands.iter().filter(|o| !o.drivers.is_empty()) {
+        out!("{pad}        {} is driven by: {}", operand.text, operand.drivers.join("; "));
+    }
     for child in &node.children {
         print_node(child, depth + 1);
     }

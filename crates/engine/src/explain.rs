@@ -50,6 +50,11 @@ pub struct Operand {
     pub text: String,
     /// Its value.
     pub value: Cell,
+    /// For a predictive trait, what drives its value for this entity: the churn model's
+    /// features that raise the risk most, with their contributions to the log-odds
+    /// (`churn_drivers`); or the purchase summaries the CLV models read (frequency, recency,
+    /// age, mean amount).
+    pub drivers: Vec<String>,
 }
 
 /// One node of a rule, for one entity.
@@ -188,6 +193,26 @@ fn explain_segment(plan: &Plan, row: &EntityRow<'_>, segment: &str, depth: usize
         note: None,
     };
     let derived = plan.derived.iter().find(|d| derived_name(d) == Some(segment));
+    if let (Some(clv), true) = (&plan.project.config.clv, segment == segmenta_core::config::DIAMONDS_SEGMENT) {
+        // Decided by ranks among all entities (kept in a column the run does not write): the
+        // values ranked, and the rule in words.
+        let names = clv.trait_names();
+        for name in [&names[4], &names[8]] {
+            explanation.values.push(Operand {
+                text: name.clone(),
+                value: cell(row.run.scalar(name, row.row)),
+                drivers: drivers(plan, name, row),
+            });
+        }
+        let defaults = segmenta_ml::clv::DiamondOptions::default();
+        let bottom = clv.bottom_value_share.unwrap_or(defaults.bottom_value_share) * 100.0;
+        let top = clv.top_clv_share.unwrap_or(defaults.top_clv_share) * 100.0;
+        explanation.note = Some(format!(
+            "a member when in the bottom {bottom}% of entities by `{}` and in the top {top}% by `{}` (ranked over all entities; ties are never split)",
+            names[4], names[8]
+        ));
+        return Ok(explanation);
+    }
     match derived {
         Some(Derived::Segment { rule, parent, .. }) => {
             explanation.rule = plan
@@ -259,6 +284,7 @@ fn explain_segment(plan: &Plan, row: &EntityRow<'_>, segment: &str, depth: usize
                             explanation.values.push(Operand {
                                 text: name.to_string(),
                                 value: cell(row.run.scalar(name, row.row)),
+                                drivers: Vec::new(),
                             });
                         }
                     }
@@ -278,6 +304,7 @@ fn explain_segment(plan: &Plan, row: &EntityRow<'_>, segment: &str, depth: usize
                 explanation.values.push(Operand {
                     text: format!("in_segment('{end}') now"),
                     value: Cell::Bool(row.run.is_member(end, row.row)),
+                    drivers: Vec::new(),
                 });
             }
             let from = from.as_deref().map_or(String::new(), |f| format!(" from `{f}`"));
@@ -319,13 +346,13 @@ fn node(plan: &Plan, row: &EntityRow<'_>, expr: &TypedExpr, depth: usize) -> Res
         }
         TypedExpr::Not(a) => explained.children = vec![node(plan, row, a, depth)?],
         TypedExpr::Compare { left, right, .. } => {
-            explained.operands = [left, right].into_iter().filter_map(|v| operand(v, row)).collect();
+            explained.operands = [left, right].into_iter().filter_map(|v| operand(plan, v, row)).collect();
         }
         TypedExpr::InList { value, .. }
         | TypedExpr::Between { value, .. }
         | TypedExpr::IsNull { value, .. }
         | TypedExpr::StringMatch { value, .. }
-        | TypedExpr::Truthy(value) => explained.operands = operand(value, row).into_iter().collect(),
+        | TypedExpr::Truthy(value) => explained.operands = operand(plan, value, row).into_iter().collect(),
         TypedExpr::InSegment(name) => {
             if depth < MAX_DEPTH {
                 explained.segment = Some(Box::new(explain_segment(plan, row, name, depth + 1)?));
@@ -335,12 +362,46 @@ fn node(plan: &Plan, row: &EntityRow<'_>, expr: &TypedExpr, depth: usize) -> Res
     Ok(explained)
 }
 
-fn operand(value: &TypedValue, row: &EntityRow<'_>) -> Option<Operand> {
+fn operand(plan: &Plan, value: &TypedValue, row: &EntityRow<'_>) -> Option<Operand> {
     if matches!(value, TypedValue::Literal(_)) {
         return None;
     }
     let computed = segmenta_rules::eval::value(value, row).unwrap_or(Scalar::Null);
-    Some(Operand { text: value_text(value), value: cell(computed) })
+    let drivers = value.columns().iter().flat_map(|c| drivers(plan, &c.column, row)).collect();
+    Some(Operand { text: value_text(value), value: cell(computed), drivers })
+}
+
+/// What drives the predictive trait `column` for the entity (nothing for other columns).
+fn drivers(plan: &Plan, column: &str, row: &EntityRow<'_>) -> Vec<String> {
+    let [risk, churn_drivers] = segmenta_core::config::CHURN_TRAITS;
+    if column == risk {
+        return match row.run.scalar(churn_drivers, row.row) {
+            Scalar::String(text) => text.split("; ").filter(|d| !d.is_empty()).map(String::from).collect(),
+            _ => Vec::new(),
+        };
+    }
+    let Some(clv) = &plan.project.config.clv else {
+        return Vec::new();
+    };
+    let names = clv.trait_names();
+    // The four summaries are the models' inputs; the predictions follow from them.
+    let (inputs, predictions) = names.split_at(4);
+    if !predictions.iter().any(|p| p == column) {
+        return Vec::new();
+    }
+    inputs
+        .iter()
+        .map(|name| {
+            let shown = match cell(row.run.scalar(name, row.row)) {
+                Cell::Null => "NULL".to_string(),
+                Cell::Float(f) => format!("{f:.4}"),
+                Cell::Int(i) => i.to_string(),
+                Cell::Bool(b) => b.to_string(),
+                Cell::Text(t) => t,
+            };
+            format!("{name} = {shown}")
+        })
+        .collect()
 }
 
 fn cell(scalar: Scalar) -> Cell {

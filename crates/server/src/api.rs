@@ -232,6 +232,10 @@ pub struct Operand {
     /// Its value for the entity (`null` when missing).
     #[schema(value_type = Object)]
     pub value: serde_json::Value,
+    /// For a predictive trait: what drives it for this entity (the churn model's top features
+    /// with their contributions, or the purchase summaries CLV is computed from).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drivers: Vec<String>,
 }
 
 /// One node of a rule, for one entity.
@@ -319,7 +323,10 @@ pub fn cell_json(value: segmenta_engine::Cell) -> serde_json::Value {
 }
 
 fn operands(operands: Vec<segmenta_engine::Operand>) -> Vec<Operand> {
-    operands.into_iter().map(|o| Operand { text: o.text, value: cell_json(o.value) }).collect()
+    operands
+        .into_iter()
+        .map(|o| Operand { text: o.text, value: cell_json(o.value), drivers: o.drivers })
+        .collect()
 }
 
 impl From<segmenta_engine::ExplainNode> for ExplainNode {

@@ -10,7 +10,7 @@ use segmenta_engine::{DemoOptions, NoProgress, Project, RunOptions, Truth};
 #[test]
 fn every_explanation_on_the_demo_agrees_with_the_run() {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let options = DemoOptions { accounts: 400, seed: 5, threads: 2 };
+    let options = DemoOptions { accounts: 1000, seed: 5, threads: 2 };
     segmenta_engine::demo(dir.path(), &options, false, &NoProgress).expect("the demo is written");
     let project = Project::load(dir.path()).expect("loads");
     let run = RunOptions { threads: Some(2), ..Default::default() };
@@ -30,9 +30,9 @@ fn every_explanation_on_the_demo_agrees_with_the_run() {
         .filter(|s| s.name.starts_with(&format!("{prefix}.")))
         .flat_map(|s| segmenta_engine::members(&project, &s.name).expect("members"))
         .collect();
-    assert_eq!(ids.len(), 400);
+    assert_eq!(ids.len(), 1000);
     ids.sort();
-    let ids: Vec<String> = ids.into_iter().step_by(7).collect();
+    let ids: Vec<String> = ids.into_iter().step_by(25).collect();
     assert!(!ids.is_empty());
     for id in &ids {
         let explained = segmenta_engine::explain(&project, id, None).expect("explains");
@@ -63,6 +63,64 @@ fn every_explanation_on_the_demo_agrees_with_the_run() {
         }
     }
     assert!(checked.0 > 100 && checked.1 > 20 && checked.2 > 10, "{checked:?}");
+    // Predictive traits carry their drivers: the churn model's top features, the CLV inputs.
+    let mut driven = (0, 0);
+    let reading = |name: &str| -> Vec<String> {
+        let mut found: Vec<String> = project
+            .config
+            .segments
+            .iter()
+            .filter(|(_, c)| c.rule.as_ref().is_some_and(|r| r.get_ref().contains(name)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for (scheme, config) in &project.config.schemes {
+            for tier in config.tiers.iter().filter(|t| t.rule.get_ref().contains(name)) {
+                found.push(format!("{scheme}.{}", tier.name.get_ref()));
+            }
+        }
+        found
+    };
+    let churn = reading("churn_risk");
+    assert!(!churn.is_empty(), "the demo reads churn_risk in a rule");
+    for id in &ids {
+        for e in churn.iter().flat_map(|s| segmenta_engine::explain(&project, id, Some(s)).expect("explains"))
+        {
+            let trees = e.tree.iter().chain(e.scheme.iter().flat_map(|s| s.tried.iter().map(|t| &t.tree)));
+            let mut stack: Vec<&segmenta_engine::ExplainNode> = trees.collect();
+            while let Some(node) = stack.pop() {
+                stack.extend(&node.children);
+                for operand in &node.operands {
+                    if operand.text == "churn_risk" && !operand.drivers.is_empty() {
+                        assert!(operand.drivers.iter().all(|d| d.contains("(+")), "{:?}", operand.drivers);
+                        driven.0 += 1;
+                    }
+                    if operand.text == "plan" {
+                        assert!(operand.drivers.is_empty(), "an attribute has no drivers");
+                    }
+                }
+            }
+        }
+    }
+    let clv = summary.segments.iter().find(|s| {
+        project
+            .config
+            .segments
+            .get(&s.name)
+            .and_then(|c| c.rule.as_ref())
+            .is_some_and(|r| r.get_ref().contains("p_alive"))
+    });
+    if let Some(clv) = clv {
+        for e in segmenta_engine::explain(&project, &ids[0], Some(&clv.name)).expect("explains") {
+            let tree = e.tree.expect("a rule");
+            for child in &tree.children {
+                for operand in &child.operands {
+                    assert_eq!(operand.drivers.len(), 4, "{}: the four purchase summaries", operand.text);
+                    driven.1 += 1;
+                }
+            }
+        }
+    }
+    assert!(driven.0 > 0 && driven.1 > 0, "{driven:?}");
 }
 
 #[test]
