@@ -158,7 +158,7 @@ impl ServedProject {
     /// without one, with the project's rules as they are now.
     pub fn explain(&self, id: &str, segment: Option<&str>) -> Result<Vec<Explanation>> {
         let run = self.current()?;
-        let plan = crate::validate::validate(&self.project())?;
+        let plan = self.plan(&run)?;
         explain_on(&plan, &run, id, segment)
     }
 }
@@ -193,7 +193,8 @@ fn explain_segment(plan: &Plan, row: &EntityRow<'_>, segment: &str, depth: usize
         note: None,
     };
     let derived = plan.derived.iter().find(|d| derived_name(d) == Some(segment));
-    if let (Some(clv), true) = (&plan.project.config.clv, segment == segmenta_core::config::DIAMONDS_SEGMENT) {
+    if let (Some(clv), true) = (&plan.project.config.clv, segment == segmenta_core::config::DIAMONDS_SEGMENT)
+    {
         // Decided by ranks among all entities (kept in a column the run does not write): the
         // values ranked, and the rule in words.
         let names = clv.trait_names();

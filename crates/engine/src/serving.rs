@@ -459,6 +459,8 @@ fn decode_cursor(cursor: &str) -> Result<String> {
 pub struct ServedProject {
     /// The project as its file is now (replaced by each edit).
     project: std::sync::RwLock<Arc<Project>>,
+    /// The validated project, for the run it was validated with (its folder); dropped by edits.
+    plan: Mutex<Option<(PathBuf, Arc<crate::plan::Plan>)>>,
     /// The KPIs of the last run they were computed for (its folder).
     kpis: Mutex<Option<(PathBuf, Arc<crate::kpis::KpiReport>)>>,
     /// Edits of the project file, one at a time.
@@ -478,6 +480,7 @@ impl ServedProject {
         ServedProject {
             project: std::sync::RwLock::new(Arc::new(project)),
             edits: Mutex::new(()),
+            plan: Mutex::new(None),
             kpis: Mutex::new(None),
             state: Mutex::new(ServedState { run: None, checked: None, loading: false }),
         }
@@ -489,6 +492,19 @@ impl ServedProject {
             Ok(project) => project.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The project validated (its rules resolved against the data's columns), kept while the
+    /// served run and the project file stay the same: validation reads the data files' headers.
+    pub(crate) fn plan(&self, run: &ServedRun) -> Result<Arc<crate::plan::Plan>> {
+        let mut cached =
+            self.plan.lock().map_err(|_| Error::Internal("the plan cache's lock is poisoned".into()))?;
+        if let Some((_, plan)) = cached.as_ref().filter(|(dir, _)| same_folder(dir, &run.run_dir)) {
+            return Ok(plan.clone());
+        }
+        let plan = Arc::new(crate::validate::validate(&self.project())?);
+        *cached = Some((run.run_dir.clone(), plan.clone()));
+        Ok(plan)
     }
 
     /// The KPIs of every segment at the current run, against the snapshot before it when
@@ -537,6 +553,9 @@ impl ServedProject {
         match self.project.write() {
             Ok(mut project) => *project = Arc::new(edited),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(edited),
+        }
+        if let Ok(mut plan) = self.plan.lock() {
+            *plan = None;
         }
         Ok(outcome)
     }

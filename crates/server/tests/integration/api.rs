@@ -482,6 +482,15 @@ async fn editors_save_and_delete_rule_segments_in_the_file_keeping_its_comments(
     let detail = send(&s.router, get("/v1/segments/big", Some(&s.viewer))).await.json();
     assert_eq!(detail["rule"].as_str(), Some("employees >= 500"));
     assert_eq!(detail["description"].as_str(), Some("accounts with 100 or more employees"));
+    // An explanation reads the rule as saved (a5 has 125 employees: a member by the run's rule,
+    // not by the new one), and says that the two differ.
+    let why = send(&s.router, get("/v1/entities/a5/why/big", Some(&s.viewer))).await.json();
+    assert_eq!(
+        (why["member"].as_bool(), why["tree"]["truth"].as_str()),
+        (Some(true), Some("false")),
+        "{why}"
+    );
+    assert!(why["note"].as_str().expect("a note").contains("changed after the run"), "{why}");
 
     // A rule with a problem: located in the rule, nothing written.
     let before = std::fs::read_to_string(&file).expect("reads");
