@@ -1494,6 +1494,13 @@ fn check_name(
     if name.is_empty() {
         return Some(ct.error_at(span, format!("a {kind} needs a name"), None));
     }
+    if name.chars().any(char::is_control) {
+        return Some(ct.error_at(
+            span,
+            format!("{kind} name {name:?} contains a control character (a line break, a tab)"),
+            Some("names are written on one line; use letters, digits and `_`".into()),
+        ));
+    }
     if name.contains('.') {
         return Some(ct.error_at(
             span,
@@ -2114,6 +2121,10 @@ rule = "employees > 100"
             Some("`_`"),
             23,
         );
+        // An escaped line break in a quoted key: refused (the key's position is not found in
+        // the text, which holds the escape).
+        let errors = parse_project(&add("[segments.\"a\\nb\"]\nrule = \"x\"\n")).expect_err("refused");
+        assert!(errors[0].message.contains("contains a control character"), "{}", errors[0]);
         check_error(
             &add("[segments.m]\nrule = \"x\"\nparent = \"bigg\"\n"),
             "parent `bigg` is not a segment",

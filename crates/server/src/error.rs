@@ -122,7 +122,9 @@ impl From<segmenta_engine::Error> for ApiError {
     fn from(error: segmenta_engine::Error) -> ApiError {
         let detail = error.detail();
         if status_of(&detail).is_server_error() {
-            tracing::error!(code = detail.code, "request failed: {error}");
+            // The code and kind only: the message may name an entity (personal data); the
+            // client gets it in the answer.
+            tracing::error!(target: "segmenta::http", code = detail.code, kind = ?detail.kind, "request failed");
         }
         ApiError::from_detail(detail)
     }

@@ -504,6 +504,13 @@ async fn editors_save_and_delete_rule_segments_in_the_file_keeping_its_comments(
     .await;
     assert_eq!(cycle.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", cycle.text());
     assert_eq!(std::fs::read_to_string(&file).expect("reads"), before, "a refused edit writes nothing");
+    // Names the project file would not take are refused, and nothing is written.
+    for name in ["a.b", "a%0Ab", "a%09b", ""] {
+        let path = format!("/v1/segments/{name}");
+        let answer = send(&s.router, put_json(&path, &s.editor, r#"{"rule": "employees > 1"}"#)).await;
+        assert!(answer.status.is_client_error(), "{name}: {} {}", answer.status, answer.text());
+    }
+    assert_eq!(std::fs::read_to_string(&file).expect("reads"), before, "a refused name writes nothing");
     let tier =
         send(&s.router, put_json("/v1/segments/size.mid", &s.editor, r#"{"rule": "employees > 1"}"#)).await;
     assert_eq!((tier.status, tier.code()), (StatusCode::CONFLICT, "not_editable".to_string()));
