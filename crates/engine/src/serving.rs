@@ -465,6 +465,10 @@ pub struct ServedProject {
     kpis: Mutex<Option<(PathBuf, Arc<crate::kpis::KpiReport>)>>,
     /// Edits of the project file, one at a time.
     edits: Mutex<()>,
+    /// Loads of a run, one at a time.
+    loads: Mutex<()>,
+    /// How many runs were loaded.
+    loaded: std::sync::atomic::AtomicU64,
     state: Mutex<ServedState>,
 }
 
@@ -480,6 +484,8 @@ impl ServedProject {
         ServedProject {
             project: std::sync::RwLock::new(Arc::new(project)),
             edits: Mutex::new(()),
+            loads: Mutex::new(()),
+            loaded: std::sync::atomic::AtomicU64::new(0),
             plan: Mutex::new(None),
             kpis: Mutex::new(None),
             state: Mutex::new(ServedState { run: None, checked: None, loading: false }),
@@ -560,32 +566,45 @@ impl ServedProject {
         Ok(outcome)
     }
 
+    /// How many runs this server loaded (the first, and each later one that landed).
+    pub fn runs_loaded(&self) -> u64 {
+        self.loaded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The run to read now: the latest complete one. A run that finished since the last look
     /// (at most [`RELOAD_CHECK`] ago) is loaded first; while it loads, other callers get the
-    /// previous one.
+    /// previous one, and callers with none to get wait for that one load.
     pub fn current(&self) -> Result<Arc<ServedRun>> {
         let poisoned = || Error::Internal("the served run's lock is poisoned".into());
-        let latest = {
+        {
             let mut state = self.state.lock().map_err(|_| poisoned())?;
             let recent = state.checked.is_some_and(|t| t.elapsed() < RELOAD_CHECK);
-            match (&state.run, recent || state.loading) {
-                (Some(run), true) => return Ok(run.clone()),
-                _ => {
-                    state.checked = Some(Instant::now());
-                    let latest = Store::new(self.project().store_dir()).latest()?;
-                    if let Some(run) = state.run.as_ref().filter(|r| same_folder(&r.run_dir, &latest)) {
-                        return Ok(run.clone());
-                    }
-                    state.loading = true;
-                    latest
-                }
+            if let (Some(run), true) = (&state.run, recent || state.loading) {
+                return Ok(run.clone());
             }
-        };
+            if state.run.is_some() {
+                state.checked = Some(Instant::now());
+            }
+        }
+        // One load at a time; whoever waited here finds the run the one before it loaded.
+        let _one_load = self.loads.lock().map_err(|_| poisoned())?;
+        let latest = Store::new(self.project().store_dir()).latest()?;
+        {
+            let mut state = self.state.lock().map_err(|_| poisoned())?;
+            if let Some(run) = state.run.as_ref().filter(|r| same_folder(&r.run_dir, &latest)) {
+                let run = run.clone();
+                state.checked = Some(Instant::now());
+                return Ok(run);
+            }
+            state.loading = true;
+        }
         let loaded = ServedRun::load(&self.project(), &latest).map(Arc::new);
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         state.loading = false;
         let run = loaded?;
+        self.loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         state.run = Some(run.clone());
+        state.checked = Some(Instant::now());
         Ok(run)
     }
 }

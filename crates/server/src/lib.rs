@@ -176,6 +176,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = AppState::new(engine, project);
+    // The latest run is loaded while the server starts listening (seconds at a million
+    // accounts), so the first request does not wait for it; a project without a run yet
+    // answers `no_run` until one lands.
+    let served = state.served.clone();
+    tokio::task::spawn_blocking(move || served.current().ok());
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     ready(listener.local_addr()?);
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await

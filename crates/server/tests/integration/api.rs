@@ -538,3 +538,19 @@ async fn editors_save_and_delete_rule_segments_in_the_file_keeping_its_comments(
     assert!(!after.contains("free_mid") && after.contains("# the sales team's favourite"), "{after}");
     segmenta_engine::Project::load(s.dir.path()).expect("the edited file still loads");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_requests_load_the_run_once() {
+    let s = served();
+    let engine = std::sync::Arc::new(segmenta_engine::Engine::new(&Default::default()).expect("an engine"));
+    let state = segmenta_server::AppState::new(engine, s.project());
+    let router = segmenta_server::router(state.clone());
+    let requests = (0..8).map(|_| {
+        let (router, token) = (router.clone(), s.viewer.clone());
+        tokio::spawn(async move { send(&router, get("/v1/segments", Some(&token))).await.status })
+    });
+    for status in futures_util::future::join_all(requests).await {
+        assert_eq!(status.expect("the request task"), StatusCode::OK);
+    }
+    assert_eq!(state.served.runs_loaded(), 1, "one load served every waiting request");
+}
