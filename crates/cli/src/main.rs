@@ -1429,9 +1429,10 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 hint: Some("give an address and port, e.g. 127.0.0.1:8080 (port 0 picks a free one)".into()),
             })?;
             let engine = std::sync::Arc::new(Engine::new(&EngineOptions { threads: *threads })?);
+            let state = segmenta_server::AppState::new(engine, project)?;
             let options = segmenta_server::ServeOptions { listen };
             let json = cli.json;
-            segmenta_server::serve_until_signal(engine, project, &options, |address| {
+            segmenta_server::serve_until_signal(state, &options, |address| {
                 if json {
                     out!("{}", json!({ "listening": address.to_string() }));
                 } else {

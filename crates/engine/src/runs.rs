@@ -1,14 +1,17 @@
 //! Runs started in the background (the server's `POST /v1/runs`): one at a time per project, on
-//! a thread of their own, with their progress and outcome kept for `GET /v1/runs/{id}`. A run
-//! writes its folder and catalog row as `segmenta run` does (atomically), so readers keep
-//! seeing the previous complete run until it is in place.
+//! a thread of their own. Each is recorded in the store's run log (`segmenta_store::run_log`)
+//! when it starts and when it ends, so the list survives a restart; the progress of the one
+//! running is kept in memory. A run writes its folder and catalog row as `segmenta run` does
+//! (atomically), so readers keep seeing the previous complete run until it is in place.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use segmenta_store::run_log::{LoggedRun, RunLog};
+
 use crate::as_of::AsOf;
 use crate::engine::Engine;
-use crate::error::{Error, ErrorDetail, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::evaluation::RunOptions;
 use crate::progress::Progress;
 use crate::project::Project;
@@ -22,23 +25,46 @@ pub enum RunState {
     Succeeded,
     /// Stopped by an error; nothing was written.
     Failed,
+    /// The server stopped before it finished; nothing was written.
+    Interrupted,
 }
 
 impl RunState {
-    /// `running`, `succeeded` or `failed`.
+    /// `running`, `succeeded`, `failed` or `interrupted`.
     pub fn name(self) -> &'static str {
         match self {
             RunState::Running => "running",
             RunState::Succeeded => "succeeded",
             RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
         }
     }
+
+    fn parse(text: &str) -> RunState {
+        match text {
+            "running" => RunState::Running,
+            "succeeded" => RunState::Succeeded,
+            "interrupted" => RunState::Interrupted,
+            _ => RunState::Failed,
+        }
+    }
+}
+
+/// Why a background run failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    /// The error's stable code.
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
 }
 
 /// One background run.
 #[derive(Debug, Clone)]
 pub struct RunStatus {
-    /// Its number among this process's runs (from 1).
+    /// Its id (increasing across restarts of the server).
     pub id: u64,
     /// Where it is.
     pub state: RunState,
@@ -61,79 +87,85 @@ pub struct RunStatus {
     /// Segment sizes, once written: (name, size, share).
     pub segments: Vec<(String, u64, f64)>,
     /// Why it failed.
-    pub error: Option<ErrorDetail>,
+    pub error: Option<RunError>,
 }
 
 impl RunStatus {
-    /// A run that starts now.
-    fn running(id: u64, requested_as_of: Option<&str>) -> RunStatus {
+    fn from_log(run: LoggedRun) -> RunStatus {
         RunStatus {
-            id,
-            state: RunState::Running,
-            started_at: now(),
-            finished_at: None,
-            requested_as_of: requested_as_of.map(String::from),
+            id: run.id.max(0) as u64,
+            state: RunState::parse(&run.state),
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            requested_as_of: run.requested_as_of,
             step: None,
             position: None,
-            as_of: None,
-            output: None,
-            entities: None,
-            segments: Vec::new(),
-            error: None,
+            as_of: run.as_of,
+            output: run.output.map(PathBuf::from),
+            entities: run.entities.map(|n| n.max(0) as u64),
+            segments: run.segments.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default(),
+            error: run.error.map(|(code, message, hint)| RunError { code, message, hint }),
         }
     }
 }
 
+/// The step and position of the run in progress.
+type Live = Arc<Mutex<Option<(u64, Option<String>, Option<(String, u64, u64)>)>>>;
+
 /// The background runs of one project.
-#[derive(Default)]
 pub struct BackgroundRuns {
-    runs: Arc<Mutex<Vec<RunStatus>>>,
+    log: Arc<Mutex<RunLog>>,
+    live: Live,
 }
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+fn poisoned() -> Error {
+    Error::Internal("the run log's lock is poisoned".into())
+}
+
 struct Recorded {
-    runs: Arc<Mutex<Vec<RunStatus>>>,
+    live: Live,
     id: u64,
 }
 
 impl Recorded {
-    fn update(&self, change: impl FnOnce(&mut RunStatus)) {
-        let mut runs = match self.runs.lock() {
-            Ok(runs) => runs,
+    fn update(&self, change: impl FnOnce(&mut Option<String>, &mut Option<(String, u64, u64)>)) {
+        let mut live = match self.live.lock() {
+            Ok(live) => live,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(run) = runs.iter_mut().find(|r| r.id == self.id) {
-            change(run);
+        if let Some((id, step, position)) = live.as_mut()
+            && *id == self.id
+        {
+            change(step, position);
         }
     }
 }
 
 impl Progress for Recorded {
     fn step(&self, message: &str) {
-        self.update(|run| {
-            run.step = Some(message.to_string());
-            run.position = None;
+        self.update(|step, position| {
+            *step = Some(message.to_string());
+            *position = None;
         });
     }
 
     fn done(&self) {}
 
-    fn position(&self, step: &str, done: u64, total: u64) {
-        self.update(|run| run.position = Some((step.to_string(), done, total)));
+    fn position(&self, name: &str, done: u64, total: u64) {
+        self.update(|_, position| *position = Some((name.to_string(), done, total)));
     }
 }
 
 impl BackgroundRuns {
-    /// No runs yet.
-    pub fn new() -> BackgroundRuns {
-        BackgroundRuns::default()
-    }
-
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<RunStatus>>> {
-        self.runs.lock().map_err(|_| Error::Internal("the run list's lock is poisoned".into()))
+    /// The runs of the project's store; a run a stopped server left running is marked
+    /// interrupted.
+    pub fn open(project: &Project) -> Result<BackgroundRuns> {
+        let log = RunLog::open(&project.store_dir(), &now())?;
+        Ok(BackgroundRuns { log: Arc::new(Mutex::new(log)), live: Arc::new(Mutex::new(None)) })
     }
 
     /// Starts a run of `project` as of `as_of` (a date or an RFC 3339 instant; `None`: the
@@ -141,66 +173,116 @@ impl BackgroundRuns {
     pub fn start(&self, engine: Arc<Engine>, project: Arc<Project>, as_of: Option<&str>) -> Result<u64> {
         let parsed = as_of.map(AsOf::parse).transpose()?;
         let id = {
-            let mut runs = self.lock()?;
-            if let Some(running) = runs.iter().find(|r| r.state == RunState::Running) {
-                return Err(Error::RunInProgress { id: running.id });
+            let log = self.log.lock().map_err(|_| poisoned())?;
+            match log.start(&now(), as_of)? {
+                Ok(id) => id.max(0) as u64,
+                Err(running) => return Err(Error::RunInProgress { id: running.max(0) as u64 }),
             }
-            let id = runs.last().map_or(1, |r| r.id + 1);
-            runs.push(RunStatus::running(id, as_of));
-            id
         };
-        let recorded = Recorded { runs: self.runs.clone(), id };
+        *self.live.lock().map_err(|_| poisoned())? = Some((id, None, None));
+        let recorded = Recorded { live: self.live.clone(), id };
+        let log = self.log.clone();
         let spawned = std::thread::Builder::new().name(format!("segmenta-run-{id}")).spawn(move || {
             let options = RunOptions { as_of: parsed, ..RunOptions::default() };
             let outcome = engine.run(&project, &options, &recorded);
-            recorded.update(|run| {
-                run.finished_at = Some(now());
-                run.step = None;
-                run.position = None;
-                match outcome {
-                    Ok(report) => {
-                        run.state = RunState::Succeeded;
-                        run.as_of = Some(report.summary.as_of.clone());
-                        run.entities = Some(report.summary.entities);
-                        run.output = Some(report.output);
-                        run.segments =
-                            report.segments.into_iter().map(|s| (s.name, s.size, s.share)).collect();
-                    }
-                    Err(error) => {
-                        tracing::warn!(
-                            run = run.id,
-                            code = crate::error::ErrorCode::code(&error),
-                            "a background run failed"
-                        );
-                        run.state = RunState::Failed;
-                        run.error = Some(error.detail());
-                    }
+            let mut ended = LoggedRun {
+                id: id as i64,
+                state: String::new(),
+                started_at: String::new(),
+                finished_at: Some(now()),
+                requested_as_of: None,
+                as_of: None,
+                output: None,
+                entities: None,
+                segments: None,
+                error: None,
+            };
+            match outcome {
+                Ok(report) => {
+                    ended.state = RunState::Succeeded.name().into();
+                    ended.as_of = Some(report.summary.as_of.clone());
+                    ended.entities = Some(report.summary.entities as i64);
+                    ended.output = Some(report.output.to_string_lossy().into_owned());
+                    let sizes: Vec<(String, u64, f64)> =
+                        report.segments.into_iter().map(|s| (s.name, s.size, s.share)).collect();
+                    ended.segments = serde_json::to_string(&sizes).ok();
                 }
+                Err(error) => {
+                    tracing::warn!(run = id, code = error.code(), "a background run failed");
+                    let detail = error.detail();
+                    ended.state = RunState::Failed.name().into();
+                    ended.error = Some((detail.code.to_string(), detail.message, detail.hint));
+                }
+            }
+            let recorded_end = log.lock().map_err(|_| poisoned()).and_then(|log| Ok(log.finish(&ended)?));
+            if let Err(error) = recorded_end {
+                tracing::error!(
+                    run = id,
+                    code = error.code(),
+                    "the end of a background run was not recorded"
+                );
+            }
+            recorded.update(|step, position| {
+                *step = None;
+                *position = None;
             });
         });
         if let Err(e) = spawned {
-            let mut runs = self.lock()?;
-            runs.retain(|r| r.id != id);
+            let log = self.log.lock().map_err(|_| poisoned())?;
+            let failed = LoggedRun {
+                id: id as i64,
+                state: RunState::Failed.name().into(),
+                started_at: String::new(),
+                finished_at: Some(now()),
+                requested_as_of: None,
+                as_of: None,
+                output: None,
+                entities: None,
+                segments: None,
+                error: Some(("internal".into(), format!("cannot start a run's thread: {e}"), None)),
+            };
+            log.finish(&failed)?;
             return Err(Error::Internal(format!("cannot start a run's thread: {e}")));
         }
         Ok(id)
     }
 
+    fn with_progress(&self, mut run: RunStatus) -> Result<RunStatus> {
+        if run.state == RunState::Running
+            && let Some((id, step, position)) = self.live.lock().map_err(|_| poisoned())?.as_ref()
+            && *id == run.id
+        {
+            run.step = step.clone();
+            run.position = position.clone();
+        }
+        Ok(run)
+    }
+
     /// Every run, newest first.
     pub fn list(&self) -> Result<Vec<RunStatus>> {
-        Ok(self.lock()?.iter().rev().cloned().collect())
+        let runs = self.log.lock().map_err(|_| poisoned())?.list()?;
+        runs.into_iter().map(|r| self.with_progress(RunStatus::from_log(r))).collect()
     }
 
     /// The run `id`.
     pub fn get(&self, id: u64) -> Result<RunStatus> {
-        let runs = self.lock()?;
-        runs.iter().find(|r| r.id == id).cloned().ok_or_else(|| Error::UnknownRun {
-            id,
-            hint: match runs.last() {
-                Some(last) => format!("runs of this server are numbered 1 to {}", last.id),
-                None => "no run was started on this server yet: POST /v1/runs starts one".into(),
-            },
-        })
+        let log = self.log.lock().map_err(|_| poisoned())?;
+        match log.get(id.min(i64::MAX as u64) as i64)? {
+            Some(run) => {
+                drop(log);
+                self.with_progress(RunStatus::from_log(run))
+            }
+            None => {
+                let last = log.list()?.first().map(|r| r.id);
+                Err(Error::UnknownRun {
+                    id,
+                    hint: match last {
+                        Some(last) => format!("runs are numbered 1 to {last}; GET /v1/runs lists them"),
+                        None => "no run was started over HTTP yet: POST /v1/runs starts one".into(),
+                    },
+                })
+            }
+        }
     }
 }
 
@@ -208,24 +290,35 @@ impl BackgroundRuns {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_second_run_is_refused_while_one_runs() {
-        let runs = BackgroundRuns::new();
-        runs.lock().expect("the lock").push(RunStatus::running(1, None));
-        let engine =
-            Arc::new(Engine::new(&crate::engine::EngineOptions { threads: Some(1) }).expect("an engine"));
-        let project = Arc::new(Project {
-            dir: PathBuf::from("."),
-            file: PathBuf::from("segmenta.toml"),
+    fn project(dir: &std::path::Path) -> Arc<Project> {
+        Arc::new(Project {
+            dir: dir.to_path_buf(),
+            file: dir.join("segmenta.toml"),
             text: String::new(),
             config: segmenta_core::config::parse_project(
                 "[project]\nname = \"t\"\nentity = \"a\"\n[entities.a]\nsource = \"a.csv\"\nkey = \"id\"\n",
             )
             .expect("parses"),
-        });
-        let refused = runs.start(engine, project, None).expect_err("refused");
-        assert_eq!(crate::error::ErrorCode::code(&refused), "run_in_progress");
+        })
+    }
+
+    #[test]
+    fn a_second_run_is_refused_while_one_runs_and_a_stopped_one_is_interrupted() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let project = project(dir.path());
+        let runs = BackgroundRuns::open(&project).expect("opens");
+        // A run recorded as running (as a server that was killed leaves it).
+        let running = runs.log.lock().expect("the lock").start("t", None).expect("records").expect("none");
+        let engine =
+            Arc::new(Engine::new(&crate::engine::EngineOptions { threads: Some(1) }).expect("an engine"));
+        let refused = runs.start(engine, project.clone(), None).expect_err("refused");
+        assert_eq!(refused.code(), "run_in_progress");
         assert_eq!(runs.list().expect("lists").len(), 1, "nothing was added");
-        assert_eq!(crate::error::ErrorCode::code(&runs.get(2).expect_err("no run 2")), "unknown_run");
+        assert_eq!(runs.get(99).expect_err("no run 99").code(), "unknown_run");
+        drop(runs);
+        let reopened = BackgroundRuns::open(&project).expect("opens");
+        let run = reopened.get(running as u64).expect("kept across the restart");
+        assert_eq!(run.state, RunState::Interrupted);
+        assert_eq!(run.error.map(|e| e.code), Some("interrupted".to_string()));
     }
 }

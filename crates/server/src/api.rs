@@ -425,7 +425,7 @@ pub struct RunSegment {
 pub struct Run {
     /// Its number among this server's runs.
     pub id: u64,
-    /// `running`, `succeeded` or `failed`.
+    /// `running`, `succeeded`, `failed` or `interrupted` (the server stopped before it ended).
     pub state: String,
     /// When it started.
     pub started_at: String,
@@ -450,7 +450,7 @@ pub struct Run {
 /// `GET /v1/runs`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunList {
-    /// This server's runs, newest first.
+    /// The runs started over HTTP (kept in the store across restarts), newest first.
     pub runs: Vec<Run>,
 }
 
@@ -471,7 +471,14 @@ impl From<segmenta_engine::RunStatus> for Run {
                 .into_iter()
                 .map(|(name, size, share)| RunSegment { name, size, share })
                 .collect(),
-            error: run.error.map(|detail| *crate::error::ApiError::from_detail(detail).body),
+            error: run.error.map(|e| crate::error::ErrorBody {
+                code: e.code,
+                message: e.message,
+                hint: e.hint,
+                line: None,
+                column: None,
+                problems: Vec::new(),
+            }),
         }
     }
 }

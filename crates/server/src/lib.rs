@@ -42,15 +42,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a server of `project`.
-    pub fn new(engine: Arc<Engine>, project: Project) -> AppState {
+    /// The state of a server of `project` (it opens the store's run log, marking a run a
+    /// stopped server left running as interrupted).
+    pub fn new(engine: Arc<Engine>, project: Project) -> segmenta_engine::Result<AppState> {
         let tokens = Arc::new(TokenVerifier::new(&project));
-        AppState {
-            engine,
-            served: Arc::new(ServedProject::new(project)),
-            tokens,
-            runs: Arc::new(BackgroundRuns::new()),
-        }
+        let runs = Arc::new(BackgroundRuns::open(&project)?);
+        Ok(AppState { engine, served: Arc::new(ServedProject::new(project)), tokens, runs })
     }
 }
 
@@ -166,16 +163,14 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
 }
 
-/// Serves `project` until `shutdown` completes; calls `ready` with the bound address once it
+/// Serves `state` until `shutdown` completes; calls `ready` with the bound address once it
 /// listens.
 pub async fn serve(
-    engine: Arc<Engine>,
-    project: Project,
+    state: AppState,
     options: &ServeOptions,
     ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(engine, project);
     // The latest run is loaded while the server starts listening (seconds at a million
     // accounts), so the first request does not wait for it; a project without a run yet
     // answers `no_run` until one lands.
@@ -186,17 +181,16 @@ pub async fn serve(
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
-/// Serves `project` on a runtime of its own until SIGINT or SIGTERM (the CLI's entry); calls
+/// Serves `state` on a runtime of its own until SIGINT or SIGTERM (the CLI's entry); calls
 /// `ready` with the bound address once it listens.
 pub fn serve_until_signal(
-    engine: Arc<Engine>,
-    project: Project,
+    state: AppState,
     options: &ServeOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("segmenta-http").build()?;
-    runtime.block_on(serve(engine, project, options, ready, stop_signal()))
+    runtime.block_on(serve(state, options, ready, stop_signal()))
 }
 
 async fn stop_signal() {

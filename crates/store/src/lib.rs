@@ -13,6 +13,7 @@
 
 pub mod catalog;
 pub mod formats;
+pub mod run_log;
 pub mod tokens;
 
 use std::fs;

@@ -290,7 +290,7 @@ async fn unknown_paths_and_methods_are_json_errors_and_a_panic_is_a_500() {
 
     let project = s.project();
     let engine = std::sync::Arc::new(segmenta_engine::Engine::new(&Default::default()).expect("an engine"));
-    let state = segmenta_server::AppState::new(engine, project);
+    let state = segmenta_server::AppState::new(engine, project).expect("a state");
     let boom = axum::Router::new().route(
         "/boom",
         axum::routing::get(|| async {
@@ -394,6 +394,18 @@ async fn runs_start_in_the_background_and_reads_switch_to_them_once_written() {
     }
     let listed = send(&s.router, get("/v1/runs", Some(&s.viewer))).await.json();
     assert_eq!(listed["runs"][0]["id"].as_u64(), Some(id));
+    // A new server on the same project keeps the list (the run log is in the store).
+    let project = s.project();
+    let restarted = std::thread::spawn(move || {
+        let engine =
+            std::sync::Arc::new(segmenta_engine::Engine::new(&Default::default()).expect("an engine"));
+        segmenta_server::router(segmenta_server::AppState::new(engine, project).expect("a state"))
+    })
+    .join()
+    .expect("the set-up thread");
+    let kept = send(&restarted, get(&format!("/v1/runs/{id}"), Some(&s.viewer))).await.json();
+    assert_eq!((kept["state"].as_str(), kept["entities"].as_u64()), (Some("succeeded"), Some(23)), "{kept}");
+    assert_eq!(kept["segments"], run["segments"]);
     let unknown = send(&s.router, get("/v1/runs/999", Some(&s.viewer))).await;
     assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "unknown_run".to_string()));
     assert_eq!(send(&s.router, get("/v1/runs/x", Some(&s.viewer))).await.status, StatusCode::BAD_REQUEST);
@@ -543,7 +555,7 @@ async fn editors_save_and_delete_rule_segments_in_the_file_keeping_its_comments(
 async fn concurrent_first_requests_load_the_run_once() {
     let s = served();
     let engine = std::sync::Arc::new(segmenta_engine::Engine::new(&Default::default()).expect("an engine"));
-    let state = segmenta_server::AppState::new(engine, s.project());
+    let state = segmenta_server::AppState::new(engine, s.project()).expect("a state");
     let router = segmenta_server::router(state.clone());
     let requests = (0..8).map(|_| {
         let (router, token) = (router.clone(), s.viewer.clone());

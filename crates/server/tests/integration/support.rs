@@ -101,7 +101,7 @@ fn set_up() -> Served {
     let token = |role, name| segmenta_engine::create_token(&project, role, name).expect("a token").secret;
     let (viewer, editor, admin) =
         (token(Role::Viewer, "reader"), token(Role::Editor, "writer"), token(Role::Admin, "boss"));
-    let router = segmenta_server::router(segmenta_server::AppState::new(engine, project));
+    let router = segmenta_server::router(segmenta_server::AppState::new(engine, project).expect("a state"));
     Served { dir, router, viewer, editor, admin }
 }
 
