@@ -304,9 +304,10 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
     },
-    /// Serve the project over HTTP: segments, members, entities and previews of the latest run
-    /// (docs/server.md). Every endpoint but /health and /openapi.json needs a token
-    /// (`segmenta token create`). Stops on Ctrl-C or SIGTERM.
+    /// Serve the project over HTTP (docs/server.md): segments, members, entities, explanations
+    /// and previews of the latest run, and for editors segment edits and runs. Every endpoint
+    /// but /health and /openapi.json needs a token (`segmenta token create`). Stops on Ctrl-C
+    /// or SIGTERM.
     Serve {
         /// The project folder (holding segmenta.toml).
         #[arg(long, short, default_value = ".")]
