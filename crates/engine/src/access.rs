@@ -81,9 +81,13 @@ pub const TOKEN_PREFIX: &str = "sgm_";
 /// How long a server trusts its copy of the token table: a revocation takes effect within this.
 pub const TOKEN_REFRESH: Duration = Duration::from_secs(1);
 
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(secret.as_bytes()))
 }
 
 fn listed(stored: StoredToken) -> Result<ApiToken> {
@@ -116,10 +120,7 @@ pub fn create_token(project: &Project, role: Role, name: &str) -> Result<Created
     check_name(name)?;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let mut secret = String::from(TOKEN_PREFIX);
-    for byte in bytes {
-        secret.push_str(&format!("{byte:02x}"));
-    }
+    let secret = format!("{TOKEN_PREFIX}{}", hex(&bytes));
     let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 4).collect();
     let tokens = Tokens::open(&project.store_dir())?;
     let hashed = hash(&secret);
@@ -155,17 +156,26 @@ pub fn revoke_token(project: &Project, name: &str) -> Result<ApiToken> {
 }
 
 /// Checks presented tokens against the project's token table, which it re-reads at most every
-/// [`TOKEN_REFRESH`] (so a request costs a hash and a map lookup, and a token created or revoked
-/// by the CLI while a server runs counts within a second).
+/// [`TOKEN_REFRESH`] with one `SELECT` on a connection it keeps (so a request costs a hash and a
+/// map lookup, cheap enough for a server's async threads, and a token created or revoked by the
+/// CLI while a server runs counts within a second).
 pub struct TokenVerifier {
     store: PathBuf,
-    cache: Mutex<Option<(Instant, HashMap<String, ApiToken>)>>,
+    cache: Mutex<VerifierCache>,
+}
+
+#[derive(Default)]
+struct VerifierCache {
+    /// The token table, opened on first use and kept (a refresh is one `SELECT`).
+    table: Option<Tokens>,
+    /// The live tokens by hash, and when they were read.
+    live: Option<(Instant, HashMap<String, ApiToken>)>,
 }
 
 impl TokenVerifier {
     /// A verifier of the project's tokens.
     pub fn new(project: &Project) -> TokenVerifier {
-        TokenVerifier { store: project.store_dir(), cache: Mutex::new(None) }
+        TokenVerifier { store: project.store_dir(), cache: Mutex::new(VerifierCache::default()) }
     }
 
     /// The live token whose secret is `secret`, if any.
@@ -176,16 +186,21 @@ impl TokenVerifier {
         let hashed = hash(secret);
         let mut cache =
             self.cache.lock().map_err(|_| Error::Internal("the token cache is poisoned".into()))?;
-        let fresh = cache.as_ref().is_some_and(|(read, _)| read.elapsed() < TOKEN_REFRESH);
+        let fresh = cache.live.as_ref().is_some_and(|(read, _)| read.elapsed() < TOKEN_REFRESH);
         if !fresh {
-            let live = Tokens::open(&self.store)?
+            let table = match cache.table.take() {
+                Some(table) => table,
+                None => Tokens::open(&self.store)?,
+            };
+            let live = table
                 .live()?
                 .into_iter()
                 .map(|(hash, stored)| Ok((hash, listed(stored)?)))
                 .collect::<Result<HashMap<_, _>>>()?;
-            *cache = Some((Instant::now(), live));
+            cache.table = Some(table);
+            cache.live = Some((Instant::now(), live));
         }
-        Ok(cache.as_ref().and_then(|(_, live)| live.get(&hashed).cloned()))
+        Ok(cache.live.as_ref().and_then(|(_, live)| live.get(&hashed).cloned()))
     }
 }
 

@@ -136,7 +136,7 @@ pub(crate) fn explain_on(
             run.segment(&plan.project, segment)?;
             vec![segment.to_string()]
         }
-        None => run.segments.iter().map(|s| s.definition.name.clone()).collect(),
+        None => run.summary.segments.iter().map(|s| s.name.clone()).collect(),
     };
     names.iter().map(|name| explain_segment(plan, &row, name, 0)).collect()
 }
@@ -149,7 +149,7 @@ pub fn explain(
 ) -> Result<Vec<Explanation>> {
     let plan = crate::validate::validate(project)?;
     let latest = segmenta_store::Store::new(project.store_dir()).latest()?;
-    let run = ServedRun::load(project, &latest)?;
+    let run = ServedRun::load(&latest)?;
     explain_on(&plan, &run, id, segment)
 }
 
@@ -270,17 +270,9 @@ fn explain_segment(plan: &Plan, row: &EntityRow<'_>, segment: &str, depth: usize
                     explanation.scheme = Some(SchemeChoice { scheme: column.clone(), matched, tried });
                 }
                 None => {
-                    // RFM's named segments: the segment follows the three scores.
-                    for name in [
-                        column.as_str(),
-                        "rfm_r",
-                        "rfm_f",
-                        "rfm_m",
-                        "rfm_score",
-                        "rfm_recency",
-                        "rfm_frequency",
-                        "rfm_monetary",
-                    ] {
+                    // RFM's named segments: the segment follows the scores, which follow the
+                    // raw values (every column `[rfm]` adds).
+                    for name in segmenta_core::config::RFM_TRAITS {
                         if row.run.has_column(name) {
                             explanation.values.push(Operand {
                                 text: name.to_string(),
@@ -412,16 +404,8 @@ fn cell(scalar: Scalar) -> Cell {
         Scalar::Int(i) => Cell::Int(i),
         Scalar::Float(f) => Cell::Float(f),
         Scalar::Bool(b) => Cell::Bool(b),
-        Scalar::Date(days) => Cell::Text(
-            chrono::NaiveDate::from_num_days_from_ce_opt(days.saturating_add(719_163))
-                .map_or_else(|| days.to_string(), |d| d.to_string()),
-        ),
-        Scalar::Timestamp(micros) => {
-            Cell::Text(chrono::DateTime::from_timestamp_micros(micros).map_or_else(
-                || micros.to_string(),
-                |t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            ))
-        }
+        Scalar::Date(days) => Cell::Text(segmenta_rules::format_date(days)),
+        Scalar::Timestamp(micros) => Cell::Text(segmenta_rules::format_timestamp(micros)),
     }
 }
 
@@ -452,15 +436,15 @@ fn text(expr: &TypedExpr) -> String {
             format!("{} {op} {}", value_text(left), value_text(right))
         }
         TypedExpr::InList { value, list, negated } => {
-            let items: Vec<String> = list.iter().map(literal).collect();
+            let items: Vec<String> = list.iter().map(Scalar::to_string).collect();
             format!("{} {}in ({})", value_text(value), if *negated { "not " } else { "" }, items.join(", "))
         }
         TypedExpr::Between { value, low, high, negated } => format!(
             "{} {}between {} and {}",
             value_text(value),
             if *negated { "not " } else { "" },
-            literal(low),
-            literal(high)
+            low,
+            high
         ),
         TypedExpr::IsNull { value, negated } => {
             format!("{} is {}null", value_text(value), if *negated { "not " } else { "" })
@@ -472,9 +456,9 @@ fn text(expr: &TypedExpr) -> String {
                 StringOp::EndsWith => "ends_with",
             };
             let not = if *negated { "not " } else { "" };
-            format!("{} {not}{op} {}", value_text(value), literal(&Scalar::String(pattern.clone())))
+            format!("{} {not}{op} {}", value_text(value), Scalar::String(pattern.clone()))
         }
-        TypedExpr::InSegment(name) => format!("in_segment({})", literal(&Scalar::String(name.clone()))),
+        TypedExpr::InSegment(name) => format!("in_segment({})", Scalar::String(name.clone())),
         TypedExpr::Truthy(value) => value_text(value),
     }
 }
@@ -487,21 +471,7 @@ fn value_text(value: &TypedValue) -> String {
                 None => column.column.clone(),
             }
         }
-        TypedValue::Literal(scalar) => literal(scalar),
+        TypedValue::Literal(scalar) => scalar.to_string(),
         TypedValue::Apply { text, .. } => text.clone(),
-    }
-}
-
-fn literal(scalar: &Scalar) -> String {
-    match cell(scalar.clone()) {
-        Cell::Null => "null".into(),
-        Cell::Bool(b) => b.to_string(),
-        Cell::Int(i) => i.to_string(),
-        Cell::Float(f) => format!("{f:?}"),
-        Cell::Text(t) => match scalar {
-            Scalar::Date(_) => format!("DATE '{t}'"),
-            Scalar::Timestamp(_) => format!("TIMESTAMP '{t}'"),
-            _ => format!("'{}'", t.replace('\'', "''")),
-        },
     }
 }

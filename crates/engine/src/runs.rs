@@ -185,18 +185,7 @@ impl BackgroundRuns {
         let spawned = std::thread::Builder::new().name(format!("segmenta-run-{id}")).spawn(move || {
             let options = RunOptions { as_of: parsed, ..RunOptions::default() };
             let outcome = engine.run(&project, &options, &recorded);
-            let mut ended = LoggedRun {
-                id: id as i64,
-                state: String::new(),
-                started_at: String::new(),
-                finished_at: Some(now()),
-                requested_as_of: None,
-                as_of: None,
-                output: None,
-                entities: None,
-                segments: None,
-                error: None,
-            };
+            let mut ended = LoggedRun::ended(id as i64, RunState::Failed.name(), now());
             match outcome {
                 Ok(report) => {
                     ended.state = RunState::Succeeded.name().into();
@@ -210,7 +199,6 @@ impl BackgroundRuns {
                 Err(error) => {
                     tracing::warn!(run = id, code = error.code(), "a background run failed");
                     let detail = error.detail();
-                    ended.state = RunState::Failed.name().into();
                     ended.error = Some((detail.code.to_string(), detail.message, detail.hint));
                 }
             }
@@ -229,18 +217,8 @@ impl BackgroundRuns {
         });
         if let Err(e) = spawned {
             let log = self.log.lock().map_err(|_| poisoned())?;
-            let failed = LoggedRun {
-                id: id as i64,
-                state: RunState::Failed.name().into(),
-                started_at: String::new(),
-                finished_at: Some(now()),
-                requested_as_of: None,
-                as_of: None,
-                output: None,
-                entities: None,
-                segments: None,
-                error: Some(("internal".into(), format!("cannot start a run's thread: {e}"), None)),
-            };
+            let mut failed = LoggedRun::ended(id as i64, RunState::Failed.name(), now());
+            failed.error = Some(("internal".into(), format!("cannot start a run's thread: {e}"), None));
             log.finish(&failed)?;
             return Err(Error::Internal(format!("cannot start a run's thread: {e}")));
         }

@@ -84,10 +84,8 @@ pub struct MembersPage {
 pub struct ServedRun {
     /// Its folder.
     pub run_dir: PathBuf,
-    /// Its summary.
+    /// Its summary (the segments in the run's order, with their kinds and sizes).
     pub summary: RunSummary,
-    /// The segments, in the run's order.
-    pub segments: Vec<ServedSegment>,
     ids: StringArray,
     row_of: HashMap<String, u32>,
     /// The visible columns of the table.
@@ -172,8 +170,8 @@ fn internal(path: &Path, what: &str) -> Error {
 }
 
 impl ServedRun {
-    /// Loads the run in `run_dir` of `project`.
-    pub fn load(project: &Project, run_dir: &Path) -> Result<ServedRun> {
+    /// Loads the run in `run_dir`.
+    pub fn load(run_dir: &Path) -> Result<ServedRun> {
         let _span = tracing::info_span!("serve_load").entered();
         let summary = segmenta_store::read_run_summary(run_dir)?;
         let table_path = run_dir.join(segmenta_store::files::TABLE);
@@ -235,19 +233,9 @@ impl ServedRun {
         for list in &mut members {
             list.sort_unstable();
         }
-        let segments = summary
-            .segments
-            .iter()
-            .map(|s| ServedSegment {
-                definition: segment_definition(project, &s.name, s.kind),
-                size: s.size,
-                share: s.share,
-            })
-            .collect();
         Ok(ServedRun {
             run_dir: run_dir.to_path_buf(),
             summary,
-            segments,
             ids,
             row_of,
             columns,
@@ -269,37 +257,40 @@ impl ServedRun {
         self.ids.len() as u64
     }
 
-    /// The segment `name` of the run (declared and computed).
-    pub fn segment(&self, project: &Project, name: &str) -> Result<&ServedSegment> {
-        match self.by_name.get(name) {
-            Some(&i) => Ok(&self.segments[i]),
-            None => {
-                crate::latest::check_declared(project, name)?;
-                Err(Error::SegmentNotInRun {
-                    name: name.to_string(),
-                    run: self.run_dir.clone(),
-                    as_of: self.summary.as_of.clone(),
-                })
-            }
-        }
+    /// Every segment of the run, in its order, each defined as `project` declares it now (a
+    /// rule saved since the run shows; sizes are the run's).
+    pub fn segments(&self, project: &Project) -> Vec<ServedSegment> {
+        self.summary
+            .segments
+            .iter()
+            .map(|s| ServedSegment {
+                definition: segment_definition(project, &s.name, s.kind),
+                size: s.size,
+                share: s.share,
+            })
+            .collect()
     }
 
-    /// The segment `name` of the run with its definition as `project` declares it now (a rule
-    /// saved since the run shows; its size is the run's).
-    pub fn segment_now(&self, project: &Project, name: &str) -> Result<ServedSegment> {
-        let mut segment = self.segment(project, name)?.clone();
-        if let Some(kind) = self.summary.segments.iter().find(|s| s.name == name).map(|s| s.kind) {
-            segment.definition = segment_definition(project, name, kind);
-        }
-        Ok(segment)
+    /// The segment `name` of the run (declared and computed), defined as in [`Self::segments`].
+    pub fn segment(&self, project: &Project, name: &str) -> Result<ServedSegment> {
+        let s = &self.summary.segments[self.segment_index(project, name)?];
+        Ok(ServedSegment {
+            definition: segment_definition(project, name, s.kind),
+            size: s.size,
+            share: s.share,
+        })
     }
 
     fn segment_index(&self, project: &Project, name: &str) -> Result<usize> {
-        self.segment(project, name)?;
-        self.by_name
-            .get(name)
-            .copied()
-            .ok_or_else(|| Error::Internal(format!("segment `{name}` not indexed")))
+        if let Some(&i) = self.by_name.get(name) {
+            return Ok(i);
+        }
+        crate::latest::check_declared(project, name)?;
+        Err(Error::SegmentNotInRun {
+            name: name.to_string(),
+            run: self.run_dir.clone(),
+            as_of: self.summary.as_of.clone(),
+        })
     }
 
     /// The row of entity `id`.
@@ -367,11 +358,12 @@ impl ServedRun {
         }
         let rank = self.rank[row];
         let segments = self
+            .summary
             .segments
             .iter()
             .zip(&self.members)
             .filter(|(_, ranks)| ranks.binary_search(&rank).is_ok())
-            .map(|(s, _)| s.definition.name.clone())
+            .map(|(s, _)| s.name.clone())
             .collect();
         Ok(EntityView { id: id.to_string(), as_of: self.summary.as_of.clone(), values, segments })
     }
@@ -432,7 +424,7 @@ impl ServedRun {
 
 /// A cursor is the hex of the last id of a page: opaque to clients, safe in a URL.
 fn encode_cursor(id: &str) -> String {
-    id.bytes().map(|b| format!("{b:02x}")).collect()
+    crate::access::hex(id.as_bytes())
 }
 
 fn decode_cursor(cursor: &str) -> Result<String> {
@@ -571,17 +563,25 @@ impl ServedProject {
         self.loaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The served run when the latest pointer was looked at less than [`RELOAD_CHECK`] ago (or
+    /// a later run is loading): what most requests read, without touching a file, so a server
+    /// can answer them on its async threads.
+    pub fn recent(&self) -> Option<Arc<ServedRun>> {
+        let state = self.state.lock().ok()?;
+        let recent = state.loading || state.checked.is_some_and(|t| t.elapsed() < RELOAD_CHECK);
+        state.run.clone().filter(|_| recent)
+    }
+
     /// The run to read now: the latest complete one. A run that finished since the last look
     /// (at most [`RELOAD_CHECK`] ago) is loaded first; while it loads, other callers get the
     /// previous one, and callers with none to get wait for that one load.
     pub fn current(&self) -> Result<Arc<ServedRun>> {
         let poisoned = || Error::Internal("the served run's lock is poisoned".into());
+        if let Some(run) = self.recent() {
+            return Ok(run);
+        }
         {
             let mut state = self.state.lock().map_err(|_| poisoned())?;
-            let recent = state.checked.is_some_and(|t| t.elapsed() < RELOAD_CHECK);
-            if let (Some(run), true) = (&state.run, recent || state.loading) {
-                return Ok(run.clone());
-            }
             if state.run.is_some() {
                 state.checked = Some(Instant::now());
             }
@@ -598,7 +598,7 @@ impl ServedProject {
             }
             state.loading = true;
         }
-        let loaded = ServedRun::load(&self.project(), &latest).map(Arc::new);
+        let loaded = ServedRun::load(&latest).map(Arc::new);
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         state.loading = false;
         let run = loaded?;

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use crate::ast::{AggFunc, ArithOp, Expr, ExprKind, Fraction, Ident, Literal, TraitExpr, Value, ValueKind};
+use crate::ast::{
+    AggFunc, ArithOp, Expr, ExprKind, Fraction, Ident, Literal, Scalar, TraitExpr, Value, ValueKind,
+};
 use crate::literal::{format_date, format_timestamp};
 use crate::parser::needs_backquotes;
 
@@ -42,6 +44,22 @@ impl fmt::Display for Literal {
             Literal::Bool(b) => write!(f, "{b}"),
             Literal::Date(days) => write!(f, "DATE '{}'", format_date(*days)),
             Literal::Timestamp(micros) => write!(f, "TIMESTAMP '{}'", format_timestamp(*micros)),
+        }
+    }
+}
+
+/// A resolved constant as a literal of the rule language (as a rule would write it); `NULL`
+/// for the missing value, which no literal writes.
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Null => f.write_str("NULL"),
+            Scalar::String(s) => quoted(f, s, '\''),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(x) => Literal::Number { value: *x, int: None }.fmt(f),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Date(days) => Literal::Date(*days).fmt(f),
+            Scalar::Timestamp(micros) => Literal::Timestamp(*micros).fmt(f),
         }
     }
 }

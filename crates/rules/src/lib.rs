@@ -80,6 +80,7 @@ mod resolve;
 
 pub use deps::{name_references, order_segments, segment_references};
 pub use diagnostic::Diagnostic;
+pub use literal::{format_date, format_timestamp};
 pub use parser::{MAX_DEPTH, is_derived_trait, needs_backquotes, parse_derived, parse_rule, parse_trait};
 pub use resolve::{resolve_derived, resolve_rule, resolve_trait};
 

@@ -40,7 +40,7 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD` for days since 1970-01-01.
-pub(crate) fn format_date(days: i32) -> String {
+pub fn format_date(days: i32) -> String {
     match epoch().checked_add_signed(chrono::TimeDelta::days(i64::from(days))) {
         Some(date) => date.format("%Y-%m-%d").to_string(),
         None => format!("{days} days after 1970-01-01"),
@@ -48,7 +48,7 @@ pub(crate) fn format_date(days: i32) -> String {
 }
 
 /// RFC 3339 in UTC, with microseconds only when they are not zero.
-pub(crate) fn format_timestamp(micros: i64) -> String {
+pub fn format_timestamp(micros: i64) -> String {
     match DateTime::<Utc>::from_timestamp_micros(micros) {
         Some(instant) if micros % 1_000_000 == 0 => instant.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         Some(instant) => instant.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),

@@ -37,7 +37,12 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The run to read: the one in memory when it is recent (most requests), else looked up (and
+/// loaded when a later one landed) on the blocking pool.
 async fn current(state: &AppState) -> Result<Arc<ServedRun>, ApiError> {
+    if let Some(run) = state.served.recent() {
+        return Ok(run);
+    }
     let served = state.served.clone();
     blocking(move || served.current()).await
 }
@@ -57,21 +62,17 @@ pub async fn segments(
 ) -> Result<Json<api::SegmentList>, ApiError> {
     caller.require(Role::Viewer)?;
     let run = current(&state).await?;
-    let project = state.served.project();
     // Sizes are the run's; descriptions are the project's as it is now (a segment saved since).
     let segments = run
-        .segments
-        .iter()
-        .map(|s| {
-            let now = run.segment_now(&project, &s.definition.name).map(|n| n.definition);
-            api::SegmentItem {
-                name: s.definition.name.clone(),
-                kind: s.definition.kind.to_string(),
-                description: now.map_or_else(|_| s.definition.description.clone(), |d| d.description),
-                size: s.size,
-                share: s.share,
-                as_of: run.as_of().to_string(),
-            }
+        .segments(&state.served.project())
+        .into_iter()
+        .map(|s| api::SegmentItem {
+            name: s.definition.name,
+            kind: s.definition.kind.to_string(),
+            description: s.definition.description,
+            size: s.size,
+            share: s.share,
+            as_of: run.as_of().to_string(),
         })
         .collect();
     Ok(Json(api::SegmentList { as_of: run.as_of().to_string(), entities: run.entities(), segments }))
@@ -93,7 +94,7 @@ pub async fn segment(
         let name = name.clone();
         let run = run.clone();
         blocking(move || {
-            let segment = run.segment_now(&served.project(), &name)?;
+            let segment = run.segment(&served.project(), &name)?;
             let history = segmenta_engine::history(&served.project(), &name)?;
             let kpis = served.kpis(&engine)?;
             Ok((segment, history, kpis))

@@ -51,8 +51,34 @@ pub struct NewSnapshot<'a> {
     pub segments: u64,
 }
 
+/// An error of the store's SQLite file about `what` (`the catalog`, `the token table`).
+pub(crate) fn sqlite_error<'a>(path: &'a Path, what: &'static str) -> impl Fn(rusqlite::Error) -> Error + 'a {
+    move |e| Error::Layout { path: path.to_path_buf(), message: format!("{what}: {e}") }
+}
+
 fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Layout { path: path.to_path_buf(), message: format!("the catalog: {e}") }
+    sqlite_error(path, "the catalog")
+}
+
+/// Opens the store's SQLite file at `root` for writing (the folder and the file are created
+/// when missing), waiting up to 10 s for another writer; the catalog, the tokens and the run log
+/// share it.
+pub(crate) fn open_store_db(root: &Path, what: &'static str) -> Result<(Connection, PathBuf)> {
+    std::fs::create_dir_all(root).map_err(|source| Error::Io {
+        action: "create",
+        path: root.into(),
+        source,
+    })?;
+    let path = root.join(CATALOG);
+    let connection = Connection::open(&path).map_err(sqlite_error(&path, what))?;
+    connection.busy_timeout(std::time::Duration::from_secs(10)).map_err(sqlite_error(&path, what))?;
+    Ok((connection, path))
+}
+
+/// WAL (readers see the last commit while a writer writes) with a sync at every commit.
+pub(crate) fn make_durable(connection: &Connection) -> rusqlite::Result<()> {
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")
 }
 
 /// The catalog of a store folder.
@@ -64,22 +90,14 @@ pub struct Catalog {
 impl Catalog {
     /// Opens (creating when missing) the catalog of the store at `root`.
     pub fn open(root: &Path) -> Result<Catalog> {
-        std::fs::create_dir_all(root).map_err(|source| Error::Io {
-            action: "create",
-            path: root.into(),
-            source,
-        })?;
-        let path = root.join(CATALOG);
-        let connection = Connection::open(&path).map_err(sqlite(&path))?;
+        let (connection, path) = open_store_db(root, "the catalog")?;
         let setup = || -> rusqlite::Result<i64> {
-            connection.busy_timeout(std::time::Duration::from_secs(10))?;
             // A catalog of a newer segmenta is refused before anything is written to it.
             let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
             if version > SCHEMA_VERSION {
                 return Ok(version);
             }
-            connection.pragma_update(None, "journal_mode", "WAL")?;
-            connection.pragma_update(None, "synchronous", "FULL")?;
+            make_durable(&connection)?;
             connection.execute_batch(
                 "CREATE TABLE IF NOT EXISTS snapshots (
                     id INTEGER PRIMARY KEY,

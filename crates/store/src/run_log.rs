@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
 
-use crate::catalog::CATALOG;
 use crate::{Error, Result};
 
 /// One run as recorded.
@@ -35,8 +34,27 @@ pub struct LoggedRun {
     pub error: Option<(String, String, Option<String>)>,
 }
 
+impl LoggedRun {
+    /// The end of run `id` as [`RunLog::finish`] records it: `state` at `finished_at`, with
+    /// nothing else known yet.
+    pub fn ended(id: i64, state: &str, finished_at: String) -> LoggedRun {
+        LoggedRun {
+            id,
+            state: state.to_string(),
+            started_at: String::new(),
+            finished_at: Some(finished_at),
+            requested_as_of: None,
+            as_of: None,
+            output: None,
+            entities: None,
+            segments: None,
+            error: None,
+        }
+    }
+}
+
 fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Layout { path: path.to_path_buf(), message: format!("the run log: {e}") }
+    crate::catalog::sqlite_error(path, "the run log")
 }
 
 /// The run log of a store folder.
@@ -52,17 +70,9 @@ impl RunLog {
     /// Opens (creating when missing) the run log of the store at `root`, marking the runs a
     /// stopped server left `running` as `interrupted`.
     pub fn open(root: &Path, now: &str) -> Result<RunLog> {
-        std::fs::create_dir_all(root).map_err(|source| Error::Io {
-            action: "create",
-            path: root.into(),
-            source,
-        })?;
-        let path = root.join(CATALOG);
-        let connection = Connection::open(&path).map_err(sqlite(&path))?;
+        let (connection, path) = crate::catalog::open_store_db(root, "the run log")?;
         (|| -> rusqlite::Result<()> {
-            connection.busy_timeout(std::time::Duration::from_secs(10))?;
-            connection.pragma_update(None, "journal_mode", "WAL")?;
-            connection.pragma_update(None, "synchronous", "FULL")?;
+            crate::catalog::make_durable(&connection)?;
             connection.execute_batch(
                 "CREATE TABLE IF NOT EXISTS server_runs (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::catalog::CATALOG;
 use crate::{Error, Result};
 
 /// One stored token (without its secret).
@@ -42,7 +41,7 @@ pub struct NewToken<'a> {
 }
 
 fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Layout { path: path.to_path_buf(), message: format!("the token table: {e}") }
+    crate::catalog::sqlite_error(path, "the token table")
 }
 
 /// The token table of a store folder.
@@ -54,17 +53,9 @@ pub struct Tokens {
 impl Tokens {
     /// Opens (creating when missing) the token table of the store at `root`.
     pub fn open(root: &Path) -> Result<Tokens> {
-        std::fs::create_dir_all(root).map_err(|source| Error::Io {
-            action: "create",
-            path: root.into(),
-            source,
-        })?;
-        let path = root.join(CATALOG);
-        let connection = Connection::open(&path).map_err(sqlite(&path))?;
+        let (connection, path) = crate::catalog::open_store_db(root, "the token table")?;
         (|| -> rusqlite::Result<()> {
-            connection.busy_timeout(std::time::Duration::from_secs(10))?;
-            connection.pragma_update(None, "journal_mode", "WAL")?;
-            connection.pragma_update(None, "synchronous", "FULL")?;
+            crate::catalog::make_durable(&connection)?;
             connection.execute_batch(
                 "CREATE TABLE IF NOT EXISTS tokens (
                     id INTEGER PRIMARY KEY,
