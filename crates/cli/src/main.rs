@@ -729,6 +729,9 @@ fn print_segments(report: &segmenta_engine::RunReport) {
             events.ignored_no_time,
             events.rejected
         );
+        if events.posted > 0 {
+            out!("  of which {} posted to a server ({})", events.posted, segmenta_engine::EVENT_LOG);
+        }
     }
     if summary.rejected_rows > 0 {
         out!(

@@ -179,6 +179,11 @@ pub enum Error {
         /// The running one.
         id: u64,
     },
+    /// Events were posted to a project without `[events]`.
+    #[error(
+        "this project has no [events]: posted events would have nowhere to go\n  hint: add an [events] section naming the events file (its columns are what a posted event may hold)"
+    )]
+    NoEvents,
     /// A background run id this process did not start.
     #[error("no run {id}\n  hint: {hint}")]
     UnknownRun {
@@ -519,6 +524,7 @@ impl ErrorCode for Error {
             Error::UnknownToken { .. } => "unknown_token",
             Error::NotEditable { .. } => "not_editable",
             Error::RunInProgress { .. } => "run_in_progress",
+            Error::NoEvents => "no_events",
             Error::UnknownRun { .. } => "unknown_run",
             Error::UnknownEntity { .. } => "unknown_entity",
             Error::Usage { .. } => "usage",
@@ -559,6 +565,7 @@ impl ErrorCode for Error {
             | Error::UnknownEntity { .. }
             | Error::NotEditable { .. }
             | Error::RunInProgress { .. }
+            | Error::NoEvents
             | Error::UnknownRun { .. }
             | Error::Usage { .. }
             | Error::UnknownIds { .. }

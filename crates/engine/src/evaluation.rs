@@ -244,14 +244,16 @@ fn join_lookups(
 fn keys_of_events(
     entity: &crate::sources::PlannedEntity,
     events: &crate::sources::PlannedEvents,
-    loaded: Option<&LoadedTable>,
+    loaded: Option<&Vec<RecordBatch>>,
+    posted: &[RecordBatch],
 ) -> Result<Table> {
-    let batches: Vec<RecordBatch> = match loaded {
-        Some(loaded) => loaded.batches.clone(),
+    let mut batches: Vec<RecordBatch> = match loaded {
+        Some(loaded) => loaded.clone(),
         None => {
             vec![segmenta_store::read_parquet_columns(&events.spec.path, std::slice::from_ref(&events.key))?]
         }
     };
+    batches.extend(posted.iter().cloned());
     let mut seen: HashSet<String> = HashSet::new();
     let mut keys: Vec<String> = Vec::new();
     for batch in &batches {
@@ -272,6 +274,21 @@ fn keys_of_events(
     let batch =
         RecordBatch::try_new(schema.arrow_schema(), vec![column]).map_err(segmenta_query::Error::from)?;
     Ok(Table { schema, batches: vec![batch] })
+}
+
+/// The events posted to a server (the store's event log), typed by `schema`, when any were.
+fn read_posted(plan: &Plan, schema: &ingest::TableSchema) -> Result<Option<LoadedTable>> {
+    let log = segmenta_store::event_log::EventLog::new(&plan.project.store_dir());
+    if !log.exists() {
+        return Ok(None);
+    }
+    Ok(Some(ingest::load_log(log.path(), &posted_display(plan), schema)?))
+}
+
+/// How messages and the rejects file name the event log: its path in the project folder.
+fn posted_display(plan: &Plan) -> String {
+    let path = plan.project.store_dir().join(segmenta_store::event_log::EVENT_LOG);
+    path.strip_prefix(&plan.project.dir).unwrap_or(&path).display().to_string()
 }
 
 fn rows(batches: &[RecordBatch]) -> u64 {
@@ -373,6 +390,7 @@ pub(crate) struct Loaded {
     entity_rows: Vec<EntityRows>,
     warnings: Vec<segmenta_store::formats::Warning>,
     event_rows_read: Option<u64>,
+    posted_rows: u64,
     policy: KeyPolicy,
 }
 
@@ -395,16 +413,32 @@ pub(crate) fn load(
 
     // Events loaded whole (CSV, JSON Lines), read once for the events and for an entity whose
     // rows are their keys.
-    let mut loaded_events: Option<LoadedTable> = None;
-    let load_events = |slot: &mut Option<LoadedTable>, e: &crate::sources::PlannedEvents| -> Result<()> {
+    // The events posted to a server are read after them (and counted with them).
+    let mut loaded_events: Option<(LoadedTable, Vec<RejectedRow>, u64)> = None;
+    let load_events = |slot: &mut Option<(LoadedTable, Vec<RejectedRow>, u64)>,
+                       e: &crate::sources::PlannedEvents|
+     -> Result<()> {
         if slot.is_none() {
             check_cancelled(cancel)?;
             progress.step(&format!("reading {}", e.spec.display));
             let _span = tracing::info_span!("read_events").entered();
-            *slot = Some(ingest::load_table(&e.spec, options.bad_rows)?);
+            let mut loaded = ingest::load_table(&e.spec, options.bad_rows)?;
+            let mut posted_rejected = Vec::new();
+            let mut posted_rows = 0;
+            if let Some(posted) = read_posted(plan, &loaded.schema)? {
+                loaded.batches.extend(posted.batches);
+                loaded.rows_read += posted.rows_read;
+                posted_rows = posted.rows_read;
+                posted_rejected = posted.rejected;
+            }
+            *slot = Some((loaded, posted_rejected, posted_rows));
             progress.done();
         }
         Ok(())
+    };
+    let posted_parquet = match &plan.events {
+        Some(e) if e.spec.format == SourceFormat::Parquet => read_posted(plan, &e.schema)?,
+        _ => None,
     };
 
     // Entity tables, the project's entity first.
@@ -420,7 +454,12 @@ pub(crate) fn load(
             if events.spec.format != SourceFormat::Parquet {
                 load_events(&mut loaded_events, events)?;
             }
-            let table = keys_of_events(entity, events, loaded_events.as_ref())?;
+            let table = keys_of_events(
+                entity,
+                events,
+                loaded_events.as_ref().map(|(loaded, _, _)| &loaded.batches),
+                posted_parquet.as_ref().map(|posted| &posted.batches[..]).unwrap_or_default(),
+            )?;
             let table =
                 join_lookups(table, entity, options.bad_rows, &mut rejects, &policy, &mut lookup_warnings)?;
             let rows = rows(&table.batches);
@@ -473,18 +512,28 @@ pub(crate) fn load(
     }
 
     let mut event_rows_read = None;
+    let mut posted_rows = posted_parquet.as_ref().map_or(0, |posted| posted.rows_read);
     let events = match &plan.events {
         None => None,
         Some(e) => {
             let input = if e.spec.format == SourceFormat::Parquet {
-                EventsInput::Parquet { path: e.spec.path.clone(), schema: e.schema.clone() }
+                let appended = match posted_parquet {
+                    Some(posted) => {
+                        rejects.add(&posted_display(plan), posted.rejected);
+                        posted.batches
+                    }
+                    None => Vec::new(),
+                };
+                EventsInput::Parquet { path: e.spec.path.clone(), schema: e.schema.clone(), appended }
             } else {
                 load_events(&mut loaded_events, e)?;
-                let loaded = loaded_events
+                let (loaded, posted_rejected, posted) = loaded_events
                     .take()
                     .ok_or_else(|| Error::Internal("the events were not loaded".into()))?;
                 event_rows_read = Some(loaded.rows_read);
+                posted_rows = posted;
                 rejects.add(&e.spec.display, loaded.rejected);
+                rejects.add(&posted_display(plan), posted_rejected);
                 EventsInput::Table(Table { schema: loaded.schema, batches: loaded.batches })
             };
             Some(EventsRequest { input, entity: e.entity.clone(), key: e.key.clone(), time: e.time.clone() })
@@ -522,7 +571,7 @@ pub(crate) fn load(
         pool: Some(exec.pool().clone()),
         scanned: None,
     };
-    Ok(Loaded { base, rejects, entity_rows, warnings, event_rows_read, policy })
+    Ok(Loaded { base, rejects, entity_rows, warnings, event_rows_read, posted_rows, policy })
 }
 
 /// Evaluates a loaded plan as of `as_of`: prepares the models, evaluates (reading the events
@@ -606,8 +655,13 @@ pub(crate) fn evaluate_loaded(
         as_of,
         entity_rows: loaded.entity_rows.clone(),
         event_rows_read: loaded.event_rows_read,
+        posted_rows: loaded.posted_rows,
+        posted_rejected: rejects.count(&posted_display(plan)),
         rejected_rows: rejects.len() as u64,
-        events_rejected: plan.events.as_ref().map_or(0, |e| rejects.count(&e.spec.display)),
+        events_rejected: plan
+            .events
+            .as_ref()
+            .map_or(0, |e| rejects.count(&e.spec.display) + rejects.count(&posted_display(plan))),
         threads,
         elapsed_ms: started.elapsed().as_millis() as u64,
         outcomes: &outcomes,

@@ -20,6 +20,7 @@ mod exec;
 mod explain;
 mod hints;
 mod init;
+mod intake;
 mod keys;
 mod kpis;
 mod latest;
@@ -69,6 +70,7 @@ pub use error::{
 pub use evaluation::{RunOptions, RunReport};
 pub use explain::{ExplainNode, Explanation, Operand, SchemeChoice, TierTried, Truth, explain};
 pub use init::{InitOptions, InitReport, init};
+pub use intake::{IngestReport, Intake, MAX_EVENTS, RejectedEvent};
 pub use kpis::{ALL as KPI_ALL, KpiGrouping, KpiOptions, KpiReport, KpiRow, KpiSnapshot};
 pub use latest::{
     Cell, MembersFormat, MembersQuery, latest_summary, members, members_at, members_export, natural_order,
@@ -86,6 +88,7 @@ pub use segmenta_core::Cancel;
 pub use segmenta_query::ingest::BadRows;
 pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, TraitSpec};
 pub use segmenta_store::catalog::Snapshot;
+pub use segmenta_store::event_log::EVENT_LOG;
 pub use segmenta_store::formats;
 pub use serving::{
     EntityView, MAX_PAGE, MembersPage, RELOAD_CHECK, SegmentDefinition, ServedProject, ServedRun,

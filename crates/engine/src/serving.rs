@@ -457,6 +457,11 @@ pub struct ServedProject {
     kpis: Mutex<Option<(PathBuf, Arc<crate::kpis::KpiReport>)>>,
     /// Edits of the project file, one at a time.
     edits: Mutex<()>,
+    /// The event log posted events go to.
+    intake: crate::intake::Intake,
+    /// The events' schema posted events are checked against, with the number of runs loaded
+    /// when it was read (a later run, or an edit, reads it again).
+    events: Mutex<Option<(u64, Arc<crate::sources::PlannedEvents>)>>,
     /// Loads of a run, one at a time.
     loads: Mutex<()>,
     /// How many runs were loaded.
@@ -474,6 +479,8 @@ impl ServedProject {
     /// Serves `project` (its latest run is loaded on first use).
     pub fn new(project: Project) -> ServedProject {
         ServedProject {
+            intake: crate::intake::Intake::new(&project),
+            events: Mutex::new(None),
             project: std::sync::RwLock::new(Arc::new(project)),
             edits: Mutex::new(()),
             loads: Mutex::new(()),
@@ -555,7 +562,31 @@ impl ServedProject {
         if let Ok(mut plan) = self.plan.lock() {
             *plan = None;
         }
+        if let Ok(mut events) = self.events.lock() {
+            *events = None;
+        }
         Ok(outcome)
+    }
+
+    /// Checks posted events (`rows`: each the text of one JSON object) against the events'
+    /// schema and appends the accepted ones to the store's event log, synced before this
+    /// returns; the next run reads them. Works before any run.
+    pub fn ingest_events(&self, rows: &[String]) -> Result<crate::intake::IngestReport> {
+        let events = self.planned_events()?;
+        self.intake.ingest(&events, rows)
+    }
+
+    fn planned_events(&self) -> Result<Arc<crate::sources::PlannedEvents>> {
+        let runs = self.runs_loaded();
+        let mut cached =
+            self.events.lock().map_err(|_| Error::Internal("the events cache's lock is poisoned".into()))?;
+        if let Some((_, events)) = cached.as_ref().filter(|(at, _)| *at == runs) {
+            return Ok(events.clone());
+        }
+        let plan = crate::validate::validate(&self.project())?;
+        let events = Arc::new(plan.events.ok_or(Error::NoEvents)?);
+        *cached = Some((runs, events.clone()));
+        Ok(events)
     }
 
     /// How many runs this server loaded (the first, and each later one that landed).

@@ -40,9 +40,13 @@ pub(crate) struct SummaryInput<'a> {
     pub entity_rows: Vec<EntityRows>,
     /// Rows read from an events file loaded whole (CSV, JSON Lines); Parquet is counted by the scan.
     pub event_rows_read: Option<u64>,
+    /// Rows read from the event log of posted events.
+    pub posted_rows: u64,
+    /// Of those, the rows set aside.
+    pub posted_rejected: u64,
     /// Rows set aside, in all files.
     pub rejected_rows: u64,
-    /// Rows of the events file set aside.
+    /// Rows of the events file and the event log set aside.
     pub events_rejected: u64,
     /// Threads used.
     pub threads: usize,
@@ -63,7 +67,9 @@ pub(crate) fn run_summary(input: &SummaryInput<'_>) -> RunSummary {
         EventsSummary {
             file: e.spec.display.clone(),
             entity: e.entity.clone(),
-            read: input.event_rows_read.unwrap_or(counts.read),
+            // Parquet rows are counted by the scan, which never saw the posted rows rejected.
+            read: input.event_rows_read.unwrap_or(counts.read + input.posted_rejected),
+            posted: input.posted_rows,
             used: counts.used,
             ignored: counts.ignored_unknown_entity + counts.ignored_after_as_of + counts.ignored_no_time,
             ignored_unknown_entity: counts.ignored_unknown_entity,

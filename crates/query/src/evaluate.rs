@@ -139,7 +139,7 @@ fn event_traits(
     needed.retain(|c| seen.insert(c.clone()));
     let source = match &events.input {
         EventsInput::Table(t) => scan::Source::Batches(&t.batches),
-        EventsInput::Parquet { path, schema } => scan::Source::Parquet { path, schema },
+        EventsInput::Parquet { path, schema, appended } => scan::Source::Parquet { path, schema, appended },
     };
     let spec = scan::ScanSpec {
         key: key_column,

@@ -45,6 +45,8 @@ pub enum EventsInput {
         path: PathBuf,
         /// Canonical types of the file's columns (after overrides).
         schema: TableSchema,
+        /// Rows read after the file's (the events posted to a server), in the same types.
+        appended: Vec<RecordBatch>,
     },
 }
 

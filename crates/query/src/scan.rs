@@ -113,6 +113,9 @@ pub(crate) enum Source<'a> {
         path: &'a Path,
         /// Canonical types.
         schema: &'a TableSchema,
+        /// Rows after the file's, in canonical types: numbered after the file's rows and
+        /// taken as units after its units.
+        appended: &'a [RecordBatch],
     },
 }
 
@@ -546,6 +549,8 @@ pub(crate) struct ParquetScan {
     /// (row group, first row in the group, rows, the 1-based row number in the file of the
     /// unit's first row).
     units: Vec<(usize, usize, usize, u64)>,
+    /// The file's rows.
+    rows: u64,
 }
 
 /// Whether a column chunk is entirely dictionary-encoded with a small dictionary: such a
@@ -630,7 +635,7 @@ pub(crate) fn open_parquet(path: &Path, needed: &[String], threads: usize) -> Re
         }
         file_row += rows as u64;
     }
-    Ok(ParquetScan { metadata, projection, units })
+    Ok(ParquetScan { metadata, projection, units, rows: file_row - 1 })
 }
 
 /// The columns of a batch cast to what the scan expects: canonical types, except that strings
@@ -702,7 +707,7 @@ pub(crate) fn scan(
                     worker.process(batch, *first_row)?;
                 }
             }
-            (Source::Parquet { path, schema }, Some(file)) => {
+            (Source::Parquet { path, schema, appended }, Some(file)) => {
                 for &(group, start, rows, first_row) in file.units.iter().skip(t).step_by(threads) {
                     check_cancelled(spec.cancel)?;
                     let input = File::open(path)
@@ -724,6 +729,17 @@ pub(crate) fn scan(
                         worker.process(&canonical(batch, schema)?, next_row)?;
                         next_row += rows;
                     }
+                }
+                // The appended batches are units too, numbered after the file's: unit
+                // `units + j` goes to worker `(units + j) mod threads`.
+                let first = (t + threads - file.units.len() % threads) % threads;
+                let mut next_row = file.rows + 1;
+                for (j, batch) in appended.iter().enumerate() {
+                    if j % threads == first {
+                        check_cancelled(spec.cancel)?;
+                        worker.process(batch, next_row)?;
+                    }
+                    next_row += batch.num_rows() as u64;
                 }
             }
             (Source::Parquet { .. }, None) => {

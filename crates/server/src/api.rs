@@ -389,6 +389,38 @@ pub struct SavedSegment {
     pub preview: Option<Preview>,
 }
 
+/// `POST /v1/events`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostEvents {
+    /// The events: JSON objects whose keys are columns of the events file (the entity key and
+    /// the time are required); at most 10,000 per request.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Box<serde_json::value::RawValue>>,
+}
+
+/// The answer of `POST /v1/events`: accepted rows are on disk (synced) when it is sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostedEvents {
+    /// Rows appended to the event log; the next run reads them.
+    pub accepted: usize,
+    /// Rows refused.
+    pub rejected: usize,
+    /// Why each refused row was refused, in the order posted.
+    pub rejects: Vec<EventReject>,
+}
+
+/// A refused event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventReject {
+    /// 0-based position of the event in `events`.
+    pub index: usize,
+    /// The column at fault, when one is.
+    pub column: Option<String>,
+    /// What is wrong, with a "did you mean" for an unknown column.
+    pub reason: String,
+}
+
 /// `POST /v1/runs` (the body may be empty).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -104,7 +104,7 @@ pub fn status_of(detail: &ErrorDetail) -> StatusCode {
         "unknown_segment" | "unknown_snapshot" | "unknown_scheme" | "unknown_entity" | "unknown_token"
         | "unknown_run" | "unknown_column" | "unknown_feature" => StatusCode::NOT_FOUND,
         "no_run" | "segment_not_in_run" | "scheme_not_in_run" => StatusCode::CONFLICT,
-        "cancelled" | "not_editable" | "run_in_progress" => StatusCode::CONFLICT,
+        "cancelled" | "not_editable" | "run_in_progress" | "no_events" => StatusCode::CONFLICT,
         _ => match detail.kind {
             // A request whose rule or values do not validate is well formed but unprocessable;
             // a bad option (`usage`) is a bad request.

@@ -25,6 +25,7 @@ use crate::{api, error, routes};
         routes::why,
         routes::preview,
         routes::tokens,
+        routes::post_events,
         routes::start_run,
         routes::runs,
         routes::run
@@ -47,6 +48,9 @@ use crate::{api, error, routes};
         api::TierTried,
         api::PreviewRequest,
         api::Preview,
+        api::PostEvents,
+        api::PostedEvents,
+        api::EventReject,
         api::StartRun,
         api::Run,
         api::RunList,

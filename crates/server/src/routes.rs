@@ -377,6 +377,36 @@ pub async fn tokens(State(state): State<AppState>, caller: Caller) -> Result<Jso
     }))
 }
 
+/// Events as they happen: each row is checked against the events' schema; the accepted ones
+/// are appended to the store's event log and synced to disk before the answer, so an answered
+/// event survives a crash. Runs started later read them (`POST /v1/runs`).
+#[utoipa::path(post, path = "/v1/events", tag = "events", security(("bearer" = [])),
+    request_body = api::PostEvents,
+    responses((status = 200, description = "every row accepted or refused with its reason", body = api::PostedEvents),
+        (status = 400, description = "bad JSON, or more than 10,000 events", body = ErrorBody),
+        (status = 403, description = "not an editor", body = ErrorBody),
+        (status = 409, description = "the project has no [events]", body = ErrorBody),
+        (status = 413, description = "body over 1 MiB", body = ErrorBody)))]
+pub async fn post_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<api::PostEvents>,
+) -> Result<Json<api::PostedEvents>, ApiError> {
+    caller.require(Role::Editor)?;
+    let rows: Vec<String> = request.events.into_iter().map(|raw| raw.get().to_string()).collect();
+    let served = state.served.clone();
+    let report = blocking(move || served.ingest_events(&rows)).await?;
+    Ok(Json(api::PostedEvents {
+        accepted: report.accepted,
+        rejected: report.rejected.len(),
+        rejects: report
+            .rejected
+            .into_iter()
+            .map(|r| api::EventReject { index: r.index, column: r.column, reason: r.reason })
+            .collect(),
+    }))
+}
+
 /// Starts a run of the project in the background (editor); 202 with its id. One at a time:
 /// 409 `run_in_progress` while another runs. Reads keep seeing the last complete run until
 /// this one is written.

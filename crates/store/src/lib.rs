@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod event_log;
 pub mod formats;
 pub mod run_log;
 pub mod tokens;

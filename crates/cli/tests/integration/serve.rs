@@ -11,18 +11,36 @@ fn segmenta(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_segmenta")).args(args).output().expect("the binary runs")
 }
 
-/// One HTTP/1.1 request on loopback; the status and body of the answer.
+/// One HTTP/1.1 GET on loopback; the status and body of the answer.
 fn request(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).expect("connects to the server");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("a timeout");
+    send(address, "GET", path, token, None).expect("an answer")
+}
+
+/// One HTTP/1.1 request on loopback with an optional JSON body; the status and body of the
+/// answer, or the I/O error (a server killed mid-request).
+fn send(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n")
-        .expect("writes");
+    let content = body
+        .map(|b| format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{auth}{content}Connection: close\r\n\r\n{}",
+        body.unwrap_or_default()
+    )?;
     let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("reads the answer");
+    stream.read_to_string(&mut answer)?;
     let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 /// A copy of the quick-start example in a temporary folder.
@@ -58,18 +76,8 @@ fn serve_answers_with_a_created_token_and_refuses_it_once_revoked() {
     let listed = segmenta(&["token", "list", "--project", project]);
     assert!(!String::from_utf8_lossy(&listed.stdout).contains(&token), "the list shows no secret");
 
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_segmenta"))
-            .args(["serve", "--project", project, "--listen", "127.0.0.1:0", "--json", "--threads", "1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server starts"),
-    );
-    let mut first = String::new();
-    BufReader::new(server.0.stdout.take().expect("stdout")).read_line(&mut first).expect("a line");
-    let ready: serde_json::Value = serde_json::from_str(&first).expect("the listening line is JSON");
-    let address = ready["listening"].as_str().expect("an address").to_string();
+    let mut server = start_server(project, Stdio::piped());
+    let address = listening(&mut server);
     assert!(address.starts_with("127.0.0.1:"), "{address}");
 
     let (status, body) = request(&address, "/health", None);
@@ -117,4 +125,135 @@ fn explain_prints_the_tree_with_references_expanded_and_refuses_unknown_ids() {
     let unknown = segmenta(&["explain", "NOPE", "smb", "--project", project]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no entity `NOPE`"));
+}
+
+/// Reads the server's first stdout line (`{"listening": ADDRESS}`).
+fn listening(server: &mut Server) -> String {
+    let mut first = String::new();
+    BufReader::new(server.0.stdout.take().expect("stdout")).read_line(&mut first).expect("a line");
+    let ready: serde_json::Value = serde_json::from_str(&first).expect("the listening line is JSON");
+    ready["listening"].as_str().expect("an address").to_string()
+}
+
+/// `segmenta serve` on a free loopback port; its log (standard error) goes to `log`.
+fn start_server(project: &str, log: Stdio) -> Server {
+    Server(
+        Command::new(env!("CARGO_BIN_EXE_segmenta"))
+            .args(["serve", "--project", project, "--listen", "127.0.0.1:0", "--json", "--threads", "1"])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("the server starts"),
+    )
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Issue 13's end-to-end test of `POST /v1/events`: events posted to the binary are kept
+/// through `kill -9` (every acknowledged one, none torn), and a run started over HTTP after a
+/// restart reads them: the account's traits and segments change.
+#[test]
+fn posted_events_survive_kill_9_and_the_next_run_reads_them() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("a utf-8 path");
+    let run = segmenta(&["run", "--project", project, "--threads", "1", "--as-of", "2024-06-30"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let created = segmenta(&["token", "create", "--project", project, "--role", "editor", "--name", "feed"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let token = String::from_utf8(created.stdout).expect("text").trim().to_string();
+
+    let mut server = start_server(project, Stdio::null());
+    let address = listening(&mut server);
+    // An account that is not active (fewer than five logins in the last 30 days).
+    let (id, before) = (1..=40)
+        .map(|n| format!("A{n:03}"))
+        .find_map(|id| {
+            let (status, body) = request(&address, &format!("/v1/entities/{id}"), Some(&token));
+            let entity = json(&body);
+            let active = entity["segments"].as_array().is_some_and(|s| s.iter().any(|s| s == "active"));
+            (status == 200 && !active).then_some((id, entity))
+        })
+        .expect("an account that is not active");
+    let logins = before["values"]["logins_30d"].as_i64().unwrap_or(0);
+    let events: Vec<String> = (20..26)
+        .map(|day| {
+            format!(r#"{{"account_id": "{id}", "ts": "2024-06-{day}T09:00:00Z", "event_type": "login"}}"#)
+        })
+        .collect();
+    let batch = format!(r#"{{"events": [{}]}}"#, events.join(","));
+    let (status, body) = send(&address, "POST", "/v1/events", Some(&token), Some(&batch)).expect("an answer");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((json(&body)["accepted"].as_u64(), json(&body)["rejected"].as_u64()), (Some(6), Some(0)));
+
+    // Batches of 50 probes (an event type no trait reads) posted one after another until the
+    // server is killed: every acknowledged one must be on disk.
+    let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let feeder = {
+        let (address, token, acknowledged) = (address.clone(), token.clone(), acknowledged.clone());
+        let probe = r#"{"account_id": "A001", "ts": "2024-06-29T10:00:00Z", "event_type": "probe"}"#;
+        let batch = format!(r#"{{"events": [{}]}}"#, vec![probe; 50].join(","));
+        std::thread::spawn(move || {
+            for _ in 0..2_000 {
+                match send(&address, "POST", "/v1/events", Some(&token), Some(&batch)) {
+                    Ok((200, _)) => acknowledged.fetch_add(50, std::sync::atomic::Ordering::SeqCst),
+                    _ => return,
+                };
+            }
+        })
+    };
+    let waited = std::time::Instant::now();
+    while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < 500 {
+        assert!(waited.elapsed() < Duration::from_secs(60), "the feeder is stuck");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.0.kill().expect("kill -9");
+    server.0.wait().expect("the server is gone");
+    feeder.join().expect("the feeder stops");
+    let acknowledged = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+    let log =
+        std::fs::read_to_string(dir.path().join(".segmenta").join("events/ingested.jsonl")).expect("the log");
+    let complete = log.split_inclusive('\n').filter(|l| l.ends_with('\n')).count() as u64;
+    // The six logins, every acknowledged probe, and at most the one batch in flight.
+    assert!(
+        complete >= 6 + acknowledged && complete <= 6 + acknowledged + 50,
+        "{complete} lines, {acknowledged} acknowledged"
+    );
+
+    // A restarted server runs over the file and the log; the account became active.
+    let mut server = start_server(project, Stdio::null());
+    let address = listening(&mut server);
+    let (status, body) = send(&address, "POST", "/v1/runs", Some(&token), Some(r#"{"as_of": "2024-06-30"}"#))
+        .expect("an answer");
+    assert_eq!(status, 202, "{body}");
+    let run_id = json(&body)["id"].as_u64().expect("a run id");
+    let waited = std::time::Instant::now();
+    loop {
+        let (_, body) = request(&address, &format!("/v1/runs/{run_id}"), Some(&token));
+        let state = json(&body)["state"].as_str().unwrap_or_default().to_string();
+        if state != "running" {
+            assert_eq!(state, "succeeded", "{body}");
+            break;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(120), "the run is still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = loop {
+        let (_, body) = request(&address, &format!("/v1/entities/{id}"), Some(&token));
+        let entity = json(&body);
+        if entity["values"]["logins_30d"].as_i64() != Some(logins) {
+            break entity;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(130), "still {entity}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(after["values"]["logins_30d"].as_i64(), Some(logins + 6), "{after}");
+    assert!(after["segments"].as_array().expect("segments").iter().any(|s| s == "active"), "{after}");
+    drop(server);
+
+    // The CLI's runs read the log too, and say how many rows came from it.
+    let rerun = segmenta(&["run", "--project", project, "--threads", "1", "--as-of", "2024-06-30"]);
+    let text = String::from_utf8_lossy(&rerun.stdout);
+    assert!(text.contains(&format!("of which {complete} posted to a server")), "{text}");
 }

@@ -9,6 +9,7 @@ mod discover;
 mod engine;
 mod errors;
 mod explain;
+mod intake;
 mod keys;
 mod models;
 mod predictive;

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::values::{Cell, Inference, TableBuilder, parse_text, parse_time};
 use super::{
-    BadRow, BadRows, LoadedTable, Rejects, Resolved, SourceSpec, TableSchema, apply_overrides, open, shorten,
-    shorten_quoted, value_hint,
+    BadRow, BadRows, CheckedRows, LoadedTable, Rejects, Resolved, RowProblem, SourceSpec, TableSchema,
+    apply_overrides, did_you_mean, open, shorten, shorten_quoted, value_hint,
 };
 use crate::{Error, Result};
 
@@ -290,6 +290,148 @@ fn json_cell(value: &Value, ty: ValueType, declared: bool) -> Result<Cell<'_>, S
         },
         _ => Err(fail()),
     }
+}
+
+/// Rows posted as JSON objects (`POST /v1/events`), checked against a known schema.
+pub(super) fn check_rows(
+    spec: &SourceSpec,
+    schema: &TableSchema,
+    rows: &[String],
+    required: &[&str],
+) -> Result<CheckedRows> {
+    let index: HashMap<&str, usize> =
+        schema.columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
+    let declared: Vec<bool> =
+        schema.columns.iter().map(|(name, _)| spec.overrides.iter().any(|(n, _)| n == name)).collect();
+    let names: Vec<&str> = schema.names().collect();
+    let mut builder = TableBuilder::new(schema);
+    let mut checked = CheckedRows { lines: Vec::new(), batches: Vec::new(), rejected: Vec::new() };
+    for (position, text) in rows.iter().enumerate() {
+        let line = Line { number: position as u64 + 1, bytes: text.as_bytes().to_vec() };
+        let problem = |column: Option<&str>, message: String| RowProblem {
+            index: position,
+            column: column.map(|c| shorten(c).into_owned()),
+            message,
+        };
+        let object = match line.parse() {
+            Ok(object) => object,
+            Err(bad) => {
+                checked.rejected.push(problem(None, bad.message));
+                continue;
+            }
+        };
+        if let Some((key, _)) = object.0.iter().find(|(key, _)| !index.contains_key(key.as_str())) {
+            let mut message = "no such column in the events".to_string();
+            if let Some(close) = did_you_mean(key, &names) {
+                message.push_str(&format!("; did you mean `{}`?", shorten(close)));
+            }
+            checked.rejected.push(problem(Some(key), message));
+            continue;
+        }
+        let cells = match row_cells(&object, schema, &declared, &index, spec, line.number) {
+            Ok(cells) => cells,
+            Err(bad) => {
+                checked.rejected.push(problem(bad.column.as_deref(), bad.message));
+                continue;
+            }
+        };
+        if let Some(missing) =
+            required.iter().find(|c| index.get(**c).is_none_or(|&i| matches!(cells[i], Cell::Null)))
+        {
+            checked.rejected.push(problem(Some(missing), "missing: every event needs it".into()));
+            continue;
+        }
+        if let Some(i) = cells.iter().position(|c| matches!(c, Cell::Float(f) if !f.is_finite())) {
+            checked.rejected.push(problem(Some(&schema.columns[i].0), "not a finite number".into()));
+            continue;
+        }
+        checked.lines.push(canonical_line(schema, &cells));
+        builder.push_row(&cells)?;
+    }
+    checked.batches = builder.finish()?;
+    Ok(checked)
+}
+
+/// A row as the event log stores it: one JSON object, NULLs left out, dates and timestamps as
+/// ISO 8601 text (what [`load_log`] reads back without any declared format).
+fn canonical_line(schema: &TableSchema, cells: &[Cell<'_>]) -> String {
+    let mut object = serde_json::Map::new();
+    for ((name, _), cell) in schema.columns.iter().zip(cells) {
+        let value = match cell {
+            Cell::Null => continue,
+            Cell::Str(s) => Value::String(s.to_string()),
+            Cell::Int(i) => Value::from(*i),
+            Cell::Float(f) => Value::from(*f),
+            Cell::Bool(b) => Value::Bool(*b),
+            Cell::Date(days) => Value::String(
+                chrono::DateTime::from_timestamp(i64::from(*days) * 86_400, 0)
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
+            ),
+            Cell::Timestamp(micros) => Value::String(
+                chrono::DateTime::from_timestamp_micros(*micros)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+                    .unwrap_or_default(),
+            ),
+        };
+        object.insert(name.clone(), value);
+    }
+    Value::Object(object).to_string()
+}
+
+/// Reads an event log written from [`CheckedRows::lines`]: every complete line (a last line
+/// without its line end was never acknowledged and is left out) typed by `schema`.
+pub(super) fn load_log(path: &std::path::Path, display: &str, schema: &TableSchema) -> Result<LoadedTable> {
+    let spec = SourceSpec {
+        path: path.to_path_buf(),
+        display: display.to_string(),
+        format: segmenta_core::config::SourceFormat::JsonLines,
+        overrides: schema.columns.clone(),
+        infer_rows: 0,
+        time_formats: Vec::new(),
+    };
+    let declared = vec![true; schema.columns.len()];
+    let index: HashMap<&str, usize> =
+        schema.columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
+    let file = open(&spec)?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut builder = TableBuilder::new(schema);
+    let mut rejects = Rejects::new(&spec, BadRows::Reject);
+    let (mut number, mut rows_read) = (0u64, 0u64);
+    loop {
+        let mut bytes = Vec::new();
+        let read = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|source| Error::Io { path: display.to_string(), source })?;
+        if read == 0 || bytes.last() != Some(&b'\n') {
+            break;
+        }
+        number += 1;
+        bytes.pop();
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        rows_read += 1;
+        let line = Line { number, bytes };
+        let pushed = match line.parse() {
+            Ok(object) => match row_cells(&object, schema, &declared, &index, &spec, number) {
+                Ok(cells) => Ok(builder.push_row(&cells)?),
+                Err(bad) => Err(bad),
+            },
+            Err(bad) => Err(bad),
+        };
+        match pushed {
+            Ok(()) => {}
+            Err(bad) => rejects.report(bad, || line.raw())?,
+        }
+    }
+    Ok(LoadedTable {
+        schema: schema.clone(),
+        batches: builder.finish()?,
+        rows_read,
+        lines_read: number,
+        rejected: rejects.rows,
+    })
 }
 
 #[cfg(test)]

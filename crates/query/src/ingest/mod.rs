@@ -205,6 +205,47 @@ fn load_rows(spec: &SourceSpec, bad_rows: BadRows, limit: Option<u64>) -> Result
     }
 }
 
+/// Rows posted as JSON objects, checked against the events' schema: the accepted ones as
+/// typed batches and as the lines the event log keeps, the others with their reasons.
+#[derive(Debug, Clone, Default)]
+pub struct CheckedRows {
+    /// One JSON object per accepted row, in the canonical form [`load_log`] reads.
+    pub lines: Vec<String>,
+    /// The accepted rows, typed.
+    pub batches: Vec<RecordBatch>,
+    /// The rejected rows, in order.
+    pub rejected: Vec<RowProblem>,
+}
+
+/// Why a posted row was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    /// 0-based position of the row in what was posted.
+    pub index: usize,
+    /// The column at fault, when one is.
+    pub column: Option<String>,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+/// Checks rows posted as JSON object texts against `schema`: every key must be a column, every
+/// value must read as its column's type (time columns through `spec`'s declared formats) and
+/// every column of `required` must hold a value.
+pub fn check_rows(
+    spec: &SourceSpec,
+    schema: &TableSchema,
+    rows: &[String],
+    required: &[&str],
+) -> Result<CheckedRows> {
+    json_lines::check_rows(spec, schema, rows, required)
+}
+
+/// Reads an event log of [`CheckedRows::lines`] typed by `schema`; `display` names it in
+/// messages. A last line without its line end (a write cut short) is left out.
+pub fn load_log(path: &Path, display: &str, schema: &TableSchema) -> Result<LoadedTable> {
+    json_lines::load_log(path, display, schema)
+}
+
 /// Writes rejected rows as CSV with the columns `line,reason,raw`.
 ///
 /// The file is written to a temporary file in the same folder and renamed into place, so a

@@ -763,8 +763,17 @@ fn check(
         .step_by(layout.batch_rows)
         .map(|start| canonical.slice(start, layout.batch_rows.min(events.len() - start)))
         .collect();
+    // Events posted to a server: a file of the first half and batches of the rest after it.
+    let split = events.len() / 2;
+    let head = dir.path().join("head.parquet");
+    write_parquet(&head, &events[..split], &layout);
+    let appended: Vec<RecordBatch> = (split..events.len())
+        .step_by(layout.batch_rows)
+        .map(|start| canonical.slice(start, layout.batch_rows.min(events.len() - start)))
+        .collect();
     let inputs = [
-        ("parquet", EventsInput::Parquet { path: path.clone(), schema: schema() }),
+        ("parquet", EventsInput::Parquet { path: path.clone(), schema: schema(), appended: Vec::new() }),
+        ("parquet and appended rows", EventsInput::Parquet { path: head, schema: schema(), appended }),
         ("batches", EventsInput::Table(Table { schema: schema(), batches })),
     ];
     let specs: Vec<TraitSpec> = traits

@@ -325,7 +325,11 @@ async fn the_openapi_document_is_3_1_and_lists_exactly_the_routes() {
         let name = if *method == "GET" { "big" } else { "scratch" };
         let id = if path.starts_with("/v1/runs") { "1" } else { "a1" };
         let path = path.replace("{name}", name).replace("{id}", id).replace("{segment}", "big");
-        let body = if path == "/v1/runs" { "{}" } else { r#"{"rule": "plan = 'pro'"}"# };
+        let body = match path.as_str() {
+            "/v1/runs" => "{}",
+            "/v1/events" => r#"{"events": [{"account_id": "a1", "ts": "2025-02-01T00:00:00Z"}]}"#,
+            _ => r#"{"rule": "plan = 'pro'"}"#,
+        };
         let request = Request::builder()
             .method(*method)
             .uri(&path)
@@ -341,7 +345,7 @@ async fn the_openapi_document_is_3_1_and_lists_exactly_the_routes() {
 }
 
 /// Polls `GET /v1/runs/{id}` until the run is no longer running; its last state.
-async fn wait_for_run(s: &crate::support::Served, id: u64) -> serde_json::Value {
+pub(crate) async fn wait_for_run(s: &crate::support::Served, id: u64) -> serde_json::Value {
     let started = std::time::Instant::now();
     loop {
         let run = send(&s.router, get(&format!("/v1/runs/{id}"), Some(&s.viewer))).await.json();
@@ -396,13 +400,7 @@ async fn runs_start_in_the_background_and_reads_switch_to_them_once_written() {
     assert_eq!(listed["runs"][0]["id"].as_u64(), Some(id));
     // A new server on the same project keeps the list (the run log is in the store).
     let project = s.project();
-    let restarted = std::thread::spawn(move || {
-        let engine =
-            std::sync::Arc::new(segmenta_engine::Engine::new(&Default::default()).expect("an engine"));
-        segmenta_server::router(segmenta_server::AppState::new(engine, project).expect("a state"))
-    })
-    .join()
-    .expect("the set-up thread");
+    let restarted = crate::support::router_on(project);
     let kept = send(&restarted, get(&format!("/v1/runs/{id}"), Some(&s.viewer))).await.json();
     assert_eq!((kept["state"].as_str(), kept["entities"].as_u64()), (Some("succeeded"), Some(23)), "{kept}");
     assert_eq!(kept["segments"], run["segments"]);

@@ -32,6 +32,10 @@ async fn the_request_log_has_routes_and_statuses_and_no_personal_data() {
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // tracing caches each call site's interest and a global level across threads; another
+    // test registering a call site while this subscriber is being set can leave them off.
+    // Rebuilding them once the subscriber is set makes what follows see it.
+    tracing::callsite::rebuild_interest_cache();
 
     assert_eq!(send(&s.router, get("/v1/entities/a12", Some(&s.viewer))).await.status, StatusCode::OK);
     assert_eq!(

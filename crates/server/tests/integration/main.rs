@@ -2,5 +2,6 @@
 //! role, bad requests), its OpenAPI document against its routes, and its request log.
 
 mod api;
+mod events;
 mod logs;
 mod support;

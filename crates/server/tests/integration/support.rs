@@ -105,6 +105,16 @@ fn set_up() -> Served {
     Served { dir, router, viewer, editor, admin }
 }
 
+/// A new router on `project` (a restarted server), set up on a thread of its own.
+pub fn router_on(project: Project) -> axum::Router {
+    std::thread::spawn(move || {
+        let engine = Arc::new(Engine::new(&EngineOptions::default()).expect("an engine"));
+        segmenta_server::router(segmenta_server::AppState::new(engine, project).expect("a state"))
+    })
+    .join()
+    .expect("the set-up thread")
+}
+
 /// An answer: status, content type, body.
 pub struct Answer {
     pub status: StatusCode,

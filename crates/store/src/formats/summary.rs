@@ -92,8 +92,11 @@ pub struct EventsSummary {
     pub file: String,
     /// The entity events belong to.
     pub entity: String,
-    /// Rows read.
+    /// Rows read (the file's and the posted ones).
     pub read: u64,
+    /// Of the rows read, those posted to a server (the store's event log); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub posted: u64,
     /// Events of known entities strictly before the as-of instant.
     pub used: u64,
     /// The three `ignored_*` counts together.
@@ -177,6 +180,10 @@ pub struct ChurnSummary {
     pub scored: u64,
     /// Entities not scored.
     pub not_scored: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

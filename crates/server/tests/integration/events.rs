@@ -1,0 +1,107 @@
+//! `POST /v1/events`: rows checked against the events' schema with their reasons, accepted
+//! rows appended to the store's event log, and read by the next run.
+
+use axum::http::StatusCode;
+
+use crate::support::{get, post_json, send, served};
+
+#[tokio::test]
+async fn posted_events_are_checked_row_by_row_kept_and_read_by_the_next_run() {
+    let s = served();
+    let batch = r#"{"events": [
+        {"account_id": "a18", "ts": "2025-03-10T09:00:00Z", "amount": 5},
+        {"account_id": "a18", "ts": "2025-03-11T09:00:00Z", "amout": 5},
+        {"account_id": "a18", "amount": 5},
+        {"account_id": "a18", "ts": "2025-03-12T09:00:00Z", "amount": "12x"},
+        [1, 2],
+        {"account_id": "a18", "ts": "yesterday", "amount": 1},
+        {"account_id": "a21", "ts": "2025-03-12T09:00:00+02:00", "amount": 2.25}
+    ]}"#;
+    let viewer = send(&s.router, post_json("/v1/events", &s.viewer, batch)).await;
+    assert_eq!((viewer.status, viewer.code()), (StatusCode::FORBIDDEN, "forbidden".to_string()));
+    let log = s.dir.path().join(".segmenta").join(segmenta_engine::EVENT_LOG);
+    assert!(!log.exists(), "a refused request wrote the log");
+
+    let answer = send(&s.router, post_json("/v1/events", &s.editor, batch)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let report = answer.json();
+    assert_eq!((report["accepted"].as_u64(), report["rejected"].as_u64()), (Some(2), Some(5)), "{report}");
+    let rejects = report["rejects"].as_array().expect("rejects");
+    let at = |i: usize| &rejects[i];
+    assert_eq!(at(0)["index"].as_u64(), Some(1));
+    assert_eq!(at(0)["column"].as_str(), Some("amout"));
+    assert!(at(0)["reason"].as_str().unwrap_or_default().contains("did you mean `amount`"), "{}", at(0));
+    assert_eq!((at(1)["index"].as_u64(), at(1)["column"].as_str()), (Some(2), Some("ts")));
+    assert_eq!((at(2)["index"].as_u64(), at(2)["column"].as_str()), (Some(3), Some("amount")));
+    assert!(at(2)["reason"].as_str().unwrap_or_default().contains("12x"), "{}", at(2));
+    assert_eq!((at(3)["index"].as_u64(), at(3)["column"].as_str()), (Some(4), None));
+    assert_eq!((at(4)["index"].as_u64(), at(4)["column"].as_str()), (Some(5), Some("ts")));
+    // The accepted rows are on disk, one canonical object per line, the instant in UTC.
+    let kept = std::fs::read_to_string(&log).expect("the log");
+    let lines: Vec<&str> = kept.lines().collect();
+    assert_eq!(lines.len(), 2, "{kept}");
+    assert!(lines[1].contains("2025-03-12T07:00:00.000000Z"), "{kept}");
+
+    // Bodies that are not a batch.
+    for (body, status, code) in [
+        (r#"{"events": "#, StatusCode::BAD_REQUEST, "bad_json"),
+        (r#"{"rows": []}"#, StatusCode::UNPROCESSABLE_ENTITY, "bad_request_body"),
+    ] {
+        let answer = send(&s.router, post_json("/v1/events", &s.editor, body)).await;
+        assert_eq!((answer.status, answer.code()), (status, code.to_string()), "{body}: {}", answer.text());
+    }
+    let many = format!(r#"{{"events": [{}]}}"#, vec!["{}"; segmenta_engine::MAX_EVENTS + 1].join(","));
+    let answer = send(&s.router, post_json("/v1/events", &s.editor, many)).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (StatusCode::BAD_REQUEST, "usage".to_string()),
+        "{}",
+        answer.text()
+    );
+    let huge = format!(r#"{{"events": [{{"account_id": "{}"}}]}}"#, "x".repeat(segmenta_server::MAX_BODY));
+    let answer = send(&s.router, post_json("/v1/events", &s.editor, huge)).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(std::fs::read_to_string(&log).expect("the log"), kept, "refused batches changed the log");
+
+    // Before the next run, a18 (pro, no orders) is not a pro buyer; after it, it is.
+    let before = send(&s.router, get("/v1/entities/a18", Some(&s.viewer))).await.json();
+    assert_eq!(before["values"]["orders"].as_i64(), Some(0), "{before}");
+    let started = send(&s.router, post_json("/v1/runs", &s.editor, r#"{"as_of": "2025-03-31"}"#)).await;
+    let id = started.json()["id"].as_u64().expect("an id");
+    let run = crate::api::wait_for_run(&s, id).await;
+    assert_eq!(run["state"].as_str(), Some("succeeded"), "{run}");
+    let waited = std::time::Instant::now();
+    let after = loop {
+        let entity = send(&s.router, get("/v1/entities/a18", Some(&s.viewer))).await.json();
+        if entity["values"]["orders"].as_i64() != Some(0) {
+            break entity;
+        }
+        assert!(waited.elapsed() < std::time::Duration::from_secs(10), "still {entity}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(after["values"]["orders"].as_i64(), Some(1), "{after}");
+    assert_eq!(after["values"]["revenue"].as_f64(), Some(5.0), "{after}");
+    assert!(after["segments"].as_array().expect("segments").iter().any(|s| s == "pro_buyers"), "{after}");
+    let a21 = send(&s.router, get("/v1/entities/a21", Some(&s.viewer))).await.json();
+    assert_eq!(a21["values"]["revenue"].as_f64(), Some(2.25), "{a21}");
+}
+
+#[tokio::test]
+async fn a_project_without_events_refuses_posted_events() {
+    let s = served();
+    let toml = std::fs::read_to_string(s.dir.path().join("segmenta.toml")).expect("the file");
+    let without: String = toml
+        .replace("[events]\nsource = \"events.csv\"\nentity_key = \"account_id\"\ntime = \"ts\"\n", "")
+        .replace("[traits]\norders = \"count()\"\nrevenue = \"sum(amount)\"\n", "")
+        .replace(" and orders > 0", "");
+    std::fs::write(s.dir.path().join("segmenta.toml"), without).expect("writes");
+    let router = crate::support::router_on(s.project());
+    let answer = send(&router, post_json("/v1/events", &s.editor, r#"{"events": []}"#)).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (StatusCode::CONFLICT, "no_events".to_string()),
+        "{}",
+        answer.text()
+    );
+    assert!(answer.json()["hint"].as_str().unwrap_or_default().contains("[events]"));
+}
