@@ -2,8 +2,10 @@
 //! (the events file's columns and types, the time column a timestamp), the accepted ones
 //! appended to the store's event log and synced to disk before the answer. Every later run
 //! (and backfill) reads the log after the events file, so a posted event counts exactly as
-//! one in the file would.
+//! one in the file would. A batch posted with an id is taken once: its record
+//! (`{"$batch": ID, "events": N}`) goes into the log in the same write as its events.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use segmenta_query::ingest;
@@ -16,13 +18,19 @@ use crate::sources::PlannedEvents;
 /// The most rows one call takes (a request body is bounded too).
 pub const MAX_EVENTS: usize = 10_000;
 
+/// The longest batch id taken, in bytes.
+pub const MAX_BATCH_ID: usize = 128;
+
 /// What became of a batch of posted events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestReport {
-    /// Rows appended to the event log (durable when this is returned).
+    /// Rows appended to the event log (durable when this is returned), or, for a duplicate,
+    /// the rows the batch gives.
     pub accepted: usize,
     /// The rows refused, in the order posted.
     pub rejected: Vec<RejectedEvent>,
+    /// The batch id was taken before: nothing was appended this time.
+    pub duplicate: bool,
 }
 
 /// A posted row that was refused, and why.
@@ -39,37 +47,117 @@ pub struct RejectedEvent {
 /// The store's event log with its one writer: appends are taken one at a time.
 #[derive(Debug)]
 pub struct Intake {
-    log: Mutex<EventLog>,
+    log: Mutex<Log>,
+}
+
+#[derive(Debug)]
+struct Log {
+    file: EventLog,
+    /// The batch ids the log records, read from it on first use.
+    batches: Option<HashSet<String>>,
 }
 
 impl Intake {
     /// The intake of `project`'s store (nothing is opened before the first batch).
     pub fn new(project: &Project) -> Intake {
-        Intake { log: Mutex::new(EventLog::new(&project.store_dir())) }
+        Intake { log: Mutex::new(Log { file: EventLog::new(&project.store_dir()), batches: None }) }
     }
 
     /// Checks `rows` (each the text of one JSON object) against `events` and appends the
     /// accepted ones; when this returns, they are on disk. A batch with no accepted row writes
-    /// nothing.
-    pub fn ingest(&self, events: &PlannedEvents, rows: &[String]) -> Result<IngestReport> {
+    /// nothing. With a `batch` id, a batch is taken once: posting the same id again (a client
+    /// retrying after a lost answer) appends nothing and says `duplicate`.
+    pub fn ingest(
+        &self,
+        events: &PlannedEvents,
+        rows: &[String],
+        batch: Option<&str>,
+    ) -> Result<IngestReport> {
         if rows.len() > MAX_EVENTS {
             return Err(Error::Usage {
                 message: format!("{} events in one batch; at most {MAX_EVENTS} are taken", rows.len()),
                 hint: Some("send them in several batches".into()),
             });
         }
+        if let Some(id) = batch {
+            check_batch_id(id)?;
+        }
         let required = [events.key.as_str(), events.time.as_str()];
         let checked = ingest::check_rows(&events.spec, &events.schema, rows, &required)?;
-        let mut log =
-            self.log.lock().map_err(|_| Error::Internal("the event log's lock is poisoned".into()))?;
-        log.append(&checked.lines)?;
-        Ok(IngestReport {
+        let mut report = IngestReport {
             accepted: checked.lines.len(),
             rejected: checked
                 .rejected
                 .into_iter()
                 .map(|p| RejectedEvent { index: p.index, column: p.column, reason: p.message })
                 .collect(),
-        })
+            duplicate: false,
+        };
+        let mut log =
+            self.log.lock().map_err(|_| Error::Internal("the event log's lock is poisoned".into()))?;
+        let Some(id) = batch else {
+            log.file.append(&checked.lines)?;
+            return Ok(report);
+        };
+        if log.batches.is_none() {
+            let records = log.file.lines_starting_with(ingest::BATCH_MARKER)?;
+            log.batches = Some(records.iter().filter_map(|line| batch_of(line)).collect());
+        }
+        if log.batches.as_ref().is_some_and(|seen| seen.contains(id)) {
+            report.duplicate = true;
+            return Ok(report);
+        }
+        // The batch's record and its events in one write: both are on disk, or neither is.
+        let record = format!(
+            "{}{},\"events\":{}}}",
+            ingest::BATCH_MARKER,
+            serde_json::Value::String(id.to_string()),
+            checked.lines.len()
+        );
+        let mut lines = Vec::with_capacity(checked.lines.len() + 1);
+        lines.push(record);
+        lines.extend(checked.lines);
+        log.file.append(&lines)?;
+        if let Some(seen) = log.batches.as_mut() {
+            seen.insert(id.to_string());
+        }
+        Ok(report)
+    }
+}
+
+/// The id of a batch record line.
+fn batch_of(line: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    value.get("$batch")?.as_str().map(str::to_string)
+}
+
+fn check_batch_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > MAX_BATCH_ID || id.chars().any(char::is_control) {
+        return Err(Error::Usage {
+            message: format!(
+                "`batch` must be 1 to {MAX_BATCH_ID} bytes without control characters (this one has {} bytes)",
+                id.len()
+            ),
+            hint: Some("use an id the sender makes up once per batch, such as a UUID".into()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn batch_records_read_back_and_bad_ids_are_refused() {
+        let record =
+            format!("{}{},\"events\":3}}", ingest::BATCH_MARKER, serde_json::json!("a \"quoted\" id"));
+        assert_eq!(batch_of(&record).as_deref(), Some("a \"quoted\" id"));
+        assert_eq!(batch_of("{\"account_id\":\"a1\"}"), None);
+        for bad in ["", "a\nb", &"x".repeat(MAX_BATCH_ID + 1)] {
+            assert_eq!(check_batch_id(bad).map_err(|e| e.code()), Err("usage"), "{bad:?}");
+        }
+        assert!(check_batch_id("0b6c1f7e-5d1a-4c55-9d0b-4f1f2f6b1a11").is_ok());
     }
 }

@@ -70,7 +70,7 @@ pub use error::{
 pub use evaluation::{RunOptions, RunReport};
 pub use explain::{ExplainNode, Explanation, Operand, SchemeChoice, TierTried, Truth, explain};
 pub use init::{InitOptions, InitReport, init};
-pub use intake::{IngestReport, Intake, MAX_EVENTS, RejectedEvent};
+pub use intake::{IngestReport, Intake, MAX_BATCH_ID, MAX_EVENTS, RejectedEvent};
 pub use kpis::{ALL as KPI_ALL, KpiGrouping, KpiOptions, KpiReport, KpiRow, KpiSnapshot};
 pub use latest::{
     Cell, MembersFormat, MembersQuery, latest_summary, members, members_at, members_export, natural_order,

@@ -570,10 +570,11 @@ impl ServedProject {
 
     /// Checks posted events (`rows`: each the text of one JSON object) against the events'
     /// schema and appends the accepted ones to the store's event log, synced before this
-    /// returns; the next run reads them. Works before any run.
-    pub fn ingest_events(&self, rows: &[String]) -> Result<crate::intake::IngestReport> {
+    /// returns; the next run reads them. Works before any run. A `batch` id makes a retry of
+    /// the same batch append nothing ([`crate::intake::Intake::ingest`]).
+    pub fn ingest_events(&self, rows: &[String], batch: Option<&str>) -> Result<crate::intake::IngestReport> {
         let events = self.planned_events()?;
-        self.intake.ingest(&events, rows)
+        self.intake.ingest(&events, rows, batch)
     }
 
     fn planned_events(&self) -> Result<Arc<crate::sources::PlannedEvents>> {

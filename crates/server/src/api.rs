@@ -393,6 +393,9 @@ pub struct SavedSegment {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostEvents {
+    /// An id the sender makes up for the batch (1 to 128 bytes, such as a UUID): a batch is
+    /// taken once per id, so a retry after a lost answer appends nothing.
+    pub batch: Option<String>,
     /// The events: JSON objects whose keys are columns of the events file (the entity key and
     /// the time are required); at most 10,000 per request.
     #[schema(value_type = Vec<Object>)]
@@ -408,6 +411,9 @@ pub struct PostedEvents {
     pub rejected: usize,
     /// Why each refused row was refused, in the order posted.
     pub rejects: Vec<EventReject>,
+    /// The `batch` id was taken before: nothing was appended this time (the counts are those
+    /// of the batch, checked again).
+    pub duplicate: bool,
 }
 
 /// A refused event.

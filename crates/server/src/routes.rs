@@ -395,8 +395,10 @@ pub async fn post_events(
     caller.require(Role::Editor)?;
     let rows: Vec<String> = request.events.into_iter().map(|raw| raw.get().to_string()).collect();
     let served = state.served.clone();
-    let report = blocking(move || served.ingest_events(&rows)).await?;
+    let batch = request.batch;
+    let report = blocking(move || served.ingest_events(&rows, batch.as_deref())).await?;
     Ok(Json(api::PostedEvents {
+        duplicate: report.duplicate,
         accepted: report.accepted,
         rejected: report.rejected.len(),
         rejects: report

@@ -39,6 +39,31 @@ impl EventLog {
         self.path.is_file()
     }
 
+    /// The complete lines (a torn last line left out) that begin with `prefix`, in order;
+    /// none when the log does not exist.
+    pub fn lines_starting_with(&self, prefix: &str) -> Result<Vec<String>> {
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("open", &self.path)(e)),
+        };
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+        let mut found = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let read = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)
+                .map_err(io("read", &self.path))?;
+            if read == 0 || line.last() != Some(&b'\n') {
+                return Ok(found);
+            }
+            if line.starts_with(prefix.as_bytes()) {
+                line.pop();
+                found.push(String::from_utf8_lossy(&line).into_owned());
+            }
+        }
+    }
+
     /// Appends `lines` (each one JSON object without a line end) and syncs them to disk; when
     /// this returns `Ok`, they survive a crash of the process or the machine.
     pub fn append(&mut self, lines: &[String]) -> Result<()> {
@@ -124,5 +149,12 @@ mod tests {
         log.append(&["{\"a\":3}".into()]).expect("appends");
         assert_eq!(fs::read_to_string(&path).expect("reads"), "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
         assert!(log.append(&["{\n}".into()]).is_err());
+        // A torn line is not found either.
+        OpenOptions::new().append(true).open(&path).expect("opens").write_all(b"{\"a\":4").expect("writes");
+        assert_eq!(
+            log.lines_starting_with("{\"a\":").expect("reads"),
+            ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]
+        );
+        assert!(log.lines_starting_with("{\"b\"").expect("reads").is_empty());
     }
 }

@@ -128,9 +128,16 @@ proptest! {
             let posted = project(format, &events[..split]);
             let served = ServedProject::new(posted.load().expect("loads"));
             let rest: Vec<String> = events[split..].iter().map(json).collect();
-            for chunk in rest.chunks(rest.len().div_ceil(batches).max(1)) {
-                let report = served.ingest_events(chunk).expect("ingests");
-                prop_assert_eq!((report.accepted, report.rejected.len()), (chunk.len(), 0));
+            // Batches with ids, each posted twice (a retry): the second time appends nothing,
+            // also from a server started afresh (the ids are read back from the log).
+            for (n, chunk) in rest.chunks(rest.len().div_ceil(batches).max(1)).enumerate() {
+                let id = format!("batch-{n}");
+                let report = served.ingest_events(chunk, Some(&id)).expect("ingests");
+                prop_assert_eq!((report.accepted, report.rejected.len(), report.duplicate), (chunk.len(), 0, false));
+                let again = served.ingest_events(chunk, Some(&id)).expect("ingests");
+                prop_assert!(again.duplicate && again.accepted == chunk.len());
+                let restarted = ServedProject::new(posted.load().expect("loads"));
+                prop_assert!(restarted.ingest_events(chunk, Some(&id)).expect("ingests").duplicate);
             }
             let expected = whole.run(AS_OF, BadRows::Strict).expect("runs");
             let got = posted.run(AS_OF, BadRows::Strict).expect("runs");

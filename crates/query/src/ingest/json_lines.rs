@@ -408,7 +408,7 @@ pub(super) fn load_log(path: &std::path::Path, display: &str, schema: &TableSche
         }
         number += 1;
         bytes.pop();
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.starts_with(super::BATCH_MARKER.as_bytes()) {
             continue;
         }
         rows_read += 1;

@@ -240,8 +240,13 @@ pub fn check_rows(
     json_lines::check_rows(spec, schema, rows, required)
 }
 
+/// How a line of an event log that records a batch (not an event) begins: `{"$batch": ID, …}`.
+/// [`load_log`] skips such lines.
+pub const BATCH_MARKER: &str = "{\"$batch\":";
+
 /// Reads an event log of [`CheckedRows::lines`] typed by `schema`; `display` names it in
-/// messages. A last line without its line end (a write cut short) is left out.
+/// messages. A last line without its line end (a write cut short) is left out, and so are the
+/// lines that record batches ([`BATCH_MARKER`]).
 pub fn load_log(path: &Path, display: &str, schema: &TableSchema) -> Result<LoadedTable> {
     json_lines::load_log(path, display, schema)
 }

@@ -37,10 +37,30 @@ async fn posted_events_are_checked_row_by_row_kept_and_read_by_the_next_run() {
     assert_eq!((at(3)["index"].as_u64(), at(3)["column"].as_str()), (Some(4), None));
     assert_eq!((at(4)["index"].as_u64(), at(4)["column"].as_str()), (Some(5), Some("ts")));
     // The accepted rows are on disk, one canonical object per line, the instant in UTC.
+    let posted = std::fs::read_to_string(&log).expect("the log");
+    let lines: Vec<&str> = posted.lines().collect();
+    assert_eq!(lines.len(), 2, "{posted}");
+    assert!(lines[1].contains("2025-03-12T07:00:00.000000Z"), "{posted}");
+
+    // A batch with an id is taken once, also by a server started afresh.
+    let retried = r#"{"batch": "7f9c-01", "events": [{"account_id": "a21", "ts": "2025-03-13T09:00:00Z", "amount": 1}]}"#;
+    let first = send(&s.router, post_json("/v1/events", &s.editor, retried)).await.json();
+    assert_eq!((first["accepted"].as_u64(), first["duplicate"].as_bool()), (Some(1), Some(false)), "{first}");
+    let again = send(&s.router, post_json("/v1/events", &s.editor, retried)).await.json();
+    assert_eq!((again["accepted"].as_u64(), again["duplicate"].as_bool()), (Some(1), Some(true)), "{again}");
+    let restarted = crate::support::router_on(s.project());
+    let third = send(&restarted, post_json("/v1/events", &s.editor, retried)).await.json();
+    assert_eq!(third["duplicate"].as_bool(), Some(true), "{third}");
     let kept = std::fs::read_to_string(&log).expect("the log");
-    let lines: Vec<&str> = kept.lines().collect();
-    assert_eq!(lines.len(), 2, "{kept}");
-    assert!(lines[1].contains("2025-03-12T07:00:00.000000Z"), "{kept}");
+    assert_eq!(kept.lines().count(), 4, "two events, one batch record, one event: {kept}");
+    let bad_id = r#"{"batch": "", "events": []}"#;
+    let answer = send(&s.router, post_json("/v1/events", &s.editor, bad_id)).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (StatusCode::BAD_REQUEST, "usage".to_string()),
+        "{}",
+        answer.text()
+    );
 
     // Bodies that are not a batch.
     for (body, status, code) in [
@@ -82,8 +102,10 @@ async fn posted_events_are_checked_row_by_row_kept_and_read_by_the_next_run() {
     assert_eq!(after["values"]["orders"].as_i64(), Some(1), "{after}");
     assert_eq!(after["values"]["revenue"].as_f64(), Some(5.0), "{after}");
     assert!(after["segments"].as_array().expect("segments").iter().any(|s| s == "pro_buyers"), "{after}");
+    // a21's two events (the batch's once): 2.25 + 1.
     let a21 = send(&s.router, get("/v1/entities/a21", Some(&s.viewer))).await.json();
-    assert_eq!(a21["values"]["revenue"].as_f64(), Some(2.25), "{a21}");
+    assert_eq!(a21["values"]["revenue"].as_f64(), Some(3.25), "{a21}");
+    assert_eq!(a21["values"]["orders"].as_i64(), Some(2), "{a21}");
 }
 
 #[tokio::test]
