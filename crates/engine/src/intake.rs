@@ -31,6 +31,10 @@ pub struct IngestReport {
     pub rejected: Vec<RejectedEvent>,
     /// The batch id was taken before: nothing was appended this time.
     pub duplicate: bool,
+    /// Of the accepted rows, those whose key is no entity of the run served now (kept: the
+    /// entity may arrive with a later run's data); `None` when that cannot be told (no run
+    /// yet, or events keyed by another entity).
+    pub unknown_entities: Option<usize>,
 }
 
 /// A posted row that was refused, and why.
@@ -67,11 +71,13 @@ impl Intake {
     /// accepted ones; when this returns, they are on disk. A batch with no accepted row writes
     /// nothing. With a `batch` id, a batch is taken once: posting the same id again (a client
     /// retrying after a lost answer) appends nothing and says `duplicate`.
+    /// `known` tells whether a key (as text) is an entity, when that can be told.
     pub fn ingest(
         &self,
         events: &PlannedEvents,
         rows: &[String],
         batch: Option<&str>,
+        known: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<IngestReport> {
         if rows.len() > MAX_EVENTS {
             return Err(Error::Usage {
@@ -92,6 +98,10 @@ impl Intake {
                 .map(|p| RejectedEvent { index: p.index, column: p.column, reason: p.message })
                 .collect(),
             duplicate: false,
+            unknown_entities: match known {
+                Some(known) => Some(unknown_keys(&checked.batches, &events.key, known)?),
+                None => None,
+            },
         };
         let mut log =
             self.log.lock().map_err(|_| Error::Internal("the event log's lock is poisoned".into()))?;
@@ -123,6 +133,25 @@ impl Intake {
         }
         Ok(report)
     }
+}
+
+/// How many rows of `batches` have a key (column `key`, as text) that is not `known`.
+fn unknown_keys(
+    batches: &[arrow::array::RecordBatch],
+    key: &str,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<usize> {
+    use arrow::array::AsArray;
+    let mut unknown = 0;
+    for batch in batches {
+        let column = batch
+            .column_by_name(key)
+            .ok_or_else(|| Error::Internal(format!("posted events lost their key column `{key}`")))?;
+        let text = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
+            .map_err(segmenta_query::Error::from)?;
+        unknown += text.as_string::<i32>().iter().flatten().filter(|k| !known(k)).count();
+    }
+    Ok(unknown)
 }
 
 /// The id of a batch record line.

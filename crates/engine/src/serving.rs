@@ -461,7 +461,7 @@ pub struct ServedProject {
     intake: crate::intake::Intake,
     /// The events' schema posted events are checked against, with the number of runs loaded
     /// when it was read (a later run, or an edit, reads it again).
-    events: Mutex<Option<(u64, Arc<crate::sources::PlannedEvents>)>>,
+    events: Mutex<Option<(u64, Arc<crate::sources::PlannedEvents>, bool)>>,
     /// Loads of a run, one at a time.
     loads: Mutex<()>,
     /// How many runs were loaded.
@@ -573,21 +573,30 @@ impl ServedProject {
     /// returns; the next run reads them. Works before any run. A `batch` id makes a retry of
     /// the same batch append nothing ([`crate::intake::Intake::ingest`]).
     pub fn ingest_events(&self, rows: &[String], batch: Option<&str>) -> Result<crate::intake::IngestReport> {
-        let events = self.planned_events()?;
-        self.intake.ingest(&events, rows, batch)
+        let (events, keyed_by_served) = self.planned_events()?;
+        // Events of the served entity (not one made from the events' own keys) name an entity
+        // of the served run, when there is one.
+        let run = if keyed_by_served { self.current().ok() } else { None };
+        let known = run.as_ref().map(|run| move |id: &str| run.row_of.contains_key(id));
+        let known = known.as_ref().map(|f| f as &dyn Fn(&str) -> bool);
+        self.intake.ingest(&events, rows, batch, known)
     }
 
-    fn planned_events(&self) -> Result<Arc<crate::sources::PlannedEvents>> {
+    /// The planned events, and whether their keys are ids of the served entity.
+    fn planned_events(&self) -> Result<(Arc<crate::sources::PlannedEvents>, bool)> {
         let runs = self.runs_loaded();
         let mut cached =
             self.events.lock().map_err(|_| Error::Internal("the events cache's lock is poisoned".into()))?;
-        if let Some((_, events)) = cached.as_ref().filter(|(at, _)| *at == runs) {
-            return Ok(events.clone());
+        if let Some((_, events, keyed)) = cached.as_ref().filter(|(at, _, _)| *at == runs) {
+            return Ok((events.clone(), *keyed));
         }
         let plan = crate::validate::validate(&self.project())?;
+        let keyed = plan.events.as_ref().is_some_and(|e| {
+            e.entity == plan.entity && plan.entities.iter().any(|p| p.name == plan.entity && !p.from_events)
+        });
         let events = Arc::new(plan.events.ok_or(Error::NoEvents)?);
-        *cached = Some((runs, events.clone()));
-        Ok(events)
+        *cached = Some((runs, events.clone(), keyed));
+        Ok((events, keyed))
     }
 
     /// How many runs this server loaded (the first, and each later one that landed).

@@ -414,6 +414,11 @@ pub struct PostedEvents {
     /// The `batch` id was taken before: nothing was appended this time (the counts are those
     /// of the batch, checked again).
     pub duplicate: bool,
+    /// Of the accepted events, those whose entity key is no entity of the latest run: kept
+    /// (the entity may come with the next run's data), but a run ignores them until it does.
+    /// Absent before any run, and for events keyed by another entity than the project's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_entities: Option<usize>,
 }
 
 /// A refused event.

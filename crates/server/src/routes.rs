@@ -399,6 +399,7 @@ pub async fn post_events(
     let report = blocking(move || served.ingest_events(&rows, batch.as_deref())).await?;
     Ok(Json(api::PostedEvents {
         duplicate: report.duplicate,
+        unknown_entities: report.unknown_entities,
         accepted: report.accepted,
         rejected: report.rejected.len(),
         rejects: report

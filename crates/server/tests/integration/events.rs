@@ -26,6 +26,7 @@ async fn posted_events_are_checked_row_by_row_kept_and_read_by_the_next_run() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let report = answer.json();
     assert_eq!((report["accepted"].as_u64(), report["rejected"].as_u64()), (Some(2), Some(5)), "{report}");
+    assert_eq!(report["unknown_entities"].as_u64(), Some(0), "{report}");
     let rejects = report["rejects"].as_array().expect("rejects");
     let at = |i: usize| &rejects[i];
     assert_eq!(at(0)["index"].as_u64(), Some(1));
@@ -51,8 +52,16 @@ async fn posted_events_are_checked_row_by_row_kept_and_read_by_the_next_run() {
     let restarted = crate::support::router_on(s.project());
     let third = send(&restarted, post_json("/v1/events", &s.editor, retried)).await.json();
     assert_eq!(third["duplicate"].as_bool(), Some(true), "{third}");
+    // An event of an entity the latest run does not have is kept, and counted as such.
+    let stranger = r#"{"events": [{"account_id": "a99", "ts": "2025-03-13T09:00:00Z"}]}"#;
+    let answer = send(&s.router, post_json("/v1/events", &s.editor, stranger)).await.json();
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["unknown_entities"].as_u64()),
+        (Some(1), Some(1)),
+        "{answer}"
+    );
     let kept = std::fs::read_to_string(&log).expect("the log");
-    assert_eq!(kept.lines().count(), 4, "two events, one batch record, one event: {kept}");
+    assert_eq!(kept.lines().count(), 5, "two events, a batch record and its event, one more: {kept}");
     let bad_id = r#"{"batch": "", "events": []}"#;
     let answer = send(&s.router, post_json("/v1/events", &s.editor, bad_id)).await;
     assert_eq!(
