@@ -316,7 +316,21 @@ pub(super) fn check_rows(
         let object = match line.parse() {
             Ok(object) => object,
             Err(bad) => {
-                checked.rejected.push(problem(None, bad.message));
+                // What was posted is JSON (the server parsed it); what fails is its shape.
+                let message = match text.trim_start().chars().next() {
+                    Some('{') | None => bad.message,
+                    Some(first) => format!(
+                        "an event is a JSON object of column values, not {}",
+                        match first {
+                            '[' => "an array",
+                            '"' => "a string",
+                            't' | 'f' => "a boolean",
+                            'n' => "null",
+                            _ => "a number",
+                        }
+                    ),
+                };
+                checked.rejected.push(problem(None, message));
                 continue;
             }
         };
@@ -331,7 +345,14 @@ pub(super) fn check_rows(
         let cells = match row_cells(&object, schema, &declared, &index, spec, line.number) {
             Ok(cells) => cells,
             Err(bad) => {
-                checked.rejected.push(problem(bad.column.as_deref(), bad.message));
+                let mut message = bad.message;
+                let ty = bad.column.as_deref().and_then(|c| schema.get(c));
+                if let (Some(ValueType::Timestamp | ValueType::Date), Some(column)) =
+                    (ty, bad.column.as_deref())
+                {
+                    message.push_str(&time_hint(spec, column));
+                }
+                checked.rejected.push(problem(bad.column.as_deref(), message));
                 continue;
             }
         };
@@ -350,6 +371,22 @@ pub(super) fn check_rows(
     }
     checked.batches = builder.finish()?;
     Ok(checked)
+}
+
+/// How posted times of `column` are written.
+fn time_hint(spec: &SourceSpec, column: &str) -> String {
+    let rfc = "; write an RFC 3339 instant, such as 2025-03-10T09:00:00Z";
+    match spec.time_formats.iter().find(|(name, _)| name == column) {
+        None => rfc.into(),
+        Some((_, format)) => {
+            let format = match format {
+                super::values::TimeFormat::EpochSeconds => "epoch_seconds",
+                super::values::TimeFormat::EpochMillis => "epoch_millis",
+                super::values::TimeFormat::Pattern(pattern) => pattern.as_str(),
+            };
+            format!("; write it as the events' time_format `{format}` says")
+        }
+    }
 }
 
 /// A row as the event log stores it: one JSON object, NULLs left out, dates and timestamps as
@@ -566,5 +603,50 @@ mod tests {
         assert!(reasons.iter().all(|r| r.len() < 200), "{reasons:?}");
         assert!(table.rejected[0].raw.ends_with('…'));
         assert_eq!(table.lines_read, 4);
+    }
+
+    #[test]
+    fn posted_rows_are_checked_in_the_files_formats_and_read_back_from_the_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut spec =
+            spec_for(&dir, "events.jsonl", b"{\"k\": \"a\", \"day\": \"05/01/2024\", \"n\": 1.5}\n");
+        spec.overrides = vec![("day".into(), ValueType::Timestamp), ("n".into(), ValueType::Float)];
+        spec.time_formats =
+            vec![("day".into(), super::super::values::TimeFormat::Pattern("%d/%m/%Y".into()))];
+        let schema = read_schema(&spec).expect("a schema");
+        let rows: Vec<String> = [
+            r#"{"k": "b", "day": "06/01/2024", "n": 2}"#,
+            r#"{"k": "c", "day": "2024-01-06"}"#,
+            r#"{"k": "d", "n": -0.0, "day": "07/01/2024"}"#,
+            r#"{"day": "07/01/2024"}"#,
+            r#"{"k": "e", "day": "07/01/2024", "m": 1}"#,
+        ]
+        .map(String::from)
+        .to_vec();
+        let checked = check_rows(&spec, &schema, &rows, &["k", "day"]).expect("checks");
+        let problems: Vec<(usize, Option<&str>)> =
+            checked.rejected.iter().map(|p| (p.index, p.column.as_deref())).collect();
+        assert_eq!(problems, [(1, Some("day")), (3, Some("k")), (4, Some("m"))], "{:?}", checked.rejected);
+        assert!(checked.rejected[0].message.contains("time_format `%d/%m/%Y`"), "{:?}", checked.rejected[0]);
+        assert_eq!(checked.lines.len(), 2);
+        assert_eq!(checked.lines[0], r#"{"day":"2024-01-06T00:00:00.000000Z","k":"b","n":2.0}"#);
+
+        // The lines read back (without the file's formats) as the same rows; a record of a
+        // batch and a torn last line are left out.
+        let log = dir.path().join("ingested.jsonl");
+        let text = format!(
+            "{}\n{{\"$batch\":\"x\",\"events\":1}}\n{}\n{{\"k\": \"torn",
+            checked.lines[0], checked.lines[1]
+        );
+        assert!(text.lines().nth(1).is_some_and(|l| l.starts_with(super::super::BATCH_MARKER)));
+        std::fs::write(&log, text).expect("writes");
+        let loaded = load_log(&log, "log", &schema).expect("loads");
+        check_invariants(&loaded);
+        assert_eq!((loaded.rows_read, loaded.rejected.len()), (2, 0));
+        let expected =
+            arrow::compute::concat_batches(&schema.arrow_schema(), &checked.batches).expect("concat");
+        let got = arrow::compute::concat_batches(&schema.arrow_schema(), &loaded.batches).expect("concat");
+        assert_eq!(got, expected);
+        assert_eq!(column_strings(&loaded, "n"), ["2.0", "0.0"]);
     }
 }

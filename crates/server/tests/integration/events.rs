@@ -36,7 +36,9 @@ async fn posted_events_are_checked_row_by_row_kept_and_read_by_the_next_run() {
     assert_eq!((at(2)["index"].as_u64(), at(2)["column"].as_str()), (Some(3), Some("amount")));
     assert!(at(2)["reason"].as_str().unwrap_or_default().contains("12x"), "{}", at(2));
     assert_eq!((at(3)["index"].as_u64(), at(3)["column"].as_str()), (Some(4), None));
+    assert!(at(3)["reason"].as_str().unwrap_or_default().contains("not an array"), "{}", at(3));
     assert_eq!((at(4)["index"].as_u64(), at(4)["column"].as_str()), (Some(5), Some("ts")));
+    assert!(at(4)["reason"].as_str().unwrap_or_default().contains("RFC 3339"), "{}", at(4));
     // The accepted rows are on disk, one canonical object per line, the instant in UTC.
     let posted = std::fs::read_to_string(&log).expect("the log");
     let lines: Vec<&str> = posted.lines().collect();
