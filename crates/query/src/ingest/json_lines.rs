@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::values::{Cell, Inference, TableBuilder, parse_text, parse_time};
 use super::{
-    BadRow, BadRows, CheckedRows, LoadedTable, Rejects, Resolved, RowProblem, SourceSpec, TableSchema,
-    apply_overrides, did_you_mean, open, shorten, shorten_quoted, value_hint,
+    BadRow, BadRows, CheckedRows, LoadedTable, MAX_RECORD_BYTES, Rejects, Resolved, RowProblem, SourceSpec,
+    TableSchema, apply_overrides, did_you_mean, open, shorten, shorten_quoted, value_hint,
 };
 use crate::{Error, Result};
 
@@ -48,7 +48,49 @@ impl<'de> Visitor<'de> for ObjectVisitor {
 struct Line {
     /// 1-based physical line.
     number: u64,
+    /// The line, or its first [`MAX_RECORD_BYTES`] when it is longer (`cut`).
     bytes: Vec<u8>,
+    /// The line was longer than [`MAX_RECORD_BYTES`]: a bad row, whatever it holds.
+    cut: bool,
+}
+
+/// One physical line read with a bound on what is kept, so that a file without line ends
+/// cannot fill the memory.
+struct Bounded {
+    /// Bytes read, the line end included (0 at the end of the file).
+    read: usize,
+    /// The line ended with `\n` (not the end of the file).
+    ended: bool,
+    /// More than [`MAX_RECORD_BYTES`] were on the line; `bytes` holds the first of them.
+    cut: bool,
+}
+
+fn read_bounded(reader: &mut impl BufRead, bytes: &mut Vec<u8>) -> std::io::Result<Bounded> {
+    let limit = MAX_RECORD_BYTES as usize;
+    let mut line = Bounded { read: 0, ended: false, cut: false };
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(line);
+        }
+        let (chunk, ended) = match available.iter().position(|b| *b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let room = limit.saturating_sub(bytes.len());
+        let content = if ended { &chunk[..chunk.len() - 1] } else { chunk };
+        if content.len() > room {
+            line.cut = true;
+        }
+        bytes.extend_from_slice(&content[..content.len().min(room)]);
+        let used = chunk.len();
+        reader.consume(used);
+        line.read += used;
+        if ended {
+            line.ended = true;
+            return Ok(line);
+        }
+    }
 }
 
 impl Line {
@@ -64,6 +106,12 @@ impl Line {
             message,
             hint: hint.into(),
         };
+        if self.cut {
+            return Err(bad(
+                format!("line is longer than {} MiB", MAX_RECORD_BYTES >> 20),
+                "write one JSON object per line (a file without line ends is one line), or run with --on-bad-rows reject",
+            ));
+        }
         let Ok(text) = std::str::from_utf8(&self.bytes) else {
             return Err(bad(
                 "line is not valid UTF-8".into(),
@@ -99,15 +147,16 @@ impl<'a> Lines<'a> {
     fn next_line(&mut self) -> Result<Option<Line>> {
         loop {
             let mut bytes = Vec::new();
-            let read = self
-                .reader
-                .read_until(b'\n', &mut bytes)
+            let line = read_bounded(&mut self.reader, &mut bytes)
                 .map_err(|source| Error::Io { path: self.spec.display.clone(), source })?;
-            if read == 0 {
+            if line.read == 0 {
                 return Ok(None);
             }
             self.number += 1;
-            while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            if line.cut {
+                return Ok(Some(Line { number: self.number, bytes, cut: true }));
+            }
+            while bytes.last().is_some_and(|b| *b == b'\r') {
                 bytes.pop();
             }
             if self.number == 1 && bytes.starts_with(b"\xef\xbb\xbf") {
@@ -116,7 +165,7 @@ impl<'a> Lines<'a> {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Ok(Some(Line { number: self.number, bytes }));
+            return Ok(Some(Line { number: self.number, bytes, cut: false }));
         }
     }
 }
@@ -307,7 +356,7 @@ pub(super) fn check_rows(
     let mut builder = TableBuilder::new(schema);
     let mut checked = CheckedRows { lines: Vec::new(), batches: Vec::new(), rejected: Vec::new() };
     for (position, text) in rows.iter().enumerate() {
-        let line = Line { number: position as u64 + 1, bytes: text.as_bytes().to_vec() };
+        let line = Line { number: position as u64 + 1, bytes: text.as_bytes().to_vec(), cut: false };
         let problem = |column: Option<&str>, message: String| RowProblem {
             index: position,
             column: column.map(|c| shorten(c).into_owned()),
@@ -437,19 +486,20 @@ pub(super) fn load_log(path: &std::path::Path, display: &str, schema: &TableSche
     let (mut number, mut rows_read) = (0u64, 0u64);
     loop {
         let mut bytes = Vec::new();
-        let read = reader
-            .read_until(b'\n', &mut bytes)
+        let read = read_bounded(&mut reader, &mut bytes)
             .map_err(|source| Error::Io { path: display.to_string(), source })?;
-        if read == 0 || bytes.last() != Some(&b'\n') {
+        if read.read == 0 || !read.ended {
             break;
         }
         number += 1;
-        bytes.pop();
-        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.starts_with(super::BATCH_MARKER.as_bytes()) {
+        if !read.cut
+            && (bytes.iter().all(u8::is_ascii_whitespace)
+                || bytes.starts_with(super::BATCH_MARKER.as_bytes()))
+        {
             continue;
         }
         rows_read += 1;
-        let line = Line { number, bytes };
+        let line = Line { number, bytes, cut: read.cut };
         let pushed = match line.parse() {
             Ok(object) => match row_cells(&object, schema, &declared, &index, &spec, number) {
                 Ok(cells) => Ok(builder.push_row(&cells)?),
@@ -569,7 +619,8 @@ mod tests {
     #[test]
     fn long_json_text_gives_short_messages() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let long = "s".repeat(1 << 20);
+        // Just under the bound on a line (a longer line is a bad row whatever it holds).
+        let long = "s".repeat((1 << 20) - 64);
         let jsonl = format!(
             "{{\"id\": 1}}\n\"{long}\"\n{{\"id\": [{}0]}}\n{{\"id\": 4, \"{long}\": 1}}\n",
             "1,".repeat(1000)
@@ -581,7 +632,7 @@ mod tests {
         assert!(message.starts_with("data/events.jsonl:2: invalid JSON at column "), "{message}");
         assert!(
             message.ends_with(&format!(
-                ": invalid type: string \"{}…\", expected a JSON object (1048576 characters)",
+                ": invalid type: string \"{}…\", expected a JSON object (1048512 characters)",
                 "s".repeat(80)
             )),
             "{message}"
@@ -596,7 +647,7 @@ mod tests {
         assert_eq!(
             reasons[2],
             format!(
-                "column `{}… (1048576 characters)`: unexpected key, not seen in the first 1 rows",
+                "column `{}… (1048512 characters)`: unexpected key, not seen in the first 1 rows",
                 "s".repeat(80)
             )
         );
@@ -648,5 +699,21 @@ mod tests {
         let got = arrow::compute::concat_batches(&schema.arrow_schema(), &loaded.batches).expect("concat");
         assert_eq!(got, expected);
         assert_eq!(column_strings(&loaded, "n"), ["2.0", "0.0"]);
+    }
+
+    #[test]
+    fn a_line_past_the_bound_is_one_bad_row_and_reading_goes_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let long = format!("{{\"id\": 2, \"note\": \"{}\"}}", "x".repeat(MAX_RECORD_BYTES as usize + 10));
+        let text = format!("{{\"id\": 1, \"note\": \"a\"}}\n{long}\n{{\"id\": 3, \"note\": \"c\"}}\n{long}");
+        let spec = spec_for(&dir, "t.jsonl", text.as_bytes());
+        let strict = load_table(&spec, BadRows::Strict).expect_err("strict stops");
+        assert!(strict.to_string().contains("line is longer than 1 MiB"), "{strict}");
+        let table = load_table(&spec, BadRows::Reject).expect("reject mode");
+        check_invariants(&table);
+        assert_eq!(column_strings(&table, "id"), ["1", "3"]);
+        let lines: Vec<u64> = table.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4]);
+        assert!(table.rejected.iter().all(|r| r.raw.len() <= super::super::MAX_RAW_BYTES + '…'.len_utf8()));
     }
 }
