@@ -318,6 +318,14 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         /// Worker threads of the engine. Default: all cores.
         #[arg(long)]
         threads: Option<usize>,
+        /// Run the project by itself when events were posted and at least this long passed
+        /// since its last run (`30s`, `5m`): memberships then follow posted events. Default: never.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        refresh: Option<std::time::Duration>,
+        /// Run the project by itself every DURATION, events or not (`1h`, `1d`), so windowed
+        /// traits close as time passes. Default: never.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        sweep: Option<std::time::Duration>,
     },
     /// Why an entity is (or is not) in a segment: the rule as a tree with each condition's truth
     /// (true, false, or unknown because a value is missing) and the entity's values, the scheme
@@ -905,6 +913,16 @@ fn init_tracing(verbose: u8, serving: bool) {
         .try_init();
 }
 
+/// A duration option (`30s`, `5m`, `1h`, `1d`), at least one second.
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let parsed = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; write a number and a unit, such as 30s, 5m, 1h or 1d"))?;
+    if parsed < std::time::Duration::from_secs(1) {
+        return Err("at least one second (1s)".into());
+    }
+    Ok(parsed)
+}
+
 fn bad_rows(arg: OnBadRows) -> BadRows {
     match arg {
         OnBadRows::Strict => BadRows::Strict,
@@ -1426,7 +1444,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Serve { project, listen, threads } => {
+        Command::Serve { project, listen, threads, refresh, sweep } => {
             let project = Project::load(project)?;
             let listen: std::net::SocketAddr = listen.parse().map_err(|_| Error::Usage {
                 message: format!("invalid --listen `{listen}`"),
@@ -1434,7 +1452,8 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             })?;
             let engine = std::sync::Arc::new(Engine::new(&EngineOptions { threads: *threads })?);
             let state = segmenta_server::AppState::new(engine, project)?;
-            let options = segmenta_server::ServeOptions { listen };
+            let refresh = segmenta_engine::Refresh { after_events: *refresh, sweep: *sweep };
+            let options = segmenta_server::ServeOptions { listen, refresh };
             let json = cli.json;
             segmenta_server::serve_until_signal(state, &options, |address| {
                 if json {

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use segmenta_query::ingest;
 use segmenta_store::event_log::EventLog;
@@ -52,6 +53,8 @@ pub struct RejectedEvent {
 #[derive(Debug)]
 pub struct Intake {
     log: Mutex<Log>,
+    /// Events appended since this intake was made.
+    appended: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -64,7 +67,16 @@ struct Log {
 impl Intake {
     /// The intake of `project`'s store (nothing is opened before the first batch).
     pub fn new(project: &Project) -> Intake {
-        Intake { log: Mutex::new(Log { file: EventLog::new(&project.store_dir()), batches: None }) }
+        Intake {
+            log: Mutex::new(Log { file: EventLog::new(&project.store_dir()), batches: None }),
+            appended: AtomicU64::new(0),
+        }
+    }
+
+    /// How many events were appended since this intake was made (a server's refresh starts a
+    /// run when it grew).
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::SeqCst)
     }
 
     /// Checks `rows` (each the text of one JSON object) against `events` and appends the
@@ -107,6 +119,7 @@ impl Intake {
             self.log.lock().map_err(|_| Error::Internal("the event log's lock is poisoned".into()))?;
         let Some(id) = batch else {
             log.file.append(&checked.lines)?;
+            self.appended.fetch_add(checked.lines.len() as u64, Ordering::SeqCst);
             return Ok(report);
         };
         if log.batches.is_none() {
@@ -128,6 +141,7 @@ impl Intake {
         lines.push(record);
         lines.extend(checked.lines);
         log.file.append(&lines)?;
+        self.appended.fetch_add(report.accepted as u64, Ordering::SeqCst);
         if let Some(seen) = log.batches.as_mut() {
             seen.insert(id.to_string());
         }

@@ -81,7 +81,7 @@ pub use preview::{Preview, preview};
 pub use progress::{NoProgress, Progress};
 pub use project::{PROJECT_FILE, Project};
 pub use quality::{QualityCheck, QualityOptions, QualityReport, SegmentQuality};
-pub use runs::{BackgroundRuns, RunState, RunStatus};
+pub use runs::{BackgroundRuns, Refresh, RunState, RunStatus};
 pub use sample::{SAMPLE_ROWS, SampleReport, check_sample};
 pub use segment_edit::{Saved, delete_segment, save_segment};
 pub use segmenta_core::Cancel;

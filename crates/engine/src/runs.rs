@@ -160,12 +160,56 @@ impl Progress for Recorded {
     }
 }
 
+/// When a server runs the project by itself (`segmenta serve --refresh`, `--sweep`): memberships
+/// then follow posted events, and windows that close as time passes, through full runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refresh {
+    /// Run when events were posted and at least this long passed since the last refresh.
+    pub after_events: Option<std::time::Duration>,
+    /// Run when this long passed since the last refresh, events or not.
+    pub sweep: Option<std::time::Duration>,
+}
+
+impl Refresh {
+    /// Whether a run is due, `since` the last refresh, with or without events `posted` since.
+    pub fn due(&self, since: std::time::Duration, posted: bool) -> bool {
+        self.after_events.is_some_and(|wait| posted && since >= wait)
+            || self.sweep.is_some_and(|every| since >= every)
+    }
+
+    /// Whether any refresh is asked for.
+    pub fn enabled(&self) -> bool {
+        self.after_events.is_some() || self.sweep.is_some()
+    }
+}
+
 impl BackgroundRuns {
     /// The runs of the project's store; a run a stopped server left running is marked
     /// interrupted.
     pub fn open(project: &Project) -> Result<BackgroundRuns> {
         let log = RunLog::open(&project.store_dir(), &now())?;
         Ok(BackgroundRuns { log: Arc::new(Mutex::new(log)), live: Arc::new(Mutex::new(None)) })
+    }
+
+    /// Starts a run (as [`Self::start`], as of the project's default) when `policy` says one is
+    /// due: `since` is the time since this server's last refresh (or its start), `posted` whether
+    /// events were posted since then. `Ok(None)` when none is due or another run is running.
+    pub fn refresh(
+        &self,
+        engine: Arc<Engine>,
+        project: Arc<Project>,
+        policy: &Refresh,
+        since: std::time::Duration,
+        posted: bool,
+    ) -> Result<Option<u64>> {
+        if !policy.due(since, posted) {
+            return Ok(None);
+        }
+        match self.start(engine, project, None) {
+            Ok(id) => Ok(Some(id)),
+            Err(Error::RunInProgress { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// Starts a run of `project` as of `as_of` (a date or an RFC 3339 instant; `None`: the
@@ -267,6 +311,17 @@ impl BackgroundRuns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refresh_is_due_after_events_and_their_wait_or_after_a_sweep_interval() {
+        let secs = std::time::Duration::from_secs;
+        let policy = Refresh { after_events: Some(secs(30)), sweep: Some(secs(3600)) };
+        assert!(!policy.due(secs(10), true), "events, but not 30 s yet");
+        assert!(policy.due(secs(30), true));
+        assert!(!policy.due(secs(600), false), "no events, no sweep yet");
+        assert!(policy.due(secs(3600), false));
+        assert!(!Refresh::default().enabled() && !Refresh::default().due(secs(1 << 30), true));
+    }
 
     fn project(dir: &std::path::Path) -> Arc<Project> {
         Arc::new(Project {

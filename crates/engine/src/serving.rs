@@ -582,6 +582,11 @@ impl ServedProject {
         self.intake.ingest(&events, rows, batch, known)
     }
 
+    /// How many events this server appended to the event log since it started.
+    pub fn events_posted(&self) -> u64 {
+        self.intake.appended()
+    }
+
     /// The planned events, and whether their keys are ids of the served entity.
     fn planned_events(&self) -> Result<(Arc<crate::sources::PlannedEvents>, bool)> {
         let runs = self.runs_loaded();

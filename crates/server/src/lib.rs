@@ -163,6 +163,8 @@ fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub struct ServeOptions {
     /// Where to listen.
     pub listen: SocketAddr,
+    /// When the server runs the project by itself (default: never).
+    pub refresh: segmenta_engine::Refresh,
 }
 
 /// Serves `state` until `shutdown` completes; calls `ready` with the bound address once it
@@ -178,9 +180,43 @@ pub async fn serve(
     // answers `no_run` until one lands.
     let served = state.served.clone();
     tokio::task::spawn_blocking(move || served.current().ok());
+    if options.refresh.enabled() {
+        tokio::spawn(refresh(state.clone(), options.refresh));
+    }
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     ready(listener.local_addr()?);
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Runs the project whenever `policy` says one is due (`BackgroundRuns::refresh`), looking
+/// once a second; the runs are background runs like those of `POST /v1/runs`.
+pub async fn refresh(state: AppState, policy: segmenta_engine::Refresh) {
+    let mut last = Instant::now();
+    let mut posted_at_last = state.served.events_posted();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let posted = state.served.events_posted();
+        let (engine, served, runs) = (state.engine.clone(), state.served.clone(), state.runs.clone());
+        let since = last.elapsed();
+        let started = tokio::task::spawn_blocking(move || {
+            runs.refresh(engine, served.project(), &policy, since, posted > posted_at_last)
+        })
+        .await;
+        match started {
+            Ok(Ok(Some(id))) => {
+                tracing::info!(target: "segmenta::http", run = id, "refresh run started");
+                (last, posted_at_last) = (Instant::now(), posted);
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(target: "segmenta::http", code = segmenta_engine::ErrorCode::code(&error), "a refresh run could not start");
+                (last, posted_at_last) = (Instant::now(), posted);
+            }
+            Err(_) => tracing::error!(target: "segmenta::http", "the refresh check panicked"),
+        }
+    }
 }
 
 /// Serves `state` on a runtime of its own until SIGINT or SIGTERM (the CLI's entry); calls

@@ -257,3 +257,18 @@ fn posted_events_survive_kill_9_and_the_next_run_reads_them() {
     let text = String::from_utf8_lossy(&rerun.stdout);
     assert!(text.contains(&format!("of which {complete} posted to a server")), "{text}");
 }
+
+#[test]
+fn serve_refuses_a_bad_refresh_duration_before_listening() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("a utf-8 path");
+    for bad in ["soon", "0s", "500ms"] {
+        let out = segmenta(&["serve", "--project", project, "--listen", "127.0.0.1:0", "--refresh", bad]);
+        assert_eq!(out.status.code(), Some(2), "--refresh {bad}");
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            message.contains("--refresh") && (message.contains("30s") || message.contains("1s")),
+            "{message}"
+        );
+    }
+}

@@ -138,3 +138,56 @@ async fn a_project_without_events_refuses_posted_events() {
     );
     assert!(answer.json()["hint"].as_str().unwrap_or_default().contains("[events]"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshing_server_runs_by_itself_after_posted_events_and_on_its_sweep() {
+    let s = served();
+    let project = s.project();
+    let state = std::thread::spawn(move || {
+        let engine =
+            std::sync::Arc::new(segmenta_engine::Engine::new(&Default::default()).expect("an engine"));
+        segmenta_server::AppState::new(engine, project).expect("a state")
+    })
+    .join()
+    .expect("the set-up thread");
+    let router = segmenta_server::router(state.clone());
+    let policy =
+        segmenta_engine::Refresh { after_events: Some(std::time::Duration::from_secs(1)), sweep: None };
+    let refresher = tokio::spawn(segmenta_server::refresh(state.clone(), policy));
+    // Nothing posted: no run starts.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let runs = send(&router, get("/v1/runs", Some(&s.viewer))).await.json();
+    assert_eq!(runs["runs"].as_array().map(Vec::len), Some(0), "{runs}");
+
+    let batch = r#"{"events": [{"account_id": "a18", "ts": "2025-03-10T09:00:00Z", "amount": 5}]}"#;
+    assert_eq!(send(&router, post_json("/v1/events", &s.editor, batch)).await.status, StatusCode::OK);
+    // A run as of the project's default (now) starts by itself and is served once written.
+    let waited = std::time::Instant::now();
+    let entity = loop {
+        let entity = send(&router, get("/v1/entities/a18", Some(&s.viewer))).await.json();
+        if entity["values"]["orders"].as_i64() == Some(1) {
+            break entity;
+        }
+        assert!(waited.elapsed() < std::time::Duration::from_secs(60), "no refresh: {entity}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(entity["segments"].as_array().expect("segments").iter().any(|s| s == "pro_buyers"), "{entity}");
+    let runs = send(&router, get("/v1/runs", Some(&s.viewer))).await.json();
+    assert_eq!(runs["runs"].as_array().map(Vec::len), Some(1), "one run for one batch: {runs}");
+    refresher.abort();
+
+    // A sweep runs without events.
+    let policy =
+        segmenta_engine::Refresh { after_events: None, sweep: Some(std::time::Duration::from_secs(1)) };
+    let sweeper = tokio::spawn(segmenta_server::refresh(state, policy));
+    let waited = std::time::Instant::now();
+    loop {
+        let runs = send(&router, get("/v1/runs", Some(&s.viewer))).await.json();
+        if runs["runs"].as_array().map(Vec::len) >= Some(2) {
+            break;
+        }
+        assert!(waited.elapsed() < std::time::Duration::from_secs(30), "no sweep: {runs}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    sweeper.abort();
+}
