@@ -352,6 +352,20 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
     },
+    /// Delete every snapshot but the N newest (by as-of) and the latest run: their catalog
+    /// entries, and their run folders in the store. For a server that runs by itself
+    /// (`serve --sweep`), run it from cron.
+    Prune {
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+        /// How many of the newest snapshots to keep (at least 1).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        keep: u64,
+        /// Say what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Write a snapshot at every date from --from to --to, each the run `run --as-of DATE`
     /// writes, reading the project's files once (and the events once per group of dates).
     Backfill {
@@ -1483,6 +1497,30 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                         out!("");
                     }
                     print_explanation(explanation, 0);
+                }
+            }
+        }
+        Command::Prune { project, keep, dry_run } => {
+            let project = Project::load(project)?;
+            let report = segmenta_engine::prune(&project, *keep as usize, *dry_run)?;
+            if cli.json {
+                out!(
+                    "{}",
+                    json!({
+                        "dry_run": dry_run,
+                        "removed": report.removed,
+                        "kept": report.kept,
+                        "left_on_disk": report.left_on_disk,
+                    })
+                );
+            } else {
+                let verb = if *dry_run { "would delete" } else { "deleted" };
+                out!("{verb} {} snapshot(s), kept {}", report.removed.len(), report.kept);
+                for s in &report.removed {
+                    out!("  {}  as of {}", s.id, s.as_of);
+                }
+                for dir in &report.left_on_disk {
+                    out!("  left on disk (outside the store): {}", dir.display());
                 }
             }
         }

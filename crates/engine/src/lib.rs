@@ -99,6 +99,7 @@ pub use snapshots::{
     transitions,
 };
 pub use sources::{PlannedEntity, PlannedEvents, PlannedLookup};
+pub use stored::{PruneReport, prune};
 pub use summary::SegmentSize;
 pub use validate::validate;
 

@@ -18,6 +18,71 @@ pub fn snapshots(project: &Project) -> Result<Vec<Snapshot>> {
     }
 }
 
+/// What `prune` removed.
+#[derive(Debug, Clone)]
+pub struct PruneReport {
+    /// The snapshots removed (or, with `dry_run`, that would be), in as-of order.
+    pub removed: Vec<Snapshot>,
+    /// Snapshots left.
+    pub kept: usize,
+    /// Run folders outside the store (a run's `--output`) dropped from the catalog but left
+    /// on disk.
+    pub left_on_disk: Vec<PathBuf>,
+}
+
+/// Removes every snapshot but the `keep` newest (by as-of) and the latest run: their catalog
+/// rows in one transaction, then their run folders inside the store (each renamed aside, then
+/// deleted, so a crash leaves no half folder that looks like a run). With `dry_run`, nothing
+/// is removed and the report says what would be.
+pub fn prune(project: &Project, keep: usize, dry_run: bool) -> Result<PruneReport> {
+    let store_dir = project.store_dir();
+    let all = snapshots(project)?;
+    let latest = segmenta_store::Store::new(&store_dir).latest().ok();
+    let same = |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    let newest: Vec<i64> = all.iter().rev().take(keep).map(|s| s.id).collect();
+    let removed: Vec<Snapshot> = all
+        .iter()
+        .filter(|s| !newest.contains(&s.id) && !latest.as_deref().is_some_and(|l| same(l, &s.run_dir)))
+        .cloned()
+        .collect();
+    let runs = store_dir.join("runs");
+    let inside = |dir: &std::path::Path| dir.parent().is_some_and(|parent| same(parent, &runs));
+    let left_on_disk: Vec<PathBuf> =
+        removed.iter().filter(|s| !inside(&s.run_dir)).map(|s| s.run_dir.clone()).collect();
+    let report = PruneReport { kept: all.len() - removed.len(), removed, left_on_disk };
+    if dry_run || report.removed.is_empty() {
+        return Ok(report);
+    }
+    let mut catalog = catalog::Catalog::open(&store_dir)?;
+    catalog.forget(&report.removed.iter().map(|s| s.id).collect::<Vec<_>>())?;
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    for snapshot in report.removed.iter().filter(|s| inside(&s.run_dir)) {
+        let Some(name) = snapshot.run_dir.file_name() else { continue };
+        let aside = runs.join(format!(".pruned-{}", name.to_string_lossy()));
+        match std::fs::rename(&snapshot.run_dir, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&snapshot.run_dir)(e)),
+        }
+        std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
+    }
+    // Folders a crash left aside.
+    if let Ok(entries) = std::fs::read_dir(&runs) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".pruned-") {
+                std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+            }
+        }
+    }
+    Ok(report)
+}
+
 /// The run folder of the snapshot `at`: its id (`3`), or the as-of it was run with (a date
 /// `2025-01-31` as `run --as-of` reads it, or an RFC 3339 instant).
 pub(crate) fn run_at(project: &Project, at: &str) -> Result<PathBuf> {

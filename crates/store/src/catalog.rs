@@ -165,6 +165,17 @@ impl Catalog {
             .ok_or_else(|| Error::Layout { path, message: "a recorded snapshot is missing".into() })
     }
 
+    /// Drops the snapshots with these ids from the catalog, in one transaction (their run
+    /// folders are the caller's to remove, after this).
+    pub fn forget(&mut self, ids: &[i64]) -> Result<()> {
+        let path = self.path.clone();
+        let transaction = self.connection.transaction().map_err(sqlite(&path))?;
+        for id in ids {
+            transaction.execute("DELETE FROM snapshots WHERE id = ?1", params![id]).map_err(sqlite(&path))?;
+        }
+        transaction.commit().map_err(sqlite(&path))
+    }
+
     /// Every snapshot, in as-of order.
     pub fn list(&self) -> Result<Vec<Snapshot>> {
         self.query("ORDER BY as_of_micros", params![])

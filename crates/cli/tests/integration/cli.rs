@@ -670,3 +670,29 @@ fn issue_12_kpis_quality_and_coverage_refuse_bad_input_with_exit_2() {
         assert!(out.status.success() && text(&out.stdout).contains("--at"), "{command} --help");
     }
 }
+
+#[test]
+fn prune_keeps_the_newest_snapshots_and_says_what_it_deleted() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("utf-8 path");
+    for as_of in ["2024-04-30", "2024-05-31", "2024-06-30"] {
+        let out = segmenta(&["run", "--project", project, "--threads", "1", "--as-of", as_of]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let refused = segmenta(&["prune", "--project", project, "--keep", "0"]);
+    assert_eq!(refused.status.code(), Some(2), "--keep 0 deletes everything: refused");
+    let dry = segmenta(&["prune", "--project", project, "--keep", "1", "--dry-run", "--json"]);
+    let dry: serde_json::Value = serde_json::from_slice(&dry.stdout).expect("JSON");
+    assert_eq!((dry["removed"].as_array().map(Vec::len), dry["kept"].as_u64()), (Some(2), Some(1)), "{dry}");
+    let listed = segmenta(&["snapshots", "--project", project, "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listed["snapshots"].as_array().map(Vec::len), Some(3), "a dry run deletes nothing");
+    let out = segmenta(&["prune", "--project", project, "--keep", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("deleted 2 snapshot(s), kept 1"), "{}", text(&out.stdout));
+    let listed = segmenta(&["snapshots", "--project", project, "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listed["snapshots"][0]["as_of"].as_str(), Some("2024-07-01T00:00:00Z"), "{listed}");
+    let members = segmenta(&["members", "active", "--project", project]);
+    assert!(members.status.success(), "the latest run still reads: {}", text(&members.stderr));
+}

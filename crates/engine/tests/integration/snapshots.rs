@@ -221,3 +221,37 @@ fn snapshots_follow_a_moved_project_and_a_reused_output_folder_drops_its_old_sna
         segmenta_engine::snapshots(&project).expect("lists").into_iter().map(|s| s.as_of).collect();
     assert_eq!(as_of, ["2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z"], "January's folder was overwritten");
 }
+
+#[test]
+fn prune_keeps_the_newest_and_the_latest_run_and_deletes_the_rest_with_their_folders() {
+    let p = project();
+    let project = p.load().expect("loads");
+    for as_of in ["2025-01-31", "2025-03-31", "2025-04-30", "2025-02-28"] {
+        run(&p, as_of);
+    }
+    let all = segmenta_engine::snapshots(&project).expect("lists");
+    assert_eq!(all.len(), 4);
+    // A folder a crashed prune left aside goes too.
+    let aside = project.store_dir().join("runs").join(".pruned-left-over");
+    std::fs::create_dir_all(&aside).expect("mkdir");
+
+    let dry = segmenta_engine::prune(&project, 1, true).expect("a dry run");
+    let planned: Vec<&str> = dry.removed.iter().map(|s| s.as_of.as_str()).collect();
+    // The newest (April) and the latest run (February, run last) stay.
+    assert_eq!(planned, ["2025-02-01T00:00:00Z", "2025-04-01T00:00:00Z"]);
+    assert_eq!(segmenta_engine::snapshots(&project).expect("lists").len(), 4, "a dry run deletes nothing");
+    assert!(dry.removed.iter().all(|s| s.run_dir.is_dir()));
+
+    let done = segmenta_engine::prune(&project, 1, false).expect("prunes");
+    assert_eq!((done.removed.len(), done.kept), (2, 2));
+    assert!(done.left_on_disk.is_empty());
+    assert!(done.removed.iter().all(|s| !s.run_dir.exists()), "the folders are gone");
+    assert!(!aside.exists(), "a left-over folder is cleaned");
+    let left: Vec<String> =
+        segmenta_engine::snapshots(&project).expect("lists").into_iter().map(|s| s.as_of).collect();
+    assert_eq!(left, ["2025-03-01T00:00:00Z", "2025-05-01T00:00:00Z"]);
+    // What is left reads as before.
+    let history = segmenta_engine::history(&project, "buyers").expect("history");
+    assert_eq!(history.points.len(), 2);
+    assert!(segmenta_engine::prune(&project, 5, false).expect("prunes").removed.is_empty());
+}
