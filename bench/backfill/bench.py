@@ -11,7 +11,7 @@ the harness reports median wall times, ratios and peak RSS (wait4), then checks 
 snapshot's memberships are the same on all three sides (backfill, separate runs, DuckDB).
 
 Usage:
-    python3 bench/backfill/bench.py --segmenta "$CARGO_TARGET_DIR/bench/segmenta" \
+    python3 bench/backfill/bench.py --segmenta "$CARGO_TARGET_DIR/release/segmenta" \
         [--accounts 100000,1000000] [--threads 2] [--runs 3] [--workdir /tmp/bw] [--json out.json]
     python3 bench/backfill/bench.py --segmenta target/debug/segmenta --smoke   # tiny, agreement only
 

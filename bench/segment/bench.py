@@ -15,7 +15,7 @@ segmenta / DuckDB and the peak RSS of each process, then checks that both wrote 
 memberships. It also times `segmenta preview` (the size of an ad-hoc rule on the latest run).
 
 Usage:
-    python3 bench/segment/bench.py --segmenta target/bench/segmenta [--accounts 10000,100000,1000000]
+    python3 bench/segment/bench.py --segmenta target/release/segmenta [--accounts 10000,100000,1000000]
         [--threads 2] [--runs 3] [--workdir bench/work] [--json results.json]
     python3 bench/segment/bench.py --segmenta target/debug/segmenta --smoke   # CI: tiny, agreement only
 

@@ -16,7 +16,7 @@ The load generator runs on the same machine as the server (the two compete for t
 say so with the figures). Only the standard library is used besides oha.
 
 Usage:
-    python3 bench/serve/bench.py --segmenta "$CARGO_TARGET_DIR/bench/segmenta" \
+    python3 bench/serve/bench.py --segmenta "$CARGO_TARGET_DIR/release/segmenta" \
         [--accounts 100000,1000000] [--threads 2] [--rate 5000] [--seconds 60] [--workdir /tmp/sb] [--json out.json]
 Exit status: 0 when every fixed-rate run had no error, 1 otherwise, 2 on a usage problem.
 """

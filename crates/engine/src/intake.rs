@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use segmenta_query::ingest;
+use segmenta_query::ingest::{self, RowProblem};
 use segmenta_store::event_log::EventLog;
 
 use crate::error::{Error, Result};
@@ -28,25 +28,14 @@ pub struct IngestReport {
     /// Rows appended to the event log (durable when this is returned), or, for a duplicate,
     /// the rows the batch gives.
     pub accepted: usize,
-    /// The rows refused, in the order posted.
-    pub rejected: Vec<RejectedEvent>,
+    /// The rows refused, in the order posted, each with its 0-based index, column and reason.
+    pub rejected: Vec<RowProblem>,
     /// The batch id was taken before: nothing was appended this time.
     pub duplicate: bool,
     /// Of the accepted rows, those whose key is no entity of the run served now (kept: the
     /// entity may arrive with a later run's data); `None` when that cannot be told (no run
     /// yet, or events keyed by another entity).
     pub unknown_entities: Option<usize>,
-}
-
-/// A posted row that was refused, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedEvent {
-    /// 0-based position of the row in the batch.
-    pub index: usize,
-    /// The column at fault, when one is.
-    pub column: Option<String>,
-    /// What is wrong.
-    pub reason: String,
 }
 
 /// The store's event log with its one writer: appends are taken one at a time.
@@ -104,11 +93,7 @@ impl Intake {
         let checked = ingest::check_rows(&events.spec, &events.schema, rows, &required)?;
         let mut report = IngestReport {
             accepted: checked.lines.len(),
-            rejected: checked
-                .rejected
-                .into_iter()
-                .map(|p| RejectedEvent { index: p.index, column: p.column, reason: p.message })
-                .collect(),
+            rejected: checked.rejected,
             duplicate: false,
             unknown_entities: match known {
                 Some(known) => Some(unknown_keys(&checked.batches, &events.key, known)?),

@@ -70,7 +70,7 @@ pub use error::{
 pub use evaluation::{RunOptions, RunReport};
 pub use explain::{ExplainNode, Explanation, Operand, SchemeChoice, TierTried, Truth, explain};
 pub use init::{InitOptions, InitReport, init};
-pub use intake::{IngestReport, Intake, MAX_BATCH_ID, MAX_EVENTS, RejectedEvent};
+pub use intake::{IngestReport, Intake, MAX_BATCH_ID, MAX_EVENTS};
 pub use kpis::{ALL as KPI_ALL, KpiGrouping, KpiOptions, KpiReport, KpiRow, KpiSnapshot};
 pub use latest::{
     Cell, MembersFormat, MembersQuery, latest_summary, members, members_at, members_export, natural_order,
@@ -85,7 +85,7 @@ pub use runs::{BackgroundRuns, Refresh, RunState, RunStatus};
 pub use sample::{SAMPLE_ROWS, SampleReport, check_sample};
 pub use segment_edit::{Saved, delete_segment, save_segment};
 pub use segmenta_core::Cancel;
-pub use segmenta_query::ingest::BadRows;
+pub use segmenta_query::ingest::{BadRows, RowProblem};
 pub use segmenta_query::{Aggregate, Derived, StaticListReport, TraitSource, TraitSpec};
 pub use segmenta_store::catalog::Snapshot;
 pub use segmenta_store::event_log::EVENT_LOG;

@@ -405,7 +405,7 @@ pub async fn post_events(
         rejects: report
             .rejected
             .into_iter()
-            .map(|r| api::EventReject { index: r.index, column: r.column, reason: r.reason })
+            .map(|r| api::EventReject { index: r.index, column: r.column, reason: r.message })
             .collect(),
     }))
 }

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Ingest benchmark of `segmenta serve`: `POST /v1/events` on the demo company, and how long a
+batch takes to show in memberships with `--refresh`.
+
+For each size it writes (once) and runs the demo project, creates an editor token and measures:
+
+- one full `segmenta run` (the reference: what a refresh costs);
+- batches of 10,000 login events (`--batches`, default 10) posted one after another, each
+  acknowledged only once it is on disk (fsync): the latency of each POST (p50, max) and the
+  events per second it sustains, and the bytes the event log grows per event;
+- with `segmenta serve --refresh 1s`: one batch that gives a probe account 20 more logins,
+  and the time from the POST's answer until `GET /v1/entities/{probe}` shows them
+  (`logins_30d`), against the full run's time (the issue's target is 1%);
+- the server's peak resident memory (VmHWM).
+
+The client runs on the same machine as the server (the two compete for the cores). Only the
+standard library is used.
+
+Usage:
+    python3 bench/ingest/bench.py --segmenta "$CARGO_TARGET_DIR/release/segmenta" \\
+        [--accounts 100000] [--threads 2] [--batches 10] [--workdir /tmp/sib] [--json out.json]
+Exit status: 0 when every batch was accepted whole and the refresh showed, 1 otherwise, 2 on a
+usage problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+AS_OF_DAY = "2025-12-30"  # the demo's `as_of` is 2025-12-31: these logins are in its last 30 days
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def demo(segmenta, root, accounts, threads):
+    """The demo project with `accounts` accounts, written and run once (kept between runs)."""
+    project = os.path.join(root, f"demo-{accounts}")
+    if not os.path.isfile(os.path.join(project, ".segmenta", "latest")):
+        if os.path.isdir(project):
+            shutil.rmtree(project)
+        print(f"writing and running the demo company with {accounts} accounts in {project}", file=sys.stderr)
+        run([segmenta, "demo", project, "--accounts", str(accounts), "--threads", str(threads)])
+    return project
+
+
+def account(n, accounts):
+    return "A" + str(n).zfill(max(7, len(str(accounts - 1))))
+
+
+def post(address, token, body):
+    request = urllib.request.Request(f"http://{address}/v1/events", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        report = json.loads(answer.read())
+    return time.perf_counter() - started, report
+
+
+def get(address, token, path):
+    request = urllib.request.Request(f"http://{address}{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=600) as answer:
+        return json.loads(answer.read())
+
+
+def batch(ids, minute, tag):
+    events = [{"account_id": i, "ts": f"{AS_OF_DAY}T{(minute // 60) % 24:02d}:{minute % 60:02d}:00Z",
+               "event_type": "login"} for i in ids]
+    return json.dumps({"batch": tag, "events": events}).encode()
+
+
+def serve(args, project, refresh):
+    cmd = [args.segmenta, "serve", "--project", project, "--listen", "127.0.0.1:0", "--json",
+           "--threads", str(args.threads)]
+    if refresh:
+        cmd += ["--refresh", "1s"]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    address = json.loads(server.stdout.readline())["listening"]
+    return server, address
+
+
+def rss_kib(pid, field):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def bench_size(args, accounts):
+    project = demo(args.segmenta, args.workdir, accounts, args.threads)
+    log = os.path.join(project, ".segmenta", "events", "ingested.jsonl")
+    if os.path.exists(log):
+        os.remove(log)  # every measurement starts from the demo's own events
+    token = run([args.segmenta, "token", "create", "--project", project, "--role", "editor",
+                 "--name", f"bench-{int(time.time() * 1000)}"]).stdout.strip()
+    started = time.perf_counter()
+    run([args.segmenta, "run", "--project", project, "--threads", str(args.threads)])
+    full_run_s = time.perf_counter() - started
+    rng = random.Random(7)
+
+    # Throughput: batches of 10,000 events, no refresh.
+    server, address = serve(args, project, refresh=False)
+    try:
+        get(address, token, "/v1/segments")
+        latencies, accepted = [], 0
+        for b in range(args.batches):
+            ids = [account(rng.randrange(accounts), accounts) for _ in range(10_000)]
+            seconds, report = post(address, token, batch(ids, b, f"throughput-{b}"))
+            latencies.append(seconds)
+            accepted += report["accepted"]
+        peak_post = rss_kib(server.pid, "VmHWM")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    log_bytes = os.path.getsize(log)
+
+    # Reflection: one batch with 20 logins of a probe account, under --refresh 1s.
+    server, address = serve(args, project, refresh=True)
+    try:
+        probe = account(rng.randrange(accounts), accounts)
+        # This server posted nothing yet, so it refreshes only after the next batch; it serves
+        # the run made before the throughput batches.
+        before = get(address, token, f"/v1/entities/{probe}")
+        logins = before["values"].get("logins_30d") or 0
+        ids = [probe] * 20 + [account(rng.randrange(accounts), accounts) for _ in range(10_000 - 20)]
+        _, report = post(address, token, batch(ids, 30, "reflect"))
+        posted = time.perf_counter()
+        reflected_s = None
+        while time.perf_counter() - posted < 3 * full_run_s + 60:
+            entity = get(address, token, f"/v1/entities/{probe}")
+            if (entity["values"].get("logins_30d") or 0) >= logins + 20:
+                reflected_s = time.perf_counter() - posted
+                break
+            time.sleep(0.05)
+        peak = max(peak_post, rss_kib(server.pid, "VmHWM"))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return {
+        "accounts": accounts, "threads": args.threads, "batches": args.batches, "batch_events": 10_000,
+        "accepted": accepted, "post_p50_ms": statistics.median(latencies) * 1e3,
+        "post_max_ms": max(latencies) * 1e3, "events_per_s": accepted / sum(latencies),
+        "log_bytes_per_event": log_bytes / max(accepted, 1), "full_run_s": full_run_s,
+        "reflected_s": reflected_s, "reflected_share_of_run": (reflected_s / full_run_s) if reflected_s else None,
+        "reflect_batch_accepted": report["accepted"], "peak_rss_mib": peak / 1024,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--segmenta", required=True, help="the segmenta binary (build it with --profile bench)")
+    ap.add_argument("--accounts", default="100000", help="comma-separated sizes")
+    ap.add_argument("--threads", type=int, default=2, help="the server's engine threads")
+    ap.add_argument("--batches", type=int, default=10, help="batches of 10,000 events for the throughput")
+    ap.add_argument("--workdir", default="/tmp/segmenta-ingest-bench", help="where the demo projects go (kept)")
+    ap.add_argument("--json", help="also write the results as JSON here")
+    args = ap.parse_args()
+    try:
+        sizes = [int(a) for a in args.accounts.split(",")]
+    except ValueError:
+        print("--accounts is comma-separated whole numbers", file=sys.stderr)
+        return 2
+    os.makedirs(args.workdir, exist_ok=True)
+    results = []
+    for accounts in sizes:
+        r = bench_size(args, accounts)
+        results.append(r)
+        reflected = f"{r['reflected_s']:.2f} s ({100 * r['reflected_share_of_run']:.0f}% of a run)" \
+            if r["reflected_s"] else "not seen"
+        print(f"{accounts:>9} accounts  threads {r['threads']}  POST of 10,000 events: p50 {r['post_p50_ms']:.0f} ms  "
+              f"max {r['post_max_ms']:.0f} ms  {r['events_per_s']:.0f} events/s  "
+              f"{r['log_bytes_per_event']:.0f} log bytes/event  full run {r['full_run_s']:.2f} s  "
+              f"reflected with --refresh 1s: {reflected}  peak RSS {r['peak_rss_mib']:.0f} MiB")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=2)
+    ok = all(r["accepted"] == 10_000 * r["batches"] and r["reflected_s"] and r["reflect_batch_accepted"] == 10_000
+             for r in results)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
