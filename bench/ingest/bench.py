@@ -26,32 +26,23 @@ usage problem.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location("serve_bench", os.path.join(HERE, "..", "serve", "bench.py"))
+serve_bench = importlib.util.module_from_spec(_spec)  # bench/serve/bench.py: the demo project, the process helpers
+_spec.loader.exec_module(serve_bench)
+run, demo, rss_kib = serve_bench.run, serve_bench.demo, serve_bench.rss_kib
+
 AS_OF_DAY = "2025-12-30"  # the demo's `as_of` is 2025-12-31: these logins are in its last 30 days
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
-
-
-def demo(segmenta, root, accounts, threads):
-    """The demo project with `accounts` accounts, written and run once (kept between runs)."""
-    project = os.path.join(root, f"demo-{accounts}")
-    if not os.path.isfile(os.path.join(project, ".segmenta", "latest")):
-        if os.path.isdir(project):
-            shutil.rmtree(project)
-        print(f"writing and running the demo company with {accounts} accounts in {project}", file=sys.stderr)
-        run([segmenta, "demo", project, "--accounts", str(accounts), "--threads", str(threads)])
-    return project
 
 
 def account(n, accounts):
@@ -87,14 +78,6 @@ def serve(args, project, refresh):
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     address = json.loads(server.stdout.readline())["listening"]
     return server, address
-
-
-def rss_kib(pid, field):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def bench_size(args, accounts):
