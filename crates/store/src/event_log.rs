@@ -93,16 +93,26 @@ impl EventLog {
             let dir = self.path.parent().unwrap_or(Path::new("."));
             let new = !self.path.exists();
             fs::create_dir_all(dir).map_err(io("create", dir))?;
+            // Appends go to the end whatever else wrote; the exclusive lock (held while this
+            // log is open) keeps a second server on the same store from writing beside this one.
             let mut file = OpenOptions::new()
                 .read(true)
-                .write(true)
+                .append(true)
                 .create(true)
-                .truncate(false)
                 .open(&self.path)
                 .map_err(io("open", &self.path))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Layout {
+                        path: self.path.clone(),
+                        message: "another segmenta process is appending to this event log: serve a store from one server at a time".into(),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io("lock", &self.path)(e)),
+            }
             let complete = complete_length(&mut file).map_err(io("read", &self.path))?;
             file.set_len(complete).map_err(io("repair", &self.path))?;
-            file.seek(SeekFrom::Start(complete)).map_err(io("seek in", &self.path))?;
             if new {
                 file.sync_all().map_err(io("sync", &self.path))?;
                 File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))?;
@@ -156,5 +166,12 @@ mod tests {
             ["{\"a\":1}", "{\"a\":2}", "{\"a\":3}"]
         );
         assert!(log.lines_starting_with("{\"b\"").expect("reads").is_empty());
+        // A second writer of the same log is refused while the first holds it.
+        let mut second = EventLog::new(dir.path());
+        let refused = second.append(&["{\"a\":5}".into()]).expect_err("the log is held");
+        assert!(refused.to_string().contains("one server at a time"), "{refused}");
+        drop(log);
+        second.append(&["{\"a\":5}".into()]).expect("free once the first is closed");
+        assert!(fs::read_to_string(&path).expect("reads").ends_with("{\"a\":3}\n{\"a\":5}\n"));
     }
 }
