@@ -244,11 +244,11 @@ fn join_lookups(
 fn keys_of_events(
     entity: &crate::sources::PlannedEntity,
     events: &crate::sources::PlannedEvents,
-    loaded: Option<&Vec<RecordBatch>>,
+    loaded: Option<&[RecordBatch]>,
     posted: &[RecordBatch],
 ) -> Result<Table> {
     let mut batches: Vec<RecordBatch> = match loaded {
-        Some(loaded) => loaded.clone(),
+        Some(loaded) => loaded.to_vec(),
         None => {
             vec![segmenta_store::read_parquet_columns(&events.spec.path, std::slice::from_ref(&events.key))?]
         }
@@ -413,33 +413,23 @@ pub(crate) fn load(
 
     // Events loaded whole (CSV, JSON Lines), read once for the events and for an entity whose
     // rows are their keys.
-    // The events posted to a server are read after them (and counted with them).
-    let mut loaded_events: Option<(LoadedTable, Vec<RejectedRow>, u64)> = None;
-    let load_events = |slot: &mut Option<(LoadedTable, Vec<RejectedRow>, u64)>,
-                       e: &crate::sources::PlannedEvents|
-     -> Result<()> {
+    let mut loaded_events: Option<LoadedTable> = None;
+    let load_events = |slot: &mut Option<LoadedTable>, e: &crate::sources::PlannedEvents| -> Result<()> {
         if slot.is_none() {
             check_cancelled(cancel)?;
             progress.step(&format!("reading {}", e.spec.display));
             let _span = tracing::info_span!("read_events").entered();
-            let mut loaded = ingest::load_table(&e.spec, options.bad_rows)?;
-            let mut posted_rejected = Vec::new();
-            let mut posted_rows = 0;
-            if let Some(posted) = read_posted(plan, &loaded.schema)? {
-                loaded.batches.extend(posted.batches);
-                loaded.rows_read += posted.rows_read;
-                posted_rows = posted.rows_read;
-                posted_rejected = posted.rejected;
-            }
-            *slot = Some((loaded, posted_rejected, posted_rows));
+            *slot = Some(ingest::load_table(&e.spec, options.bad_rows)?);
             progress.done();
         }
         Ok(())
     };
-    let posted_parquet = match &plan.events {
-        Some(e) if e.spec.format == SourceFormat::Parquet => read_posted(plan, &e.schema)?,
-        _ => None,
+    // The events posted to a server, read once; they come after the events file's rows.
+    let posted = match &plan.events {
+        Some(e) => read_posted(plan, &e.schema)?,
+        None => None,
     };
+    let posted_batches = posted.as_ref().map_or(&[][..], |p| &p.batches[..]);
 
     // Entity tables, the project's entity first.
     let mut lookup_warnings = Vec::new();
@@ -457,8 +447,8 @@ pub(crate) fn load(
             let table = keys_of_events(
                 entity,
                 events,
-                loaded_events.as_ref().map(|(loaded, _, _)| &loaded.batches),
-                posted_parquet.as_ref().map(|posted| &posted.batches[..]).unwrap_or_default(),
+                loaded_events.as_ref().map(|loaded| &loaded.batches[..]),
+                posted_batches,
             )?;
             let table =
                 join_lookups(table, entity, options.bad_rows, &mut rejects, &policy, &mut lookup_warnings)?;
@@ -512,28 +502,32 @@ pub(crate) fn load(
     }
 
     let mut event_rows_read = None;
-    let mut posted_rows = posted_parquet.as_ref().map_or(0, |posted| posted.rows_read);
+    let posted_rows = posted.as_ref().map_or(0, |p| p.rows_read);
+    let (posted_batches, posted_rejected) = posted.map(|p| (p.batches, p.rejected)).unwrap_or_default();
+    rejects.add(&posted_display(plan), posted_rejected);
     let events = match &plan.events {
         None => None,
         Some(e) => {
             let input = if e.spec.format == SourceFormat::Parquet {
-                let appended = match posted_parquet {
-                    Some(posted) => {
-                        rejects.add(&posted_display(plan), posted.rejected);
-                        posted.batches
-                    }
-                    None => Vec::new(),
-                };
-                EventsInput::Parquet { path: e.spec.path.clone(), schema: e.schema.clone(), appended }
+                EventsInput::Parquet {
+                    path: e.spec.path.clone(),
+                    schema: e.schema.clone(),
+                    appended: posted_batches,
+                }
             } else {
                 load_events(&mut loaded_events, e)?;
-                let (loaded, posted_rejected, posted) = loaded_events
+                let mut loaded = loaded_events
                     .take()
                     .ok_or_else(|| Error::Internal("the events were not loaded".into()))?;
-                event_rows_read = Some(loaded.rows_read);
-                posted_rows = posted;
+                if loaded.schema != e.schema && !posted_batches.is_empty() {
+                    return Err(Error::Internal(format!(
+                        "{} was read with other types than planned",
+                        e.spec.display
+                    )));
+                }
+                event_rows_read = Some(loaded.rows_read + posted_rows);
                 rejects.add(&e.spec.display, loaded.rejected);
-                rejects.add(&posted_display(plan), posted_rejected);
+                loaded.batches.extend(posted_batches);
                 EventsInput::Table(Table { schema: loaded.schema, batches: loaded.batches })
             };
             Some(EventsRequest { input, entity: e.entity.clone(), key: e.key.clone(), time: e.time.clone() })

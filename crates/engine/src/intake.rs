@@ -102,32 +102,28 @@ impl Intake {
         };
         let mut log =
             self.log.lock().map_err(|_| Error::Internal("the event log's lock is poisoned".into()))?;
-        let Some(id) = batch else {
-            log.file.append(&checked.lines)?;
-            self.appended.fetch_add(checked.lines.len() as u64, Ordering::SeqCst);
-            return Ok(report);
-        };
-        if log.batches.is_none() {
-            let records = log.file.lines_starting_with(ingest::BATCH_MARKER)?;
-            log.batches = Some(records.iter().filter_map(|line| batch_of(line)).collect());
-        }
-        if log.batches.as_ref().is_some_and(|seen| seen.contains(id)) {
-            report.duplicate = true;
-            return Ok(report);
-        }
-        // The batch's record and its events in one write: both are on disk, or neither is.
-        let record = format!(
-            "{}{},\"events\":{}}}",
-            ingest::BATCH_MARKER,
-            serde_json::Value::String(id.to_string()),
-            checked.lines.len()
-        );
         let mut lines = Vec::with_capacity(checked.lines.len() + 1);
-        lines.push(record);
+        if let Some(id) = batch {
+            if log.batches.is_none() {
+                let records = log.file.lines_starting_with(ingest::BATCH_MARKER)?;
+                log.batches = Some(records.iter().filter_map(|line| batch_of(line)).collect());
+            }
+            if log.batches.as_ref().is_some_and(|seen| seen.contains(id)) {
+                report.duplicate = true;
+                return Ok(report);
+            }
+            // The batch's record and its events in one write: both are on disk, or neither is.
+            lines.push(format!(
+                "{}{},\"events\":{}}}",
+                ingest::BATCH_MARKER,
+                serde_json::Value::String(id.to_string()),
+                checked.lines.len()
+            ));
+        }
         lines.extend(checked.lines);
         log.file.append(&lines)?;
         self.appended.fetch_add(report.accepted as u64, Ordering::SeqCst);
-        if let Some(seen) = log.batches.as_mut() {
+        if let (Some(id), Some(seen)) = (batch, log.batches.as_mut()) {
             seen.insert(id.to_string());
         }
         Ok(report)

@@ -191,20 +191,9 @@ impl BackgroundRuns {
         Ok(BackgroundRuns { log: Arc::new(Mutex::new(log)), live: Arc::new(Mutex::new(None)) })
     }
 
-    /// Starts a run (as [`Self::start`], as of the project's default) when `policy` says one is
-    /// due: `since` is the time since this server's last refresh (or its start), `posted` whether
-    /// events were posted since then. `Ok(None)` when none is due or another run is running.
-    pub fn refresh(
-        &self,
-        engine: Arc<Engine>,
-        project: Arc<Project>,
-        policy: &Refresh,
-        since: std::time::Duration,
-        posted: bool,
-    ) -> Result<Option<u64>> {
-        if !policy.due(since, posted) {
-            return Ok(None);
-        }
+    /// Starts a run as of the project's default (as [`Self::start`]) unless another one is
+    /// running (`Ok(None)`): what a server's refresh does once [`Refresh::due`] says so.
+    pub fn refresh(&self, engine: Arc<Engine>, project: Arc<Project>) -> Result<Option<u64>> {
         match self.start(engine, project, None) {
             Ok(id) => Ok(Some(id)),
             Err(Error::RunInProgress { .. }) => Ok(None),

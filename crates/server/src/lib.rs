@@ -188,8 +188,8 @@ pub async fn serve(
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 
-/// Runs the project whenever `policy` says one is due (`BackgroundRuns::refresh`), looking
-/// once a second; the runs are background runs like those of `POST /v1/runs`.
+/// Runs the project whenever `policy` says one is due ([`segmenta_engine::Refresh::due`], then
+/// `BackgroundRuns::refresh`), looking once a second; the runs are background runs like those of `POST /v1/runs`.
 pub async fn refresh(state: AppState, policy: segmenta_engine::Refresh) {
     let mut last = Instant::now();
     let mut posted_at_last = state.served.events_posted();
@@ -198,12 +198,11 @@ pub async fn refresh(state: AppState, policy: segmenta_engine::Refresh) {
     loop {
         tick.tick().await;
         let posted = state.served.events_posted();
+        if !policy.due(last.elapsed(), posted > posted_at_last) {
+            continue;
+        }
         let (engine, served, runs) = (state.engine.clone(), state.served.clone(), state.runs.clone());
-        let since = last.elapsed();
-        let started = tokio::task::spawn_blocking(move || {
-            runs.refresh(engine, served.project(), &policy, since, posted > posted_at_last)
-        })
-        .await;
+        let started = tokio::task::spawn_blocking(move || runs.refresh(engine, served.project())).await;
         match started {
             Ok(Ok(Some(id))) => {
                 tracing::info!(target: "segmenta::http", run = id, "refresh run started");

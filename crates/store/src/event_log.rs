@@ -81,47 +81,42 @@ impl EventLog {
             bytes.extend_from_slice(line.as_bytes());
             bytes.push(b'\n');
         }
-        let path = self.path.clone();
-        let file = self.open()?;
-        file.write_all(&bytes).map_err(io("append to", &path))?;
-        file.sync_data().map_err(io("sync", &path))
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(open(&self.path)?),
+        };
+        file.write_all(&bytes).map_err(io("append to", &self.path))?;
+        file.sync_data().map_err(io("sync", &self.path))
     }
+}
 
-    /// The file, opened for appending, with a torn last line cut off.
-    fn open(&mut self) -> Result<&mut File> {
-        if self.file.is_none() {
-            let dir = self.path.parent().unwrap_or(Path::new("."));
-            let new = !self.path.exists();
-            fs::create_dir_all(dir).map_err(io("create", dir))?;
-            // Appends go to the end whatever else wrote; the exclusive lock (held while this
-            // log is open) keeps a second server on the same store from writing beside this one.
-            let mut file = OpenOptions::new()
-                .read(true)
-                .append(true)
-                .create(true)
-                .open(&self.path)
-                .map_err(io("open", &self.path))?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(Error::Layout {
-                        path: self.path.clone(),
-                        message: "another segmenta process is appending to this event log: serve a store from one server at a time".into(),
-                    });
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(io("lock", &self.path)(e)),
-            }
-            let complete = complete_length(&mut file).map_err(io("read", &self.path))?;
-            file.set_len(complete).map_err(io("repair", &self.path))?;
-            if new {
-                file.sync_all().map_err(io("sync", &self.path))?;
-                File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))?;
-            }
-            self.file = Some(file);
+/// The log at `path`, opened for appending under an exclusive lock, with a torn last line cut
+/// off.
+fn open(path: &Path) -> Result<File> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let new = !path.exists();
+    fs::create_dir_all(dir).map_err(io("create", dir))?;
+    // Appends go to the end whatever else wrote; the exclusive lock (held while this
+    // log is open) keeps a second server on the same store from writing beside this one.
+    let mut file =
+        OpenOptions::new().read(true).append(true).create(true).open(path).map_err(io("open", path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            return Err(Error::Layout {
+                path: path.to_path_buf(),
+                message: "another segmenta process is appending to this event log: serve a store from one server at a time".into(),
+            });
         }
-        let path = self.path.clone();
-        self.file.as_mut().ok_or(Error::Layout { path, message: "the event log is not open".into() })
+        Err(fs::TryLockError::Error(e)) => return Err(io("lock", path)(e)),
     }
+    let complete = complete_length(&mut file).map_err(io("read", path))?;
+    file.set_len(complete).map_err(io("repair", path))?;
+    if new {
+        file.sync_all().map_err(io("sync", path))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))?;
+    }
+    Ok(file)
 }
 
 /// The length of the file up to and including its last line end.

@@ -137,11 +137,14 @@ struct Lines<'a> {
     spec: &'a SourceSpec,
     reader: BufReader<std::fs::File>,
     number: u64,
+    /// An event log ([`load_log`]): a last line without its line end is left out (a write cut
+    /// short, never acknowledged), and so are the lines that record batches.
+    log: bool,
 }
 
 impl<'a> Lines<'a> {
     fn open(spec: &'a SourceSpec) -> Result<Self> {
-        Ok(Lines { spec, reader: BufReader::with_capacity(1 << 16, open(spec)?), number: 0 })
+        Ok(Lines { spec, reader: BufReader::with_capacity(1 << 16, open(spec)?), number: 0, log: false })
     }
 
     fn next_line(&mut self) -> Result<Option<Line>> {
@@ -149,12 +152,15 @@ impl<'a> Lines<'a> {
             let mut bytes = Vec::new();
             let line = read_bounded(&mut self.reader, &mut bytes)
                 .map_err(|source| Error::Io { path: self.spec.display.clone(), source })?;
-            if line.read == 0 {
+            if line.read == 0 || (self.log && !line.ended) {
                 return Ok(None);
             }
             self.number += 1;
             if line.cut {
                 return Ok(Some(Line { number: self.number, bytes, cut: true }));
+            }
+            if self.log && bytes.starts_with(super::BATCH_MARKER.as_bytes()) {
+                continue;
             }
             while bytes.last().is_some_and(|b| *b == b'\r') {
                 bytes.pop();
@@ -236,10 +242,20 @@ fn observe(inference: &mut Inference, value: &Value) {
 
 /// Reads every line.
 pub(super) fn load(spec: &SourceSpec, mode: BadRows, limit: Option<u64>) -> Result<LoadedTable> {
-    let Resolved { schema, declared } = resolve(spec)?;
+    let resolved = resolve(spec)?;
+    read_rows(spec, resolved, Lines::open(spec)?, mode, limit)
+}
+
+/// Reads `lines` as rows typed by `resolved`.
+fn read_rows(
+    spec: &SourceSpec,
+    Resolved { schema, declared }: Resolved,
+    mut lines: Lines<'_>,
+    mode: BadRows,
+    limit: Option<u64>,
+) -> Result<LoadedTable> {
     let index: HashMap<&str, usize> =
         schema.columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
-    let mut lines = Lines::open(spec)?;
     let mut builder = TableBuilder::new(&schema);
     let mut rejects = Rejects::new(spec, mode);
     let mut rows_read = 0u64;
@@ -449,11 +465,7 @@ fn canonical_line(schema: &TableSchema, cells: &[Cell<'_>]) -> String {
             Cell::Int(i) => Value::from(*i),
             Cell::Float(f) => Value::from(*f),
             Cell::Bool(b) => Value::Bool(*b),
-            Cell::Date(days) => Value::String(
-                chrono::DateTime::from_timestamp(i64::from(*days) * 86_400, 0)
-                    .map(|t| t.format("%Y-%m-%d").to_string())
-                    .unwrap_or_default(),
-            ),
+            Cell::Date(days) => Value::String(segmenta_rules::format_date(*days)),
             Cell::Timestamp(micros) => Value::String(
                 chrono::DateTime::from_timestamp_micros(*micros)
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
@@ -476,49 +488,9 @@ pub(super) fn load_log(path: &std::path::Path, display: &str, schema: &TableSche
         infer_rows: 0,
         time_formats: Vec::new(),
     };
-    let declared = vec![true; schema.columns.len()];
-    let index: HashMap<&str, usize> =
-        schema.columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
-    let file = open(&spec)?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut builder = TableBuilder::new(schema);
-    let mut rejects = Rejects::new(&spec, BadRows::Reject);
-    let (mut number, mut rows_read) = (0u64, 0u64);
-    loop {
-        let mut bytes = Vec::new();
-        let read = read_bounded(&mut reader, &mut bytes)
-            .map_err(|source| Error::Io { path: display.to_string(), source })?;
-        if read.read == 0 || !read.ended {
-            break;
-        }
-        number += 1;
-        if !read.cut
-            && (bytes.iter().all(u8::is_ascii_whitespace)
-                || bytes.starts_with(super::BATCH_MARKER.as_bytes()))
-        {
-            continue;
-        }
-        rows_read += 1;
-        let line = Line { number, bytes, cut: read.cut };
-        let pushed = match line.parse() {
-            Ok(object) => match row_cells(&object, schema, &declared, &index, &spec, number) {
-                Ok(cells) => Ok(builder.push_row(&cells)?),
-                Err(bad) => Err(bad),
-            },
-            Err(bad) => Err(bad),
-        };
-        match pushed {
-            Ok(()) => {}
-            Err(bad) => rejects.report(bad, || line.raw())?,
-        }
-    }
-    Ok(LoadedTable {
-        schema: schema.clone(),
-        batches: builder.finish()?,
-        rows_read,
-        lines_read: number,
-        rejected: rejects.rows,
-    })
+    let resolved = Resolved { schema: schema.clone(), declared: vec![true; schema.columns.len()] };
+    let lines = Lines { log: true, ..Lines::open(&spec)? };
+    read_rows(&spec, resolved, lines, BadRows::Reject, None)
 }
 
 #[cfg(test)]
