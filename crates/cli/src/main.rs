@@ -319,13 +319,21 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long)]
         threads: Option<usize>,
         /// Run the project by itself when events were posted and at least this long passed
-        /// since its last run (`30s`, `5m`): memberships then follow posted events. Default: never.
+        /// since its last run (`30s`, `5m`), writing a snapshot. Default: never (posted events
+        /// move memberships without a run anyway; see --no-live).
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         refresh: Option<std::time::Duration>,
         /// Run the project by itself every DURATION, events or not (`1h`, `1d`), so windowed
-        /// traits close as time passes. Default: never.
+        /// traits close as time passes (a project without a fixed `as_of` moves to now).
+        /// Default: never.
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         sweep: Option<std::time::Duration>,
+        /// Do not keep the served run's evaluation live: posted events then count from the
+        /// next run only. By default, each posted batch moves traits and memberships within
+        /// moments (docs/server.md, "Memberships that follow events"), at the cost of one
+        /// evaluation when the server starts and the memory to keep it.
+        #[arg(long)]
+        no_live: bool,
     },
     /// Why an entity is (or is not) in a segment: the rule as a tree with each condition's truth
     /// (true, false, or unknown because a value is missing) and the entity's values, the scheme
@@ -1458,7 +1466,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Serve { project, listen, threads, refresh, sweep } => {
+        Command::Serve { project, listen, threads, refresh, sweep, no_live } => {
             let project = Project::load(project)?;
             let listen: std::net::SocketAddr = listen.parse().map_err(|_| Error::Usage {
                 message: format!("invalid --listen `{listen}`"),
@@ -1467,7 +1475,7 @@ fn execute(cli: &Cli) -> Result<(), Error> {
             let engine = std::sync::Arc::new(Engine::new(&EngineOptions { threads: *threads })?);
             let state = segmenta_server::AppState::new(engine, project)?;
             let refresh = segmenta_engine::Refresh { after_events: *refresh, sweep: *sweep };
-            let options = segmenta_server::ServeOptions { listen, refresh };
+            let options = segmenta_server::ServeOptions { listen, refresh, live: !*no_live };
             let json = cli.json;
             segmenta_server::serve_until_signal(state, &options, |address| {
                 if json {

@@ -35,6 +35,11 @@ impl Engine {
         Ok(Engine { exec: Exec::new(options.threads)? })
     }
 
+    /// The execution resources.
+    pub(crate) fn exec(&self) -> &Exec {
+        &self.exec
+    }
+
     /// The number of worker threads.
     pub fn threads(&self) -> usize {
         self.exec.threads()

@@ -277,7 +277,7 @@ fn keys_of_events(
 }
 
 /// The events posted to a server (the store's event log), typed by `schema`, when any were.
-fn read_posted(plan: &Plan, schema: &ingest::TableSchema) -> Result<Option<LoadedTable>> {
+pub(crate) fn read_posted(plan: &Plan, schema: &ingest::TableSchema) -> Result<Option<LoadedTable>> {
     let log = segmenta_store::event_log::EventLog::new(&plan.project.store_dir());
     if !log.exists() {
         return Ok(None);
@@ -402,6 +402,22 @@ pub(crate) fn load(
     options: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<Loaded> {
+    let posted = match &plan.events {
+        Some(e) => read_posted(plan, &e.schema)?,
+        None => None,
+    };
+    load_with_posted(exec, plan, options, progress, posted)
+}
+
+/// [`load`], with the posted events read by the caller (a live evaluation reads them while
+/// no batch is appended).
+fn load_with_posted(
+    exec: &Exec,
+    plan: &Plan,
+    options: &RunOptions,
+    progress: &dyn Progress,
+    posted: Option<LoadedTable>,
+) -> Result<Loaded> {
     let threads = options.threads.filter(|&n| n > 0).unwrap_or_else(|| exec.threads());
     let cancel = &options.cancel;
     let mut rejects = Rejects { rows: Vec::new() };
@@ -425,10 +441,6 @@ pub(crate) fn load(
         Ok(())
     };
     // The events posted to a server, read once; they come after the events file's rows.
-    let posted = match &plan.events {
-        Some(e) => read_posted(plan, &e.schema)?,
-        None => None,
-    };
     let posted_batches = posted.as_ref().map_or(&[][..], |p| &p.batches[..]);
 
     // Entity tables, the project's entity first.
@@ -662,6 +674,142 @@ pub(crate) fn evaluate_loaded(
         warnings: &warnings,
     });
     Ok(Evaluated { output, summary, segments, as_of, rejects, outcomes })
+}
+
+/// An evaluation kept live (`crate::live`): the request as of its instant with its models
+/// prepared and movements filled, and the event scan's state, so that later events are folded
+/// in and the rest evaluated again without reading the events.
+pub(crate) struct LiveEvaluation {
+    request: EvalRequest,
+    scan: segmenta_query::LiveScan,
+    /// Events before this instant change what a model trained on (churn's cutoffs): a batch
+    /// holding one needs a full evaluation.
+    pub(crate) trained_until: Option<i64>,
+    /// The keys of every entity made from the events' keys (an event with a new key makes a
+    /// new entity: a full evaluation).
+    pub(crate) event_entity_keys: Vec<HashSet<String>>,
+}
+
+impl std::fmt::Debug for LiveEvaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveEvaluation").field("scan", &self.scan).finish_non_exhaustive()
+    }
+}
+
+/// Evaluates `plan` as of `as_of` as a run would (the events file and `posted`, bad rows as
+/// `bad_rows` says), keeping what [`LiveEvaluation::absorb`] needs.
+pub(crate) fn evaluate_live(
+    exec: &Exec,
+    plan: &Plan,
+    posted: Option<LoadedTable>,
+    as_of: AsOf,
+    bad_rows: BadRows,
+) -> Result<(LiveEvaluation, EvalOutput)> {
+    let located = |error| plan.project.locate(error);
+    let options = RunOptions { as_of: Some(as_of), bad_rows, ..RunOptions::default() };
+    let progress = &crate::progress::NoProgress;
+    let loaded = load_with_posted(exec, plan, &options, progress, posted).map_err(located)?;
+    let mut request = loaded.base;
+    request.as_of = as_of.instant;
+    let mut runs: Vec<Arc<dyn ModelRun>> = Vec::with_capacity(plan.models.len());
+    {
+        let cutoffs = CutoffEvaluations { exec, plan, base: &request, progress };
+        for model in &plan.models {
+            runs.push(model.prepare(as_of, &cutoffs, progress).map_err(located)?);
+        }
+    }
+    fill_movements(plan, &mut request.derived, as_of)?;
+    for (model, run) in plan.models.iter().zip(&runs) {
+        let reused = Reused { run: run.clone(), reads: model.reads(), last: std::sync::Mutex::new(None) };
+        request.extensions.push(Arc::new(reused));
+    }
+    let (scanned, scan) = {
+        let _span = tracing::info_span!("scan_live").entered();
+        segmenta_query::scan_live(&request).map_err(query_error).map_err(located)?
+    };
+    request.scanned = Some(scanned);
+    let output = exec.block_on(segmenta_query::evaluate(&request)).map_err(query_error).map_err(located)?;
+    let event_entity_keys = plan
+        .entities
+        .iter()
+        .filter(|e| e.from_events)
+        .filter_map(|e| request.entities.iter().find(|d| d.name == e.name))
+        .map(|data| key_set(&data.table, &data.key))
+        .collect::<Result<_>>()?;
+    let trained_until = runs.iter().filter_map(|run| run.trained_until()).max();
+    Ok((LiveEvaluation { request, scan, trained_until, event_entity_keys }, output))
+}
+
+impl LiveEvaluation {
+    /// The request's events.
+    pub(crate) fn events(&self) -> Option<&segmenta_query::EventsRequest> {
+        self.request.events.as_ref()
+    }
+
+    /// Folds `batches` (posted events, in the events' types) into the scan and evaluates the
+    /// rest again: what a full evaluation with them appended to the events computes.
+    pub(crate) fn absorb(&mut self, exec: &Exec, batches: &[RecordBatch]) -> Result<EvalOutput> {
+        let scanned = self.scan.absorb(&self.request, batches).map_err(query_error)?;
+        self.request.scanned = Some(scanned);
+        let _span = tracing::info_span!("evaluate_live").entered();
+        exec.block_on(segmenta_query::evaluate(&self.request)).map_err(query_error)
+    }
+}
+
+/// A model's columns in a live evaluation, computed again only when a column the model reads
+/// changed: a batch of events the model does not read (logins, for CLV's purchases) leaves
+/// its fit and predictions as they were, exactly (a model's columns depend on the table only
+/// through [`PlannedModel::reads`]).
+struct Reused {
+    run: Arc<dyn ModelRun>,
+    reads: Vec<String>,
+    last: std::sync::Mutex<Option<(Vec<Option<arrow::array::ArrayRef>>, ModelColumns)>>,
+}
+
+type ModelColumns = Vec<(String, arrow::array::ArrayRef)>;
+
+impl std::fmt::Debug for Reused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reused").field("run", &self.run).finish_non_exhaustive()
+    }
+}
+
+impl TableExtension for Reused {
+    fn columns(
+        &self,
+        table: &RecordBatch,
+    ) -> std::result::Result<ModelColumns, segmenta_query::ExtensionError> {
+        let inputs: Vec<Option<arrow::array::ArrayRef>> =
+            self.reads.iter().map(|name| table.column_by_name(name).cloned()).collect();
+        let mut last =
+            self.last.lock().map_err(|_| Box::new(Error::Internal("a model cache is poisoned".into())))?;
+        if let Some((before, columns)) = last.as_ref() {
+            let same = |a: &Option<arrow::array::ArrayRef>, b: &Option<arrow::array::ArrayRef>| match (a, b) {
+                (Some(a), Some(b)) => a.as_ref() == b.as_ref(),
+                (None, None) => true,
+                _ => false,
+            };
+            if before.len() == inputs.len() && before.iter().zip(&inputs).all(|(a, b)| same(a, b)) {
+                return Ok(columns.clone());
+            }
+        }
+        let columns = self.run.columns(table)?;
+        *last = Some((inputs, columns.clone()));
+        Ok(columns)
+    }
+}
+
+/// The text of every key in `table`'s column `key`.
+fn key_set(table: &Table, key: &str) -> Result<HashSet<String>> {
+    let mut keys = HashSet::new();
+    for batch in &table.batches {
+        let column = batch
+            .column_by_name(key)
+            .ok_or_else(|| Error::Internal(format!("an entity lost its key column `{key}`")))?;
+        let text = arrow::compute::cast(column, &DataType::Utf8).map_err(segmenta_query::Error::from)?;
+        keys.extend(text.as_string::<i32>().iter().flatten().map(str::to_string));
+    }
+    Ok(keys)
 }
 
 /// An evaluation error; a model's error passes through a table extension as it was raised.

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use arrow::array::RecordBatch;
 use segmenta_query::ingest::{self, RowProblem};
 use segmenta_store::event_log::EventLog;
 
@@ -44,6 +45,9 @@ pub struct Intake {
     log: Mutex<Log>,
     /// Events appended since this intake was made.
     appended: AtomicU64,
+    /// The accepted rows of each batch since [`Intake::read_quietly`], while a live evaluation
+    /// follows the log (`crate::live`); `None` otherwise.
+    pending: Mutex<Option<Vec<RecordBatch>>>,
 }
 
 #[derive(Debug)]
@@ -59,6 +63,7 @@ impl Intake {
         Intake {
             log: Mutex::new(Log { file: EventLog::new(&project.store_dir()), batches: None }),
             appended: AtomicU64::new(0),
+            pending: Mutex::new(None),
         }
     }
 
@@ -100,8 +105,7 @@ impl Intake {
                 None => None,
             },
         };
-        let mut log =
-            self.log.lock().map_err(|_| Error::Internal("the event log's lock is poisoned".into()))?;
+        let mut log = self.log.lock().map_err(|_| poisoned())?;
         let mut lines = Vec::with_capacity(checked.lines.len() + 1);
         if let Some(id) = batch {
             if log.batches.is_none() {
@@ -123,11 +127,49 @@ impl Intake {
         lines.extend(checked.lines);
         log.file.append(&lines)?;
         self.appended.fetch_add(report.accepted as u64, Ordering::SeqCst);
+        // Under the log's lock: a live evaluation that read the log before this batch gets it
+        // here, one that reads it later finds it there, never both.
+        if let Some(pending) = self.pending.lock().map_err(|_| poisoned())?.as_mut() {
+            pending.extend(checked.batches.iter().filter(|b| b.num_rows() > 0).cloned());
+        }
         if let (Some(id), Some(seen)) = (batch, log.batches.as_mut()) {
             seen.insert(id.to_string());
         }
         Ok(report)
     }
+}
+
+impl Intake {
+    /// Runs `read` (which reads the event log) while no batch is appended, and from then on
+    /// keeps the accepted rows of every batch for [`Intake::take_pending`]: each event is in
+    /// what `read` read or in what is taken later, once.
+    /// With what `read` returned: [`Intake::appended`] as of the read.
+    pub(crate) fn read_quietly<T>(&self, read: impl FnOnce() -> Result<T>) -> Result<(T, u64)> {
+        let _log = self.log.lock().map_err(|_| poisoned())?;
+        let value = read()?;
+        *self.pending.lock().map_err(|_| poisoned())? = Some(Vec::new());
+        Ok((value, self.appended()))
+    }
+
+    /// The rows appended since the last call (or since [`Intake::read_quietly`]), in order,
+    /// and [`Intake::appended`] as of the last of them.
+    pub(crate) fn take_pending(&self) -> Result<(Vec<RecordBatch>, u64)> {
+        let _log = self.log.lock().map_err(|_| poisoned())?;
+        let taken =
+            self.pending.lock().map_err(|_| poisoned())?.as_mut().map(std::mem::take).unwrap_or_default();
+        Ok((taken, self.appended()))
+    }
+
+    /// Stops keeping appended rows (a live evaluation stopped following the log).
+    pub(crate) fn stop_pending(&self) {
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending = None;
+        }
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Internal("the event log's lock is poisoned".into())
 }
 
 /// How many rows of `batches` have a key (column `key`, as text) that is not `known`.

@@ -25,6 +25,7 @@ mod keys;
 mod kpis;
 mod latest;
 mod lists;
+mod live;
 mod model;
 mod models;
 mod plan;
@@ -91,8 +92,8 @@ pub use segmenta_store::catalog::Snapshot;
 pub use segmenta_store::event_log::EVENT_LOG;
 pub use segmenta_store::formats;
 pub use serving::{
-    EntityView, MAX_PAGE, MembersPage, RELOAD_CHECK, SegmentDefinition, ServedProject, ServedRun,
-    ServedSegment, segment_definition,
+    EntityView, LiveState, MAX_PAGE, MembersPage, MembershipChange, RELOAD_CHECK, SegmentDefinition,
+    ServedProject, ServedRun, ServedSegment, segment_definition,
 };
 pub use snapshots::{
     History, HistoryPoint, LeftOut, SegmentDiff, Transition, Transitions, diff, history, snapshots,

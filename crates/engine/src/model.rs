@@ -70,6 +70,12 @@ pub(crate) trait Cutoffs {
 pub(crate) trait ModelRun: TableExtension {
     /// After the evaluation: what the model found (`None` when the evaluation never reached it).
     fn outcome(&self) -> Option<Arc<dyn Outcome>>;
+
+    /// The latest instant of the earlier evaluations it trained on, if any: an event before
+    /// it changes the model, so a live evaluation (`crate::live`) cannot fold it in.
+    fn trained_until(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// What a model found in one evaluation.

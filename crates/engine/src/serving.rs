@@ -22,6 +22,9 @@ use crate::error::{Error, Result};
 use crate::latest::{Cell, cell, natural_order};
 use crate::project::Project;
 
+/// A recorded change of membership (`entered` / `exited`) of a live view.
+pub use segmenta_store::catalog::Change as MembershipChange;
+
 /// How often the latest pointer is looked at (a finished run is served within this).
 pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
 
@@ -87,18 +90,35 @@ pub struct ServedRun {
     /// Its summary (the segments in the run's order, with their kinds and sizes).
     pub summary: RunSummary,
     ids: StringArray,
-    row_of: HashMap<String, u32>,
+    row_of: Arc<HashMap<String, u32>>,
     /// The visible columns of the table.
     columns: Vec<(String, ArrayRef)>,
     /// Every column of the table that rules read (the visible ones and the parent's), by name.
     readable: HashMap<String, ArrayRef>,
     /// Rows in natural order of their ids.
-    order: Vec<u32>,
+    order: Arc<Vec<u32>>,
     /// Each row's position in `order`.
-    rank: Vec<u32>,
+    rank: Arc<Vec<u32>>,
     /// Per segment, the ranks (positions in `order`) of its members, ascending.
     members: Vec<Vec<u32>>,
     by_name: HashMap<String, usize>,
+    /// Set for a live view.
+    live: Option<LiveState>,
+}
+
+/// How far a live view followed the posted events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveState {
+    /// Posted events folded in since the run it started from was loaded (those the run read
+    /// included).
+    pub events: u64,
+    /// How many of the events this server appended ([`ServedProject::events_posted`]) it
+    /// holds: all of them once it caught up.
+    pub through: u64,
+    /// When it was last updated, RFC 3339 UTC.
+    pub updated_at: String,
+    /// The sequence number of the last change of membership recorded, if any.
+    pub last_change: Option<i64>,
 }
 
 impl std::fmt::Debug for ServedRun {
@@ -176,17 +196,75 @@ impl ServedRun {
         let summary = segmenta_store::read_run_summary(run_dir)?;
         let table_path = run_dir.join(segmenta_store::files::TABLE);
         let table = segmenta_store::read_parquet(&table_path)?;
+        let (member_ids, member_segments) = segmenta_store::read_memberships(run_dir)?;
+        ServedRun::from_parts(run_dir, summary, &table, &member_ids, &member_segments)
+    }
+
+    /// The run `base` with the evaluation table of a live evaluation at its instant
+    /// (`crate::live`): the same folder and entities, the sizes and members evaluated.
+    pub(crate) fn live_view(
+        base: &ServedRun,
+        output: &segmenta_query::EvalOutput,
+        live: LiveState,
+    ) -> Result<ServedRun> {
+        let mut summary = base.summary.clone();
+        summary.entities = output.entities;
+        for segment in &mut summary.segments {
+            if let Some((_, size)) = output.segment_sizes.iter().find(|(name, _)| *name == segment.name) {
+                segment.size = *size;
+                segment.share =
+                    if output.entities == 0 { 0.0 } else { *size as f64 / output.entities as f64 };
+            }
+        }
+        let table = &output.table;
         let ids = table
             .column_by_name(segmenta_query::ENTITY_ID)
             .and_then(|c| c.as_string_opt::<i32>())
-            .ok_or_else(|| internal(&table_path, "no text `entity_id`"))?
-            .clone();
-        let mut row_of = HashMap::with_capacity(ids.len());
-        for (row, id) in ids.iter().enumerate() {
-            if let Some(id) = id {
-                row_of.insert(id.to_string(), row as u32);
-            }
+            .ok_or_else(|| Error::Internal("a live table without text `entity_id`".into()))?;
+        // The same entities in the same order (both tables are sorted by id): the indexes of
+        // the stored run serve, and each segment's members are the rows of its flag column.
+        if ids != &base.ids {
+            return Err(Error::Internal(
+                "the data files changed since the served run (its entities differ): memberships follow events again from the next run"
+                    .into(),
+            ));
         }
+        let members = summary
+            .segments
+            .iter()
+            .map(|segment| {
+                let flag = table
+                    .column_by_name(&segmenta_query::segment_flag(&segment.name))
+                    .and_then(|c| c.as_boolean_opt())
+                    .ok_or_else(|| {
+                        Error::Internal(format!("a live table without the flag of `{}`", segment.name))
+                    })?;
+                let mut ranks: Vec<u32> = (0..flag.len())
+                    .filter(|&row| flag.is_valid(row) && flag.value(row))
+                    .map(|row| base.rank[row])
+                    .collect();
+                ranks.sort_unstable();
+                Ok(ranks)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (columns, readable) = ServedRun::columns_of(table);
+        Ok(ServedRun {
+            run_dir: base.run_dir.clone(),
+            by_name: summary.segments.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect(),
+            summary,
+            ids: ids.clone(),
+            row_of: base.row_of.clone(),
+            columns,
+            readable,
+            order: base.order.clone(),
+            rank: base.rank.clone(),
+            members,
+            live: Some(live),
+        })
+    }
+
+    /// The visible columns of a run's table, and every column rules read by name.
+    fn columns_of(table: &arrow::array::RecordBatch) -> (Vec<(String, ArrayRef)>, HashMap<String, ArrayRef>) {
         let columns: Vec<(String, ArrayRef)> = table
             .schema()
             .fields()
@@ -208,6 +286,29 @@ impl ServedRun {
             })
             .map(|(f, c)| (f.name().clone(), c.clone()))
             .collect();
+        (columns, readable)
+    }
+
+    fn from_parts(
+        run_dir: &Path,
+        summary: RunSummary,
+        table: &arrow::array::RecordBatch,
+        member_ids: &StringArray,
+        member_segments: &StringArray,
+    ) -> Result<ServedRun> {
+        let table_path = run_dir.join(segmenta_store::files::TABLE);
+        let ids = table
+            .column_by_name(segmenta_query::ENTITY_ID)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| internal(&table_path, "no text `entity_id`"))?
+            .clone();
+        let mut row_of = HashMap::with_capacity(ids.len());
+        for (row, id) in ids.iter().enumerate() {
+            if let Some(id) = id {
+                row_of.insert(id.to_string(), row as u32);
+            }
+        }
+        let (columns, readable) = ServedRun::columns_of(table);
         let mut order: Vec<u32> = (0..ids.len() as u32).collect();
         order.sort_by(|&a, &b| natural_order(ids.value(a as usize), ids.value(b as usize)));
         let mut rank = vec![0u32; ids.len()];
@@ -218,7 +319,6 @@ impl ServedRun {
             summary.segments.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
         let mut members: Vec<Vec<u32>> =
             summary.segments.iter().map(|s| Vec::with_capacity(s.size as usize)).collect();
-        let (member_ids, member_segments) = segmenta_store::read_memberships(run_dir)?;
         for i in 0..member_ids.len() {
             if member_ids.is_null(i) || member_segments.is_null(i) {
                 continue;
@@ -237,14 +337,71 @@ impl ServedRun {
             run_dir: run_dir.to_path_buf(),
             summary,
             ids,
-            row_of,
+            row_of: Arc::new(row_of),
             columns,
             readable,
-            order,
-            rank,
+            order: Arc::new(order),
+            rank: Arc::new(rank),
             members,
             by_name,
+            live: None,
         })
+    }
+
+    pub(crate) fn set_last_change(&mut self, last: Option<i64>) {
+        if let Some(live) = self.live.as_mut() {
+            live.last_change = last;
+        }
+    }
+
+    /// Whether this is a live view (memberships that followed posted events), and how far.
+    pub fn live(&self) -> Option<&LiveState> {
+        self.live.as_ref()
+    }
+
+    /// The changes of membership from `self` to `next` (views of the same entities): per
+    /// segment of `next`, the ids that entered and those that exited, in natural order.
+    pub(crate) fn changes_to(&self, next: &ServedRun) -> Vec<(String, Vec<String>, Vec<String>)> {
+        let mut out = Vec::new();
+        for (segment, after) in next.summary.segments.iter().zip(&next.members) {
+            let before: &[u32] = self.by_name.get(&segment.name).map_or(&[], |&i| &self.members[i]);
+            let (mut entered, mut exited) = (Vec::new(), Vec::new());
+            let (mut i, mut j) = (0, 0);
+            while i < before.len() || j < after.len() {
+                match (before.get(i), after.get(j)) {
+                    (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
+                    (Some(a), Some(b)) if a < b => {
+                        exited.push(self.id_at_rank(*a).to_string());
+                        i += 1;
+                    }
+                    (Some(a), None) => {
+                        exited.push(self.id_at_rank(*a).to_string());
+                        i += 1;
+                    }
+                    (_, Some(b)) => {
+                        entered.push(next.id_at_rank(*b).to_string());
+                        j += 1;
+                    }
+                    (None, None) => break,
+                }
+            }
+            if !entered.is_empty() || !exited.is_empty() {
+                out.push((segment.name.clone(), entered, exited));
+            }
+        }
+        out
+    }
+
+    /// Every segment's members, ids in natural order (for tests and comparisons).
+    pub fn all_members(&self) -> Vec<(String, Vec<String>)> {
+        self.summary
+            .segments
+            .iter()
+            .zip(&self.members)
+            .map(|(s, ranks)| {
+                (s.name.clone(), ranks.iter().map(|&r| self.id_at_rank(r).to_string()).collect())
+            })
+            .collect()
     }
 
     /// The run's as-of instant.
@@ -466,13 +623,27 @@ pub struct ServedProject {
     loads: Mutex<()>,
     /// How many runs were loaded.
     loaded: std::sync::atomic::AtomicU64,
+    /// Bumped by every edit of the project file (a live evaluation starts again).
+    generation: std::sync::atomic::AtomicU64,
     state: Mutex<ServedState>,
 }
 
 struct ServedState {
     run: Option<Arc<ServedRun>>,
+    /// The live view of `run`, when memberships follow events (`crate::live`).
+    live: Option<Arc<ServedRun>>,
     checked: Option<Instant>,
     loading: bool,
+}
+
+impl ServedState {
+    /// The live view of `run` when there is one, else `run`.
+    fn preferred(&self, run: &Arc<ServedRun>) -> Arc<ServedRun> {
+        match &self.live {
+            Some(view) if view.run_dir == run.run_dir => view.clone(),
+            _ => run.clone(),
+        }
+    }
 }
 
 impl ServedProject {
@@ -487,7 +658,8 @@ impl ServedProject {
             loaded: std::sync::atomic::AtomicU64::new(0),
             plan: Mutex::new(None),
             kpis: Mutex::new(None),
-            state: Mutex::new(ServedState { run: None, checked: None, loading: false }),
+            state: Mutex::new(ServedState { run: None, live: None, checked: None, loading: false }),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -565,6 +737,7 @@ impl ServedProject {
         if let Ok(mut events) = self.events.lock() {
             *events = None;
         }
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(outcome)
     }
 
@@ -615,17 +788,26 @@ impl ServedProject {
     pub fn recent(&self) -> Option<Arc<ServedRun>> {
         let state = self.state.lock().ok()?;
         let recent = state.loading || state.checked.is_some_and(|t| t.elapsed() < RELOAD_CHECK);
-        state.run.clone().filter(|_| recent)
+        state.run.as_ref().filter(|_| recent).map(|run| state.preferred(run))
+    }
+
+    /// The run to read now ([`Self::current_stored`]), as its live view when memberships
+    /// follow events ([`Self::follow_events`]).
+    pub fn current(&self) -> Result<Arc<ServedRun>> {
+        if let Some(run) = self.recent() {
+            return Ok(run);
+        }
+        let run = self.current_stored()?;
+        let state =
+            self.state.lock().map_err(|_| Error::Internal("the served run's lock is poisoned".into()))?;
+        Ok(state.preferred(&run))
     }
 
     /// The run to read now: the latest complete one. A run that finished since the last look
     /// (at most [`RELOAD_CHECK`] ago) is loaded first; while it loads, other callers get the
     /// previous one, and callers with none to get wait for that one load.
-    pub fn current(&self) -> Result<Arc<ServedRun>> {
+    pub fn current_stored(&self) -> Result<Arc<ServedRun>> {
         let poisoned = || Error::Internal("the served run's lock is poisoned".into());
-        if let Some(run) = self.recent() {
-            return Ok(run);
-        }
         {
             let mut state = self.state.lock().map_err(|_| poisoned())?;
             if state.run.is_some() {
@@ -652,6 +834,39 @@ impl ServedProject {
         state.run = Some(run.clone());
         state.checked = Some(Instant::now());
         Ok(run)
+    }
+}
+
+impl ServedProject {
+    /// At most `limit` changes of membership recorded after sequence number `after` (0: from
+    /// the first), of one segment when given, in order.
+    pub fn changes(&self, after: i64, limit: usize, segment: Option<&str>) -> Result<Vec<MembershipChange>> {
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(Error::Usage {
+                message: format!("limit {limit} is out of range"),
+                hint: Some(format!("ask for 1 to {MAX_PAGE} changes a page")),
+            });
+        }
+        match segmenta_store::catalog::existing(&self.project().store_dir())? {
+            Some(catalog) => Ok(catalog.changes(after, limit, segment)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub(crate) fn set_live_view(&self, view: Option<Arc<ServedRun>>) {
+        if let Ok(mut state) = self.state.lock() {
+            state.live = view;
+        }
+    }
+
+    /// The event log's intake.
+    pub(crate) fn intake(&self) -> &crate::intake::Intake {
+        &self.intake
+    }
+
+    /// How many times the project file was edited since the server started.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

@@ -48,8 +48,9 @@ pub(crate) trait Accumulator: IntoAny + Send {
     fn update(&mut self, mask: &BooleanBuffer, input: &Input<'_>) -> Result<()>;
     /// Folds the state of a later worker (of the same aggregate) into this one.
     fn merge(&mut self, other: Box<dyn Accumulator>) -> Result<()>;
-    /// The finished column, one value per entity.
-    fn finish(self: Box<Self>) -> Result<ArrayRef>;
+    /// The finished column, one value per entity. The state stays as it was: a live scan
+    /// (`crate::live`) keeps folding later events into it.
+    fn finish(&self) -> Result<ArrayRef>;
     /// A copy of the state, for aggregates whose result does not depend on the order rows
     /// arrive in (counts, integer sums, extremes, distinct counts, shares, percentiles); `None`
     /// for the others (float sums round in order, decayed points read the as-of instant).
@@ -244,8 +245,8 @@ impl Accumulator for Count {
         add_all(&mut self.0, same::<Self>(other)?.0);
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
-        Ok(ints(self.0.into_iter().map(|c| c as i64)))
+    fn finish(&self) -> Result<ArrayRef> {
+        Ok(ints(self.0.iter().map(|&c| c as i64)))
     }
     fn fork(&self) -> Option<Box<dyn Accumulator>> {
         Some(Box::new(self.clone()))
@@ -272,8 +273,8 @@ impl Accumulator for SumInt {
         add_all(&mut self.0, same::<Self>(other)?.0);
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
-        let totals = self.0.into_iter().map(|t| i64::try_from(t).map_err(|_| too_large()));
+    fn finish(&self) -> Result<ArrayRef> {
+        let totals = self.0.iter().map(|&t| i64::try_from(t).map_err(|_| too_large()));
         Ok(ints(totals.collect::<Result<Vec<_>>>()?))
     }
     fn fork(&self) -> Option<Box<dyn Accumulator>> {
@@ -319,8 +320,8 @@ impl Accumulator for SumFloat {
         add_all(&mut self.sums, same::<Self>(other)?.sums);
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
-        Ok(Arc::new(Float64Array::from(self.sums)))
+    fn finish(&self) -> Result<ArrayRef> {
+        Ok(Arc::new(Float64Array::from(self.sums.clone())))
     }
 }
 
@@ -347,7 +348,7 @@ impl Accumulator for Avg {
         add_all(&mut self.counts, other.counts);
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
+    fn finish(&self) -> Result<ArrayRef> {
         let values = self.sums.iter().zip(&self.counts).map(|(s, c)| (*c > 0).then(|| s / *c as f64));
         Ok(Arc::new(values.collect::<Float64Array>()))
     }
@@ -379,7 +380,7 @@ impl Accumulator for Share {
         add_all(&mut self.rows, other.rows);
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
+    fn finish(&self) -> Result<ArrayRef> {
         let values = self.yes.iter().zip(&self.rows).map(|(y, r)| (*r > 0).then(|| *y as f64 / *r as f64));
         Ok(Arc::new(values.collect::<Float64Array>()))
     }
@@ -411,8 +412,8 @@ impl Accumulator for Points {
         add_all(&mut self.totals, same::<Self>(other)?.totals);
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
-        Ok(Arc::new(Float64Array::from(self.totals)))
+    fn finish(&self) -> Result<ArrayRef> {
+        Ok(Arc::new(Float64Array::from(self.totals.clone())))
     }
 }
 
@@ -482,9 +483,10 @@ impl<T: Collected> Accumulator for Percentile<T> {
         }
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
+    fn finish(&self) -> Result<ArrayRef> {
         let (fraction, discrete) = (self.fraction, self.discrete);
-        let finished = self.values.into_iter().map(|mut values| {
+        let finished = self.values.iter().map(|values| {
+            let mut values = values.clone();
             T::sort(&mut values);
             if discrete {
                 return Ok(percentile_disc_index(values.len(), fraction).map(|i| values[i]));
@@ -627,7 +629,7 @@ impl Accumulator for ExtremeInt {
         self.best.absorb(same::<Self>(other)?.best);
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
+    fn finish(&self) -> Result<ArrayRef> {
         let present = self.best.present();
         Ok(match self.output {
             // Events are strictly before the as-of instant: integer division is the floor.
@@ -663,7 +665,7 @@ impl Accumulator for ExtremeFloat {
         self.0.absorb(same::<Self>(other)?.0);
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
+    fn finish(&self) -> Result<ArrayRef> {
         Ok(Arc::new(self.0.present().collect::<Float64Array>()))
     }
     fn fork(&self) -> Option<Box<dyn Accumulator>> {
@@ -772,9 +774,9 @@ impl Accumulator for Distinct {
         }
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
+    fn finish(&self) -> Result<ArrayRef> {
         let mut counts = vec![0i64; self.entities];
-        for (e, _) in self.pairs {
+        for &(e, _) in &self.pairs {
             counts[e as usize] += 1;
         }
         if let DistinctSource::RepeatDays = self.source {
@@ -852,7 +854,7 @@ impl Accumulator for FirstDay {
         }
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<ArrayRef> {
+    fn finish(&self) -> Result<ArrayRef> {
         let values = self.total.iter().zip(&self.seen).map(|(t, s)| s.then_some(*t));
         Ok(Arc::new(values.collect::<Float64Array>()))
     }

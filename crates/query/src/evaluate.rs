@@ -90,7 +90,7 @@ fn lower_aggregate(
 }
 
 /// The traits of `entity` that `request` computes from `source`.
-fn specs<'r>(
+pub(crate) fn specs<'r>(
     request: &'r EvalRequest,
     entity: &str,
     source: impl Fn(&TraitSource) -> bool,
@@ -98,16 +98,26 @@ fn specs<'r>(
     request.traits.iter().filter(|t| t.entity == entity && source(&t.source)).collect()
 }
 
-/// Every event trait of `entity` in one scan of the events, at each of `instants`, aligned
-/// with `table`'s rows.
-fn event_traits(
+/// How the events reach an entity's rows: the events column carrying its key, the map from
+/// its values to rows, and the columns a scan for `specs` reads.
+pub(crate) struct EventMapping {
+    /// The events column holding the key.
+    pub key_column: String,
+    /// Key values to entity rows.
+    pub key_map: scan::KeyMap,
+    /// The columns the scan reads.
+    pub needed: Vec<String>,
+    /// The entity's rows.
+    pub rows: usize,
+}
+
+pub(crate) fn event_mapping(
     request: &EvalRequest,
     entity: &EntityData,
     table: &RecordBatch,
     events: &EventsRequest,
     specs: &[&TraitSpec],
-    instants: &[i64],
-) -> Result<Vec<ScanResult>> {
+) -> Result<EventMapping> {
     let keys = column(table, &entity.key)?;
     let schema = events.input.schema();
     // Which events column carries this entity's key, and how its values map to rows.
@@ -137,23 +147,52 @@ fn event_traits(
     }
     let mut seen = HashSet::new();
     needed.retain(|c| seen.insert(c.clone()));
-    let source = match &events.input {
-        EventsInput::Table(t) => scan::Source::Batches(&t.batches),
-        EventsInput::Parquet { path, schema, appended } => scan::Source::Parquet { path, schema, appended },
-    };
-    let spec = scan::ScanSpec {
-        key: key_column,
+    Ok(EventMapping { key_column: key_column.to_string(), key_map, needed, rows: table.num_rows() })
+}
+
+/// What a scan of `specs` over the events computes for an entity mapped by `mapping`.
+pub(crate) fn scan_spec<'a>(
+    request: &'a EvalRequest,
+    mapping: &'a EventMapping,
+    events: &'a EventsRequest,
+    specs: &[&'a TraitSpec],
+    instants: &'a [i64],
+) -> scan::ScanSpec<'a> {
+    scan::ScanSpec {
+        key: &mapping.key_column,
         time: &events.time,
         aggregates: specs.iter().map(|s| &s.aggregate).collect(),
         names: specs.iter().map(|s| s.name.as_str()).collect(),
         instants,
-        entities: table.num_rows(),
+        entities: mapping.rows,
         threads: request.threads,
         cancel: &request.cancel,
         pool: request.pool.as_deref(),
-    };
+    }
+}
+
+/// Where a scan reads the events of a request.
+pub(crate) fn events_source(events: &EventsRequest) -> scan::Source<'_> {
+    match &events.input {
+        EventsInput::Table(t) => scan::Source::Batches(&t.batches),
+        EventsInput::Parquet { path, schema, appended } => scan::Source::Parquet { path, schema, appended },
+    }
+}
+
+/// Every event trait of `entity` in one scan of the events, at each of `instants`, aligned
+/// with `table`'s rows.
+fn event_traits(
+    request: &EvalRequest,
+    entity: &EntityData,
+    table: &RecordBatch,
+    events: &EventsRequest,
+    specs: &[&TraitSpec],
+    instants: &[i64],
+) -> Result<Vec<ScanResult>> {
+    let mapping = event_mapping(request, entity, table, events, specs)?;
+    let spec = scan_spec(request, &mapping, events, specs, instants);
     let _span = tracing::info_span!("scan", entity = %entity.name, aggregates = specs.len()).entered();
-    scan::scan(&source, &key_map, &spec, &needed)
+    scan::scan(&events_source(events), &mapping.key_map, &spec, &mapping.needed)
 }
 
 /// Scans the events once for every instant of `instants` (ascending): per instant, what an

@@ -10,6 +10,7 @@ pub mod ingest;
 pub use error::{Error, ExtensionError, Location, Owner, Result};
 pub mod evaluate;
 mod hierarchy;
+mod live;
 pub mod lower;
 mod percentile;
 mod preview;
@@ -18,6 +19,7 @@ mod scan;
 mod vector;
 
 pub use evaluate::{evaluate, scan_events};
+pub use live::{LiveScan, scan_live};
 pub use preview::{PreviewCount, preview_file};
 pub use request::ScannedEvents;
 pub use request::{

@@ -192,7 +192,7 @@ impl UnknownSample {
 }
 
 /// The number of unknown keys a scan keeps as examples.
-const UNKNOWN_SAMPLE: usize = 5;
+pub(crate) const UNKNOWN_SAMPLE: usize = 5;
 
 /// One aggregate, planned: which window and conditions it needs (indexes into the plan's
 /// lists), which columns it reads, and how to make its accumulator.
@@ -667,6 +667,20 @@ pub(crate) fn scan(
     spec: &ScanSpec<'_>,
     needed: &[String],
 ) -> Result<Vec<ScanResult>> {
+    Ok(scan_states(source, keys, spec, needed)?.0)
+}
+
+/// The merged state of every aggregate of a scan, in the spec's order.
+pub(crate) type States = Vec<Box<dyn Accumulator>>;
+
+/// Runs the scan: one result per instant of the spec, and the merged state of every aggregate
+/// at the last instant (what a live scan keeps to fold later events into, `crate::live`).
+pub(crate) fn scan_states(
+    source: &Source<'_>,
+    keys: &KeyMap,
+    spec: &ScanSpec<'_>,
+    needed: &[String],
+) -> Result<(Vec<ScanResult>, States)> {
     let plans = plans(spec)?;
     let threads = spec.threads.max(1);
     let own_pool;
@@ -792,7 +806,8 @@ pub(crate) fn scan(
         return Err(Error::Internal("a scan without workers".into()));
     }
     missing_key_rows.sort_unstable();
-    let finish_aggregate = |n: usize, by_worker: Vec<Vec<Box<dyn Accumulator>>>| -> Result<Vec<ArrayRef>> {
+    type Finished = (Vec<ArrayRef>, Option<Box<dyn Accumulator>>);
+    let finish_aggregate = |n: usize, by_worker: Vec<Vec<Box<dyn Accumulator>>>| -> Result<Finished> {
         let mut by_worker = by_worker.into_iter();
         let mut accs = by_worker.next().ok_or_else(|| Error::Internal("a scan without workers".into()))?;
         for theirs in by_worker {
@@ -804,6 +819,7 @@ pub(crate) fn scan(
         // k - 1 is folded in.
         let mut carried: Option<Box<dyn Accumulator>> = None;
         let mut columns = Vec::with_capacity(accs.len());
+        let mut last = None;
         for mut acc in accs {
             if plans.carried[n] {
                 if let Some(earlier) = carried.take() {
@@ -812,18 +828,22 @@ pub(crate) fn scan(
                 carried = acc.fork();
             }
             columns.push(acc.finish().map_err(|e| named(e, spec, n))?);
+            last = Some(acc);
         }
-        Ok(columns)
+        Ok((columns, last))
     };
-    let finished: Vec<Result<Vec<ArrayRef>>> = pool.install(|| {
+    let finished: Vec<Result<Finished>> = pool.install(|| {
         states.into_par_iter().enumerate().map(|(n, by_worker)| finish_aggregate(n, by_worker)).collect()
     });
     // The first failing aggregate in trait order, whatever thread finished first.
     let mut by_instant: Vec<Vec<ArrayRef>> = (0..instants).map(|_| Vec::with_capacity(aggregates)).collect();
-    for columns in finished {
-        for (k, column) in columns?.into_iter().enumerate() {
+    let mut states = Vec::with_capacity(aggregates);
+    for finished in finished {
+        let (columns, last) = finished?;
+        for (k, column) in columns.into_iter().enumerate() {
             by_instant[k].push(column);
         }
+        states.push(last.ok_or_else(|| Error::Internal("a scan without instants".into()))?);
     }
     let mut results = Vec::with_capacity(instants);
     for (columns, seen) in by_instant.into_iter().zip(seen) {
@@ -835,7 +855,7 @@ pub(crate) fn scan(
         };
         results.push(ScanResult { columns, counts, keys });
     }
-    Ok(results)
+    Ok((results, states))
 }
 
 /// A map from the text of keys in an array to their row index.

@@ -525,3 +525,75 @@ impl From<segmenta_engine::RunStatus> for Run {
         }
     }
 }
+
+/// The query of `GET /v1/changes`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// Changes after this sequence number (the `next_after` of the previous page; none: from
+    /// the first).
+    pub after: Option<i64>,
+    /// Changes per page, 1 to 10,000 (default 1,000).
+    pub limit: Option<usize>,
+    /// Only this segment's changes.
+    pub segment: Option<String>,
+}
+
+/// `GET /v1/changes`: changes of membership as posted events moved them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeList {
+    /// In order of their sequence numbers.
+    pub changes: Vec<Change>,
+    /// The `after` of the next page: the last change's sequence number (or the `after` asked
+    /// for, when there is none yet).
+    pub next_after: i64,
+    /// How far memberships followed the posted events; absent while the served run is not
+    /// live (starting, or the project has no events).
+    pub live: Option<LiveInfo>,
+}
+
+/// One change of membership.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Change {
+    /// Its sequence number (ascending, never reused).
+    pub seq: i64,
+    /// When it was computed, RFC 3339 UTC.
+    pub at: String,
+    /// The as-of instant of the memberships.
+    pub as_of: String,
+    /// The segment.
+    pub segment: String,
+    /// The entity.
+    pub entity_id: String,
+    /// `entered` or `exited`.
+    pub change: &'static str,
+}
+
+impl From<segmenta_engine::MembershipChange> for Change {
+    fn from(change: segmenta_engine::MembershipChange) -> Change {
+        Change {
+            seq: change.seq,
+            at: change.at,
+            as_of: change.as_of,
+            segment: change.segment,
+            entity_id: change.entity_id,
+            change: if change.entered { "entered" } else { "exited" },
+        }
+    }
+}
+
+/// A live view's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveInfo {
+    /// Posted events folded in since the served run was loaded.
+    pub events: u64,
+    /// How many of the events this server accepted since it started the memberships hold:
+    /// all of them (`events_posted`) once they caught up.
+    pub through: u64,
+    /// Events this server accepted since it started.
+    pub events_posted: u64,
+    /// When memberships were last updated, RFC 3339 UTC.
+    pub updated_at: String,
+    /// The sequence number of the last change recorded.
+    pub last_change: Option<i64>,
+}

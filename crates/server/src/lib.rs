@@ -74,6 +74,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/preview", Access::Token),
     ("GET", "/v1/tokens", Access::Token),
     ("POST", "/v1/events", Access::Token),
+    ("GET", "/v1/changes", Access::Token),
     ("POST", "/v1/runs", Access::Token),
     ("GET", "/v1/runs", Access::Token),
     ("GET", "/v1/runs/{id}", Access::Token),
@@ -91,6 +92,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
         ("GET", "/v1/entities/{id}") => get(routes::entity),
         ("GET", "/v1/entities/{id}/why/{segment}") => get(routes::why),
         ("POST", "/v1/events") => post(routes::post_events),
+        ("GET", "/v1/changes") => get(routes::changes),
         ("POST", "/v1/preview") => post(routes::preview),
         ("GET", "/v1/tokens") => get(routes::tokens),
         ("POST", "/v1/runs") => post(routes::start_run),
@@ -165,6 +167,9 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// When the server runs the project by itself (default: never).
     pub refresh: segmenta_engine::Refresh,
+    /// Whether memberships follow posted events without a run
+    /// ([`ServedProject::follow_events`]).
+    pub live: bool,
 }
 
 /// Serves `state` until `shutdown` completes; calls `ready` with the bound address once it
@@ -182,6 +187,9 @@ pub async fn serve(
     tokio::task::spawn_blocking(move || served.current().ok());
     if options.refresh.enabled() {
         tokio::spawn(refresh(state.clone(), options.refresh));
+    }
+    if options.live {
+        state.served.follow_events(state.engine.clone()).map_err(std::io::Error::other)?;
     }
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     ready(listener.local_addr()?);

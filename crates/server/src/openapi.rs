@@ -26,6 +26,7 @@ use crate::{api, error, routes};
         routes::preview,
         routes::tokens,
         routes::post_events,
+        routes::changes,
         routes::start_run,
         routes::runs,
         routes::run
@@ -51,6 +52,9 @@ use crate::{api, error, routes};
         api::PostEvents,
         api::PostedEvents,
         api::EventReject,
+        api::ChangeList,
+        api::Change,
+        api::LiveInfo,
         api::StartRun,
         api::Run,
         api::RunList,

@@ -480,6 +480,38 @@ pub async fn run(
     Ok(Json(api::Run::from(state.runs.get(id)?)))
 }
 
+/// Changes of membership (`entered` / `exited`) as posted events moved them, oldest first,
+/// paged by sequence number; with the live view's state.
+#[utoipa::path(get, path = "/v1/changes", tag = "events", security(("bearer" = [])),
+    params(api::ChangesQuery),
+    responses((status = 200, body = api::ChangeList), (status = 400, description = "bad limit", body = ErrorBody)))]
+pub async fn changes(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<api::ChangesQuery>,
+) -> Result<Json<api::ChangeList>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let after = query.after.unwrap_or(0);
+    let served = state.served.clone();
+    let (changes, live, posted) = blocking(move || {
+        let changes = served.changes(after, query.limit.unwrap_or(1000), query.segment.as_deref())?;
+        let live = served.current().ok().and_then(|run| run.live().cloned());
+        Ok((changes, live, served.events_posted()))
+    })
+    .await?;
+    Ok(Json(api::ChangeList {
+        next_after: changes.last().map_or(after, |c| c.seq),
+        changes: changes.into_iter().map(api::Change::from).collect(),
+        live: live.map(|l| api::LiveInfo {
+            events: l.events,
+            through: l.through,
+            events_posted: posted,
+            updated_at: l.updated_at,
+            last_change: l.last_change,
+        }),
+    }))
+}
+
 /// What no route matches: 404 `no_route`.
 pub async fn no_route() -> ApiError {
     ApiError::new(

@@ -81,6 +81,34 @@ pub(crate) fn make_durable(connection: &Connection) -> rusqlite::Result<()> {
     connection.pragma_update(None, "synchronous", "FULL")
 }
 
+/// A change of membership to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange<'a> {
+    /// The segment.
+    pub segment: &'a str,
+    /// The entity.
+    pub entity_id: &'a str,
+    /// Entered (else exited).
+    pub entered: bool,
+}
+
+/// A recorded change of membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Its sequence number (ascending, never reused).
+    pub seq: i64,
+    /// When it was computed, RFC 3339 UTC.
+    pub at: String,
+    /// The instant the memberships it moved between are as of.
+    pub as_of: String,
+    /// The segment.
+    pub segment: String,
+    /// The entity.
+    pub entity_id: String,
+    /// Entered (else exited).
+    pub entered: bool,
+}
+
 /// The catalog of a store folder.
 pub struct Catalog {
     connection: Connection,
@@ -107,6 +135,14 @@ impl Catalog {
                     run_dir TEXT NOT NULL,
                     entities INTEGER NOT NULL,
                     segments INTEGER NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS changes (
+                    seq INTEGER PRIMARY KEY,
+                    at TEXT NOT NULL,
+                    as_of TEXT NOT NULL,
+                    segment TEXT NOT NULL,
+                    entity_id TEXT NOT NULL,
+                    change TEXT NOT NULL
                 );",
             )?;
             let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -174,6 +210,65 @@ impl Catalog {
             transaction.execute("DELETE FROM snapshots WHERE id = ?1", params![id]).map_err(sqlite(&path))?;
         }
         transaction.commit().map_err(sqlite(&path))
+    }
+
+    /// Records changes of membership (a server's memberships that follow events), in one
+    /// transaction; returns the sequence number of the last (`None` for no changes).
+    pub fn record_changes(
+        &mut self,
+        at: &str,
+        as_of: &str,
+        changes: &[NewChange<'_>],
+    ) -> Result<Option<i64>> {
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let path = self.path.clone();
+        let transaction = self.connection.transaction().map_err(sqlite(&path))?;
+        {
+            let mut insert = transaction
+                .prepare(
+                    "INSERT INTO changes (at, as_of, segment, entity_id, change) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(sqlite(&path))?;
+            for change in changes {
+                let kind = if change.entered { "entered" } else { "exited" };
+                insert
+                    .execute(params![at, as_of, change.segment, change.entity_id, kind])
+                    .map_err(sqlite(&path))?;
+            }
+        }
+        let last: i64 = transaction
+            .query_row("SELECT max(seq) FROM changes", [], |row| row.get(0))
+            .map_err(sqlite(&path))?;
+        transaction.commit().map_err(sqlite(&path))?;
+        Ok(Some(last))
+    }
+
+    /// At most `limit` changes after sequence number `after`, in order; of one segment when
+    /// `segment` is given.
+    pub fn changes(&self, after: i64, limit: usize, segment: Option<&str>) -> Result<Vec<Change>> {
+        let path = &self.path;
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT seq, at, as_of, segment, entity_id, change FROM changes
+                 WHERE seq > ?1 AND (?2 IS NULL OR segment = ?2) ORDER BY seq LIMIT ?3",
+            )
+            .map_err(sqlite(path))?;
+        let rows = statement
+            .query_map(params![after, segment, limit as i64], |row| {
+                Ok(Change {
+                    seq: row.get(0)?,
+                    at: row.get(1)?,
+                    as_of: row.get(2)?,
+                    segment: row.get(3)?,
+                    entity_id: row.get(4)?,
+                    entered: row.get::<_, String>(5)? == "entered",
+                })
+            })
+            .map_err(sqlite(path))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite(path))
     }
 
     /// Every snapshot, in as-of order.

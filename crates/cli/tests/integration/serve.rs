@@ -135,16 +135,23 @@ fn listening(server: &mut Server) -> String {
     ready["listening"].as_str().expect("an address").to_string()
 }
 
-/// `segmenta serve` on a free loopback port; its log (standard error) goes to `log`.
-fn start_server(project: &str, log: Stdio) -> Server {
+/// `segmenta serve` on a free loopback port (with `extra` arguments); its log (standard error)
+/// goes to `log`.
+fn start_server_with(project: &str, log: Stdio, extra: &[&str]) -> Server {
     Server(
         Command::new(env!("CARGO_BIN_EXE_segmenta"))
             .args(["serve", "--project", project, "--listen", "127.0.0.1:0", "--json", "--threads", "1"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("the server starts"),
     )
+}
+
+/// `segmenta serve` whose memberships follow posted events only from the next run.
+fn start_server(project: &str, log: Stdio) -> Server {
+    start_server_with(project, log, &["--no-live"])
 }
 
 fn json(body: &str) -> serde_json::Value {
@@ -256,6 +263,70 @@ fn posted_events_survive_kill_9_and_the_next_run_reads_them() {
     let rerun = segmenta(&["run", "--project", project, "--threads", "1", "--as-of", "2024-06-30"]);
     let text = String::from_utf8_lossy(&rerun.stdout);
     assert!(text.contains(&format!("of which {complete} posted to a server")), "{text}");
+}
+
+/// Issue 13's end-to-end test of memberships that follow events: logins posted to the binary
+/// move an account into `active` with no run (no snapshot is written), and the change is
+/// listed by `GET /v1/changes`.
+#[test]
+fn posted_events_move_memberships_without_a_run() {
+    let dir = quickstart();
+    let project = dir.path().to_str().expect("a utf-8 path");
+    let run = segmenta(&["run", "--project", project, "--threads", "1", "--as-of", "2024-06-30"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let created = segmenta(&["token", "create", "--project", project, "--role", "editor", "--name", "feed"]);
+    let token = String::from_utf8(created.stdout).expect("text").trim().to_string();
+    let mut server = start_server_with(project, Stdio::null(), &[]);
+    let address = listening(&mut server);
+    let (id, before) = (1..=40)
+        .map(|n| format!("A{n:03}"))
+        .find_map(|id| {
+            let (status, body) = request(&address, &format!("/v1/entities/{id}"), Some(&token));
+            let entity = json(&body);
+            let active = entity["segments"].as_array().is_some_and(|s| s.iter().any(|s| s == "active"));
+            (status == 200 && !active).then_some((id, entity))
+        })
+        .expect("an account that is not active");
+    let logins = before["values"]["logins_30d"].as_i64().unwrap_or(0);
+    let events: Vec<String> = (20..26)
+        .map(|day| {
+            format!(r#"{{"account_id": "{id}", "ts": "2024-06-{day}T09:00:00Z", "event_type": "login"}}"#)
+        })
+        .collect();
+    let batch = format!(r#"{{"events": [{}]}}"#, events.join(","));
+    let (status, body) = send(&address, "POST", "/v1/events", Some(&token), Some(&batch)).expect("an answer");
+    assert_eq!(status, 200, "{body}");
+
+    let waited = std::time::Instant::now();
+    let after = loop {
+        let (_, body) = request(&address, &format!("/v1/entities/{id}"), Some(&token));
+        let entity = json(&body);
+        if entity["segments"].as_array().is_some_and(|s| s.iter().any(|s| s == "active")) {
+            break entity;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(60), "still {entity}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(after["values"]["logins_30d"].as_i64(), Some(logins + 6), "{after}");
+    assert_eq!(after["as_of"], before["as_of"], "the same instant, no new run");
+    let (status, body) = request(&address, "/v1/changes?segment=active", Some(&token));
+    assert_eq!(status, 200, "{body}");
+    let changes = json(&body);
+    let entered = changes["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .any(|c| c["entity_id"] == id.as_str() && c["change"] == "entered" && c["segment"] == "active");
+    assert!(entered, "{changes}");
+    assert_eq!(changes["live"]["through"], changes["live"]["events_posted"], "{changes}");
+    assert_eq!(changes["live"]["events_posted"].as_u64(), Some(6), "{changes}");
+    // No run was started or written: one snapshot, the CLI's.
+    let (_, body) = request(&address, "/v1/runs", Some(&token));
+    assert_eq!(json(&body)["runs"].as_array().map(Vec::len), Some(0), "{body}");
+    drop(server);
+    let listed = segmenta(&["snapshots", "--project", project, "--json"]);
+    let snapshots = json(&String::from_utf8_lossy(&listed.stdout));
+    assert_eq!(snapshots["snapshots"].as_array().map(Vec::len), Some(1), "{snapshots}");
 }
 
 #[test]

@@ -441,6 +441,10 @@ impl ModelRun for ChurnExtension {
         let report = self.report.lock().ok().and_then(|r| r.clone())?;
         Some(Arc::new(ChurnOutcome { plan: self.plan.clone(), report, as_of: self.as_of }))
     }
+
+    fn trained_until(&self) -> Option<i64> {
+        Some(self.train_cutoff.instant.max(self.holdout_cutoff.instant))
+    }
 }
 
 impl ChurnExtension {

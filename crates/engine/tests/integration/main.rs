@@ -11,6 +11,7 @@ mod errors;
 mod explain;
 mod intake;
 mod keys;
+mod live;
 mod models;
 mod predictive;
 mod reference;

@@ -191,3 +191,22 @@ async fn a_refreshing_server_runs_by_itself_after_posted_events_and_on_its_sweep
     }
     sweeper.abort();
 }
+
+#[tokio::test]
+async fn changes_are_listed_to_viewers_and_a_bad_limit_is_refused() {
+    let s = served();
+    let none = send(&s.router, get("/v1/changes", None)).await;
+    assert_eq!((none.status, none.code()), (StatusCode::UNAUTHORIZED, "unauthorized".to_string()));
+    // A router without the live thread (`serve` starts it): no changes, no live view.
+    let listed = send(&s.router, get("/v1/changes?after=0&limit=10", Some(&s.viewer))).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+    let body = listed.json();
+    assert_eq!(body["changes"].as_array().map(Vec::len), Some(0), "{body}");
+    assert_eq!((body["next_after"].as_i64(), body["live"].is_null()), (Some(0), true), "{body}");
+    for limit in ["0", "10001"] {
+        let bad = send(&s.router, get(&format!("/v1/changes?limit={limit}"), Some(&s.viewer))).await;
+        assert_eq!((bad.status, bad.code()), (StatusCode::BAD_REQUEST, "usage".to_string()), "{limit}");
+    }
+    let typo = send(&s.router, get("/v1/changes?limit=ten", Some(&s.viewer))).await;
+    assert_eq!(typo.status, StatusCode::BAD_REQUEST, "{}", typo.text());
+}
