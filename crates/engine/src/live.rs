@@ -204,8 +204,9 @@ impl ServedProject {
 /// How often the live thread looks for posted batches when idle.
 const LIVE_POLL: Duration = Duration::from_millis(20);
 
-/// How long the live thread waits before it looks again at a project without events.
-const LIVE_RETRY: Duration = Duration::from_secs(10);
+/// How long the live thread waits before it looks again at a project without a run or without
+/// events.
+const LIVE_RETRY: Duration = Duration::from_secs(1);
 
 /// The live thread's state.
 struct Follower {
@@ -221,16 +222,21 @@ impl Follower {
     /// One step: (re)start the live evaluation when it is missing or stale, else fold the
     /// pending batches in. Whether it did anything.
     fn step(&mut self, served: &ServedProject, engine: &crate::engine::Engine) -> bool {
-        let Ok(stored) = served.current_stored() else { return false };
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        let Ok(stored) = served.current_stored() else {
+            // No run yet: look again in a while.
+            self.retry_at = Some(Instant::now() + LIVE_RETRY);
+            return false;
+        };
         let generation = served.generation();
         let fresh = self
             .live
             .as_ref()
             .is_some_and(|(live, g)| *g == generation && live.base().run_dir == stored.run_dir);
         if !fresh {
-            if self.retry_at.is_some_and(|t| Instant::now() < t)
-                || self.failed.as_ref().is_some_and(|(dir, g)| *dir == stored.run_dir && *g == generation)
-            {
+            if self.failed.as_ref().is_some_and(|(dir, g)| *dir == stored.run_dir && *g == generation) {
                 return false;
             }
             self.live = None;

@@ -791,6 +791,13 @@ impl ServedProject {
         state.run.as_ref().filter(|_| recent).map(|run| state.preferred(run))
     }
 
+    /// [`Self::recent`], the stored run itself (not its live view).
+    fn recent_stored(&self) -> Option<Arc<ServedRun>> {
+        let state = self.state.lock().ok()?;
+        let recent = state.loading || state.checked.is_some_and(|t| t.elapsed() < RELOAD_CHECK);
+        state.run.clone().filter(|_| recent)
+    }
+
     /// The run to read now ([`Self::current_stored`]), as its live view when memberships
     /// follow events ([`Self::follow_events`]).
     pub fn current(&self) -> Result<Arc<ServedRun>> {
@@ -808,6 +815,9 @@ impl ServedProject {
     /// previous one, and callers with none to get wait for that one load.
     pub fn current_stored(&self) -> Result<Arc<ServedRun>> {
         let poisoned = || Error::Internal("the served run's lock is poisoned".into());
+        if let Some(run) = self.recent_stored() {
+            return Ok(run);
+        }
         {
             let mut state = self.state.lock().map_err(|_| poisoned())?;
             if state.run.is_some() {

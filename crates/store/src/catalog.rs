@@ -249,6 +249,19 @@ impl Catalog {
     /// `segment` is given.
     pub fn changes(&self, after: i64, limit: usize, segment: Option<&str>) -> Result<Vec<Change>> {
         let path = &self.path;
+        // A catalog opened for reading that no server wrote changes to (one made before there
+        // were changes) has no table of them.
+        let exists: bool = self
+            .connection
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'changes'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(sqlite(path))?;
+        if !exists {
+            return Ok(Vec::new());
+        }
         let mut statement = self
             .connection
             .prepare(
@@ -395,5 +408,45 @@ mod tests {
         catalog.record(&run("2025-03-01T00:00:00Z", 30, "runs/a", 8)).expect("records");
         let as_of: Vec<i64> = catalog.list().expect("lists").iter().map(|s| s.as_of_micros).collect();
         assert_eq!(as_of, [20, 30]);
+    }
+
+    #[test]
+    fn changes_are_numbered_in_order_paged_and_filtered() {
+        let dir = tempfile::tempdir().expect("a folder");
+        // A catalog made before there were changes (no such table) reads as none.
+        let connection = Connection::open(dir.path().join(CATALOG)).expect("opens");
+        connection.execute_batch("CREATE TABLE snapshots (id INTEGER PRIMARY KEY);").expect("creates");
+        connection.pragma_update(None, "user_version", SCHEMA_VERSION).expect("sets");
+        drop(connection);
+        assert_eq!(
+            existing(dir.path()).expect("reads").expect("exists").changes(0, 10, None).expect("none"),
+            []
+        );
+        let mut catalog = Catalog::open(dir.path()).expect("opens");
+        assert_eq!(catalog.record_changes("t0", "a", &[]).expect("nothing"), None);
+        let change = |segment, entity_id, entered| NewChange { segment, entity_id, entered };
+        let last = catalog
+            .record_changes(
+                "t1",
+                "2025-01-01T00:00:00Z",
+                &[change("s", "a1", true), change("t", "a2", false)],
+            )
+            .expect("records");
+        assert_eq!(last, Some(2));
+        let last = catalog
+            .record_changes("t2", "2025-01-01T00:00:00Z", &[change("s", "a3", true)])
+            .expect("records");
+        assert_eq!(last, Some(3));
+        let catalog = existing(dir.path()).expect("reads").expect("exists");
+        let all = catalog.changes(0, 10, None).expect("reads");
+        let seen: Vec<(i64, &str, &str, bool)> =
+            all.iter().map(|c| (c.seq, c.segment.as_str(), c.entity_id.as_str(), c.entered)).collect();
+        assert_eq!(seen, [(1, "s", "a1", true), (2, "t", "a2", false), (3, "s", "a3", true)]);
+        assert_eq!(all[2].at, "t2");
+        let page: Vec<i64> = catalog.changes(1, 1, None).expect("reads").iter().map(|c| c.seq).collect();
+        assert_eq!(page, [2]);
+        let of_s: Vec<i64> =
+            catalog.changes(0, 10, Some("s")).expect("reads").iter().map(|c| c.seq).collect();
+        assert_eq!(of_s, [1, 3]);
     }
 }
