@@ -402,6 +402,22 @@ calibration_and_holdout_data does. See docs/predictive.md.")]
         #[arg(long, short, default_value = ".")]
         project: PathBuf,
     },
+    /// The changes of membership a server's live view recorded as posted events moved
+    /// entities in and out (docs/server.md): sequence number, when, segment, entity, entered
+    /// or exited, oldest first.
+    Changes {
+        /// One segment; default: every segment.
+        segment: Option<String>,
+        /// Changes after this sequence number (0: from the first).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many (1 to 10,000).
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// The project folder (holding segmenta.toml).
+        #[arg(long, short, default_value = ".")]
+        project: PathBuf,
+    },
     /// The ids that entered and exited a segment (or every segment) between two snapshots.
     Diff {
         /// One segment; default: every segment the project declares that both snapshots computed.
@@ -1557,6 +1573,33 @@ fn execute(cli: &Cli) -> Result<(), Error> {
                         s.entities,
                         s.segments
                     );
+                }
+            }
+        }
+        Command::Changes { segment, after, limit, project } => {
+            let project = Project::load(project)?;
+            let changes = segmenta_engine::changes(&project, *after, *limit, segment.as_deref())?;
+            if cli.json {
+                let items: Vec<serde_json::Value> = changes
+                    .iter()
+                    .map(|c| {
+                        json!({ "seq": c.seq, "at": c.at, "as_of": c.as_of, "segment": c.segment,
+                                "entity_id": c.entity_id, "change": if c.entered { "entered" } else { "exited" } })
+                    })
+                    .collect();
+                out!(
+                    "{}",
+                    json!({ "changes": items, "next_after": changes.last().map_or(*after, |c| c.seq) })
+                );
+            } else if changes.is_empty() {
+                out!(
+                    "no changes recorded after {after}: a server records them as posted events move members"
+                );
+            } else {
+                out!("{:>8}  {:<24}  {:<7}  {:<24}  entity_id", "seq", "at", "change", "segment");
+                for c in &changes {
+                    let change = if c.entered { "entered" } else { "exited" };
+                    out!("{:>8}  {:<24}  {:<7}  {:<24}  {}", c.seq, c.at, change, c.segment, c.entity_id);
                 }
             }
         }

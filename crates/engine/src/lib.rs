@@ -93,7 +93,7 @@ pub use segmenta_store::event_log::EVENT_LOG;
 pub use segmenta_store::formats;
 pub use serving::{
     EntityView, LiveState, MAX_PAGE, MembersPage, MembershipChange, RELOAD_CHECK, SegmentDefinition,
-    ServedProject, ServedRun, ServedSegment, segment_definition,
+    ServedProject, ServedRun, ServedSegment, changes, segment_definition,
 };
 pub use snapshots::{
     History, HistoryPoint, LeftOut, SegmentDiff, Transition, Transitions, diff, history, snapshots,

@@ -851,16 +851,7 @@ impl ServedProject {
     /// At most `limit` changes of membership recorded after sequence number `after` (0: from
     /// the first), of one segment when given, in order.
     pub fn changes(&self, after: i64, limit: usize, segment: Option<&str>) -> Result<Vec<MembershipChange>> {
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(Error::Usage {
-                message: format!("limit {limit} is out of range"),
-                hint: Some(format!("ask for 1 to {MAX_PAGE} changes a page")),
-            });
-        }
-        match segmenta_store::catalog::existing(&self.project().store_dir())? {
-            Some(catalog) => Ok(catalog.changes(after, limit, segment)?),
-            None => Ok(Vec::new()),
-        }
+        changes(&self.project(), after, limit, segment)
     }
 
     pub(crate) fn set_live_view(&self, view: Option<Arc<ServedRun>>) {
@@ -877,6 +868,30 @@ impl ServedProject {
     /// How many times the project file was edited since the server started.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// At most `limit` (1 to [`MAX_PAGE`]) changes of membership a server's live view recorded in
+/// `project`'s store after sequence number `after` (0: from the first), of the declared segment
+/// `segment` when given, in order.
+pub fn changes(
+    project: &Project,
+    after: i64,
+    limit: usize,
+    segment: Option<&str>,
+) -> Result<Vec<MembershipChange>> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(Error::Usage {
+            message: format!("limit {limit} is out of range"),
+            hint: Some(format!("ask for 1 to {MAX_PAGE} changes a page")),
+        });
+    }
+    if let Some(name) = segment {
+        crate::latest::check_declared(project, name)?;
+    }
+    match segmenta_store::catalog::existing(&project.store_dir())? {
+        Some(catalog) => Ok(catalog.changes(after, limit, segment)?),
+        None => Ok(Vec::new()),
     }
 }
 

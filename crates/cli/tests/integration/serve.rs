@@ -327,6 +327,18 @@ fn posted_events_move_memberships_without_a_run() {
     let listed = segmenta(&["snapshots", "--project", project, "--json"]);
     let snapshots = json(&String::from_utf8_lossy(&listed.stdout));
     assert_eq!(snapshots["snapshots"].as_array().map(Vec::len), Some(1), "{snapshots}");
+    // The CLI lists the same changes; an unknown segment is refused with a suggestion.
+    let listed = segmenta(&["changes", "active", "--project", project, "--json"]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let from_cli = json(&String::from_utf8_lossy(&listed.stdout));
+    assert_eq!(from_cli["changes"], changes["changes"], "{from_cli}");
+    let unknown = segmenta(&["changes", "activ", "--project", project]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("active"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 }
 
 #[test]
