@@ -6,7 +6,9 @@ For each size it writes (once) and runs the demo project, creates a viewer token
 `segmenta serve --threads T` on a free loopback port and measures:
 
 - the time until the server answers its first `/v1/segments` (loading the latest run) and its
-  resident memory after that, and its peak resident memory at the end (VmHWM);
+  resident memory after that; with the live view (the default; `--no-live` leaves it off) the
+  time until that is up too (`GET /v1/changes` reports it: one evaluation) and the memory then;
+  its peak resident memory at the end (VmHWM);
 - a fixed rate (default 5,000 requests per second) for a duration (default 60 s) against random
   entity ids (every id exists): p50 / p99 / p99.9 latency, the rate achieved, errors; oha's
   latency correction is on, so a stalled server cannot hide its queueing delay;
@@ -17,8 +19,9 @@ say so with the figures). Only the standard library is used besides oha.
 
 Usage:
     python3 bench/serve/bench.py --segmenta "$CARGO_TARGET_DIR/release/segmenta" \
-        [--accounts 100000,1000000] [--threads 2] [--rate 5000] [--seconds 60] [--workdir /tmp/sb] [--json out.json]
-Exit status: 0 when every fixed-rate run had no error, 1 otherwise, 2 on a usage problem.
+        [--accounts 100000,1000000] [--threads 2] [--rate 5000] [--seconds 60] [--no-live] [--workdir /tmp/sb] [--json out.json]
+The load starts once the live view is up, so it measures a server with it, not one busy
+making it. Exit status: 0 when every fixed-rate run had no error, 1 otherwise, 2 on a usage problem.
 """
 
 from __future__ import annotations
@@ -87,8 +90,11 @@ def bench_size(args, accounts):
     token = run([args.segmenta, "token", "create", "--project", project, "--role", "viewer",
                  "--name", f"bench-{int(time.time() * 1000)}"]).stdout.strip()
     started = time.perf_counter()
+    log = os.path.join(project, ".segmenta", "events", "ingested.jsonl")
+    if os.path.exists(log):
+        os.remove(log)  # only the demo's own events (bench/ingest posts to the same projects)
     server = subprocess.Popen([args.segmenta, "serve", "--project", project, "--listen", "127.0.0.1:0", "--json",
-                               "--threads", str(args.threads)],
+                               "--threads", str(args.threads)] + (["--no-live"] if args.no_live else []),
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         address = json.loads(server.stdout.readline())["listening"]
@@ -97,6 +103,18 @@ def bench_size(args, accounts):
             answer.read()
         load_s = time.perf_counter() - started
         loaded_rss = rss_kib(server.pid, "VmRSS")
+        live_s, live_rss = None, None
+        if not args.no_live:
+            changes = urllib.request.Request(f"http://{address}/v1/changes?limit=1",
+                                             headers={"Authorization": f"Bearer {token}"})
+            while True:
+                with urllib.request.urlopen(changes, timeout=600) as answer:
+                    if json.loads(answer.read())["live"] is not None:
+                        break
+                if time.perf_counter() - started > 3600:
+                    raise SystemExit("the live view did not start within an hour")
+                time.sleep(0.2)
+            live_s, live_rss = time.perf_counter() - started, rss_kib(server.pid, "VmRSS")
         digits = len(str(accounts - 1))
         url = f"http://{address}/v1/entities/A" + "0" * (7 - digits) + f"[0-9]{{{digits}}}"
         if accounts != 10 ** digits:
@@ -115,7 +133,8 @@ def bench_size(args, accounts):
         server.terminate()
         server.wait(timeout=60)
     return {"accounts": accounts, "threads": args.threads, "connections": args.connections, "load_s": load_s,
-            "loaded_rss_mib": loaded_rss / 1024, "peak_rss_mib": peak_rss / 1024,
+            "loaded_rss_mib": loaded_rss / 1024, "live_s": live_s,
+            "live_rss_mib": live_rss / 1024 if live_rss else None, "peak_rss_mib": peak_rss / 1024,
             "fixed_rate": args.rate, "seconds": args.seconds, "fixed": fixed,
             "ladder": ladder, "highest_rate_p99_under_10ms": sustained}
 
@@ -131,6 +150,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=60, help="how long the fixed rate runs")
     ap.add_argument("--ladder", default="5000,10000,15000,20000,30000,40000",
                     help="rates tried in turn (10 s each) for the highest with p99 under 10 ms")
+    ap.add_argument("--no-live", action="store_true", help="serve without the live view")
     ap.add_argument("--workdir", default="/tmp/segmenta-serve-bench", help="where the demo projects go (kept)")
     ap.add_argument("--json", help="also write the results as JSON here")
     args = ap.parse_args()
@@ -149,7 +169,8 @@ def main():
         r = bench_size(args, accounts)
         results.append(r)
         f = r["fixed"]
-        print(f"{accounts:>9} accounts  threads {r['threads']}  load {r['load_s']:.1f} s  "
+        live = f"live view up at {r['live_s']:.1f} s (RSS {r['live_rss_mib']:.0f} MiB)  " if r["live_s"] else ""
+        print(f"{accounts:>9} accounts  threads {r['threads']}  load {r['load_s']:.1f} s  {live}"
               f"RSS {r['loaded_rss_mib']:.0f} MiB (peak {r['peak_rss_mib']:.0f})  "
               f"{args.rate}/s for {args.seconds} s: achieved {f['requests_per_s']:.0f}/s  "
               f"p50 {f['p50_ms']:.2f} ms  p99 {f['p99_ms']:.2f} ms  p99.9 {f['p99_9_ms']:.2f} ms  errors {f['errors']}  "

@@ -204,19 +204,34 @@ pub fn scan_events(request: &EvalRequest, instants: &[i64]) -> Result<Vec<Arc<Sc
     let Some(events) = &request.events else {
         return Ok(at.into_iter().map(Arc::new).collect());
     };
-    for entity in &request.entities {
+    for (entity, event_specs) in scanned_entities(request, events) {
         check_cancelled(&request.cancel)?;
-        let event_specs = specs(request, &entity.name, |s| *s == TraitSource::Events);
-        if event_specs.is_empty() && events.entity != entity.name {
-            continue;
-        }
-        let table = concat_batches(&entity.table.schema.arrow_schema(), &entity.table.batches)?;
+        let table = entity_rows(entity)?;
         let results = event_traits(request, entity, &table, events, &event_specs, instants)?;
         for (scanned, result) in at.iter_mut().zip(results) {
             scanned.entities.insert(entity.name.clone(), result);
         }
     }
     Ok(at.into_iter().map(Arc::new).collect())
+}
+
+/// The entities whose events are scanned (those with event traits, and the events' own entity,
+/// whose accounting a run reports), each with its event traits.
+pub(crate) fn scanned_entities<'r>(
+    request: &'r EvalRequest,
+    events: &EventsRequest,
+) -> Vec<(&'r EntityData, Vec<&'r TraitSpec>)> {
+    request
+        .entities
+        .iter()
+        .map(|entity| (entity, specs(request, &entity.name, |s| *s == TraitSource::Events)))
+        .filter(|(entity, specs)| !specs.is_empty() || events.entity == entity.name)
+        .collect()
+}
+
+/// An entity's rows in one batch.
+pub(crate) fn entity_rows(entity: &EntityData) -> Result<RecordBatch> {
+    Ok(concat_batches(&entity.table.schema.arrow_schema(), &entity.table.batches)?)
 }
 
 fn session(threads: usize) -> SessionContext {

@@ -13,10 +13,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::concat_batches;
 
 use crate::accumulator::Accumulator;
-use crate::evaluate::{EventMapping, event_mapping, events_source, scan_spec, specs};
+use crate::evaluate::{
+    EventMapping, entity_rows, event_mapping, events_source, scan_spec, scanned_entities, specs,
+};
 use crate::request::{EvalRequest, EventKeys, ScanResult, ScannedEvents, TraitSource, check_cancelled};
 use crate::scan::{self, Source};
 use crate::{Error, Result};
@@ -50,13 +51,9 @@ pub fn scan_live(request: &EvalRequest) -> Result<(Arc<ScannedEvents>, LiveScan)
     let as_of = request.as_of;
     let mut live = LiveScan { as_of, entities: Vec::new() };
     if let Some(events) = &request.events {
-        for entity in &request.entities {
+        for (entity, event_specs) in scanned_entities(request, events) {
             check_cancelled(&request.cancel)?;
-            let event_specs = specs(request, &entity.name, |s| *s == TraitSource::Events);
-            if event_specs.is_empty() && events.entity != entity.name {
-                continue;
-            }
-            let table = concat_batches(&entity.table.schema.arrow_schema(), &entity.table.batches)?;
+            let table = entity_rows(entity)?;
             let mapping = event_mapping(request, entity, &table, events, &event_specs)?;
             let spec = scan_spec(request, &mapping, events, &event_specs, std::slice::from_ref(&as_of));
             let _span = tracing::info_span!("scan_live", entity = %entity.name).entered();

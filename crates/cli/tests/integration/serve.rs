@@ -158,6 +158,30 @@ fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
+/// A quick-start account that is not `active` (fewer than five logins in the last 30 days),
+/// with its entity as the server answers it.
+fn inactive_account(address: &str, token: &str) -> (String, serde_json::Value) {
+    (1..=40)
+        .map(|n| format!("A{n:03}"))
+        .find_map(|id| {
+            let (status, body) = request(address, &format!("/v1/entities/{id}"), Some(token));
+            let entity = json(&body);
+            let active = entity["segments"].as_array().is_some_and(|s| s.iter().any(|s| s == "active"));
+            (status == 200 && !active).then_some((id, entity))
+        })
+        .expect("an account that is not active")
+}
+
+/// A `POST /v1/events` body: six logins of `id` in the last 30 days before 2024-06-30.
+fn six_logins(id: &str) -> String {
+    let events: Vec<String> = (20..26)
+        .map(|day| {
+            format!(r#"{{"account_id": "{id}", "ts": "2024-06-{day}T09:00:00Z", "event_type": "login"}}"#)
+        })
+        .collect();
+    format!(r#"{{"events": [{}]}}"#, events.join(","))
+}
+
 /// Issue 13's end-to-end test of `POST /v1/events`: events posted to the binary are kept
 /// through `kill -9` (every acknowledged one, none torn), and a run started over HTTP after a
 /// restart reads them: the account's traits and segments change.
@@ -173,23 +197,9 @@ fn posted_events_survive_kill_9_and_the_next_run_reads_them() {
 
     let mut server = start_server(project, Stdio::null());
     let address = listening(&mut server);
-    // An account that is not active (fewer than five logins in the last 30 days).
-    let (id, before) = (1..=40)
-        .map(|n| format!("A{n:03}"))
-        .find_map(|id| {
-            let (status, body) = request(&address, &format!("/v1/entities/{id}"), Some(&token));
-            let entity = json(&body);
-            let active = entity["segments"].as_array().is_some_and(|s| s.iter().any(|s| s == "active"));
-            (status == 200 && !active).then_some((id, entity))
-        })
-        .expect("an account that is not active");
+    let (id, before) = inactive_account(&address, &token);
     let logins = before["values"]["logins_30d"].as_i64().unwrap_or(0);
-    let events: Vec<String> = (20..26)
-        .map(|day| {
-            format!(r#"{{"account_id": "{id}", "ts": "2024-06-{day}T09:00:00Z", "event_type": "login"}}"#)
-        })
-        .collect();
-    let batch = format!(r#"{{"events": [{}]}}"#, events.join(","));
+    let batch = six_logins(&id);
     let (status, body) = send(&address, "POST", "/v1/events", Some(&token), Some(&batch)).expect("an answer");
     assert_eq!(status, 200, "{body}");
     assert_eq!((json(&body)["accepted"].as_u64(), json(&body)["rejected"].as_u64()), (Some(6), Some(0)));
@@ -278,22 +288,9 @@ fn posted_events_move_memberships_without_a_run() {
     let token = String::from_utf8(created.stdout).expect("text").trim().to_string();
     let mut server = start_server_with(project, Stdio::null(), &[]);
     let address = listening(&mut server);
-    let (id, before) = (1..=40)
-        .map(|n| format!("A{n:03}"))
-        .find_map(|id| {
-            let (status, body) = request(&address, &format!("/v1/entities/{id}"), Some(&token));
-            let entity = json(&body);
-            let active = entity["segments"].as_array().is_some_and(|s| s.iter().any(|s| s == "active"));
-            (status == 200 && !active).then_some((id, entity))
-        })
-        .expect("an account that is not active");
+    let (id, before) = inactive_account(&address, &token);
     let logins = before["values"]["logins_30d"].as_i64().unwrap_or(0);
-    let events: Vec<String> = (20..26)
-        .map(|day| {
-            format!(r#"{{"account_id": "{id}", "ts": "2024-06-{day}T09:00:00Z", "event_type": "login"}}"#)
-        })
-        .collect();
-    let batch = format!(r#"{{"events": [{}]}}"#, events.join(","));
+    let batch = six_logins(&id);
     let (status, body) = send(&address, "POST", "/v1/events", Some(&token), Some(&batch)).expect("an answer");
     assert_eq!(status, 200, "{body}");
 

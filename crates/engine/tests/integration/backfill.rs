@@ -42,48 +42,6 @@ fn event() -> impl Strategy<Value = Event> {
 
 const KINDS: [&str; 3] = ["visit", "order", "ticket"];
 
-/// Trait definitions: every aggregate, with and without windows and filters.
-fn traits() -> impl Strategy<Value = Vec<String>> {
-    let aggregate = prop::sample::select(vec![
-        "count()",
-        "count(amount)",
-        "sum(amount)",
-        "sum(qty)",
-        "avg(amount)",
-        "min(amount)",
-        "max(qty)",
-        "count_distinct(type)",
-        "count_distinct(qty)",
-        "first_seen()",
-        "last_seen()",
-        "days_since_last()",
-        "days_since_first()",
-        "median(amount)",
-        "share(type = 'order')",
-        "sum(amount * qty)",
-    ]);
-    let filter = prop::sample::select(vec!["", " where type = 'order'", " where qty > 2"]);
-    let window = prop::sample::select(vec![
-        "",
-        " within 7d",
-        " within 30d",
-        " within 90d",
-        " within 2w",
-        " within 1mo",
-        " between 2025-02-01 and 2025-03-15",
-    ]);
-    prop::collection::vec((aggregate, filter, window), 1..6).prop_map(|parts| {
-        parts
-            .into_iter()
-            .map(|(a, f, w)| {
-                // `share` takes its condition as its argument: no extra filter.
-                let f = if a.starts_with("share") { "" } else { f };
-                format!("{a}{f}{w}")
-            })
-            .collect()
-    })
-}
-
 fn events_csv(events: &[Event]) -> String {
     let mut out = String::from("customer_id,ts,type,amount,qty\n");
     let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date");
@@ -193,7 +151,7 @@ proptest! {
     #[test]
     fn every_backfilled_snapshot_is_the_run_as_of_its_date(
         events in prop::collection::vec(event(), 0..400),
-        traits in traits(),
+        traits in crate::support::event_traits(true),
         score in any::<bool>(),
         start in 0..DAYS,
         every in every(),

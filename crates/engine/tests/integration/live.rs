@@ -53,37 +53,6 @@ fn event() -> impl Strategy<Value = Event> {
 
 const KINDS: [&str; 3] = ["visit", "order", "ticket"];
 
-fn traits() -> impl Strategy<Value = Vec<String>> {
-    let aggregate = prop::sample::select(vec![
-        "count()",
-        "count(amount)",
-        "sum(amount)",
-        "sum(qty)",
-        "avg(amount)",
-        "min(amount)",
-        "max(qty)",
-        "count_distinct(type)",
-        "count_distinct(qty)",
-        "first_seen()",
-        "last_seen()",
-        "days_since_last()",
-        "days_since_first()",
-        "median(amount)",
-        "share(type = 'order')",
-    ]);
-    let filter = prop::sample::select(vec!["", " where type = 'order'", " where qty > 2"]);
-    let window = prop::sample::select(vec!["", " within 7d", " within 30d", " within 2w", " within 1mo"]);
-    prop::collection::vec((aggregate, filter, window), 1..6).prop_map(|parts| {
-        parts
-            .into_iter()
-            .map(|(a, f, w)| {
-                let f = if a.starts_with("share") { "" } else { f };
-                format!("{a}{f}{w}")
-            })
-            .collect()
-    })
-}
-
 fn instant(e: &Event) -> String {
     let end = AsOf::parse(AS_OF).expect("a date").instant;
     let micros = end - e.days_before * 86_400_000_000 - 86_400_000_000 + e.second * 1_000_000;
@@ -204,7 +173,8 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn store_run(project: &TempProject) -> Result<(), TestCaseError> {
+/// A run of `project` into its store (the latest run from then on): its folder.
+fn store_run(project: &TempProject) -> Result<std::path::PathBuf, TestCaseError> {
     let options = RunOptions {
         as_of: Some(AsOf::parse(AS_OF).expect("a date")),
         bad_rows: BadRows::Strict,
@@ -212,20 +182,24 @@ fn store_run(project: &TempProject) -> Result<(), TestCaseError> {
         ..RunOptions::default()
     };
     let loaded = project.load().map_err(|e| TestCaseError::fail(e.to_string()))?;
-    segmenta_engine::run(&loaded, &options, &NoProgress).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    Ok(())
+    let report = segmenta_engine::run(&loaded, &options, &NoProgress)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    Ok(report.output)
 }
 
-/// The live view once it holds every event posted so far (and has started from the stored run
-/// now latest).
-fn caught_up(served: &ServedProject) -> Arc<ServedRun> {
+fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
+    a.canonicalize().ok() == b.canonicalize().ok()
+}
+
+/// The live view once it started from the stored run in `base` and holds every event posted
+/// so far.
+fn caught_up(served: &ServedProject, base: &std::path::Path) -> Arc<ServedRun> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let latest = served.current_stored().expect("a stored run");
         if let Ok(view) = served.current()
             && let Some(live) = view.live()
             && live.through == served.events_posted()
-            && view.run_dir == latest.run_dir
+            && same_folder(&view.run_dir, base)
         {
             return view;
         }
@@ -243,12 +217,12 @@ fn check(
 ) -> Result<(), TestCaseError> {
     let toml = project_toml(&traits, rfm);
     let served_project = project(&toml, format, &initial);
-    store_run(&served_project)?;
+    let mut base = store_run(&served_project)?;
     let engine = Arc::new(Engine::new(&EngineOptions { threads: Some(2) }).expect("an engine"));
     let served = Arc::new(ServedProject::new(served_project.load().expect("loads")));
     served.follow_events(engine).expect("follows");
-    let stored = served.current_stored().expect("the stored run");
-    caught_up(&served);
+    caught_up(&served, &base);
+    let stored = ServedRun::load(&base).expect("the stored run");
     let mut all = initial.clone();
     // The stored run's memberships, moved by every change recorded since.
     let mut replayed: BTreeMap<String, BTreeSet<String>> =
@@ -263,9 +237,9 @@ fn check(
                 prop_assert_eq!(report.accepted, rows.len());
                 all.extend(events.iter().cloned());
             }
-            Step::Sweep => store_run(&served_project)?,
+            Step::Sweep => base = store_run(&served_project)?,
         }
-        let view = caught_up(&served);
+        let view = caught_up(&served, &base);
         // What a full run over all the events as of the same instant gives.
         let whole = project(&toml, format, &all);
         whole.run(AS_OF, BadRows::Strict).map_err(|e| TestCaseError::fail(format!("{e}\n{toml}")))?;
@@ -292,10 +266,10 @@ fn check(
         // The recorded changes lead from the stored run to the view; a sweep's run is the
         // stored run from then on (the view starts again from it).
         if matches!(step, Step::Sweep) {
-            let base = served.current_stored().expect("the stored run");
+            let stored = ServedRun::load(&base).expect("the stored run");
             seen_changes = served.changes(0, 10_000, None).expect("changes").len();
             replayed =
-                base.all_members().into_iter().map(|(s, ids)| (s, ids.into_iter().collect())).collect();
+                stored.all_members().into_iter().map(|(s, ids)| (s, ids.into_iter().collect())).collect();
         }
         for change in served.changes(0, 10_000, None).expect("changes").into_iter().skip(seen_changes) {
             let members = replayed.entry(change.segment.clone()).or_default();
@@ -322,7 +296,7 @@ proptest! {
     #[test]
     fn the_live_view_after_any_posts_and_sweeps_is_the_full_run(
         initial in prop::collection::vec(event(), 0..120),
-        traits in traits(),
+        traits in crate::support::event_traits(false),
         rfm in any::<bool>(),
         parquet in any::<bool>(),
         steps in prop::collection::vec(step(), 1..5),
@@ -375,11 +349,11 @@ fn the_demo_with_clv_and_churn_follows_logins_purchases_and_old_events() {
     let project = segmenta_engine::Project::load(dir.path()).expect("loads");
     assert!(project.config.clv.is_some() && project.config.churn.is_some(), "the demo has its models");
     let run = RunOptions { threads: Some(2), ..RunOptions::default() };
-    segmenta_engine::run(&project, &run, &NoProgress).expect("runs");
+    let base = segmenta_engine::run(&project, &run, &NoProgress).expect("runs").output;
     let engine = Arc::new(Engine::new(&EngineOptions { threads: Some(2) }).expect("an engine"));
     let served = Arc::new(ServedProject::new(project));
     served.follow_events(engine).expect("follows");
-    caught_up(&served);
+    caught_up(&served, &base);
     let account = |n: usize| format!("A{n:07}");
     let batches: Vec<(&str, Vec<String>)> = vec![
         (
@@ -418,7 +392,7 @@ fn the_demo_with_clv_and_churn_follows_logins_purchases_and_old_events() {
     for (what, rows) in batches {
         let report = served.ingest_events(&rows, None).expect("ingests");
         assert_eq!(report.accepted, rows.len(), "{what}: {:?}", report.rejected);
-        let view = caught_up(&served);
+        let view = caught_up(&served, &base);
         let copy = copy_project(&served.project().dir);
         let out = copy.path().join("full");
         let project = segmenta_engine::Project::load(copy.path()).expect("loads");

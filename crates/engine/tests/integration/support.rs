@@ -83,3 +83,45 @@ source = "data/events.parquet"
 entity_key = "account_id"
 time = "ts"
 "#;
+
+/// Trait definitions over events with columns `type` (`visit`, `order`, `ticket`), `amount`
+/// (float) and `qty` (int): every aggregate, with and without windows and filters; `calendar`
+/// adds a window between two dates of 2025 and a product of columns.
+pub fn event_traits(calendar: bool) -> impl proptest::strategy::Strategy<Value = Vec<String>> {
+    use proptest::prelude::*;
+    let mut aggregates = vec![
+        "count()",
+        "count(amount)",
+        "sum(amount)",
+        "sum(qty)",
+        "avg(amount)",
+        "min(amount)",
+        "max(qty)",
+        "count_distinct(type)",
+        "count_distinct(qty)",
+        "first_seen()",
+        "last_seen()",
+        "days_since_last()",
+        "days_since_first()",
+        "median(amount)",
+        "share(type = 'order')",
+    ];
+    let mut windows = vec!["", " within 7d", " within 30d", " within 90d", " within 2w", " within 1mo"];
+    if calendar {
+        aggregates.push("sum(amount * qty)");
+        windows.push(" between 2025-02-01 and 2025-03-15");
+    }
+    let aggregate = prop::sample::select(aggregates);
+    let filter = prop::sample::select(vec!["", " where type = 'order'", " where qty > 2"]);
+    let window = prop::sample::select(windows);
+    prop::collection::vec((aggregate, filter, window), 1..6).prop_map(|parts| {
+        parts
+            .into_iter()
+            .map(|(a, f, w)| {
+                // `share` takes its condition as its argument: no extra filter.
+                let f = if a.starts_with("share") { "" } else { f };
+                format!("{a}{f}{w}")
+            })
+            .collect()
+    })
+}
