@@ -13,7 +13,12 @@ For each size it writes (once) and runs the demo project, creates an editor toke
   start (one evaluation, from the server's start until `GET /v1/changes` reports it), then
   `--live-batches` batches of 10,000 events (20 for a probe account), each timed from the
   POST's answer until `GET /v1/changes` says every posted event is in the view and
-  `GET /v1/entities/{probe}` shows the 20 logins: the median against the full run's time;
+  `GET /v1/entities/{probe}` shows the 20 logins: the median against the full run's time
+  (logins touch only their accounts: those alone are evaluated again);
+- then `--invoice-batches` batches (default 1) of 10,000 `invoice_paid` events of 100 each,
+  posted as two requests of 5,000 (an amount each: the body limit is 1 MiB), timed from the
+  second answer until the probe's `revenue_365d` shows them: invoices move RFM values and
+  CLV inputs, which rank and fit every account, so such a batch is evaluated for every account;
 - the servers' peak resident memory (VmHWM).
 
 The client runs on the same machine as the server (the two compete for the cores). Only the
@@ -21,7 +26,8 @@ standard library is used.
 
 Usage:
     python3 bench/ingest/bench.py --segmenta "$CARGO_TARGET_DIR/release/segmenta" \\
-        [--accounts 100000] [--threads 2] [--batches 10] [--live-batches 3] [--workdir /tmp/sib] [--json out.json]
+        [--accounts 100000] [--threads 2] [--batches 10] [--live-batches 3] [--invoice-batches 1]
+        [--workdir /tmp/sib] [--json out.json]
 Exit status: 0 when every batch was accepted whole and every live batch showed, 1 otherwise, 2
 on a usage problem.
 """
@@ -67,10 +73,39 @@ def get(address, token, path):
         return json.loads(answer.read())
 
 
-def batch(ids, minute, tag):
-    events = [{"account_id": i, "ts": f"{AS_OF_DAY}T{(minute // 60) % 24:02d}:{minute % 60:02d}:00Z",
-               "event_type": "login"} for i in ids]
+def batch(ids, minute, tag, kind="login"):
+    at = f"{AS_OF_DAY}T{(minute // 60) % 24:02d}:{minute % 60:02d}:00Z"
+    extra = {"amount": INVOICE} if kind == "invoice_paid" else {}
+    events = [{"account_id": i, "ts": at, "event_type": kind, **extra} for i in ids]
     return json.dumps({"batch": tag, "events": events}).encode()
+
+
+INVOICE = 100.0  # the amount of each posted invoice
+
+
+def reflected_after(address, token, accounts, rng, tag, minute, kind, trait, rise, patience_s):
+    """Posts a batch of 10,000 `kind` events (20 of them for a probe account) and times it from
+    the answer until the live view holds it and the probe's `trait` rose by `rise`: (seconds or
+    None, accepted)."""
+    probe = account(rng.randrange(accounts), accounts)
+    before = get(address, token, f"/v1/entities/{probe}")["values"].get(trait) or 0
+    ids = [probe] * 20 + [account(rng.randrange(accounts), accounts) for _ in range(10_000 - 20)]
+    # Invoices carry an amount: two requests of 5,000 keep each under the 1 MiB body limit.
+    parts = 2 if kind == "invoice_paid" else 1
+    accepted = 0
+    for part in range(parts):
+        chunk = ids[part * len(ids) // parts:(part + 1) * len(ids) // parts]
+        _, report = post(address, token, batch(chunk, minute, f"{tag}-{part}", kind))
+        accepted += report["accepted"]
+    posted = time.perf_counter()
+    while time.perf_counter() - posted < patience_s:
+        live = get(address, token, "/v1/changes?limit=1")["live"]
+        if live and live["through"] == live["events_posted"]:
+            entity = get(address, token, f"/v1/entities/{probe}")
+            if (entity["values"].get(trait) or 0) >= before + rise - 1e-6:
+                return time.perf_counter() - posted, accepted
+        time.sleep(0.01)
+    return None, accepted
 
 
 def serve(args, project, live):
@@ -126,22 +161,16 @@ def bench_size(args, accounts):
         live_start_s = time.perf_counter() - started
         reflected, accepted_live = [], 0
         for b in range(args.live_batches):
-            probe = account(rng.randrange(accounts), accounts)
-            logins = get(address, token, f"/v1/entities/{probe}")["values"].get("logins_30d") or 0
-            ids = [probe] * 20 + [account(rng.randrange(accounts), accounts) for _ in range(10_000 - 20)]
-            _, report = post(address, token, batch(ids, 30 + b, f"live-{b}"))
-            accepted_live += report["accepted"]
-            posted = time.perf_counter()
-            seen = None
-            while time.perf_counter() - posted < full_run_s + 60:
-                live = get(address, token, "/v1/changes?limit=1")["live"]
-                if live and live["through"] == live["events_posted"]:
-                    entity = get(address, token, f"/v1/entities/{probe}")
-                    if (entity["values"].get("logins_30d") or 0) >= logins + 20:
-                        seen = time.perf_counter() - posted
-                        break
-                time.sleep(0.01)
+            seen, taken = reflected_after(address, token, accounts, rng, f"live-{b}", 30 + b, "login",
+                                          "logins_30d", 20, full_run_s + 60)
             reflected.append(seen)
+            accepted_live += taken
+        invoices = []
+        for b in range(args.invoice_batches):
+            seen, taken = reflected_after(address, token, accounts, rng, f"invoices-{b}", 90 + b,
+                                          "invoice_paid", "revenue_365d", 20 * INVOICE, 2 * full_run_s + 60)
+            invoices.append(seen)
+            accepted_live += taken
         peak = max(peak_post, rss_kib(server.pid, "VmHWM"))
     finally:
         server.terminate()
@@ -155,6 +184,7 @@ def bench_size(args, accounts):
         "log_bytes_per_event": log_bytes / max(accepted, 1), "full_run_s": full_run_s,
         "live_start_s": live_start_s, "live_batches": args.live_batches, "reflected_each_s": reflected,
         "reflected_s": reflected_s, "reflected_share_of_run": (reflected_s / full_run_s) if reflected_s else None,
+        "invoice_batches": args.invoice_batches, "invoices_reflected_each_s": invoices,
         "live_accepted": accepted_live, "peak_rss_mib": peak / 1024,
     }
 
@@ -166,6 +196,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="the server's engine threads")
     ap.add_argument("--batches", type=int, default=10, help="batches of 10,000 events for the throughput")
     ap.add_argument("--live-batches", type=int, default=3, help="batches of 10,000 events timed into the live view")
+    ap.add_argument("--invoice-batches", type=int, default=1,
+                    help="batches of 10,000 invoices timed into the live view (every account evaluated)")
     ap.add_argument("--workdir", default="/tmp/segmenta-ingest-bench", help="where the demo projects go (kept)")
     ap.add_argument("--json", help="also write the results as JSON here")
     args = ap.parse_args()
@@ -185,12 +217,15 @@ def main():
               f"max {r['post_max_ms']:.0f} ms  {r['events_per_s']:.0f} events/s  "
               f"{r['log_bytes_per_event']:.0f} log bytes/event  full run {r['full_run_s']:.2f} s  "
               f"live view started in {r['live_start_s']:.1f} s  10,000 events reflected (median of "
-              f"{r['live_batches']}): {reflected}  peak RSS {r['peak_rss_mib']:.0f} MiB")
+              f"{r['live_batches']}): {reflected}  10,000 invoices reflected: "
+              f"{', '.join(f'{x:.2f} s' if x else 'not seen' for x in r['invoices_reflected_each_s']) or '-'}  "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
     if args.json:
         with open(args.json, "w") as out:
             json.dump(results, out, indent=2)
     ok = all(r["accepted"] == 10_000 * r["batches"] and r["reflected_s"]
-             and r["live_accepted"] == 10_000 * r["live_batches"] for r in results)
+             and all(r["invoices_reflected_each_s"])
+             and r["live_accepted"] == 10_000 * (r["live_batches"] + r["invoice_batches"]) for r in results)
     return 0 if ok else 1
 
 

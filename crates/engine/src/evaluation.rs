@@ -682,6 +682,10 @@ pub(crate) fn evaluate_loaded(
 pub(crate) struct LiveEvaluation {
     request: EvalRequest,
     scan: segmenta_query::LiveScan,
+    /// Where each entity's rows are in the evaluation table (`segmenta_query::evaluate_rows`).
+    index: segmenta_query::RowIndex,
+    /// The evaluation after the last batch.
+    last: EvalOutput,
     /// Events before this instant change what a model trained on (churn's cutoffs): a batch
     /// holding one needs a full evaluation.
     pub(crate) trained_until: Option<i64>,
@@ -737,7 +741,10 @@ pub(crate) fn evaluate_live(
         .map(|data| key_set(&data.table, &data.key))
         .collect::<Result<_>>()?;
     let trained_until = runs.iter().filter_map(|run| run.trained_until()).max();
-    Ok((LiveEvaluation { request, scan, trained_until, event_entity_keys }, output))
+    let index = segmenta_query::RowIndex::new(&request, &output).map_err(query_error)?;
+    let live =
+        LiveEvaluation { request, scan, index, last: output.clone(), trained_until, event_entity_keys };
+    Ok((live, output))
 }
 
 impl LiveEvaluation {
@@ -747,12 +754,30 @@ impl LiveEvaluation {
     }
 
     /// Folds `batches` (posted events, in the events' types) into the scan and evaluates the
-    /// rest again: what a full evaluation with them appended to the events computes.
-    pub(crate) fn absorb(&mut self, exec: &Exec, batches: &[RecordBatch]) -> Result<EvalOutput> {
-        let scanned = self.scan.absorb(&self.request, batches).map_err(query_error)?;
+    /// rest again: what a full evaluation with them appended to the events computes. The rows
+    /// the batch touched are evaluated alone where that is exact
+    /// (`segmenta_query::evaluate_rows`; they come back, ascending), every row otherwise.
+    pub(crate) fn absorb(
+        &mut self,
+        exec: &Exec,
+        batches: &[RecordBatch],
+    ) -> Result<(EvalOutput, Option<Vec<u32>>)> {
+        let (scanned, touched) = self.scan.absorb(&self.request, batches).map_err(query_error)?;
         self.request.scanned = Some(scanned);
-        let _span = tracing::info_span!("evaluate_live").entered();
-        exec.block_on(segmenta_query::evaluate(&self.request)).map_err(query_error)
+        let rows = {
+            let _span = tracing::info_span!("evaluate_rows").entered();
+            exec.block_on(segmenta_query::evaluate_rows(&self.request, &touched, &self.index, &self.last))
+                .map_err(query_error)?
+        };
+        let (output, rows) = match rows {
+            Some(evaluated) => (evaluated.output, Some(evaluated.rows)),
+            None => {
+                let _span = tracing::info_span!("evaluate_live").entered();
+                (exec.block_on(segmenta_query::evaluate(&self.request)).map_err(query_error)?, None)
+            }
+        };
+        self.last = output.clone();
+        Ok((output, rows))
     }
 }
 
@@ -796,6 +821,20 @@ impl TableExtension for Reused {
         let columns = self.run.columns(table)?;
         *last = Some((inputs, columns.clone()));
         Ok(columns)
+    }
+
+    /// What the model reads, and what it added the last time it computed every row.
+    fn names(&self) -> Option<(Vec<String>, Vec<String>)> {
+        let last = self.last.lock().ok()?;
+        let (_, columns) = last.as_ref()?;
+        Some((self.reads.clone(), columns.iter().map(|(name, _)| name.clone()).collect()))
+    }
+
+    fn row_columns(
+        &self,
+        table: &RecordBatch,
+    ) -> Option<std::result::Result<ModelColumns, segmenta_query::ExtensionError>> {
+        self.run.row_columns(table)
     }
 }
 

@@ -76,7 +76,7 @@ impl Live {
         let bad_rows = if base.summary.rejected_rows > 0 { BadRows::Reject } else { BadRows::Strict };
         let (evaluation, output) = evaluate_live(exec, &plan, posted, as_of, bad_rows)?;
         let mut live = Live { evaluation, view: base.clone(), base, events: 0, through };
-        live.publish(project, &output)?;
+        live.publish(project, &output, None)?;
         Ok(live)
     }
 
@@ -120,15 +120,28 @@ impl Live {
                 }
             }
         }
-        let output = self.evaluation.absorb(exec, batches)?;
+        let started = Instant::now();
+        let (output, rows) = self.evaluation.absorb(exec, batches)?;
+        tracing::info!(
+            target: "segmenta::live",
+            evaluated = rows.as_ref().map_or("every row".to_string(), |r| format!("{} rows", r.len())),
+            ms = started.elapsed().as_millis() as u64,
+            "batch evaluated"
+        );
         self.events += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
         self.through = through;
-        self.publish(project, &output)?;
+        self.publish(project, &output, rows.as_deref())?;
         Ok(Applied::Updated)
     }
 
-    /// Makes `output` the view, recording the changes from the view before.
-    fn publish(&mut self, project: &Project, output: &segmenta_query::EvalOutput) -> Result<()> {
+    /// Makes `output` the view, recording the changes from the view before; `rows`: the only
+    /// rows of the table that may have changed, when the evaluation says so.
+    fn publish(
+        &mut self,
+        project: &Project,
+        output: &segmenta_query::EvalOutput,
+        rows: Option<&[u32]>,
+    ) -> Result<()> {
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let state = LiveState {
             events: self.events,
@@ -136,8 +149,14 @@ impl Live {
             updated_at: at.clone(),
             last_change: None,
         };
-        let mut next = ServedRun::live_view(&self.base, output, state)?;
-        let changes = self.view.changes_to(&next);
+        let (mut next, changes) = match rows {
+            Some(rows) => self.view.patched_view(output, rows, state)?,
+            None => {
+                let next = ServedRun::live_view(&self.base, output, state)?;
+                let changes = self.view.changes_to(&next);
+                (next, changes)
+            }
+        };
         let rows: Vec<NewChange<'_>> = changes
             .iter()
             .flat_map(|(segment, entered, exited)| {

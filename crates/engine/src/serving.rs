@@ -263,6 +263,77 @@ impl ServedRun {
         })
     }
 
+    /// [`ServedRun::live_view`] for an evaluation that changed only the rows `rows` of the table
+    /// (ascending; every other row is as `self`, a view of the same entities, holds it): each
+    /// segment's members patched at those rows alone. Also the changes of membership from
+    /// `self`, as [`ServedRun::changes_to`] gives them.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn patched_view(
+        &self,
+        output: &segmenta_query::EvalOutput,
+        rows: &[u32],
+        live: LiveState,
+    ) -> Result<(ServedRun, Vec<(String, Vec<String>, Vec<String>)>)> {
+        let mut summary = self.summary.clone();
+        summary.entities = output.entities;
+        let table = &output.table;
+        if table.num_rows() != self.ids.len() {
+            return Err(Error::Internal("a live table of other entities".into()));
+        }
+        let mut members = Vec::with_capacity(summary.segments.len());
+        let mut changes = Vec::new();
+        for (segment, before) in summary.segments.iter_mut().zip(&self.members) {
+            let flag = table
+                .column_by_name(&segmenta_query::segment_flag(&segment.name))
+                .and_then(|c| c.as_boolean_opt())
+                .ok_or_else(|| {
+                    Error::Internal(format!("a live table without the flag of `{}`", segment.name))
+                })?;
+            let (mut entered, mut exited): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+            for &row in rows {
+                let rank = self.rank[row as usize];
+                let now = flag.is_valid(row as usize) && flag.value(row as usize);
+                match (before.binary_search(&rank).is_ok(), now) {
+                    (false, true) => entered.push(rank),
+                    (true, false) => exited.push(rank),
+                    _ => {}
+                }
+            }
+            let after = if entered.is_empty() && exited.is_empty() {
+                before.clone()
+            } else {
+                entered.sort_unstable();
+                exited.sort_unstable();
+                let mut after: Vec<u32> =
+                    before.iter().copied().filter(|r| exited.binary_search(r).is_err()).collect();
+                after.extend_from_slice(&entered);
+                after.sort_unstable();
+                let ids = |ranks: &[u32]| ranks.iter().map(|&r| self.id_at_rank(r).to_string()).collect();
+                changes.push((segment.name.clone(), ids(&entered), ids(&exited)));
+                after
+            };
+            segment.size = after.len() as u64;
+            segment.share =
+                if output.entities == 0 { 0.0 } else { after.len() as f64 / output.entities as f64 };
+            members.push(after);
+        }
+        let (columns, readable) = ServedRun::columns_of(table);
+        let view = ServedRun {
+            run_dir: self.run_dir.clone(),
+            by_name: self.by_name.clone(),
+            summary,
+            ids: self.ids.clone(),
+            row_of: self.row_of.clone(),
+            columns,
+            readable,
+            order: self.order.clone(),
+            rank: self.rank.clone(),
+            members,
+            live: Some(live),
+        };
+        Ok((view, changes))
+    }
+
     /// The visible columns of a run's table, and every column rules read by name.
     fn columns_of(table: &arrow::array::RecordBatch) -> (Vec<(String, ArrayRef)>, HashMap<String, ArrayRef>) {
         let columns: Vec<(String, ArrayRef)> = table

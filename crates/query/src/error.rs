@@ -71,6 +71,11 @@ pub enum Error {
     /// The caller cancelled the evaluation; nothing was written.
     #[error("cancelled")]
     Cancelled,
+    /// An evaluation of some rows only (`crate::evaluate_rows`) met a value that depends on
+    /// rows it does not hold (a fit or quintiles whose inputs changed): every row must be
+    /// evaluated. `evaluate_rows` answers it as `None`; no other function returns it.
+    #[error("every row must be evaluated: {0}")]
+    EveryRow(String),
     /// A broken invariant: a bug in segmenta.
     #[error("internal error: {0}")]
     Internal(String),

@@ -274,6 +274,44 @@ struct Evaluator<'r> {
     request: &'r EvalRequest,
     counts: Option<(EventCounts, EventKeys)>,
     next_column: usize,
+    carry: Option<Carry<'r>>,
+}
+
+/// An evaluation of some rows only, kept exact by the evaluation before it
+/// (`crate::evaluate_rows`): values that depend on rows the request does not hold are taken
+/// from `previous` where they cannot have changed, and are an [`Error::EveryRow`] where they
+/// may have.
+#[derive(Clone, Copy)]
+pub(crate) struct Carry<'r> {
+    /// The evaluation table before ([`EvalOutput::evaluated`]): every row, sorted by id.
+    pub previous: &'r RecordBatch,
+    /// The rows of `previous` the request's entity holds, ascending (so in id order), aligned
+    /// with the rows of its table.
+    pub rows: &'r [u32],
+}
+
+impl Carry<'_> {
+    /// `previous`'s column `name` at the rows held.
+    fn taken(&self, name: &str) -> Result<ArrayRef> {
+        let indices = UInt32Array::from(self.rows.to_vec());
+        Ok(take(column(self.previous, name)?.as_ref(), &indices, None)?)
+    }
+
+    /// The columns `outputs` as they were, when none of the columns `reads` changed for any row
+    /// of `table` (the held rows, in id order): they depend on them alone.
+    fn unchanged(
+        &self,
+        table: &RecordBatch,
+        reads: &[String],
+        outputs: &[String],
+    ) -> Result<Option<Vec<(String, ArrayRef)>>> {
+        for name in reads {
+            if column(table, name)?.as_ref() != self.taken(name)?.as_ref() {
+                return Ok(None);
+            }
+        }
+        outputs.iter().map(|name| Ok((name.clone(), self.taken(name)?))).collect::<Result<Vec<_>>>().map(Some)
+    }
 }
 
 impl<'r> Evaluator<'r> {
@@ -328,6 +366,8 @@ impl<'r> Evaluator<'r> {
             let mut table = concat_batches(&schema, &entity.table.batches)?;
             let mut visible: Vec<String> = entity.table.schema.names().map(String::from).collect();
             let key_type = entity.table.schema.get(&entity.key);
+            let keys = column(&table, &entity.key)?.clone();
+            let carry = self.carry.filter(|_| name == request.entity);
 
             // Traits from events: one scan.
             let event_specs = self.specs(name, |s| *s == TraitSource::Events);
@@ -376,7 +416,17 @@ impl<'r> Evaluator<'r> {
             // decompose folded bottom-up over the tree (`crate::hierarchy`), the others
             // aggregated over (ancestor, descendant) pairs; columns in the order of the traits.
             let hierarchy_specs = self.specs(name, |s| matches!(s, TraitSource::Hierarchy { .. }));
-            if !hierarchy_specs.is_empty() {
+            if let (Some(carry), false) = (carry, hierarchy_specs.is_empty()) {
+                frame = carried_hierarchy(
+                    &self.ctx,
+                    frame,
+                    &mut visible,
+                    entity,
+                    &keys,
+                    &hierarchy_specs,
+                    carry,
+                )?;
+            } else if !hierarchy_specs.is_empty() {
                 let column = entity.hierarchy.as_deref().ok_or_else(|| {
                     Error::Internal(format!("hierarchy rollup on `{name}`, which has no hierarchy"))
                 })?;
@@ -446,6 +496,10 @@ impl<'r> Evaluator<'r> {
             if let (true, Some(link)) = (with_parent, &entity.parent)
                 && !request.parent_columns.is_empty()
             {
+                if carry.is_some() {
+                    // The parent's traits may roll up rows the request does not hold.
+                    return Err(Error::EveryRow("rules read the parent entity's columns".into()));
+                }
                 let parent = request.entity_data(&link.entity)?;
                 let (parent_frame, _) = self.entity_frame(&link.entity, false).await?;
                 let mut exprs = vec![cast(ident(&parent.key), DataType::Utf8).alias(PARENT_KEY)];
@@ -477,6 +531,46 @@ fn select_with(frame: DataFrame, visible: &mut Vec<String>, added: Vec<Expr>) ->
     }
     exprs.extend(added);
     Ok(frame.select(exprs)?)
+}
+
+/// The hierarchy rollups of the rows a [`Carry`] holds, as they were: exact when they read
+/// the entity's attributes only (which events do not change); an [`Error::EveryRow`] when
+/// they read a trait (a change below a row would change it).
+fn carried_hierarchy(
+    ctx: &SessionContext,
+    frame: DataFrame,
+    visible: &mut Vec<String>,
+    entity: &EntityData,
+    keys: &ArrayRef,
+    specs: &[&TraitSpec],
+    carry: Carry<'_>,
+) -> Result<DataFrame> {
+    let attributes: HashSet<&str> = entity.table.schema.names().collect();
+    for spec in specs {
+        let mut read = Vec::new();
+        aggregate_columns(&spec.aggregate, &mut read);
+        if let Some(name) = read.iter().find(|c| !attributes.contains(c.as_str())) {
+            return Err(Error::EveryRow(format!("the hierarchy rollup `{}` reads `{name}`", spec.name)));
+        }
+    }
+    // Columns in the order a full evaluation adds them: children, then descendants.
+    let ordered: Vec<&TraitSpec> = [false, true]
+        .into_iter()
+        .flat_map(|d| {
+            specs.iter().copied().filter(move |s| s.source == TraitSource::Hierarchy { descendants: d })
+        })
+        .collect();
+    let mut fields = vec![Field::new(KEY, keys.data_type().clone(), true)];
+    let mut arrays = vec![keys.clone()];
+    for spec in &ordered {
+        let array = carry.taken(&spec.name)?;
+        fields.push(Field::new(&spec.name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    let per_key = batch_frame(ctx, RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)?;
+    let key_type = entity.table.schema.get(&entity.key);
+    let frame = join_on_key(frame, &entity.key, key_type, per_key, key_type)?;
+    select_with(frame, visible, ordered.iter().map(|s| ident(&s.name)).collect())
 }
 
 async fn collect_one(frame: DataFrame) -> Result<RecordBatch> {
@@ -659,10 +753,28 @@ fn derive(mut frame: DataFrame, derived: &[Derived]) -> Result<(DataFrame, HashM
 
 /// Evaluates traits and segments.
 pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
-    check_cancelled(&request.cancel)?;
-    let mut evaluator = Evaluator { ctx: session(request.threads), request, counts: None, next_column: 0 };
     let entity = request.entity_data(&request.entity)?;
-    let entity_count = entity.table.batches.iter().map(|b| b.num_rows() as u64).sum();
+    let entities = entity.table.batches.iter().map(|b| b.num_rows() as u64).sum();
+    let computed = compute(request, None).await?;
+    outputs(request, computed.all, computed.counts, computed.static_lists, entities, true)
+}
+
+/// What an evaluation computed before its outputs.
+pub(crate) struct Computed {
+    /// Every column, sorted by id ([`EvalOutput::evaluated`]).
+    pub all: RecordBatch,
+    /// The event accounting.
+    pub counts: (EventCounts, EventKeys),
+    /// The static lists.
+    pub static_lists: Vec<StaticListReport>,
+}
+
+/// The three stages of an evaluation (of some rows only with `carry`).
+pub(crate) async fn compute(request: &EvalRequest, carry: Option<Carry<'_>>) -> Result<Computed> {
+    check_cancelled(&request.cancel)?;
+    let mut evaluator =
+        Evaluator { ctx: session(request.threads), request, counts: None, next_column: 0, carry };
+    let entity = request.entity_data(&request.entity)?;
 
     // Stage 1: the entity table.
     let stage = tracing::info_span!("entity_table", entity = %request.entity, traits = request.traits.len());
@@ -686,14 +798,27 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
     let stage = tracing::info_span!("model_columns", extensions = request.extensions.len()).entered();
     let mut added = Vec::new();
     if let Some(rfm) = &request.rfm {
-        added.extend(rfm_columns(&table, rfm)?);
+        added.extend(match carry {
+            None => rfm_columns(&table, rfm)?,
+            Some(carry) => {
+                // Quintiles rank every entity: kept only when no held row's values moved.
+                let reads = [rfm.recency.clone(), rfm.frequency.clone(), rfm.monetary.clone()];
+                let outputs = RFM_COLUMNS.map(String::from);
+                carry
+                    .unchanged(&table, &reads, &outputs)?
+                    .ok_or_else(|| Error::EveryRow("the RFM values of an entity changed".into()))?
+            }
+        });
     }
     if !added.is_empty() {
         table = add_columns(&table, std::mem::take(&mut added))?;
     }
     for extension in &request.extensions {
         check_cancelled(&request.cancel)?;
-        let columns = extension.columns(&table).map_err(Error::Extension)?;
+        let columns = match carry {
+            None => extension.columns(&table).map_err(Error::Extension)?,
+            Some(carry) => carried_extension(extension.as_ref(), &table, carry)?,
+        };
         table = add_columns(&table, columns)?;
     }
     let ids = column(&table, ID)?.as_string::<i32>().clone();
@@ -723,15 +848,68 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
 
     // Stage 3: derived columns.
     let stage = tracing::info_span!("derived_columns", derived = request.derived.len());
-    let (all, segment_columns) = async {
-        let (frame, segment_columns) = derive(batch_frame(&evaluator.ctx, table)?, &request.derived)?;
-        Ok::<_, Error>((collect_one(frame).await?, segment_columns))
+    let all = async {
+        let (frame, _) = derive(batch_frame(&evaluator.ctx, table)?, &request.derived)?;
+        collect_one(frame).await
     }
     .instrument(stage)
     .await?;
     check_cancelled(&request.cancel)?;
-    let _stage = tracing::info_span!("outputs", segments = request.segments.len()).entered();
+    Ok(Computed { all, counts, static_lists })
+}
 
+/// The RFM columns [`rfm_columns`] adds.
+const RFM_COLUMNS: [&str; 5] = ["rfm_r", "rfm_f", "rfm_m", "rfm_score", "rfm_segment"];
+
+/// A model's columns for the rows a [`Carry`] holds: as they were when none of its inputs
+/// changed, scored again row by row when the model allows it, else an [`Error::EveryRow`].
+fn carried_extension(
+    extension: &dyn crate::request::TableExtension,
+    table: &RecordBatch,
+    carry: Carry<'_>,
+) -> Result<Vec<(String, ArrayRef)>> {
+    let (reads, outputs) =
+        extension.names().ok_or_else(|| Error::EveryRow("a model that does not name its columns".into()))?;
+    if let Some(columns) = carry.unchanged(table, &reads, &outputs)? {
+        return Ok(columns);
+    }
+    match extension.row_columns(table) {
+        Some(columns) => columns.map_err(Error::Extension),
+        None => Err(Error::EveryRow("the inputs of a model fitted on every entity changed".into())),
+    }
+}
+
+/// The hidden column of each segment's flag in the evaluation table, as [`derive`] names it.
+fn segment_columns(derived: &[Derived]) -> HashMap<String, String> {
+    let mut segments = HashMap::new();
+    let mut statics = 0;
+    for (i, item) in derived.iter().enumerate() {
+        match item {
+            Derived::Segment { name, .. } | Derived::Movement { name, .. } | Derived::Equals { name, .. } => {
+                segments.insert(name.clone(), hidden::segment_column(i));
+            }
+            Derived::Static { name, .. } => {
+                segments.insert(name.clone(), hidden::static_column(statics));
+                statics += 1;
+            }
+            Derived::Scheme { .. } | Derived::Score { .. } => {}
+        }
+    }
+    segments
+}
+
+/// The outputs of an evaluation from its table `all`: the traits, the memberships (left empty
+/// without `memberships`), the sizes and the preview table.
+pub(crate) fn outputs(
+    request: &EvalRequest,
+    all: RecordBatch,
+    counts: (EventCounts, EventKeys),
+    static_lists: Vec<StaticListReport>,
+    entities: u64,
+    memberships: bool,
+) -> Result<EvalOutput> {
+    let _stage = tracing::info_span!("outputs", segments = request.segments.len()).entered();
+    let segment_columns = segment_columns(&request.derived);
     // Traits table.
     let ids = column(&all, ID)?.clone();
     let mut trait_fields = vec![Field::new(ENTITY_ID, DataType::Utf8, false)];
@@ -753,6 +931,10 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
             .get(name)
             .ok_or_else(|| Error::Internal(format!("segment `{name}` was not computed")))?;
         let flags = column(&all, column_name)?.as_boolean();
+        if !memberships {
+            segment_sizes.push((name.clone(), flags.true_count() as u64));
+            continue;
+        }
         let rows: UInt32Array = (0..flags.len() as u32)
             .filter(|&r| flags.is_valid(r as usize) && flags.value(r as usize))
             .collect();
@@ -799,11 +981,12 @@ pub async fn evaluate(request: &EvalRequest) -> Result<EvalOutput> {
         traits,
         memberships,
         segment_sizes,
-        entities: entity_count,
+        entities,
         events: counts.0,
         event_keys: counts.1,
         static_lists,
         table,
+        evaluated: all,
     })
 }
 

@@ -19,7 +19,7 @@ mod scan;
 mod vector;
 
 pub use evaluate::{evaluate, scan_events};
-pub use live::{LiveScan, scan_live};
+pub use live::{LiveScan, RowIndex, RowsEvaluated, Touched, evaluate_rows, scan_live};
 pub use preview::{PreviewCount, preview_file};
 pub use request::ScannedEvents;
 pub use request::{

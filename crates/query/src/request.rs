@@ -171,6 +171,24 @@ pub trait TableExtension: std::fmt::Debug + Send + Sync {
     /// The columns to add, each aligned with the rows of `table` (which holds
     /// `__segmenta_entity_id`, the attributes, the traits, internal aggregates and RFM values).
     fn columns(&self, table: &RecordBatch) -> std::result::Result<Vec<(String, ArrayRef)>, ExtensionError>;
+
+    /// The columns [`TableExtension::columns`] reads and those it adds, by name, when the
+    /// extension declares them. An evaluation of some rows only (`crate::evaluate_rows`) takes
+    /// a row's added values from the evaluation before when none of the columns read changed
+    /// for any of its rows; `None` always needs every row.
+    fn names(&self) -> Option<(Vec<String>, Vec<String>)> {
+        None
+    }
+
+    /// The columns of some rows only (`table` holds them), when each row's values depend on
+    /// that row alone (a model scoring rows with parameters fitted before); `None` when they
+    /// depend on every row (a fit over all of them).
+    fn row_columns(
+        &self,
+        _table: &RecordBatch,
+    ) -> Option<std::result::Result<Vec<(String, ArrayRef)>, ExtensionError>> {
+        None
+    }
 }
 
 /// A per-entity aggregate and where it goes.
@@ -390,6 +408,10 @@ pub struct EvalOutput {
     /// (attributes, traits, parent columns, RFM values, scores, schemes) and one boolean column
     /// per segment named by [`segmenta_core::hidden::segment_flag`], sorted by `entity_id`.
     pub table: RecordBatch,
+    /// Every column the evaluation computed, internal ones too (`__segmenta_entity_id`, model
+    /// inputs, segment flags), sorted by id: what an evaluation of some rows only
+    /// (`crate::evaluate_rows`) starts from.
+    pub evaluated: RecordBatch,
 }
 
 /// Points per event matching a condition, each halved for every `half_life` of its age at the

@@ -57,7 +57,7 @@ pub(crate) struct KeyMap {
 }
 
 /// The index of an event whose key matches no entity.
-const UNKNOWN: u32 = u32::MAX;
+pub(crate) const UNKNOWN: u32 = u32::MAX;
 
 /// Longest key stored inline in a string view.
 const INLINE: usize = 12;
@@ -84,7 +84,7 @@ impl KeyMap {
         KeyMap { inline, long }
     }
 
-    fn get(&self, key: &str) -> u32 {
+    pub(crate) fn get(&self, key: &str) -> u32 {
         if key.len() <= INLINE {
             self.inline.get(&inline_view(key.as_bytes())).copied().unwrap_or(UNKNOWN)
         } else {

@@ -464,9 +464,35 @@ impl ChurnExtension {
             }
         })?;
 
+        let (risk, drivers) = self.score(&now)?;
+        let report = ChurnReport {
+            model: self.model.clone(),
+            holdout,
+            train_cutoff: self.train_cutoff,
+            holdout_cutoff: self.holdout_cutoff,
+            scored: risk.iter().flatten().count(),
+            not_scored: risk.iter().filter(|r| r.is_none()).count(),
+        };
+        if let Ok(mut slot) = self.report.lock() {
+            *slot = Some(report);
+        }
+        Ok(Self::columns_of(risk, drivers))
+    }
+
+    fn columns_of(risk: Vec<Option<f64>>, drivers: Vec<Option<String>>) -> Vec<(String, ArrayRef)> {
+        vec![
+            (CHURN_TRAITS[0].to_string(), Arc::new(Float64Array::from(risk)) as ArrayRef),
+            (CHURN_TRAITS[1].to_string(), Arc::new(StringArray::from(drivers)) as ArrayRef),
+        ]
+    }
+
+    /// The risk and drivers of every row of `now` active at its instant (the others NULL):
+    /// each row's from its own features and the trained model alone.
+    #[allow(clippy::type_complexity)]
+    fn score(&self, now: &Snapshot) -> Result<(Vec<Option<f64>>, Vec<Option<String>>)> {
         let active = now.active_rows();
         // Drivers are the features that raise the risk most ("why is this account at risk").
-        let matrix = self.encoding.matrix(&now, &active)?;
+        let matrix = self.encoding.matrix(now, &active)?;
         let scores = churn::score(&self.model, &matrix, self.encoding.columns.len()).map_err(churn_error)?;
         let mut risk: Vec<Option<f64>> = vec![None; now.active.len()];
         let mut drivers: Vec<Option<String>> = vec![None; now.active.len()];
@@ -485,27 +511,27 @@ impl ChurnExtension {
                     .join("; "),
             );
         }
-        let report = ChurnReport {
-            model: self.model.clone(),
-            holdout,
-            train_cutoff: self.train_cutoff,
-            holdout_cutoff: self.holdout_cutoff,
-            scored: active.len(),
-            not_scored: now.active.len() - active.len(),
-        };
-        if let Ok(mut slot) = self.report.lock() {
-            *slot = Some(report);
-        }
-        Ok(vec![
-            (CHURN_TRAITS[0].to_string(), Arc::new(Float64Array::from(risk)) as ArrayRef),
-            (CHURN_TRAITS[1].to_string(), Arc::new(StringArray::from(drivers)) as ArrayRef),
-        ])
+        Ok((risk, drivers))
     }
 }
 
 impl TableExtension for ChurnExtension {
     fn columns(&self, table: &RecordBatch) -> std::result::Result<Vec<(String, ArrayRef)>, ExtensionError> {
         self.compute(table).map_err(|e| Box::new(e) as ExtensionError)
+    }
+
+    /// Scoring is row by row with the trained model (the holdout's report, which reads every
+    /// row, stays as the last full evaluation left it).
+    fn row_columns(
+        &self,
+        table: &RecordBatch,
+    ) -> Option<std::result::Result<Vec<(String, ArrayRef)>, ExtensionError>> {
+        let scored = Snapshot::read(&self.plan, table).and_then(|now| self.score(&now));
+        Some(
+            scored
+                .map(|(risk, drivers)| Self::columns_of(risk, drivers))
+                .map_err(|e| Box::new(e) as ExtensionError),
+        )
     }
 }
 

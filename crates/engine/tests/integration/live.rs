@@ -108,7 +108,11 @@ fn parquet(path: &std::path::Path, events: &[Event]) {
 fn project(toml: &str, format: &str, events: &[Event]) -> TempProject {
     let file = format!("events.{format}");
     let toml = toml.replace("events.csv", &file);
-    let p = TempProject::new(&[("segmenta.toml", &toml), ("customers.csv", &customers())]);
+    let p = TempProject::new(&[
+        ("segmenta.toml", &toml),
+        ("customers.csv", &customers()),
+        ("accounts.csv", &accounts()),
+    ]);
     match format {
         "csv" => std::fs::write(p.path().join(&file), csv(events)).expect("writes"),
         _ => parquet(&p.path().join(&file), events),
@@ -127,10 +131,33 @@ fn json(e: &Event) -> String {
     )
 }
 
-fn project_toml(traits: &[String], rfm: bool) -> String {
-    let mut toml = String::from(
-        "[project]\nname = \"p\"\nentity = \"customer\"\n\n[entities.customer]\nsource = \"customers.csv\"\nkey = \"id\"\n\n[events]\nsource = \"events.csv\"\nentity_key = \"customer_id\"\ntime = \"ts\"\ncolumns = { type = \"string\", amount = \"float\", qty = \"int\" }\n\n[traits]\n",
+/// The project: customers with the random `traits`; or, `grouped`, accounts in a hierarchy
+/// with the random traits over their customers' events, rollups over the customers and over
+/// the hierarchy (one that reads a trait, when `trait_rollup`).
+fn project_toml(traits: &[String], rfm: bool, grouped: Option<bool>) -> String {
+    let mut toml = match grouped {
+        None => String::from(
+            "[project]\nname = \"p\"\nentity = \"customer\"\n\n[entities.customer]\nsource = \"customers.csv\"\nkey = \"customer_id\"\n",
+        ),
+        Some(_) => String::from(
+            "[project]\nname = \"p\"\nentity = \"account\"\n\n[entities.account]\nsource = \"accounts.csv\"\nkey = \"account_id\"\nhierarchy = \"parent_id\"\n\n[entities.customer]\nsource = \"customers.csv\"\nkey = \"customer_id\"\nparent = \"account\"\n",
+        ),
+    };
+    toml.push_str(
+        "\n[events]\nsource = \"events.csv\"\nentity_key = \"customer_id\"\ntime = \"ts\"\ncolumns = { type = \"string\", amount = \"float\", qty = \"int\" }\n\n[traits]\n",
     );
+    if let Some(trait_rollup) = grouped {
+        toml.push_str(concat!(
+            "orders_30d = { entity = \"customer\", expr = \"count() where type = 'order' within 30d\" }\n",
+            "buyers = { over = \"customer\", expr = \"count() where orders_30d > 0\" }\n",
+            "orders_total = { over = \"customer\", expr = \"sum(orders_30d)\" }\n",
+            "subsidiaries = { over = \"children\", expr = \"count()\" }\n",
+            "group_size = { over = \"descendants\", expr = \"sum(seats)\" }\n",
+        ));
+        if trait_rollup {
+            toml.push_str("group_buyers = { over = \"descendants\", expr = \"sum(buyers)\" }\n");
+        }
+    }
     for (n, t) in traits.iter().enumerate() {
         toml.push_str(&format!("t{n} = \"{}\"\n", t.replace('"', "\\\"")));
     }
@@ -142,9 +169,15 @@ fn project_toml(traits: &[String], rfm: bool) -> String {
         };
         toml.push_str(&format!("\n[segments.s{n}]\nrule = \"{rule}\"\n"));
     }
-    toml.push_str(
-        "\n[scores.engagement]\nevents = [\n  { where = \"type = 'visit'\", points = 1, within = \"14d\" },\n  { where = \"type = 'order'\", points = 4, within = \"30d\" },\n]\n\n[segments.engaged]\nrule = \"engagement > 3\"\n",
-    );
+    if grouped.is_some() {
+        toml.push_str("\n[segments.buying]\nrule = \"buyers >= 1 and orders_total > 1\"\n");
+        toml.push_str("\n[segments.groups]\nrule = \"subsidiaries > 0 or group_size > 5\"\n");
+    }
+    if grouped.is_none() {
+        toml.push_str(
+            "\n[scores.engagement]\nevents = [\n  { where = \"type = 'visit'\", points = 1, within = \"14d\" },\n  { where = \"type = 'order'\", points = 4, within = \"30d\" },\n]\n\n[segments.engaged]\nrule = \"engagement > 3\"\n",
+        );
+    }
     if rfm {
         // Quintiles over everyone: a batch for one customer moves others' scores.
         toml.push_str("\n[rfm]\npurchase = \"type = 'order'\"\namount = \"amount\"\nwithin = \"90d\"\n");
@@ -152,8 +185,20 @@ fn project_toml(traits: &[String], rfm: bool) -> String {
     toml
 }
 
+/// Customers `c0`..., each of account `a{c % ACCOUNTS}`.
 fn customers() -> String {
-    (0..CUSTOMERS).fold("id\n".to_string(), |acc, c| format!("{acc}c{c}\n"))
+    (0..CUSTOMERS)
+        .fold("customer_id,account_id\n".to_string(), |acc, c| format!("{acc}c{c},a{}\n", c % ACCOUNTS))
+}
+
+const ACCOUNTS: usize = 5;
+
+/// Accounts `a0`...: `a1` and `a4` under `a0`, `a3` under `a2`, `a4`'s seats 7.
+fn accounts() -> String {
+    let parents = ["", "a0", "", "a2", "a0"];
+    (0..ACCOUNTS).fold("account_id,parent_id,seats\n".to_string(), |acc, a| {
+        format!("{acc}a{a},{},{}\n", parents[a], if a == 4 { 7 } else { a })
+    })
 }
 
 /// One step of a stream.
@@ -212,10 +257,15 @@ fn check(
     initial: Vec<Event>,
     traits: Vec<String>,
     rfm: bool,
+    grouped: Option<bool>,
     format: &str,
     steps: Vec<Step>,
 ) -> Result<(), TestCaseError> {
-    let toml = project_toml(&traits, rfm);
+    let toml = project_toml(&traits, rfm, grouped);
+    let ids: Vec<String> = match grouped {
+        None => (0..CUSTOMERS).map(|c| format!("c{c}")).collect(),
+        Some(_) => (0..ACCOUNTS).map(|a| format!("a{a}")).collect(),
+    };
     let served_project = project(&toml, format, &initial);
     let mut base = store_run(&served_project)?;
     let engine = Arc::new(Engine::new(&EngineOptions { threads: Some(2) }).expect("an engine"));
@@ -252,11 +302,10 @@ fn check(
             format,
             toml
         );
-        for c in 0..CUSTOMERS {
-            let id = format!("c{c}");
+        for id in &ids {
             prop_assert_eq!(
-                view.entity(&id).expect("an entity"),
-                expected.entity(&id).expect("an entity"),
+                view.entity(id).expect("an entity"),
+                expected.entity(id).expect("an entity"),
                 "step {}: the traits of {}\n{}",
                 n,
                 id,
@@ -301,7 +350,20 @@ proptest! {
         parquet in any::<bool>(),
         steps in prop::collection::vec(step(), 1..5),
     ) {
-        check(initial, traits, rfm, if parquet { "parquet" } else { "csv" }, steps)?;
+        check(initial, traits, rfm, None, if parquet { "parquet" } else { "csv" }, steps)?;
+    }
+
+    /// Accounts over their customers' events: a batch touches customers, whose accounts (and
+    /// only those) are evaluated again, with the hierarchy's rollups carried over; or evaluated
+    /// whole, where a hierarchy rollup reads a trait.
+    #[test]
+    fn the_live_view_of_accounts_over_customers_and_a_hierarchy_is_the_full_run(
+        initial in prop::collection::vec(event(), 0..120),
+        traits in crate::support::event_traits(false),
+        trait_rollup in any::<bool>(),
+        steps in prop::collection::vec(step(), 1..4),
+    ) {
+        check(initial, traits, false, Some(trait_rollup), "csv", steps)?;
     }
 }
 
