@@ -233,12 +233,7 @@ impl ServedRun {
             .segments
             .iter()
             .map(|segment| {
-                let flag = table
-                    .column_by_name(&segmenta_query::segment_flag(&segment.name))
-                    .and_then(|c| c.as_boolean_opt())
-                    .ok_or_else(|| {
-                        Error::Internal(format!("a live table without the flag of `{}`", segment.name))
-                    })?;
+                let flag = live_flag(table, &segment.name)?;
                 let mut ranks: Vec<u32> = (0..flag.len())
                     .filter(|&row| flag.is_valid(row) && flag.value(row))
                     .map(|row| base.rank[row])
@@ -283,12 +278,7 @@ impl ServedRun {
         let mut members = Vec::with_capacity(summary.segments.len());
         let mut changes = Vec::new();
         for (segment, before) in summary.segments.iter_mut().zip(&self.members) {
-            let flag = table
-                .column_by_name(&segmenta_query::segment_flag(&segment.name))
-                .and_then(|c| c.as_boolean_opt())
-                .ok_or_else(|| {
-                    Error::Internal(format!("a live table without the flag of `{}`", segment.name))
-                })?;
+            let flag = live_flag(table, &segment.name)?;
             let (mut entered, mut exited): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
             for &row in rows {
                 let rank = self.rank[row as usize];
@@ -648,6 +638,17 @@ impl ServedRun {
     fn id_at_rank(&self, rank: u32) -> &str {
         self.ids.value(self.order[rank as usize] as usize)
     }
+}
+
+/// The flag column of `segment` in a live evaluation's table.
+fn live_flag<'t>(
+    table: &'t arrow::array::RecordBatch,
+    segment: &str,
+) -> Result<&'t arrow::array::BooleanArray> {
+    table
+        .column_by_name(&segmenta_query::segment_flag(segment))
+        .and_then(|c| c.as_boolean_opt())
+        .ok_or_else(|| Error::Internal(format!("a live table without the flag of `{segment}`")))
 }
 
 /// A cursor is the hex of the last id of a page: opaque to clients, safe in a URL.

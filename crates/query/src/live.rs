@@ -422,10 +422,19 @@ fn patch(previous: &RecordBatch, rows: &[u32], held: &RecordBatch) -> Result<Rec
     if rows.iter().enumerate().any(|(j, &r)| before.value(r as usize) != after.value(j)) {
         return Err(Error::Internal("an evaluation of some rows holds other entities".into()));
     }
-    let mut at: Vec<(usize, usize)> = (0..previous.num_rows()).map(|i| (0, i)).collect();
-    for (j, &r) in rows.iter().enumerate() {
-        at[r as usize] = (1, j);
-    }
+    // Which array and row each row of an interleaved column comes from: built only for a
+    // column that is neither primitive nor boolean.
+    let at = std::cell::OnceCell::new();
+    let at = || {
+        at.get_or_init(|| {
+            let mut at: Vec<(usize, usize)> = (0..previous.num_rows()).map(|i| (0, i)).collect();
+            for (j, &r) in rows.iter().enumerate() {
+                at[r as usize] = (1, j);
+            }
+            at
+        })
+        .as_slice()
+    };
     let indices = UInt32Array::from(rows.to_vec());
     let mut columns = Vec::with_capacity(previous.num_columns());
     for (field, before) in previous.schema().fields().iter().zip(previous.columns()) {
@@ -443,7 +452,7 @@ fn patch(previous: &RecordBatch, rows: &[u32], held: &RecordBatch) -> Result<Rec
             columns.push(before.clone());
             continue;
         }
-        columns.push(patch_column(before, rows, &after, &at)?);
+        columns.push(patch_column(before, rows, &after, at)?);
     }
     Ok(RecordBatch::try_new(previous.schema(), columns)?)
 }
@@ -451,11 +460,11 @@ fn patch(previous: &RecordBatch, rows: &[u32], held: &RecordBatch) -> Result<Rec
 /// `before` with its values at `rows` replaced by `after`'s (in order): primitive and boolean
 /// columns copied and overwritten in place, others interleaved (`at`: per row of the result,
 /// which of the two arrays and which row of it).
-fn patch_column(
+fn patch_column<'a>(
     before: &ArrayRef,
     rows: &[u32],
     after: &ArrayRef,
-    at: &[(usize, usize)],
+    at: impl FnOnce() -> &'a [(usize, usize)],
 ) -> Result<ArrayRef> {
     use arrow::datatypes::{
         DataType as T, Date32Type, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
@@ -479,7 +488,7 @@ fn patch_column(
             }
             Arc::new(arrow::array::BooleanArray::new(values.finish(), patch_nulls(b, rows, a)))
         }
-        _ => interleave(&[before.as_ref(), after.as_ref()], at)?,
+        _ => interleave(&[before.as_ref(), after.as_ref()], at())?,
     })
 }
 
