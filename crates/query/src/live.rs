@@ -284,7 +284,7 @@ pub struct RowsEvaluated {
 
 /// Evaluates `request` (whose events `scanned` holds, after a batch that `touched` these
 /// rows) again for the touched rows only, and the rows of its entity they roll up into, taking
-/// every other row from `previous` (the evaluation before the batch): what [`crate::evaluate`]
+/// every other row from `previous` (the evaluation before the batch): what [`crate::evaluate()`]
 /// computes, or `None` where that cannot be exact without every row (quintiles or a fit whose
 /// inputs changed, rollups over a hierarchy that read traits, rules reading the parent's
 /// columns, rollups of rollups): the caller evaluates every row then.
